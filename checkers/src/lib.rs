@@ -1,0 +1,9 @@
+//! faultline's checkers: history types, readers, models and the linearizability checker.
+//!
+//! This crate is pure: no async, no I/O beyond reading and writing histories.
+
+pub mod error;
+pub mod history;
+pub mod linear;
+pub mod model;
+pub mod read;

@@ -1,0 +1,139 @@
+//! Checking every key of a history, in parallel, into one report.
+
+use super::{check_ops, KeyResult, Limits, Method, Operation, Strategy, Verdict};
+use crate::history::Key;
+use crate::model::Model;
+use rayon::prelude::*;
+use serde::{Serialize, Serializer};
+use std::time::Instant;
+
+/// Options for [`check_keys`].
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Fast paths or search only.
+    pub strategy: Strategy,
+    /// Time, memory and cancellation.
+    pub limits: Limits,
+    /// Stop every other key's search once one key is found invalid.
+    pub stop_at_first_invalid: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            strategy: Strategy::Auto,
+            limits: Limits::default(),
+            stop_at_first_invalid: false,
+        }
+    }
+}
+
+/// One key's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    /// The key (absent for an unkeyed history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Key>,
+    /// Ops of this key that were checked.
+    pub ops: usize,
+    /// The result.
+    #[serde(flatten)]
+    pub result: KeyResult,
+}
+
+/// The verdict over a whole history: `true`, `false` or `"unknown"` in JSON.
+fn verdict_json<S: Serializer>(v: &Verdict, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Verdict::Valid => s.serialize_bool(true),
+        Verdict::Invalid => s.serialize_bool(false),
+        Verdict::Unknown => s.serialize_str("unknown"),
+    }
+}
+
+/// The result of checking a history, in the shape of DESIGN.md's `--json` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Invalid if any key is invalid, else unknown if any key is undecided, else valid.
+    #[serde(serialize_with = "verdict_json")]
+    pub valid: Verdict,
+    /// The model's name.
+    pub model: String,
+    /// Ops checked (after dropping failed ops and unobservable reads).
+    pub ops: usize,
+    /// Keys checked.
+    pub keys: usize,
+    /// Wall time of the check, in milliseconds.
+    pub elapsed_ms: u64,
+    /// Invalid keys, each with its reason and counterexample.
+    pub anomalies: Vec<KeyReport>,
+    /// Undecided keys, each with the limit that stopped it and how far it got.
+    pub undecided: Vec<KeyReport>,
+    /// Keys decided by a model's fast path.
+    pub fast_path_keys: usize,
+    /// Keys decided by the exact search.
+    pub search_keys: usize,
+    /// The most bytes the searches' memos held at once.
+    pub peak_memo_bytes: usize,
+}
+
+/// Checks every key of a history (in parallel) and combines the results.
+pub fn check_keys<M: Model>(
+    model: &M,
+    by_key: &[(Option<Key>, Vec<Operation<M::Op>>)],
+    options: &CheckOptions,
+) -> Report {
+    let start = Instant::now();
+    // Largest keys first, so that one long key does not start last.
+    let mut order: Vec<usize> = (0..by_key.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(by_key[i].1.len()));
+    let mut results: Vec<(usize, KeyResult)> = order
+        .par_iter()
+        .map(|&i| {
+            let result = check_ops(model, &by_key[i].1, &options.limits, options.strategy);
+            if options.stop_at_first_invalid && result.verdict == Verdict::Invalid {
+                options.limits.cancel();
+            }
+            (i, result)
+        })
+        .collect();
+    results.sort_by_key(|(i, _)| *i);
+    let mut report = Report {
+        valid: Verdict::Valid,
+        model: model.name().to_string(),
+        ops: by_key.iter().map(|(_, o)| o.len()).sum(),
+        keys: by_key.len(),
+        elapsed_ms: 0,
+        anomalies: Vec::new(),
+        undecided: Vec::new(),
+        fast_path_keys: 0,
+        search_keys: 0,
+        peak_memo_bytes: 0,
+    };
+    for (i, result) in results {
+        match result.method {
+            Method::FastPath => report.fast_path_keys += 1,
+            Method::Search => report.search_keys += 1,
+            Method::Empty => {}
+        }
+        let entry = |result| KeyReport {
+            key: by_key[i].0.clone(),
+            ops: by_key[i].1.len(),
+            result,
+        };
+        match result.verdict {
+            Verdict::Valid => {}
+            Verdict::Invalid => report.anomalies.push(entry(result)),
+            Verdict::Unknown => report.undecided.push(entry(result)),
+        }
+    }
+    report.valid = if !report.anomalies.is_empty() {
+        Verdict::Invalid
+    } else if !report.undecided.is_empty() {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    report.peak_memo_bytes = options.limits.memory.peak();
+    report.elapsed_ms = start.elapsed().as_millis() as u64;
+    report
+}
