@@ -58,10 +58,35 @@ struct Entry {
 }
 
 /// A memo entry: a set of linearized ops and the state reached, with their combined hash.
+///
+/// The set is stored run-length encoded ([`runs`]): linearized sets are long runs of ones
+/// behind the search's frontier and zeros ahead of it, so an entry costs a few words instead
+/// of one bit per op of the key (which for a 100,000-op key would be 12 KiB per entry).
 struct Config<S> {
     hash: u64,
-    bits: Box<[u64]>,
+    runs: Box<[u32]>,
     state: S,
+}
+
+/// The positions at which a bitset changes value, starting from "set" at position 0.
+/// Two bitsets of the same length are equal iff their encodings are.
+fn runs(bits: &[u64]) -> Box<[u32]> {
+    let mut out = Vec::new();
+    let mut current = true; // the value of the run being scanned
+    for (w, &word) in bits.iter().enumerate() {
+        let same = if current { u64::MAX } else { 0 };
+        if word == same {
+            continue;
+        }
+        for b in 0..64 {
+            let bit = word >> b & 1 == 1;
+            if bit != current {
+                out.push((w * 64 + b) as u32);
+                current = bit;
+            }
+        }
+    }
+    out.into_boxed_slice()
 }
 
 /// A 64-bit mix (splitmix64 finalizer): per-op random words for the incremental set hash.
@@ -181,6 +206,19 @@ impl CallList {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn run_encoding_distinguishes_sets() {
+        assert_eq!(&*runs(&[u64::MAX, u64::MAX]), &[] as &[u32]);
+        assert_eq!(&*runs(&[0b0111, 0]), &[3]);
+        assert_eq!(&*runs(&[0b1011, 1 << 1]), &[2, 3, 4, 65, 66]);
+        assert_ne!(runs(&[0b1011, 0]), runs(&[0b1101, 0]));
+    }
+}
+
 /// Runs the search for one key's ops.
 pub(crate) fn search<M: Model>(
     model: &M,
@@ -195,7 +233,7 @@ pub(crate) fn search<M: Model>(
 
     let mut memo: HashTable<Config<M::State>> = HashTable::new();
     let mut reservation = MemoryReservation::new(limits);
-    let config_bytes = std::mem::size_of::<Config<M::State>>() + words * 8 + 16;
+    let config_bytes = std::mem::size_of::<Config<M::State>>() + 16;
 
     let mut stack: Vec<(u32, M::State)> = Vec::new();
     let mut state = model.init();
@@ -231,11 +269,18 @@ pub(crate) fn search<M: Model>(
                 bits[w] |= b;
                 let h = set_hash ^ op_keys[op];
                 let hash = h ^ state_hash(&next_state).rotate_left(17);
+                let mut encoded: Option<Box<[u32]>> = None;
                 let seen = memo
-                    .find(hash, |c| c.state == next_state && *c.bits == bits[..])
+                    .find(hash, |c| {
+                        c.hash == hash
+                            && c.state == next_state
+                            && c.runs == *encoded.get_or_insert_with(|| runs(&bits))
+                    })
                     .is_some();
                 if !seen {
-                    if !reservation.take(config_bytes) {
+                    let encoded = encoded.unwrap_or_else(|| runs(&bits));
+                    if !reservation.take(config_bytes + encoded.len() * 4) {
+                        bits[w] &= !b;
                         return SearchOutcome::Stopped {
                             why: Stop::Memory,
                             deepest,
@@ -246,7 +291,7 @@ pub(crate) fn search<M: Model>(
                         hash,
                         Config {
                             hash,
-                            bits: bits.clone().into_boxed_slice(),
+                            runs: encoded,
                             state: next_state.clone(),
                         },
                         |c| c.hash,
