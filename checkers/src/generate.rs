@@ -201,7 +201,10 @@ fn op_parts(op: OpKind) -> (&'static str, Value) {
     match op {
         OpKind::Read => ("read", Value::Null),
         OpKind::Write(v) => ("write", Value::Int(v)),
-        OpKind::Cas(e, n) => ("cas", Value::List(vec![e.map_or(Value::Null, Value::Int), Value::Int(n)])),
+        OpKind::Cas(e, n) => (
+            "cas",
+            Value::List(vec![e.map_or(Value::Null, Value::Int), Value::Int(n)]),
+        ),
     }
 }
 
@@ -225,11 +228,17 @@ impl Iterator for Generator {
                     let key = (self.invoked / self.opts.ops_per_key.max(1)) as i64;
                     self.invoked += 1;
                     let op = self.new_op(key);
-                    self.clients[i].in_flight = Some(InFlight { op, key, effect: None });
+                    self.clients[i].in_flight = Some(InFlight {
+                        op,
+                        key,
+                        effect: None,
+                    });
                     let (f, value) = op_parts(op);
                     return Some(self.event(process, EventKind::Invoke, f, key, value));
                 }
-                Some(mut flight) if flight.effect.is_none() && !self.rng.chance(self.opts.crash_rate) => {
+                Some(mut flight)
+                    if flight.effect.is_none() && !self.rng.chance(self.opts.crash_rate) =>
+                {
                     // Take effect now; complete on a later turn.
                     flight.effect = Some(self.take_effect(flight.op, flight.key));
                     self.clients[i].in_flight = Some(flight);
@@ -243,7 +252,13 @@ impl Iterator for Generator {
                             self.take_effect(flight.op, flight.key);
                         }
                         self.clients[i].process += self.opts.processes.max(1);
-                        return Some(self.event(process, EventKind::Info, f, flight.key, invoke_value));
+                        return Some(self.event(
+                            process,
+                            EventKind::Info,
+                            f,
+                            flight.key,
+                            invoke_value,
+                        ));
                     };
                     let (kind, value) = match flight.op {
                         OpKind::Read => (EventKind::Ok, read.map_or(Value::Null, Value::Int)),

@@ -8,12 +8,17 @@ use checkers::model::{Model, Register};
 fn build<M: Model>(model: &M, opts: GenOptions) -> checkers::linear::OpsByKey<M::Op> {
     let mut b = OpsBuilder::new(model, "generated");
     for (i, ev) in Generator::new(opts).enumerate() {
-        b.push(&ev, i as u64 + 1, 1, 1).expect("generated events are well formed");
+        b.push(&ev, i as u64 + 1, 1, 1)
+            .expect("generated events are well formed");
     }
     b.finish().expect("finish").0
 }
 
-fn check<M: Model>(model: &M, by_key: &checkers::linear::OpsByKey<M::Op>, strategy: Strategy) -> checkers::linear::Report {
+fn check<M: Model>(
+    model: &M,
+    by_key: &checkers::linear::OpsByKey<M::Op>,
+    strategy: Strategy,
+) -> checkers::linear::Report {
     let options = CheckOptions {
         strategy,
         ..CheckOptions::default()
@@ -24,7 +29,11 @@ fn check<M: Model>(model: &M, by_key: &checkers::linear::OpsByKey<M::Op>, strate
 #[test]
 fn generated_linearizable_histories_are_valid() {
     for (cas, seed) in [(true, 1), (false, 2), (true, 3)] {
-        let model = if cas { Register::cas_register() } else { Register::register() };
+        let model = if cas {
+            Register::cas_register()
+        } else {
+            Register::register()
+        };
         let opts = GenOptions {
             ops: 4000,
             ops_per_key: 200,
@@ -62,12 +71,20 @@ fn stale_reads_are_found_and_both_strategies_agree_per_key() {
         let fast = check(&model, &by_key, Strategy::Auto);
         let search = check(&model, &by_key, Strategy::Search);
         assert!(search.undecided.is_empty());
-        let keys = |r: &checkers::linear::Report| r.anomalies.iter().map(|a| a.key.clone()).collect::<Vec<_>>();
+        let keys = |r: &checkers::linear::Report| {
+            r.anomalies
+                .iter()
+                .map(|a| a.key.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(&fast), keys(&search), "seed {seed}");
         invalid_keys += fast.anomalies.len();
         for a in &search.anomalies {
             assert!(a.result.counterexample.is_some());
         }
     }
-    assert!(invalid_keys > 10, "stale reads should make many keys invalid, got {invalid_keys}");
+    assert!(
+        invalid_keys > 10,
+        "stale reads should make many keys invalid, got {invalid_keys}"
+    );
 }

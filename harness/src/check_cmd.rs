@@ -48,7 +48,9 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
 
 /// `--initial` takes JSON (`0`, `null`, `"x"`); anything else is taken as a string.
 fn parse_initial(s: &str) -> Value {
-    serde_json::from_str(s).map(Value::from_json).unwrap_or_else(|_| Value::Str(s.to_string()))
+    serde_json::from_str(s)
+        .map(Value::from_json)
+        .unwrap_or_else(|_| Value::Str(s.to_string()))
 }
 
 /// Half of this machine's memory, or 4 GiB when that cannot be read.
@@ -83,7 +85,12 @@ impl ModelVisitor for CheckVisitor<'_> {
             let located = located.map_err(bad_input)?;
             validator.check(&located).map_err(bad_input)?;
             builder
-                .push(&located.event, located.line, located.f_column, located.value_column)
+                .push(
+                    &located.event,
+                    located.line,
+                    located.f_column,
+                    located.value_column,
+                )
                 .map_err(bad_input)?;
             events += 1;
             if progress && events % 1_000_000 == 0 {
@@ -96,8 +103,15 @@ impl ModelVisitor for CheckVisitor<'_> {
         validator.finish().map_err(bad_input)?;
         let (by_key, _counts) = builder.finish().map_err(bad_input)?;
         let options = CheckOptions {
-            strategy: if args.search_only { Strategy::Search } else { Strategy::Auto },
-            limits: Limits::new(args.time_limit, args.memory_limit.unwrap_or_else(default_memory_limit)),
+            strategy: if args.search_only {
+                Strategy::Search
+            } else {
+                Strategy::Auto
+            },
+            limits: Limits::new(
+                args.time_limit,
+                args.memory_limit.unwrap_or_else(default_memory_limit),
+            ),
             stop_at_first_invalid: args.stop_at_first_invalid,
         };
         let report = check_keys(model, &by_key, &options);
@@ -109,7 +123,10 @@ impl ModelVisitor for CheckVisitor<'_> {
 /// The ops of the failing keys (at most 5 keys), as timeline bars.
 fn timeline_bars<M: Model>(
     model: &M,
-    by_key: &[(Option<checkers::history::Key>, Vec<checkers::linear::Operation<M::Op>>)],
+    by_key: &[(
+        Option<checkers::history::Key>,
+        Vec<checkers::linear::Operation<M::Op>>,
+    )],
     report: &Report,
 ) -> Vec<Bar> {
     let mut bars = Vec::new();
@@ -118,7 +135,9 @@ fn timeline_bars<M: Model>(
             continue;
         };
         let cex = anomaly.result.counterexample.as_ref();
-        let failed = cex.and_then(|c| c.failed_op.as_ref()).map(|o| o.invoke_index);
+        let failed = cex
+            .and_then(|c| c.failed_op.as_ref())
+            .map(|o| o.invoke_index);
         let prefix: Vec<u64> = cex
             .map(|c| c.prefix_tail.iter().map(|s| s.op.invoke_index).collect())
             .unwrap_or_default();
@@ -148,7 +167,8 @@ fn timeline_bars<M: Model>(
 fn write_outputs(dir: &Path, history: &Path, report: &Report, bars: &[Bar]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let results = dir.join("results.json");
-    std::fs::write(&results, serde_json::to_vec_pretty(report)?).with_context(|| format!("writing {}", results.display()))?;
+    std::fs::write(&results, serde_json::to_vec_pretty(report)?)
+        .with_context(|| format!("writing {}", results.display()))?;
     let page = timeline::render(&history.display().to_string(), report, bars);
     let path = dir.join("timeline.html");
     std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
@@ -168,13 +188,19 @@ fn print_human(history: &Path, report: &Report) {
         report.search_keys
     );
     for a in &report.anomalies {
-        let key = a.key.as_ref().map_or_else(|| "history".to_string(), |k| format!("key {k}"));
+        let key = a
+            .key
+            .as_ref()
+            .map_or_else(|| "history".to_string(), |k| format!("key {k}"));
         println!("\n{key}: NOT linearizable ({} ops)", a.ops);
         if let Some(reason) = &a.result.reason {
             println!("  reason: {reason}");
         }
         if let Some(c) = &a.result.counterexample {
-            println!("  longest linearizable prefix: {} ops; its last steps:", c.prefix_len);
+            println!(
+                "  longest linearizable prefix: {} ops; its last steps:",
+                c.prefix_len
+            );
             for s in &c.prefix_tail {
                 println!(
                     "    [{}] process {}: {}   => {}",
@@ -182,13 +208,19 @@ fn print_human(history: &Path, report: &Report) {
                 );
             }
             if let Some(f) = &c.failed_op {
-                println!("  cannot linearize next: [{}] process {}: {}", f.invoke_index, f.process, f.op);
+                println!(
+                    "  cannot linearize next: [{}] process {}: {}",
+                    f.invoke_index, f.process, f.op
+                );
                 println!("  in any of the states: {}", c.states.join(", "));
             }
         }
     }
     for u in &report.undecided {
-        let key = u.key.as_ref().map_or_else(|| "history".to_string(), |k| format!("key {k}"));
+        let key = u
+            .key
+            .as_ref()
+            .map_or_else(|| "history".to_string(), |k| format!("key {k}"));
         if let Some(p) = &u.result.progress {
             println!(
                 "\n{key}: UNDECIDED: {} after linearizing at most {} of {} ops ({} configurations explored)",
@@ -198,7 +230,10 @@ fn print_human(history: &Path, report: &Report) {
     }
     let verdict = match report.valid {
         Verdict::Valid => "VALID: linearizable".to_string(),
-        Verdict::Invalid => format!("INVALID: {} key(s) not linearizable", report.anomalies.len()),
+        Verdict::Invalid => format!(
+            "INVALID: {} key(s) not linearizable",
+            report.anomalies.len()
+        ),
         Verdict::Unknown => format!(
             "UNKNOWN: {} key(s) undecided within the limits (raise --time-limit or --memory-limit)",
             report.undecided.len()

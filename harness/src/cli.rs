@@ -98,16 +98,23 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("{s:?}: expected a size such as 2GiB or 512MiB"))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 2GiB or 512MiB"))?;
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("{s:?}: unknown unit {other:?} (expected B, KiB, MiB, GiB or TiB)")),
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (expected B, KiB, MiB, GiB or TiB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?}: too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?}: too large"))
 }
 
 #[cfg(test)]

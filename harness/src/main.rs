@@ -16,7 +16,11 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::BadInput } else { Exit::Valid };
+            let code = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Valid
+            };
             let _ = e.print();
             return code.into();
         }
@@ -33,7 +37,9 @@ fn main() -> ExitCode {
             Exit::Internal.into()
         }
         Err(_) => {
-            eprintln!("internal error: faultline panicked (a bug: please report it with the input)");
+            eprintln!(
+                "internal error: faultline panicked (a bug: please report it with the input)"
+            );
             Exit::Internal.into()
         }
     }

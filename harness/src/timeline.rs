@@ -69,7 +69,13 @@ const LEFT: f64 = 90.0;
 
 fn panel(out: &mut String, title: &str, bars: &[&Bar]) {
     let lo = bars.iter().map(|b| b.start).min().unwrap_or(0);
-    let hi = bars.iter().map(|b| b.end.unwrap_or(b.start)).max().unwrap_or(lo).max(lo + 1) + 1;
+    let hi = bars
+        .iter()
+        .map(|b| b.end.unwrap_or(b.start))
+        .max()
+        .unwrap_or(lo)
+        .max(lo + 1)
+        + 1;
     let lanes: BTreeMap<u64, usize> = {
         let mut ps: Vec<u64> = bars.iter().map(|b| b.process).collect();
         ps.sort_unstable();
@@ -77,18 +83,27 @@ fn panel(out: &mut String, title: &str, bars: &[&Bar]) {
         ps.into_iter().enumerate().map(|(i, p)| (p, i)).collect()
     };
     let height = lanes.len() as u64 * LANE + 30;
-    let x = |pos: u64| LEFT + (pos.saturating_sub(lo)) as f64 / (hi - lo) as f64 * (WIDTH - LEFT - 10.0);
+    let x = |pos: u64| {
+        LEFT + (pos.saturating_sub(lo)) as f64 / (hi - lo) as f64 * (WIDTH - LEFT - 10.0)
+    };
     let _ = write!(out, "<h2>{}</h2>\n<svg width=\"{WIDTH}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-family=\"monospace\" font-size=\"11\">\n", escape(title));
     for (p, lane) in &lanes {
         let y = *lane as u64 * LANE + 15;
         let _ = writeln!(out, "<text x=\"4\" y=\"{}\">process {p}</text>", y + 4);
-        let _ = writeln!(out, "<line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#eee\"/>");
+        let _ = writeln!(
+            out,
+            "<line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#eee\"/>"
+        );
     }
     for b in bars {
         let y = lanes.get(&b.process).copied().unwrap_or(0) as u64 * LANE + 6;
         let x0 = x(b.start);
         let x1 = b.end.map_or(WIDTH - 10.0, x).max(x0 + 3.0);
-        let stroke = if b.outcome == Outcome::Failed { " stroke=\"#900\" stroke-width=\"2\"" } else { "" };
+        let stroke = if b.outcome == Outcome::Failed {
+            " stroke=\"#900\" stroke-width=\"2\""
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "<g><title>[{}] process {}: {}{}</title><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" rx=\"3\" fill=\"{}\"{stroke}/><text x=\"{:.1}\" y=\"{}\" clip-path=\"none\">{}</text></g>",
@@ -136,9 +151,15 @@ pub fn render(history: &str, report: &Report, bars: &[Bar]) -> String {
         by_key.entry(b.key.clone()).or_default().push(b);
     }
     for (key, bars) in &by_key {
-        let title = key.as_ref().map_or_else(|| "history".to_string(), |k| format!("key {k}"));
+        let title = key
+            .as_ref()
+            .map_or_else(|| "history".to_string(), |k| format!("key {k}"));
         panel(&mut out, &title, bars);
-        if let Some(a) = report.anomalies.iter().find(|a| a.key.as_ref().map(|k| k.to_string()) == *key) {
+        if let Some(a) = report
+            .anomalies
+            .iter()
+            .find(|a| a.key.as_ref().map(|k| k.to_string()) == *key)
+        {
             let text = serde_json::to_string_pretty(&a.result).unwrap_or_default();
             let _ = writeln!(out, "<pre>{}</pre>", escape(&text));
         }
@@ -153,6 +174,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

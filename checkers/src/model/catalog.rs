@@ -50,7 +50,11 @@ fn register(mut base: Register, options: &ModelOptions) -> Result<Register, Mode
 }
 
 /// Builds the model called `name` with `options` and runs `visitor` with it.
-pub fn with_model<V: ModelVisitor>(name: &str, options: &ModelOptions, visitor: V) -> Result<V::Output, ModelError> {
+pub fn with_model<V: ModelVisitor>(
+    name: &str,
+    options: &ModelOptions,
+    visitor: V,
+) -> Result<V::Output, ModelError> {
     match name {
         "register" => Ok(visitor.visit(&register(Register::register(), options)?)),
         "cas-register" => Ok(visitor.visit(&register(Register::cas_register(), options)?)),
