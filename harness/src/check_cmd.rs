@@ -73,7 +73,10 @@ impl ModelVisitor for CheckVisitor<'_> {
 
     fn visit<M: Model>(self, model: &M) -> Self::Output {
         let args = self.args;
-        let format: Format = args.format.parse().map_err(bad_input)?;
+        let format: Format = args
+            .format
+            .parse()
+            .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
         let file = args.history.display().to_string();
         let mut reader = read::open(&args.history, format).map_err(bad_input)?;
         reader.allow_truncated_tail(args.allow_truncated);
