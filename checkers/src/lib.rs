@@ -3,8 +3,8 @@
 //! This crate is pure: no async, no I/O beyond reading and writing histories.
 
 pub mod error;
+pub mod generate;
 pub mod history;
 pub mod linear;
 pub mod model;
 pub mod read;
-pub mod generate;

@@ -21,6 +21,7 @@ fn check<M: Model>(
 ) -> checkers::linear::Report {
     let options = CheckOptions {
         strategy,
+        stop_at_first_invalid: false,
         ..CheckOptions::default()
     };
     check_keys(model, by_key, &options)

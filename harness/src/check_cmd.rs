@@ -5,7 +5,9 @@ use crate::exit::{bad_input, internal, Exit, Failure};
 use crate::timeline::{self, Bar, Outcome};
 use anyhow::Context;
 use checkers::history::Value;
-use checkers::linear::{check_keys, CheckOptions, Limits, OpsBuilder, Report, Strategy, Verdict};
+use checkers::linear::{
+    check_keys, CheckOptions, KeyReport, Limits, OpsBuilder, Report, Stop, Strategy, Verdict,
+};
 use checkers::model::catalog::{with_model, ModelOptions, ModelVisitor};
 use checkers::model::Model;
 use checkers::read::{self, Format, Validator};
@@ -115,7 +117,7 @@ impl ModelVisitor for CheckVisitor<'_> {
                 args.time_limit,
                 args.memory_limit.unwrap_or_else(default_memory_limit),
             ),
-            stop_at_first_invalid: args.stop_at_first_invalid,
+            stop_at_first_invalid: !args.all_keys,
         };
         let report = check_keys(model, &by_key, &options);
         let bars = timeline_bars(model, &by_key, &report);
@@ -219,7 +221,18 @@ fn print_human(history: &Path, report: &Report) {
             }
         }
     }
-    for u in &report.undecided {
+    let cancelled = Stop::Cancelled.to_string();
+    let is_cancelled = |u: &&KeyReport| {
+        u.result
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.stopped_by == cancelled)
+    };
+    let skipped = report.undecided.iter().filter(is_cancelled).count();
+    if skipped > 0 {
+        println!("\n{skipped} other key(s) not checked after the first invalid key (--all-keys checks every key)");
+    }
+    for u in report.undecided.iter().filter(|u| !is_cancelled(u)) {
         let key = u
             .key
             .as_ref()

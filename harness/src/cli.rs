@@ -72,9 +72,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub knossos_nil_reads: bool,
 
-    /// Stop checking the other keys as soon as one key is found invalid.
+    /// Keep checking every key after one is found invalid, to list all failing keys (by
+    /// default the check stops at the first invalid key: the verdict is decided then).
     #[arg(long)]
-    pub stop_at_first_invalid: bool,
+    pub all_keys: bool,
 
     /// Always use the exact search, never a model's fast path (for cross-checking).
     #[arg(long)]

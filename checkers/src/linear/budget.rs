@@ -17,6 +17,9 @@ pub enum Stop {
     Memory,
     /// Another key was found invalid and the caller asked to stop at the first invalid key.
     Cancelled,
+    /// The round's exploration cap: [`crate::linear::check_keys`] retries the key with a larger
+    /// cap, so that cheap keys (and cheap violations) are decided before expensive ones.
+    Effort,
 }
 
 impl std::fmt::Display for Stop {
@@ -25,6 +28,7 @@ impl std::fmt::Display for Stop {
             Stop::Time => "time limit reached",
             Stop::Memory => "memory budget used up",
             Stop::Cancelled => "cancelled after another key was found invalid",
+            Stop::Effort => "exploration cap of this round reached",
         })
     }
 }

@@ -150,6 +150,18 @@ pub fn check_ops<M: Model>(
     limits: &Limits,
     strategy: Strategy,
 ) -> KeyResult {
+    check_ops_capped(model, ops, limits, strategy, u64::MAX)
+}
+
+/// [`check_ops`] with the search bounded to `cap` configurations (then: unknown, stopped by
+/// [`Stop::Effort`]).
+pub(crate) fn check_ops_capped<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Op>],
+    limits: &Limits,
+    strategy: Strategy,
+    cap: u64,
+) -> KeyResult {
     if ops.iter().all(|o| !o.is_known()) {
         // Every op may never have taken effect.
         return KeyResult {
@@ -173,9 +185,9 @@ pub fn check_ops<M: Model>(
             }
             Some(FastVerdict::Invalid(reason)) => {
                 let mut cex_limits = limits.clone();
-                let cap = std::time::Instant::now() + COUNTEREXAMPLE_TIME;
-                cex_limits.deadline = Some(limits.deadline.map_or(cap, |d| d.min(cap)));
-                let counterexample = match search::search(model, ops, &cex_limits) {
+                let until = std::time::Instant::now() + COUNTEREXAMPLE_TIME;
+                cex_limits.deadline = Some(limits.deadline.map_or(until, |d| d.min(until)));
+                let counterexample = match search::search(model, ops, &cex_limits, u64::MAX) {
                     SearchOutcome::Invalid(deepest) => Some(counterexample(model, ops, &deepest)),
                     _ => None,
                 };
@@ -190,7 +202,7 @@ pub fn check_ops<M: Model>(
             None => {}
         }
     }
-    match search::search(model, ops, limits) {
+    match search::search(model, ops, limits, cap) {
         SearchOutcome::Valid => KeyResult {
             verdict: Verdict::Valid,
             method: Method::Search,

@@ -1,6 +1,11 @@
 //! Checking every key of a history, in parallel, into one report.
 
-use super::{check_ops, KeyResult, Limits, Method, Operation, Strategy, Verdict};
+use super::{check_ops_capped, KeyResult, Limits, Method, Operation, Stop, Strategy, Verdict};
+
+/// Configurations a key may explore in the first round.
+const FIRST_CAP: u64 = 1 << 14;
+/// The largest cap before the uncapped last round.
+const LAST_CAP: u64 = 1 << 26;
 use crate::history::Key;
 use crate::model::Model;
 use rayon::prelude::*;
@@ -14,7 +19,9 @@ pub struct CheckOptions {
     pub strategy: Strategy,
     /// Time, memory and cancellation.
     pub limits: Limits,
-    /// Stop every other key's search once one key is found invalid.
+    /// Stop every other key's search once one key is found invalid (the history's verdict is
+    /// decided then; Porcupine does the same). Keys stopped this way are listed as undecided,
+    /// stopped by cancellation.
     pub stop_at_first_invalid: bool,
 }
 
@@ -23,7 +30,7 @@ impl Default for CheckOptions {
         CheckOptions {
             strategy: Strategy::Auto,
             limits: Limits::default(),
-            stop_at_first_invalid: false,
+            stop_at_first_invalid: true,
         }
     }
 }
@@ -83,19 +90,49 @@ pub fn check_keys<M: Model>(
     options: &CheckOptions,
 ) -> Report {
     let start = Instant::now();
-    // Largest keys first, so that one long key does not start last.
-    let mut order: Vec<usize> = (0..by_key.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(by_key[i].1.len()));
-    let mut results: Vec<(usize, KeyResult)> = order
-        .par_iter()
-        .map(|&i| {
-            let result = check_ops(model, &by_key[i].1, &options.limits, options.strategy);
-            if options.stop_at_first_invalid && result.verdict == Verdict::Invalid {
-                options.limits.cancel();
+    // Rounds of growing exploration caps: every key first gets a small cap, so that cheap keys
+    // and cheap violations are found before any expensive key holds a thread; keys that hit
+    // the cap are retried with a 16 times larger one, the last round without a cap. Repeated
+    // work adds at most a constant factor. Within a round, largest keys go first.
+    let mut pending: Vec<usize> = (0..by_key.len()).collect();
+    pending.sort_by_key(|&i| std::cmp::Reverse(by_key[i].1.len()));
+    let mut results: Vec<(usize, KeyResult)> = Vec::with_capacity(by_key.len());
+    let mut cap: u64 = FIRST_CAP;
+    loop {
+        let round: Vec<(usize, KeyResult)> = pending
+            .par_iter()
+            .map(|&i| {
+                let result =
+                    check_ops_capped(model, &by_key[i].1, &options.limits, options.strategy, cap);
+                if options.stop_at_first_invalid && result.verdict == Verdict::Invalid {
+                    options.limits.cancel();
+                }
+                (i, result)
+            })
+            .collect();
+        pending.clear();
+        for (i, result) in round {
+            let retry = result
+                .progress
+                .as_ref()
+                .is_some_and(|p| p.stopped_by == Stop::Effort.to_string());
+            match (retry, options.limits.should_stop()) {
+                (true, None) => pending.push(i),
+                (true, Some(why)) => {
+                    let mut result = result;
+                    if let Some(p) = result.progress.as_mut() {
+                        p.stopped_by = why.to_string();
+                    }
+                    results.push((i, result));
+                }
+                (false, _) => results.push((i, result)),
             }
-            (i, result)
-        })
-        .collect();
+        }
+        if pending.is_empty() {
+            break;
+        }
+        cap = if cap >= LAST_CAP { u64::MAX } else { cap * 16 };
+    }
     results.sort_by_key(|(i, _)| *i);
     let mut report = Report {
         valid: Verdict::Valid,

@@ -220,10 +220,12 @@ mod tests {
 }
 
 /// Runs the search for one key's ops.
+/// `cap` bounds the configurations explored (`u64::MAX` for no bound).
 pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[Operation<M::Op>],
     limits: &Limits,
+    cap: u64,
 ) -> SearchOutcome<M::State> {
     let mut list = CallList::new(ops);
     let words = ops.len().div_ceil(64).max(1);
@@ -253,7 +255,12 @@ pub(crate) fn search<M: Model>(
         }
         explored += 1;
         if explored & 0x3ff == 0 {
-            if let Some(why) = limits.should_stop() {
+            let why = if explored >= cap {
+                Some(Stop::Effort)
+            } else {
+                limits.should_stop()
+            };
+            if let Some(why) = why {
                 return SearchOutcome::Stopped {
                     why,
                     deepest,
@@ -279,7 +286,9 @@ pub(crate) fn search<M: Model>(
                     .is_some();
                 if !seen {
                     let encoded = encoded.unwrap_or_else(|| runs(&bits));
-                    if !reservation.take(config_bytes + encoded.len() * 4) {
+                    if !reservation.take(
+                        config_bytes + encoded.len() * 4 + model.state_heap_bytes(&next_state),
+                    ) {
                         bits[w] &= !b;
                         return SearchOutcome::Stopped {
                             why: Stop::Memory,

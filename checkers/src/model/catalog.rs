@@ -1,10 +1,18 @@
 //! The models known by name, and a way to run generic code with the one a user chose.
 
-use super::{Model, Register};
+use super::{Counter, Kv, Model, Mutex, Queue, Register, Set};
 use crate::history::Value;
 
 /// The names accepted by `--model`.
-pub const MODEL_NAMES: &[&str] = &["register", "cas-register"];
+pub const MODEL_NAMES: &[&str] = &[
+    "register",
+    "cas-register",
+    "set",
+    "counter",
+    "queue",
+    "mutex",
+    "kv",
+];
 
 /// Options that adjust a model to a history's conventions (Knossos and Jepsen).
 #[derive(Debug, Clone, Default)]
@@ -58,6 +66,16 @@ pub fn with_model<V: ModelVisitor>(
     match name {
         "register" => Ok(visitor.visit(&register(Register::register(), options)?)),
         "cas-register" => Ok(visitor.visit(&register(Register::cas_register(), options)?)),
+        "set" | "counter" | "queue" | "mutex" | "kv" if options.initial.is_some() => {
+            Err(ModelError::BadOption(format!(
+                "--initial applies to register and cas-register only, not {name}"
+            )))
+        }
+        "set" => Ok(visitor.visit(&Set)),
+        "counter" => Ok(visitor.visit(&Counter)),
+        "queue" => Ok(visitor.visit(&Queue)),
+        "mutex" => Ok(visitor.visit(&Mutex)),
+        "kv" => Ok(visitor.visit(&Kv)),
         other => Err(ModelError::Unknown(other.to_string())),
     }
 }

@@ -9,6 +9,7 @@ use crate::linear::Operation;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+pub mod catalog;
 pub mod counter;
 pub mod kv;
 pub mod mutex;
@@ -17,7 +18,12 @@ pub mod register;
 mod register_zones;
 pub mod set;
 
+pub use counter::{Counter, CounterOp};
+pub use kv::{Kv, KvOp};
+pub use mutex::{Mutex, MutexOp};
+pub use queue::{Queue, QueueOp};
 pub use register::{Register, RegisterOp};
+pub use set::{Set, SetOp};
 
 /// What a completion said about an op's result.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +75,11 @@ pub trait Model: Send + Sync {
 
     /// A short human-readable rendering of a state.
     fn show_state(&self, state: &Self::State) -> String;
+
+    /// Heap bytes a state holds beyond its own size (for the search's memory budget).
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
 
     /// A decision procedure faster than the general search for the histories it applies to
     /// (e.g. registers whose written values are distinct). `None` means "does not apply here":
