@@ -2,6 +2,8 @@
 //!
 //! This crate is pure: no async, no I/O beyond reading and writing histories.
 
+#[doc(hidden)]
+pub mod brute;
 pub mod error;
 pub mod generate;
 pub mod history;
