@@ -1,0 +1,198 @@
+//! `faultline check` as a user runs it: exit codes, messages, JSON and the timeline page.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("run faultline")
+}
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/data/malformed")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every malformed input is answered with exit 254 and a message naming file, line (and
+/// column where the corpus says so) and what was wrong.
+#[test]
+fn malformed_inputs_exit_254_naming_the_line() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(corpus()).expect("corpus") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "expect") {
+            continue;
+        }
+        let expect =
+            std::fs::read_to_string(format!("{}.expect", path.display())).expect("sidecar .expect");
+        let mut lines = expect.lines();
+        let (model, loc, sub) = (
+            lines.next().unwrap_or(""),
+            lines.next().unwrap_or(""),
+            lines.next().unwrap_or(""),
+        );
+        let file = path.to_str().expect("utf-8 path");
+        let out = faultline(&["check", "--model", model, file]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{file}:{loc}")),
+            "{file}: expected location {loc} in: {stderr}"
+        );
+        assert!(
+            stderr.contains(sub),
+            "{file}: expected {sub:?} in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+        seen += 1;
+    }
+    assert!(
+        seen >= 25,
+        "the corpus should hold at least 25 files, found {seen}"
+    );
+}
+
+fn write_history(dir: &Path, name: &str, lines: &[&str]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write history");
+    path.to_str().expect("utf-8").to_string()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+const STALE: &[&str] = &[
+    r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1}"#,
+    r#"{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1}"#,
+    r#"{"index":2,"time":25,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n2"]}}"#,
+    r#"{"index":3,"time":30,"process":1,"type":"invoke","f":"read","key":"k","value":null}"#,
+    r#"{"index":4,"time":40,"process":1,"type":"ok","f":"read","key":"k","value":null}"#,
+];
+
+#[test]
+fn exit_codes_and_json() {
+    let dir = temp_dir("codes");
+    let bad = write_history(&dir, "stale.jsonl", STALE);
+    let out = faultline(&["check", "--model", "register", "--json", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["model"], "register");
+    assert_eq!(v["ops"], 2);
+    assert_eq!(v["keys"], 1);
+    assert!(v["elapsed_ms"].is_u64());
+    let anomaly = &v["anomalies"][0];
+    assert_eq!(anomaly["key"], "k");
+    assert_eq!(anomaly["counterexample"]["failed_op"]["invoke_index"], 3);
+    assert_eq!(anomaly["counterexample"]["prefix_len"], 1);
+
+    let good = write_history(&dir, "ok.jsonl", &STALE[..3]);
+    assert_eq!(
+        faultline(&["check", "--model", "register", &good])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Knossos's convention: a nil read matches any state, so the stale read is accepted.
+    assert_eq!(
+        faultline(&["check", "--model", "register", "--knossos-nil-reads", &bad])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // A tiny memory budget on a hard history: unknown, naming the key and the limit.
+    let mut lines = Vec::new();
+    for p in 0..12 {
+        lines.push(format!(
+            r#"{{"index":{p},"process":{p},"type":"invoke","f":"write","value":{p}}}"#
+        ));
+    }
+    lines.push(r#"{"index":12,"process":20,"type":"invoke","f":"read","value":null}"#.to_string());
+    lines.push(r#"{"index":13,"process":20,"type":"ok","f":"read","value":99}"#.to_string());
+    for p in 0..12 {
+        lines.push(format!(
+            r#"{{"index":{},"process":{p},"type":"ok","f":"write","value":{p}}}"#,
+            14 + p
+        ));
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let hard = write_history(&dir, "hard.jsonl", &refs);
+    let out = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--search-only",
+        "--memory-limit",
+        "20KiB",
+        &hard,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("UNDECIDED: memory budget used up"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Bad usage.
+    assert_eq!(
+        faultline(&["check", "--model", "nonsense", &good])
+            .status
+            .code(),
+        Some(254)
+    );
+    assert_eq!(faultline(&["check", &good]).status.code(), Some(254));
+    assert_eq!(
+        faultline(&["check", "--model", "register", "/nonexistent/history.jsonl"])
+            .status
+            .code(),
+        Some(254)
+    );
+    assert_eq!(
+        faultline(&["check", "--model", "set", "--initial", "3", &good])
+            .status
+            .code(),
+        Some(254)
+    );
+    let help = faultline(&["check", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("Examples:"));
+}
+
+#[test]
+fn out_dir_gets_results_and_a_timeline() {
+    let dir = temp_dir("out");
+    let bad = write_history(&dir, "stale.jsonl", STALE);
+    let out_dir = dir.join("report");
+    let out = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(out_dir.join("timeline.html")).expect("timeline.html");
+    assert!(page.contains("<svg"));
+    assert!(
+        page.contains("key &quot;k&quot;") || page.contains("key \"k\""),
+        "{page}"
+    );
+    assert!(page.contains("read -&gt; null"), "the failing op is drawn");
+    assert!(!page.contains("<script"), "self-contained, no script");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("results.json")).expect("results.json"),
+    )
+    .expect("json");
+    assert_eq!(results["valid"], false);
+}
