@@ -82,7 +82,7 @@ fn fast_path_agrees_with_search() {
         let model = if cas {
             Register::cas_register()
         } else {
-            Register::register()
+            Register::read_write()
         };
         let limits = Limits::default();
         let fast = check_ops(&model, &h, &limits, Strategy::Auto);

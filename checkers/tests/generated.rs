@@ -33,7 +33,7 @@ fn generated_linearizable_histories_are_valid() {
         let model = if cas {
             Register::cas_register()
         } else {
-            Register::register()
+            Register::read_write()
         };
         let opts = GenOptions {
             ops: 4000,

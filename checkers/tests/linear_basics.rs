@@ -32,7 +32,7 @@ use RegisterOp::*;
 fn stale_read_is_invalid() {
     let h = ops(&[(Write(1), 0, Some(1)), (Read(None), 2, Some(3))]);
     assert_eq!(
-        verdicts(&Register::register(), &h),
+        verdicts(&Register::read_write(), &h),
         (Verdict::Invalid, Verdict::Invalid)
     );
 }
@@ -42,7 +42,7 @@ fn concurrent_read_may_see_either_value() {
     for seen in [None, Some(1)] {
         let h = ops(&[(Write(1), 0, Some(3)), (Read(seen), 1, Some(2))]);
         assert_eq!(
-            verdicts(&Register::register(), &h),
+            verdicts(&Register::read_write(), &h),
             (Verdict::Valid, Verdict::Valid)
         );
     }
@@ -57,12 +57,12 @@ fn info_write_may_take_effect_late_or_never() {
         (Read(Some(1)), 7, Some(8)),
     ]);
     assert_eq!(
-        verdicts(&Register::register(), &h),
+        verdicts(&Register::read_write(), &h),
         (Verdict::Valid, Verdict::Valid)
     );
     let h = ops(&[(Write(1), 0, None), (Read(None), 5, Some(6))]);
     assert_eq!(
-        verdicts(&Register::register(), &h),
+        verdicts(&Register::read_write(), &h),
         (Verdict::Valid, Verdict::Valid)
     );
     // Once seen, it cannot be unseen.
@@ -72,7 +72,7 @@ fn info_write_may_take_effect_late_or_never() {
         (Read(None), 7, Some(8)),
     ]);
     assert_eq!(
-        verdicts(&Register::register(), &h),
+        verdicts(&Register::read_write(), &h),
         (Verdict::Invalid, Verdict::Invalid)
     );
 }
@@ -107,7 +107,7 @@ fn counterexample_names_the_failing_op() {
         (Read(Some(1)), 4, Some(5)),
     ]);
     let r = check_ops(
-        &Register::register(),
+        &Register::read_write(),
         &h,
         &Limits::default(),
         Strategy::Search,
@@ -129,7 +129,7 @@ fn memory_budget_yields_unknown() {
     spec.push((Read(Some(99)), 50, Some(60))); // impossible; the search must explore everything.
     let h = ops(&spec);
     let limits = Limits::new(None, 10_000);
-    let r = check_ops(&Register::register(), &h, &limits, Strategy::Search);
+    let r = check_ops(&Register::read_write(), &h, &limits, Strategy::Search);
     assert_eq!(r.verdict, Verdict::Unknown);
     let p = r.progress.expect("progress");
     assert_eq!(p.stopped_by, "memory budget used up");

@@ -194,7 +194,7 @@ fn register_result(rng: &mut Rng, f: &str) -> Value {
 #[test]
 fn register_matches_brute_force() {
     property(
-        &Register::register(),
+        &Register::read_write(),
         1,
         cases(),
         register_op,

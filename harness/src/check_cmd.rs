@@ -98,7 +98,7 @@ impl ModelVisitor for CheckVisitor<'_> {
                 )
                 .map_err(bad_input)?;
             events += 1;
-            if progress && events % 1_000_000 == 0 {
+            if progress && events.is_multiple_of(1_000_000) {
                 eprint!("\rread {events} events");
             }
         }
@@ -128,10 +128,7 @@ impl ModelVisitor for CheckVisitor<'_> {
 /// The ops of the failing keys (at most 5 keys), as timeline bars.
 fn timeline_bars<M: Model>(
     model: &M,
-    by_key: &[(
-        Option<checkers::history::Key>,
-        Vec<checkers::linear::Operation<M::Op>>,
-    )],
+    by_key: &[checkers::linear::KeyOps<M::Op>],
     report: &Report,
 ) -> Vec<Bar> {
     let mut bars = Vec::new();

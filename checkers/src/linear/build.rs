@@ -6,8 +6,11 @@ use crate::history::{Event, EventKind, Key, Process, Value};
 use crate::model::{Model, Outcome};
 use std::collections::HashMap;
 
-/// Ops grouped by key (`None` for an unkeyed history), in key order.
-pub type OpsByKey<O> = Vec<(Option<Key>, Vec<Operation<O>>)>;
+/// One key's ops (`None` for an unkeyed history).
+pub type KeyOps<O> = (Option<Key>, Vec<Operation<O>>);
+
+/// Ops grouped by key, in key order.
+pub type OpsByKey<O> = Vec<KeyOps<O>>;
 
 struct Where {
     line: u64,

@@ -13,7 +13,7 @@
 //!     Operation { op: RegisterOp::Write(1), call: 0, ret: Some(1), process: 0, invoke_index: 0, complete_index: Some(1) },
 //!     Operation { op: RegisterOp::Read(None), call: 2, ret: Some(3), process: 1, invoke_index: 2, complete_index: Some(3) },
 //! ];
-//! let result = check_ops(&Register::register(), &ops, &Limits::default(), Strategy::Auto);
+//! let result = check_ops(&Register::read_write(), &ops, &Limits::default(), Strategy::Auto);
 //! assert_eq!(result.verdict, Verdict::Invalid);
 //! ```
 
@@ -24,7 +24,7 @@ mod report;
 mod search;
 
 pub use budget::{Limits, MemoryPool, Stop};
-pub use build::{OpCounts, OpsBuilder, OpsByKey};
+pub use build::{KeyOps, OpCounts, OpsBuilder, OpsByKey};
 pub use ops::Operation;
 pub use report::{check_keys, CheckOptions, KeyReport, Report};
 

@@ -1,6 +1,6 @@
 //! Checking every key of a history, in parallel, into one report.
 
-use super::{check_ops_capped, KeyResult, Limits, Method, Operation, Stop, Strategy, Verdict};
+use super::{check_ops_capped, KeyOps, KeyResult, Limits, Method, Stop, Strategy, Verdict};
 
 /// Configurations a key may explore in the first round.
 const FIRST_CAP: u64 = 1 << 14;
@@ -84,11 +84,7 @@ pub struct Report {
 }
 
 /// Checks every key of a history (in parallel) and combines the results.
-pub fn check_keys<M: Model>(
-    model: &M,
-    by_key: &[(Option<Key>, Vec<Operation<M::Op>>)],
-    options: &CheckOptions,
-) -> Report {
+pub fn check_keys<M: Model>(model: &M, by_key: &[KeyOps<M::Op>], options: &CheckOptions) -> Report {
     let start = Instant::now();
     // Rounds of growing exploration caps: every key first gets a small cap, so that cheap keys
     // and cheap violations are found before any expensive key holds a thread; keys that hit

@@ -206,19 +206,6 @@ impl CallList {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::runs;
-
-    #[test]
-    fn run_encoding_distinguishes_sets() {
-        assert_eq!(&*runs(&[u64::MAX, u64::MAX]), &[] as &[u32]);
-        assert_eq!(&*runs(&[0b0111, 0]), &[3]);
-        assert_eq!(&*runs(&[0b1011, 1 << 1]), &[2, 3, 4, 65, 66]);
-        assert_ne!(runs(&[0b1011, 0]), runs(&[0b1101, 0]));
-    }
-}
-
 /// Runs the search for one key's ops.
 /// `cap` bounds the configurations explored (`u64::MAX` for no bound).
 pub(crate) fn search<M: Model>(
@@ -346,5 +333,18 @@ pub(crate) fn search<M: Model>(
             list.unlift(call);
             entry = list.next[call as usize];
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn run_encoding_distinguishes_sets() {
+        assert_eq!(&*runs(&[u64::MAX, u64::MAX]), &[] as &[u32]);
+        assert_eq!(&*runs(&[0b0111, 0]), &[3]);
+        assert_eq!(&*runs(&[0b1011, 1 << 1]), &[2, 3, 4, 65, 66]);
+        assert_ne!(runs(&[0b1011, 0]), runs(&[0b1101, 0]));
     }
 }

@@ -64,7 +64,7 @@ pub fn with_model<V: ModelVisitor>(
     visitor: V,
 ) -> Result<V::Output, ModelError> {
     match name {
-        "register" => Ok(visitor.visit(&register(Register::register(), options)?)),
+        "register" => Ok(visitor.visit(&register(Register::read_write(), options)?)),
         "cas-register" => Ok(visitor.visit(&register(Register::cas_register(), options)?)),
         "set" | "counter" | "queue" | "mutex" | "kv" if options.initial.is_some() => {
             Err(ModelError::BadOption(format!(

@@ -40,7 +40,7 @@ pub struct Register {
 
 impl Register {
     /// The plain register model.
-    pub fn register() -> Register {
+    pub fn read_write() -> Register {
         Register {
             cas: false,
             initial: None,
@@ -52,7 +52,7 @@ impl Register {
     pub fn cas_register() -> Register {
         Register {
             cas: true,
-            ..Register::register()
+            ..Register::read_write()
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Jepsen's text logs: lines such as `INFO  jepsen.util - 3	:invoke	:cas	[1 4]`, or with a
-//! timestamp and thread, `2017-05-08 13:24:51,243{GMT}	INFO	[jepsen worker 3] jepsen.util: 3	:invoke	:read	nil`.
+//! Jepsen's text logs: lines such as `INFO  jepsen.util - 3 :invoke :cas [1 4]`, or with a
+//! timestamp and thread, `2017-05-08 13:24:51,243{GMT} INFO [jepsen worker 3] jepsen.util: 3 :invoke :read nil`.
 //! Lines without the `jepsen.util` marker are other log output and are skipped.
 
 use super::edn;
