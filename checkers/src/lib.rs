@@ -2,6 +2,8 @@
 //!
 //! This crate is pure: no async, no I/O beyond reading and writing histories.
 
+#![warn(missing_docs)]
+
 #[doc(hidden)]
 pub mod brute;
 pub mod error;
