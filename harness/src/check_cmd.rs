@@ -13,7 +13,8 @@ use checkers::model::Model;
 use checkers::read::{self, Format, Validator};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Runs `faultline check`.
 pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
@@ -118,11 +119,48 @@ impl ModelVisitor for CheckVisitor<'_> {
                 args.memory_limit.unwrap_or_else(default_memory_limit),
             ),
             stop_at_first_invalid: !args.all_keys,
+            ..CheckOptions::default()
         };
-        let report = check_keys(model, &by_key, &options);
+        let report = if progress {
+            with_progress(&options.keys_done, by_key.len(), || {
+                check_keys(model, &by_key, &options)
+            })
+        } else {
+            check_keys(model, &by_key, &options)
+        };
         let bars = timeline_bars(model, &by_key, &report);
         Ok((report, bars))
     }
+}
+
+/// Runs `work` while a thread shows, every half second after the first, how many keys are done.
+fn with_progress<T>(done: &AtomicUsize, total: usize, work: impl FnOnce() -> T) -> T {
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            let mut shown = false;
+            while !finished.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if start.elapsed() >= Duration::from_secs(1)
+                    && start.elapsed().as_millis() % 500 < 100
+                {
+                    eprint!(
+                        "\rchecked {} of {total} keys ({:.0?})",
+                        done.load(Ordering::Relaxed),
+                        start.elapsed()
+                    );
+                    shown = true;
+                }
+            }
+            if shown {
+                eprintln!();
+            }
+        });
+        let out = work();
+        finished.store(true, Ordering::Relaxed);
+        out
+    })
 }
 
 /// The ops of the failing keys (at most 5 keys), as timeline bars.

@@ -10,6 +10,8 @@ use crate::history::Key;
 use crate::model::Model;
 use rayon::prelude::*;
 use serde::{Serialize, Serializer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options for [`check_keys`].
@@ -23,6 +25,8 @@ pub struct CheckOptions {
     /// decided then; Porcupine does the same). Keys stopped this way are listed as undecided,
     /// stopped by cancellation.
     pub stop_at_first_invalid: bool,
+    /// Incremented as each key is decided, for a caller that shows progress.
+    pub keys_done: Arc<AtomicUsize>,
 }
 
 impl Default for CheckOptions {
@@ -31,6 +35,7 @@ impl Default for CheckOptions {
             strategy: Strategy::Auto,
             limits: Limits::default(),
             stop_at_first_invalid: true,
+            keys_done: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -121,7 +126,10 @@ pub fn check_keys<M: Model>(model: &M, by_key: &[KeyOps<M::Op>], options: &Check
                     }
                     results.push((i, result));
                 }
-                (false, _) => results.push((i, result)),
+                (false, _) => {
+                    options.keys_done.fetch_add(1, Ordering::Relaxed);
+                    results.push((i, result));
+                }
             }
         }
         if pending.is_empty() {
