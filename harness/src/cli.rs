@@ -19,6 +19,72 @@ pub enum Command {
     /// Check whether a recorded history is linearizable.
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Create, inspect and remove clusters.
+    #[command(subcommand, after_long_help = CLUSTER_EXAMPLES)]
+    Cluster(ClusterCommand),
+}
+
+const CLUSTER_EXAMPLES: &str = "\
+Examples:
+  # Five local nodes (network namespaces with their own sshd, hostname and PID namespace):
+  sudo faultline cluster up --local 5
+  faultline cluster status --cluster /var/lib/faultline/clusters/local/cluster.yaml
+  sudo faultline cluster down
+
+  # A Vagrant lab:
+  faultline cluster import-vagrant ~/lab > lab.yaml";
+
+/// `faultline cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Build a cluster and print the path of its cluster file.
+    Up(ClusterUpArgs),
+    /// Remove everything `up` made for a cluster, and nothing else.
+    Down(ClusterNameArgs),
+    /// Check each node over SSH (exit 0 when all answer).
+    Status(ClusterFileArgs),
+    /// Turn `vagrant ssh-config` output into a cluster file (printed on stdout).
+    ImportVagrant(ImportVagrantArgs),
+}
+
+/// Options of `faultline cluster up`.
+#[derive(Debug, Args)]
+pub struct ClusterUpArgs {
+    /// Build N nodes on this machine (network namespaces on a bridge; root only).
+    #[arg(long, value_name = "N")]
+    pub local: usize,
+    /// The cluster's name.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+}
+
+/// A cluster named on the command line.
+#[derive(Debug, Args)]
+pub struct ClusterNameArgs {
+    /// The cluster's name.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+}
+
+/// A cluster file on the command line.
+#[derive(Debug, Args)]
+pub struct ClusterFileArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+}
+
+/// Options of `faultline cluster import-vagrant`.
+#[derive(Debug, Args)]
+pub struct ImportVagrantArgs {
+    /// The Vagrant project directory (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// Read `vagrant ssh-config` output from this file instead of running vagrant.
+    #[arg(long)]
+    pub from_file: Option<PathBuf>,
+    /// The cluster's name.
+    #[arg(long, default_value = "vagrant")]
+    pub name: String,
 }
 
 const CHECK_EXAMPLES: &str = "\

@@ -5,6 +5,7 @@
 
 mod check_cmd;
 mod cli;
+mod cluster_cmd;
 mod exit;
 mod timeline;
 
@@ -48,5 +49,6 @@ fn main() -> ExitCode {
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     match cli.command {
         cli::Command::Check(args) => check_cmd::run(&args),
+        cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
     }
 }

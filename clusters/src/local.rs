@@ -1,0 +1,546 @@
+//! The local provider: N nodes on this machine, each a network namespace on a bridge with its
+//! own address, and inside it its own sshd, hostname (n1..nN), PID namespace, and private
+//! /tmp, /run, data and log directories (a mount namespace), so that a database started in one
+//! node cannot see or signal another's processes.
+//!
+//! Everything `up` makes is recorded under the cluster's state directory
+//! (`$FAULTLINE_HOME/clusters/NAME`, default `/var/lib/faultline`), and `down` removes exactly
+//! that: the namespaces' processes (by the PIDs recorded), the namespaces, the bridge, and the
+//! directory. Requires root.
+
+use crate::config::{ClusterFile, SshOptions};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Errors creating or removing a local cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// Not running as root.
+    #[error("a local cluster needs root (network namespaces, bridges, sshd): run faultline as root, e.g. with sudo")]
+    NotRoot,
+    /// A program is missing.
+    #[error("{program} is missing: install the Debian package(s) {packages} (apt-get install {packages})")]
+    Missing {
+        /// The program.
+        program: String,
+        /// The apt packages that provide it.
+        packages: String,
+    },
+    /// A command failed.
+    #[error("{command}: {message}")]
+    Command {
+        /// The command.
+        command: String,
+        /// Its stderr or the OS error.
+        message: String,
+    },
+    /// A node did not come up.
+    #[error("node {node}: sshd did not answer on {addr} within {secs} s (its log: {log})")]
+    NotReady {
+        /// The node.
+        node: String,
+        /// Its address.
+        addr: String,
+        /// Seconds waited.
+        secs: u64,
+        /// sshd's log file.
+        log: String,
+    },
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No free /24 for the cluster's bridge.
+    #[error("no free 10.250.x.0/24 subnet: every candidate clashes with a route on this machine")]
+    NoSubnet,
+    /// The name cannot be used.
+    #[error("cluster name {0:?}: expected 1-20 characters of a-z, 0-9 and -")]
+    BadName(String),
+}
+
+/// The root of faultline's state on this machine.
+pub fn state_root() -> PathBuf {
+    std::env::var_os("FAULTLINE_HOME")
+        .map_or_else(|| PathBuf::from("/var/lib/faultline"), PathBuf::from)
+}
+
+/// The state directory of local cluster `name`.
+pub fn state_dir(name: &str) -> PathBuf {
+    state_root().join("clusters").join(name)
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LocalError + '_ {
+    move |source| LocalError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> Result<String, LocalError> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| LocalError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(LocalError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Like [`run`] but ignores failure (for idempotent teardown of things that may be gone).
+fn run_quiet(program: &str, args: &[&str]) {
+    let _ = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn validate_name(name: &str) -> Result<(), LocalError> {
+    let ok = !name.is_empty()
+        && name.len() <= 20
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(LocalError::BadName(name.to_string()))
+    }
+}
+
+/// A short stable tag for interface names (IFNAMSIZ is 15 bytes).
+fn tag(name: &str) -> String {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{:05x}", h & 0xfffff)
+}
+
+/// Names of everything a local cluster makes, derived from its name.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Cluster name.
+    pub name: String,
+    /// State directory.
+    pub dir: PathBuf,
+    /// The bridge.
+    pub bridge: String,
+    /// Third octet of 10.250.X.0/24.
+    pub subnet: u8,
+}
+
+impl Layout {
+    /// The network namespace of node `i` (1-based).
+    pub fn netns(&self, i: usize) -> String {
+        format!("fl-{}-n{i}", self.name)
+    }
+    /// The host side of node `i`'s veth pair.
+    pub fn veth(&self, i: usize) -> String {
+        format!("flv{}n{i}", tag(&self.name))
+    }
+    /// Node `i`'s address.
+    pub fn addr(&self, i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 250, self.subnet, i as u8)
+    }
+    /// The bridge's (controller's) address.
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 250, self.subnet, 254)
+    }
+    /// Node `i`'s directory.
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join("nodes").join(format!("n{i}"))
+    }
+    /// The cluster file.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join("cluster.yaml")
+    }
+}
+
+/// Picks a 10.250.X.0/24 that no route on this machine overlaps, starting from one derived
+/// from the name (so a name keeps its subnet across runs when it is free).
+fn pick_subnet(name: &str) -> Result<u8, LocalError> {
+    let routes = run("ip", &["-4", "route", "show", "table", "all"]).unwrap_or_default();
+    let used = |x: u8| {
+        let net = format!("10.250.{x}.");
+        routes.lines().any(|l| {
+            l.contains(&net) || l.starts_with("10.0.0.0/8") || l.starts_with("10.250.0.0/16")
+        })
+    };
+    let start = u8::from_str_radix(&tag(name)[..2], 16).unwrap_or(0) % 200 + 20;
+    (0..200u16)
+        .map(|k| ((u16::from(start) + k) % 220 + 20) as u8)
+        .find(|x| !used(*x))
+        .ok_or(LocalError::NoSubnet)
+}
+
+fn require_tools() -> Result<(), LocalError> {
+    for (program, packages) in [
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("/usr/bin/ssh-keygen", "openssh-client"),
+        ("/usr/sbin/ip", "iproute2"),
+        ("/usr/bin/unshare", "util-linux"),
+        ("/usr/bin/nsenter", "util-linux"),
+    ] {
+        let alt = program
+            .replace("/usr/sbin/", "/sbin/")
+            .replace("/usr/bin/", "/bin/");
+        if !Path::new(program).exists() && !Path::new(&alt).exists() {
+            return Err(LocalError::Missing {
+                program: program.to_string(),
+                packages: packages.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), LocalError> {
+    std::fs::write(path, text).map_err(io_err(path))
+}
+
+fn keygen(path: &Path, comment: &str) -> Result<String, LocalError> {
+    if !path.exists() {
+        let p = path.display().to_string();
+        run(
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &p],
+        )?;
+    }
+    let pubkey = path.with_extension("pub");
+    std::fs::read_to_string(&pubkey).map_err(io_err(&pubkey))
+}
+
+fn answers(addr: Ipv4Addr) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((addr, 22)), Duration::from_millis(200)).is_ok()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Brings up a local cluster of `n` nodes named `name` and returns the path of its cluster
+/// file. Idempotent: a cluster that is already up and answering is left as it is.
+pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
+    validate_name(name)?;
+    if !is_root() {
+        return Err(LocalError::NotRoot);
+    }
+    require_tools()?;
+    if !(1..=50).contains(&n) {
+        return Err(LocalError::Command {
+            command: "cluster up".into(),
+            message: format!("--local {n}: expected between 1 and 50 nodes"),
+        });
+    }
+    if let Some(layout) = existing(name) {
+        let count = (1..).take_while(|i| layout.node_dir(*i).exists()).count();
+        let healthy = count == n
+            && (1..=n).all(|i| {
+                read_pid(&layout.node_dir(i).join("init.pid")).is_some_and(pid_alive)
+                    && answers(layout.addr(i))
+            });
+        if healthy {
+            return Ok(layout.cluster_file());
+        }
+        down(name)?;
+    }
+    let dir = state_dir(name);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let layout = Layout {
+        name: name.to_string(),
+        dir: dir.clone(),
+        bridge: format!("flb{}", tag(name)),
+        subnet: pick_subnet(name)?,
+    };
+    write(
+        &dir.join("layout"),
+        &format!("{} {} {n}\n", layout.bridge, layout.subnet),
+    )?;
+    let result = build(&layout, n);
+    if result.is_err() {
+        let _ = down(name);
+    }
+    result
+}
+
+fn existing(name: &str) -> Option<Layout> {
+    let dir = state_dir(name);
+    let text = std::fs::read_to_string(dir.join("layout")).ok()?;
+    let mut parts = text.split_whitespace();
+    let bridge = parts.next()?.to_string();
+    let subnet = parts.next()?.parse().ok()?;
+    Some(Layout {
+        name: name.to_string(),
+        dir,
+        bridge,
+        subnet,
+    })
+}
+
+fn build(layout: &Layout, n: usize) -> Result<PathBuf, LocalError> {
+    let dir = &layout.dir;
+    let key = dir.join("id_ed25519");
+    let controller_pub = keygen(&key, "faultline-controller")?;
+    write(&dir.join("authorized_keys"), &controller_pub)?;
+    let gw = format!("{}/24", layout.gateway());
+    run("ip", &["link", "add", &layout.bridge, "type", "bridge"])?;
+    run("ip", &["addr", "add", &gw, "dev", &layout.bridge])?;
+    run("ip", &["link", "set", &layout.bridge, "up"])?;
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for i in 1..=n {
+        hosts.push_str(&format!("{} n{i}\n", layout.addr(i)));
+    }
+    let mut known_hosts = String::new();
+    let mut ssh_config = String::from("# Written by `faultline cluster up --local`.\n");
+    for i in 1..=n {
+        let node_dir = layout.node_dir(i);
+        for sub in ["tmp", "run/sshd", "data", "log", "etc", "root"] {
+            let p = node_dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = node_dir.join("tmp");
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+            .map_err(io_err(&tmp))?;
+        write(&node_dir.join("etc/hosts"), &hosts)?;
+        write(&node_dir.join("etc/hostname"), &format!("n{i}\n"))?;
+        let host_key = node_dir.join("ssh_host_ed25519_key");
+        let host_pub = keygen(&host_key, &format!("n{i}"))?;
+        let addr = layout.addr(i);
+        known_hosts.push_str(&format!(
+            "{addr} {}",
+            host_pub
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        known_hosts.push('\n');
+        ssh_config.push_str(&format!(
+            "Host n{i}\n  HostName {addr}\n  User root\n  Port 22\n"
+        ));
+        let sshd_config = format!(
+            "Port 22\nListenAddress {addr}\nHostKey {hk}\nPidFile /run/sshd.pid\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nUseDNS no\nMaxSessions 64\nMaxStartups 64:30:128\nSubsystem sftp internal-sftp\nAcceptEnv LANG LC_*\n",
+            hk = host_key.display(),
+            ak = dir.join("authorized_keys").display()
+        );
+        write(&node_dir.join("sshd_config"), &sshd_config)?;
+        // Network: a namespace with a veth pair onto the bridge.
+        let ns = layout.netns(i);
+        let veth = layout.veth(i);
+        run("ip", &["netns", "add", &ns])?;
+        run(
+            "ip",
+            &[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ],
+        )?;
+        run(
+            "ip",
+            &["link", "set", &veth, "master", &layout.bridge, "up"],
+        )?;
+        let cidr = format!("{addr}/24");
+        let gw_addr = layout.gateway().to_string();
+        run("ip", &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
+        run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+        run(
+            "ip",
+            &["-n", &ns, "route", "add", "default", "via", &gw_addr],
+        )?;
+        start_node(layout, i)?;
+    }
+    write(&dir.join("known_hosts"), &known_hosts)?;
+    write(&dir.join("ssh_config"), &ssh_config)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 1..=n {
+        while !answers(layout.addr(i)) {
+            if Instant::now() > deadline {
+                return Err(LocalError::NotReady {
+                    node: format!("n{i}"),
+                    addr: layout.addr(i).to_string(),
+                    secs: 10,
+                    log: layout
+                        .node_dir(i)
+                        .join("log/sshd.log")
+                        .display()
+                        .to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let file = ClusterFile {
+        name: layout.name.clone(),
+        nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+        ssh: SshOptions {
+            user: Some("root".into()),
+            port: Some(22),
+            private_key: Some(key),
+            config: Some(dir.join("ssh_config")),
+            known_hosts: Some(dir.join("known_hosts")),
+            ..SshOptions::default()
+        },
+    };
+    let path = layout.cluster_file();
+    write(&path, &file.to_yaml())?;
+    Ok(path)
+}
+
+/// Starts node `i`'s namespaces and sshd, recording the PIDs that `down` will signal.
+fn start_node(layout: &Layout, i: usize) -> Result<(), LocalError> {
+    let node_dir = layout.node_dir(i);
+    let nd = node_dir.display().to_string();
+    // Inside fresh UTS, PID and mount namespaces (in the node's network namespace): set the
+    // hostname, give the node private /tmp, /run, /root (so the controller's dotfiles do not run
+    // on every command), /etc/hosts and /etc/hostname, then run sshd as the namespace's init.
+    let script = format!(
+        "set -e; mount --make-rprivate /; hostname n{i}; \
+         mount --bind {nd}/tmp /tmp; mount --bind {nd}/run /run; mount --bind {nd}/root /root; \
+         mount --bind {nd}/etc/hosts /etc/hosts; mount --bind {nd}/etc/hostname /etc/hostname; \
+         mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f {nd}/sshd_config",
+    );
+    let log = node_dir.join("log/sshd.log");
+    let log_file = std::fs::File::create(&log).map_err(io_err(&log))?;
+    let log_err = log_file.try_clone().map_err(io_err(&log))?;
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &layout.netns(i),
+        "unshare",
+        "--uts",
+        "--pid",
+        "--mount",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .stdin(Stdio::null())
+    .stdout(log_file)
+    .stderr(log_err);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it detaches the node from faultline's session so
+    // that the node outlives this process and a Ctrl-C in the terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| LocalError::Command {
+        command: format!("ip netns exec {} unshare ...", layout.netns(i)),
+        message: e.to_string(),
+    })?;
+    let outer = child.id() as i32;
+    write(&node_dir.join("unshare.pid"), &format!("{outer}\n"))?;
+    // The namespace's init is unshare's child; find it by parentage (never by name).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{outer}/task/{outer}/children"))
+            .unwrap_or_default();
+        if let Some(init) = children.split_whitespace().next() {
+            write(&node_dir.join("init.pid"), &format!("{init}\n"))?;
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(LocalError::Command {
+                command: format!("unshare for n{i}"),
+                message: format!("no namespace init appeared (see {})", log.display()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Removes everything `up` made for cluster `name` (and nothing else). Idempotent.
+pub fn down(name: &str) -> Result<(), LocalError> {
+    validate_name(name)?;
+    if !is_root() {
+        return Err(LocalError::NotRoot);
+    }
+    let Some(layout) = existing(name) else {
+        let dir = state_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        return Ok(());
+    };
+    let nodes = std::fs::read_dir(layout.dir.join("nodes"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    for i in 1..=nodes.max(1) {
+        let node_dir = layout.node_dir(i);
+        // Killing a PID namespace's init kills every process in it.
+        for f in ["init.pid", "unshare.pid"] {
+            if let Some(pid) = read_pid(&node_dir.join(f)) {
+                if pid_alive(pid) {
+                    // SAFETY: sending a signal to a PID we recorded.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        for f in ["init.pid", "unshare.pid"] {
+            if let Some(pid) = read_pid(&node_dir.join(f)) {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while pid_alive(pid) && Instant::now() < deadline {
+                    // Reap it if it is our child; otherwise wait for init to.
+                    // SAFETY: waitpid on a specific PID with WNOHANG.
+                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        run_quiet("ip", &["link", "del", &layout.veth(i)]);
+        run_quiet("ip", &["netns", "del", &layout.netns(i)]);
+    }
+    run_quiet("ip", &["link", "del", &layout.bridge]);
+    std::fs::remove_dir_all(&layout.dir).map_err(io_err(&layout.dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_interface_limits() {
+        let l = Layout {
+            name: "a-long-cluster-name1".into(),
+            dir: PathBuf::from("/x"),
+            bridge: format!("flb{}", tag("a-long-cluster-name1")),
+            subnet: 30,
+        };
+        assert!(l.bridge.len() <= 15);
+        assert!(l.veth(50).len() <= 15);
+        assert_eq!(l.addr(3), Ipv4Addr::new(10, 250, 30, 3));
+        assert!(validate_name("bad name").is_err());
+        assert!(validate_name("ok-1").is_ok());
+    }
+}

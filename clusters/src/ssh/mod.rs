@@ -1,0 +1,8 @@
+//! SSH access to nodes: sessions, pooling, ~/.ssh/config.
+
+pub mod pool;
+pub mod session;
+pub mod ssh_config;
+
+pub use pool::{Cluster, NodeResult};
+pub use session::{NodeSession, Output, Target, SUDO_PASSWORD_ENV};

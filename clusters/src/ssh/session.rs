@@ -1,0 +1,520 @@
+//! One authenticated SSH session to one node (on the ssh2 crate): host-key checking, key and
+//! agent authentication, commands with timeouts, file transfer over SFTP.
+
+use super::ssh_config::{settings_for, HostSettings};
+use crate::config::SshOptions;
+use crate::shell::{quote, RemoteCommand};
+use crate::SshError;
+use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The environment variable that holds the sudo password, if sudo needs one.
+pub const SUDO_PASSWORD_ENV: &str = "FAULTLINE_SUDO_PASSWORD";
+
+/// What a remote command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Exit status (128+N when killed by signal N).
+    pub status: i32,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Standard output as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Standard error as text (lossy).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// True for exit status 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// Where and how to reach one node, after ~/.ssh/config is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The node's name in the cluster file.
+    pub node: String,
+    /// The address to connect to.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The remote user.
+    pub user: String,
+    /// Key files to try, in order, after the agent.
+    pub identity_files: Vec<PathBuf>,
+    /// The known_hosts file.
+    pub known_hosts: PathBuf,
+    /// Refuse unknown or mismatched host keys.
+    pub strict: bool,
+    /// Time to connect and authenticate.
+    pub connect_timeout: Duration,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+fn expand(p: &Path) -> PathBuf {
+    match p.to_str().and_then(|s| s.strip_prefix("~/")) {
+        Some(rest) => home().join(rest),
+        None => p.to_path_buf(),
+    }
+}
+
+impl Target {
+    /// Resolves a node of a cluster file: explicit options first, then ~/.ssh/config (or the
+    /// file `ssh.config` names), then defaults (current user, port 22, ~/.ssh/id_*).
+    pub fn resolve(node: &str, ssh: &SshOptions) -> Target {
+        let home = home();
+        let config_path = ssh
+            .config
+            .as_deref()
+            .map(expand)
+            .unwrap_or_else(|| home.join(".ssh/config"));
+        let settings = std::fs::read_to_string(&config_path)
+            .map(|t| settings_for(&t, node, &home))
+            .unwrap_or_else(|_| HostSettings::default());
+        let user = ssh
+            .user
+            .clone()
+            .or(settings.user)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".to_string());
+        let mut identity_files: Vec<PathBuf> = ssh.private_key.iter().map(|p| expand(p)).collect();
+        identity_files.extend(settings.identity_files);
+        if identity_files.is_empty() {
+            for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let p = home.join(".ssh").join(name);
+                if p.exists() {
+                    identity_files.push(p);
+                }
+            }
+        }
+        Target {
+            node: node.to_string(),
+            host: settings.hostname.unwrap_or_else(|| node.to_string()),
+            port: ssh.port.or(settings.port).unwrap_or(22),
+            user,
+            identity_files,
+            known_hosts: ssh
+                .known_hosts
+                .as_deref()
+                .map(expand)
+                .unwrap_or_else(|| home.join(".ssh/known_hosts")),
+            strict: ssh.strict_host_key_checking,
+            connect_timeout: ssh.connect_timeout,
+        }
+    }
+}
+
+/// Standard base64 (for SHA256 host key fingerprints, as OpenSSH prints them).
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// An authenticated session to one node. Not shared between threads: the pool hands each
+/// session to one user at a time.
+pub struct NodeSession {
+    target: Target,
+    session: Session,
+    stream: TcpStream,
+    /// Whether the remote user is root (then sudo is skipped).
+    is_root: bool,
+}
+
+impl NodeSession {
+    /// Connects, checks the host key and authenticates, all within `connect_timeout`.
+    pub fn connect(target: &Target) -> Result<NodeSession, SshError> {
+        let node = target.node.clone();
+        let err = |message: String| SshError::Connect {
+            node: node.clone(),
+            message,
+        };
+        let addrs: Vec<_> = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|e| err(format!("cannot resolve {}: {e}", target.host)))?
+            .collect();
+        let addr = addrs
+            .first()
+            .ok_or_else(|| err(format!("{} has no address", target.host)))?;
+        let stream = TcpStream::connect_timeout(addr, target.connect_timeout).map_err(|e| {
+            err(format!(
+                "cannot connect to {addr} within {:?}: {e}",
+                target.connect_timeout
+            ))
+        })?;
+        let _ = stream.set_nodelay(true);
+        let mut session = Session::new().map_err(|e| err(e.to_string()))?;
+        session.set_tcp_stream(stream.try_clone().map_err(|e| err(e.to_string()))?);
+        session.set_timeout(target.connect_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
+        session
+            .handshake()
+            .map_err(|e| err(format!("SSH handshake with {addr} failed: {e}")))?;
+        check_host_key(&session, target)?;
+        authenticate(&session, target)?;
+        session.set_keepalive(true, 15);
+        session.set_timeout(0);
+        Ok(NodeSession {
+            is_root: target.user == "root",
+            target: target.clone(),
+            session,
+            stream,
+        })
+    }
+
+    /// The node's name.
+    pub fn node(&self) -> &str {
+        &self.target.node
+    }
+
+    /// Whether the session still answers (a keepalive round trip).
+    pub fn is_alive(&self) -> bool {
+        self.session.set_blocking(true);
+        self.session.keepalive_send().is_ok()
+    }
+
+    /// Runs a command; on `timeout` it is killed on the node (the remote `timeout` utility
+    /// sends SIGTERM to its whole process group, then SIGKILL two seconds later) and
+    /// `SshError::Timeout` is returned.
+    pub fn exec(&self, cmd: &RemoteCommand, timeout: Duration) -> Result<Output, SshError> {
+        let secs = timeout.as_secs_f64().max(0.001);
+        let sudo = cmd.wants_sudo() && !self.is_root;
+        let inner = if sudo {
+            cmd.render_with_sudo()
+        } else {
+            cmd.render()
+        };
+        // `timeout` signals the command's process group when the time is up and exits 124.
+        let line = format!("timeout -k 2 {secs:.3} sh -c {}", quote(&inner));
+        let started = Instant::now();
+        let node = self.target.node.clone();
+        let ssh = |e: ssh2::Error| SshError::Session {
+            node: node.clone(),
+            message: e.to_string(),
+        };
+        self.session.set_blocking(true);
+        self.quickack();
+        let mut channel = self.session.channel_session().map_err(ssh)?;
+        channel.exec(&line).map_err(ssh)?;
+        if sudo {
+            if let Ok(pw) = std::env::var(SUDO_PASSWORD_ENV) {
+                let _ = channel.write_all(format!("{pw}\n").as_bytes());
+            }
+        }
+        let _ = channel.send_eof();
+        // Read stdout and stderr together without blocking on either; a grace period past
+        // the remote timeout bounds a silent network.
+        self.session.set_blocking(false);
+        let deadline = Instant::now() + timeout + Duration::from_secs(5);
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut buf = [0u8; 32 * 1024];
+        let result = loop {
+            let mut progressed = false;
+            match channel.read(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    stdout.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    break Err(SshError::Session {
+                        node: node.clone(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+            match channel.stderr().read(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    stderr.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    break Err(SshError::Session {
+                        node: node.clone(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+            if channel.eof() && !progressed {
+                break Ok(());
+            }
+            if Instant::now() > deadline {
+                break Err(SshError::Timeout {
+                    node: node.clone(),
+                    command: cmd.render(),
+                    after: timeout,
+                });
+            }
+            if !progressed {
+                self.wait_socket(Duration::from_millis(20));
+            }
+        };
+        self.session.set_blocking(true);
+        result?;
+        self.quickack();
+        let _ = channel.wait_close();
+        let mut status = channel.exit_status().map_err(ssh)?;
+        if let Ok(sig) = channel.exit_signal() {
+            if let Some(name) = sig.exit_signal {
+                status = 128 + signal_number(&name);
+            }
+        }
+        if status == 124 && started.elapsed() >= timeout {
+            return Err(SshError::Timeout {
+                node,
+                command: cmd.render(),
+                after: timeout,
+            });
+        }
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Asks the kernel to acknowledge received data at once. sshd does not set TCP_NODELAY
+    /// for non-interactive sessions, so its small replies (channel success, data, EOF, exit
+    /// status) wait for our ACKs; with delayed ACKs each wait costs ~40 ms per command.
+    /// Linux clears quick-ACK mode by itself, so this is set again before every wait.
+    fn quickack(&self) {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket and a pointer to an int that outlives the call.
+        unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
+    /// Waits until the socket is readable (or `max` passes).
+    fn wait_socket(&self, max: Duration) {
+        self.quickack();
+        let mut fds = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe {
+            libc::poll(&mut fds, 1, max.as_millis() as libc::c_int);
+        }
+    }
+
+    fn sftp(&self) -> Result<ssh2::Sftp, SshError> {
+        self.session.set_blocking(true);
+        self.session.sftp().map_err(|e| SshError::Session {
+            node: self.target.node.clone(),
+            message: format!("SFTP: {e}"),
+        })
+    }
+
+    /// Uploads a file or a directory (recursively) to `remote`, keeping file modes.
+    pub fn upload(&self, local: &Path, remote: &Path) -> Result<(), SshError> {
+        let sftp = self.sftp()?;
+        self.upload_with(&sftp, local, remote)
+    }
+
+    fn transfer_err(&self, path: &Path, e: impl std::fmt::Display) -> SshError {
+        SshError::Transfer {
+            node: self.target.node.clone(),
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn upload_with(&self, sftp: &ssh2::Sftp, local: &Path, remote: &Path) -> Result<(), SshError> {
+        let meta = std::fs::metadata(local).map_err(|e| self.transfer_err(local, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = (meta.permissions().mode() & 0o7777) as i32;
+        if meta.is_dir() {
+            if sftp.stat(remote).is_err() {
+                sftp.mkdir(remote, mode)
+                    .map_err(|e| self.transfer_err(remote, e))?;
+            }
+            for entry in std::fs::read_dir(local).map_err(|e| self.transfer_err(local, e))? {
+                let entry = entry.map_err(|e| self.transfer_err(local, e))?;
+                self.upload_with(sftp, &entry.path(), &remote.join(entry.file_name()))?;
+            }
+            return Ok(());
+        }
+        let mut src = std::fs::File::open(local).map_err(|e| self.transfer_err(local, e))?;
+        let mut dst = sftp
+            .open_mode(
+                remote,
+                ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::TRUNCATE,
+                mode,
+                ssh2::OpenType::File,
+            )
+            .map_err(|e| self.transfer_err(remote, e))?;
+        std::io::copy(&mut src, &mut dst).map_err(|e| self.transfer_err(remote, e))?;
+        Ok(())
+    }
+
+    /// Downloads a file or a directory (recursively) from `remote` to `local`.
+    pub fn download(&self, remote: &Path, local: &Path) -> Result<(), SshError> {
+        let sftp = self.sftp()?;
+        self.download_with(&sftp, remote, local)
+    }
+
+    fn download_with(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        local: &Path,
+    ) -> Result<(), SshError> {
+        let stat = sftp
+            .stat(remote)
+            .map_err(|e| self.transfer_err(remote, e))?;
+        if stat.is_dir() {
+            std::fs::create_dir_all(local).map_err(|e| self.transfer_err(local, e))?;
+            for (path, _) in sftp
+                .readdir(remote)
+                .map_err(|e| self.transfer_err(remote, e))?
+            {
+                let Some(name) = path.file_name() else {
+                    continue;
+                };
+                self.download_with(sftp, &path, &local.join(name))?;
+            }
+            return Ok(());
+        }
+        let mut src = sftp
+            .open(remote)
+            .map_err(|e| self.transfer_err(remote, e))?;
+        let mut dst = std::fs::File::create(local).map_err(|e| self.transfer_err(local, e))?;
+        std::io::copy(&mut src, &mut dst).map_err(|e| self.transfer_err(local, e))?;
+        Ok(())
+    }
+}
+
+/// The number of a signal named as SSH names it (`KILL`, `TERM`, ...).
+fn signal_number(name: &str) -> i32 {
+    match name.trim_start_matches("SIG") {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "USR1" => 10,
+        "USR2" => 12,
+        _ => 0,
+    }
+}
+
+fn check_host_key(session: &Session, target: &Target) -> Result<(), SshError> {
+    let Some((key, _kind)) = session.host_key() else {
+        return Err(SshError::Connect {
+            node: target.node.clone(),
+            message: "the server sent no host key".into(),
+        });
+    };
+    let fingerprint = session
+        .host_key_hash(HashType::Sha256)
+        .map(|h| format!("SHA256:{}", base64(h).trim_end_matches('=')))
+        .unwrap_or_else(|| "unknown".into());
+    if !target.strict {
+        tracing::warn!(node = %target.node, %fingerprint, "host key NOT checked (strict_host_key_checking: false)");
+        return Ok(());
+    }
+    let mut known = session.known_hosts().map_err(|e| SshError::Connect {
+        node: target.node.clone(),
+        message: e.to_string(),
+    })?;
+    let _ = known.read_file(&target.known_hosts, KnownHostFileKind::OpenSSH);
+    let accept = format!(
+        "ssh-keyscan -p {} {} >> {}",
+        target.port,
+        quote(&target.host),
+        quote(&target.known_hosts.display().to_string())
+    );
+    match known.check_port(&target.host, target.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => Err(SshError::HostKeyMismatch {
+            node: target.node.clone(),
+            fingerprint,
+            known_hosts: target.known_hosts.display().to_string(),
+        }),
+        CheckResult::NotFound | CheckResult::Failure => Err(SshError::UnknownHost {
+            node: target.node.clone(),
+            fingerprint,
+            accept,
+        }),
+    }
+}
+
+fn authenticate(session: &Session, target: &Target) -> Result<(), SshError> {
+    let mut tried = Vec::new();
+    if std::env::var_os("SSH_AUTH_SOCK").is_some()
+        && session.userauth_agent(&target.user).is_ok()
+        && session.authenticated()
+    {
+        return Ok(());
+    }
+    tried.push("ssh-agent".to_string());
+    for key in &target.identity_files {
+        if session
+            .userauth_pubkey_file(&target.user, None, key, None)
+            .is_ok()
+            && session.authenticated()
+        {
+            return Ok(());
+        }
+        tried.push(key.display().to_string());
+    }
+    Err(SshError::Auth {
+        node: target.node.clone(),
+        user: target.user.clone(),
+        tried: tried.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==".trim_end_matches('='));
+        assert_eq!(base64(b"fo"), "Zm8");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}

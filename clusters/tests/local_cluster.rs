@@ -1,0 +1,289 @@
+//! End-to-end tests on real local clusters (network namespaces, real sshd, real SSH):
+//! exec, timeouts, transfer, host keys, unreachable nodes, escaping, and a clean `down`.
+//! They need root; without it they say so and pass vacuously (CI runs them as root).
+
+use clusters::local;
+use clusters::{Cluster, ClusterFile, RemoteCommand, SshError};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// These tests compare machine-wide state (namespaces, links): one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: local cluster tests need root");
+    }
+    root
+}
+
+fn sh(cmd: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn up(name: &str, n: usize) -> (ClusterFile, std::path::PathBuf) {
+    let _ = local::down(name);
+    let path = local::up(n, name).expect("cluster up");
+    (ClusterFile::load(&path).expect("cluster file"), path)
+}
+
+#[test]
+fn exec_transfer_timeouts_and_escaping() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let (file, _) = up("t-exec", 3);
+    let cluster = Cluster::new(file, 2);
+
+    // Each node answers with its own hostname, and sees only its own processes.
+    let results = cluster.exec_all(&RemoteCommand::new("hostname"));
+    let names: Vec<String> = results
+        .iter()
+        .map(|r| {
+            r.result
+                .as_ref()
+                .expect("exec")
+                .stdout_text()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    let ps = cluster
+        .exec(
+            "n1",
+            &RemoteCommand::new("ps").args(["-e", "-o", "pid=,comm="]),
+        )
+        .expect("ps");
+    let first = ps
+        .stdout_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert_eq!(
+        first,
+        "1 sshd",
+        "sshd is init of the node's PID namespace: {}",
+        ps.stdout_text()
+    );
+
+    // Exit status and stderr come back.
+    let out = cluster
+        .exec("n2", &RemoteCommand::script("echo oops >&2; exit 3"))
+        .expect("exec");
+    assert_eq!((out.status, out.stderr_text().trim()), (3, "oops"));
+
+    // Hostile arguments arrive literally; nothing is injected.
+    let hostile = [
+        "a b",
+        "it's",
+        "$(touch /tmp/injected)",
+        "`id`",
+        "; echo no",
+        "\"q\"",
+        "back\\slash",
+        "$HOME",
+        "*",
+        "",
+    ];
+    let out = cluster
+        .exec("n3", &RemoteCommand::new("printf").arg("%s|").args(hostile))
+        .expect("printf");
+    let expected: String = hostile.iter().map(|h| format!("{h}|")).collect();
+    assert_eq!(out.stdout_text(), expected);
+    let check = cluster
+        .exec("n3", &RemoteCommand::new("ls").arg("/tmp"))
+        .expect("ls");
+    assert!(!check.stdout_text().contains("injected"));
+
+    // A command past its timeout is reported and killed on the node.
+    let start = Instant::now();
+    let r = cluster.exec_timeout(
+        "n1",
+        &RemoteCommand::script("sleep 300; echo late"),
+        Duration::from_secs(1),
+    );
+    assert!(matches!(r, Err(SshError::Timeout { .. })), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let ps = cluster
+        .exec("n1", &RemoteCommand::new("ps").args(["-e", "-o", "comm="]))
+        .expect("ps");
+    assert!(
+        !ps.stdout_text().lines().any(|l| l.trim() == "sleep"),
+        "the timed-out command still runs: {}",
+        ps.stdout_text()
+    );
+
+    // Upload and download of a directory, with awkward names.
+    let local_dir = std::env::temp_dir().join(format!("faultline-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&local_dir);
+    std::fs::create_dir_all(local_dir.join("sub dir")).expect("mkdir");
+    std::fs::write(local_dir.join("it's a file.txt"), "hello\n").expect("write");
+    std::fs::write(local_dir.join("sub dir/data.bin"), vec![7u8; 100_000]).expect("write");
+    cluster
+        .upload("n2", &local_dir, Path::new("/tmp/upload test"))
+        .expect("upload");
+    let out = cluster
+        .exec(
+            "n2",
+            &RemoteCommand::new("cat").arg("/tmp/upload test/it's a file.txt"),
+        )
+        .expect("cat");
+    assert_eq!(out.stdout_text(), "hello\n");
+    let back = local_dir.with_extension("back");
+    let _ = std::fs::remove_dir_all(&back);
+    cluster
+        .download("n2", Path::new("/tmp/upload test"), &back)
+        .expect("download");
+    assert_eq!(
+        std::fs::read(back.join("sub dir/data.bin")).expect("read"),
+        vec![7u8; 100_000]
+    );
+    // Private /tmp: n1 does not see n2's upload.
+    let out = cluster
+        .exec("n1", &RemoteCommand::new("ls").arg("/tmp"))
+        .expect("ls");
+    assert!(!out.stdout_text().contains("upload"));
+    let _ = std::fs::remove_dir_all(&local_dir);
+    let _ = std::fs::remove_dir_all(&back);
+
+    // As root, sudo is skipped and the command still runs as root.
+    let out = cluster
+        .exec("n1", &RemoteCommand::new("id").arg("-u").sudo())
+        .expect("id");
+    assert_eq!(out.stdout_text().trim(), "0");
+
+    local::down("t-exec").expect("down");
+}
+
+#[test]
+fn host_keys_are_checked_and_unreachable_nodes_reported() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let (file, path) = up("t-keys", 2);
+    let dir = path.parent().expect("dir").to_path_buf();
+    let known = std::fs::read_to_string(dir.join("known_hosts")).expect("known_hosts");
+
+    // Swap the two nodes' keys: a mismatch, refused with the fingerprint.
+    let lines: Vec<&str> = known.lines().collect();
+    let key = |l: &str| {
+        l.split_once(' ')
+            .map(|(_, k)| k.to_string())
+            .unwrap_or_default()
+    };
+    let addr = |l: &str| {
+        l.split_once(' ')
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default()
+    };
+    let swapped = format!(
+        "{} {}\n{} {}\n",
+        addr(lines[0]),
+        key(lines[1]),
+        addr(lines[1]),
+        key(lines[0])
+    );
+    let bad_known = dir.join("known_hosts.swapped");
+    std::fs::write(&bad_known, swapped).expect("write");
+    let mut f = file.clone();
+    f.ssh.known_hosts = Some(bad_known);
+    let r = Cluster::new(f, 1).exec("n1", &RemoteCommand::new("true"));
+    let e = r.expect_err("mismatch must be refused").to_string();
+    assert!(
+        e.contains("HOST KEY MISMATCH") && e.contains("SHA256:"),
+        "{e}"
+    );
+
+    // Unknown host: refused, with the exact way to accept it.
+    let empty = dir.join("known_hosts.empty");
+    std::fs::write(&empty, "").expect("write");
+    let mut f = file.clone();
+    f.ssh.known_hosts = Some(empty);
+    let e = Cluster::new(f, 1)
+        .exec("n2", &RemoteCommand::new("true"))
+        .expect_err("unknown host")
+        .to_string();
+    assert!(
+        e.contains("unknown host key SHA256:") && e.contains("ssh-keyscan -p 22"),
+        "{e}"
+    );
+
+    // With checking disabled explicitly, it connects.
+    let mut f = file.clone();
+    f.ssh.known_hosts = Some(dir.join("known_hosts.empty"));
+    f.ssh.strict_host_key_checking = false;
+    assert!(Cluster::new(f, 1)
+        .exec("n2", &RemoteCommand::new("true"))
+        .expect("connect")
+        .success());
+
+    // A node that does not exist (an unused address of this cluster's own bridge subnet) is
+    // reported within about connect_timeout (three tries with backoff).
+    let ssh_config = std::fs::read_to_string(dir.join("ssh_config")).expect("ssh_config");
+    let n1_addr = ssh_config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HostName "))
+        .expect("address")
+        .to_string();
+    let ghost = format!("{}.99", n1_addr.rsplit_once('.').expect("ipv4").0);
+    let mut f = file.clone();
+    f.nodes = vec![ghost.clone()];
+    f.ssh.connect_timeout = Duration::from_secs(1);
+    let start = Instant::now();
+    let e = Cluster::new(f, 1)
+        .exec(&ghost, &RemoteCommand::new("true"))
+        .expect_err("unreachable");
+    assert!(matches!(e, SshError::Connect { .. }), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    local::down("t-keys").expect("down");
+}
+
+#[test]
+fn down_restores_namespaces_links_and_processes() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let _ = local::down("t-clean");
+    let netns_before = sh("ip netns list");
+    let links_before = sh("ip -o link show | cut -d: -f2");
+    let path = local::up(3, "t-clean").expect("up");
+    // Idempotent: a second `up` keeps the running cluster.
+    assert_eq!(local::up(3, "t-clean").expect("up again"), path);
+    let dir = path.parent().expect("dir").to_path_buf();
+    let pids: Vec<i32> = (1..=3)
+        .flat_map(|i| ["init.pid", "unshare.pid"].map(|f| dir.join(format!("nodes/n{i}/{f}"))))
+        .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 6);
+    assert_ne!(sh("ip netns list"), netns_before);
+    local::down("t-clean").expect("down");
+    local::down("t-clean").expect("down is idempotent");
+    assert_eq!(sh("ip netns list"), netns_before);
+    assert_eq!(sh("ip -o link show | cut -d: -f2"), links_before);
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} survived down"
+        );
+    }
+    assert!(!dir.exists());
+}

@@ -1,0 +1,100 @@
+//! `faultline cluster up|down|status|import-vagrant`.
+
+use crate::cli::ClusterCommand;
+use crate::exit::{bad_input, internal, Exit, Failure};
+use clusters::local::{self, LocalError};
+use clusters::{Cluster, ClusterFile, RemoteCommand};
+use std::time::Instant;
+
+/// Runs a cluster subcommand.
+pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
+    match cmd {
+        ClusterCommand::Up(args) => {
+            let start = Instant::now();
+            let path = local::up(args.local, &args.name).map_err(local_failure)?;
+            eprintln!(
+                "cluster {} is up ({} nodes) in {:.1} s",
+                args.name,
+                args.local,
+                start.elapsed().as_secs_f64()
+            );
+            println!("{}", path.display());
+            Ok(Exit::Valid)
+        }
+        ClusterCommand::Down(args) => {
+            local::down(&args.name).map_err(local_failure)?;
+            eprintln!("cluster {} is down", args.name);
+            Ok(Exit::Valid)
+        }
+        ClusterCommand::Status(args) => {
+            let file = ClusterFile::load(&args.cluster).map_err(bad_input)?;
+            let cluster = Cluster::new(file, 1);
+            let mut all = true;
+            for r in cluster.exec_all(&RemoteCommand::new("hostname")) {
+                match r.result {
+                    Ok(out) if out.success() => {
+                        println!("{}: up (hostname {})", r.node, out.stdout_text().trim())
+                    }
+                    Ok(out) => {
+                        all = false;
+                        println!(
+                            "{}: answers, but `hostname` exited {}: {}",
+                            r.node,
+                            out.status,
+                            out.stderr_text().trim()
+                        );
+                    }
+                    Err(e) => {
+                        all = false;
+                        println!("{}: DOWN: {e}", r.node);
+                    }
+                }
+            }
+            Ok(if all { Exit::Valid } else { Exit::Invalid })
+        }
+        ClusterCommand::ImportVagrant(args) => {
+            let dir = args.dir.unwrap_or_else(|| ".".into());
+            let output = match &args.from_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", f.display())))?,
+                None => {
+                    let out = std::process::Command::new("vagrant")
+                        .arg("ssh-config")
+                        .current_dir(&dir)
+                        .output()
+                        .map_err(|e| {
+                            bad_input(anyhow::anyhow!(
+                                "cannot run `vagrant ssh-config` in {}: {e}",
+                                dir.display()
+                            ))
+                        })?;
+                    if !out.status.success() {
+                        return Err(bad_input(anyhow::anyhow!(
+                            "`vagrant ssh-config` failed in {}: {}",
+                            dir.display(),
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        )));
+                    }
+                    String::from_utf8_lossy(&out.stdout).into_owned()
+                }
+            };
+            let config_path = std::path::absolute(dir.join(format!("{}.ssh_config", args.name)))
+                .map_err(internal)?;
+            let (file, config) =
+                clusters::vagrant::import(&output, &args.name, config_path.clone())
+                    .map_err(bad_input)?;
+            std::fs::write(&config_path, config)
+                .map_err(|e| internal(anyhow::anyhow!("{}: {e}", config_path.display())))?;
+            eprintln!("wrote {}", config_path.display());
+            print!("{}", file.to_yaml());
+            Ok(Exit::Valid)
+        }
+    }
+}
+
+fn local_failure(e: LocalError) -> Failure {
+    match e {
+        LocalError::NotRoot | LocalError::Missing { .. } | LocalError::BadName(_) => bad_input(e),
+        other => internal(other),
+    }
+}
