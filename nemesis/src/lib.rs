@@ -1,2 +1,82 @@
-//! Faults injected into a cluster: partitions, process faults, clock and packet faults, the
-//! fault journal and heal. Not built yet: see issue 5.
+//! Faults that a test injects while its workload runs, and the machinery that guarantees
+//! each one is undone.
+//!
+//! - [`grudge`]: partition shapes (halves, isolate, majorities ring, bridge, ...).
+//! - [`fault`]: a fault as asked for ([`FaultSpec`], possibly "a random minority"), as
+//!   applied ([`Fault`], concrete nodes) and how to undo it ([`Undo`]).
+//! - [`partition`], [`netem`], [`process`], [`clock`]: how each kind is applied and undone
+//!   on the nodes, over the cluster's SSH sessions.
+//! - [`journal`]: the fault journal (nemesis.jsonl). A fault is journaled, and the journal
+//!   flushed to disk, before it is applied; it is marked healed after it is undone.
+//! - [`Nemesis`]: applies faults and heals them; [`schedule`]: a seeded schedule of faults.
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod fault;
+pub mod grudge;
+pub mod journal;
+mod nemesis;
+pub mod netem;
+pub mod partition;
+pub mod process;
+mod remote;
+pub mod schedule;
+
+pub use fault::{Fault, FaultSpec, NetemSpec, Targets, Undo};
+pub use grudge::{Grudge, Topology};
+pub use journal::{Journal, JournalEntry};
+pub use nemesis::{Applied, HealReport, Nemesis};
+pub use process::ProcessHooks;
+
+use clusters::SshError;
+use rand::SeedableRng;
+
+/// The RNG that faultline's fault choices come from: ChaCha8, so that a seed gives the same
+/// choices on every platform and version of `rand`.
+pub type FaultRng = rand_chacha::ChaCha8Rng;
+
+/// A [`FaultRng`] from a seed.
+pub fn seeded(seed: u64) -> FaultRng {
+    FaultRng::seed_from_u64(seed)
+}
+
+/// Errors applying or healing faults.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    /// The fault asked for makes no sense for this cluster.
+    #[error("{0}")]
+    BadFault(String),
+    /// The fault cannot be applied on these nodes, and was not.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A node could not be reached.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// A command failed on a node.
+    #[error("{node}: `{command}` exited {status}: {stderr}")]
+    Command {
+        /// The node.
+        node: String,
+        /// What ran (a short description).
+        command: String,
+        /// Its exit status.
+        status: i32,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// The journal could not be read or written.
+    #[error("fault journal {path}: {message}")]
+    Journal {
+        /// The journal file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A process fault names a database that faultline has no hooks for.
+    #[error("no process hooks for database {0:?}")]
+    NoHooks(String),
+    /// Several nodes failed; each is named.
+    #[error("{}", .0.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; "))]
+    Nodes(Vec<(String, String)>),
+}

@@ -1,0 +1,197 @@
+//! Clock faults: bump a node's clock by an offset, strobe it (jump back and forth), and reset
+//! it to the controller's time. They run on each node through a helper that faultline
+//! uploads (the `faultline` binary itself, hidden subcommand `node clock ...`), which calls
+//! `clock_settime`, so nodes need no compiler, package or internet.
+//!
+//! A clock fault only means something when each node has its own kernel clock: nodes that
+//! share a kernel with the controller or with each other (network namespaces of the local
+//! provider) are detected by their boot ids and the fault is refused, so that faultline
+//! never skews the clock of the machine it runs on.
+
+use crate::remote::{on_each, on_each_retrying, root_script};
+use crate::NemesisError;
+use clusters::{quote, Cluster, RemoteCommand};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the helper lives on nodes.
+pub const HELPER_PATH: &str = "/var/tmp/faultline-node-helper";
+
+/// Where a running strobe's PID is kept on a node.
+const STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
+
+/// This machine's boot id (`/proc/sys/kernel/random/boot_id`).
+fn local_boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Refuses when any node shares its kernel (and so its clock) with the controller or with
+/// another node; the error says which and what to do instead.
+pub fn require_own_clocks(cluster: &Cluster, nodes: &[String]) -> Result<(), NemesisError> {
+    let cmd = RemoteCommand::new("cat").arg("/proc/sys/kernel/random/boot_id");
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for r in cluster.on_nodes(&cluster.nodes(), |n| cluster.exec(n, &cmd)) {
+        let out = r.result?;
+        if !out.success() {
+            return Err(NemesisError::Command {
+                node: r.node,
+                command: "cat /proc/sys/kernel/random/boot_id".into(),
+                status: out.status,
+                stderr: out.stderr_text().trim().to_string(),
+            });
+        }
+        ids.insert(r.node, out.stdout_text().trim().to_string());
+    }
+    let mine = local_boot_id();
+    for n in nodes {
+        let id = ids.get(n).cloned().unwrap_or_default();
+        if mine.as_deref() == Some(id.as_str()) {
+            return Err(NemesisError::Refused(format!(
+                "clock faults need nodes with their own kernel clock, but {n} shares this machine's kernel (a network-namespace node of the local provider?); setting its clock would skew this machine's. Use VM nodes (`faultline cluster up --local N --vm`) or real hosts"
+            )));
+        }
+        if let Some((other, _)) = ids.iter().find(|(m, i)| *m != n && **i == id) {
+            return Err(NemesisError::Refused(format!(
+                "clock faults need nodes with their own kernel clock, but {n} and {other} share one kernel"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads the helper (`helper`, normally this faultline binary) to each node unless the
+/// same size is there already.
+pub fn install_helper(cluster: &Cluster, nodes: &[String], helper: &Path) -> BTreeMap<String, String> {
+    let size = std::fs::metadata(helper).map(|m| m.len()).unwrap_or(0);
+    on_each(cluster, nodes, |n| {
+        let out = cluster.exec(
+            n,
+            &RemoteCommand::script(format!("stat -c %s {HELPER_PATH} 2>/dev/null || echo 0")),
+        )?;
+        if out.stdout_text().trim().parse::<u64>().ok() != Some(size) {
+            let tmp = format!("{HELPER_PATH}.{}", std::process::id());
+            cluster.upload(n, helper, Path::new(&tmp))?;
+            root_script(
+                cluster,
+                n,
+                "install clock helper",
+                &format!("chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}", tmp = quote(&tmp)),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn helper(args: &[String]) -> String {
+    let mut parts = vec![HELPER_PATH.to_string(), "node".into(), "clock".into()];
+    parts.extend(args.iter().cloned());
+    parts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// Moves each node's clock by `by_ms`.
+pub fn bump(cluster: &Cluster, nodes: &[String], by_ms: i64) -> BTreeMap<String, String> {
+    let cmd = helper(&["bump".into(), "--by-ms".into(), by_ms.to_string()]);
+    on_each(cluster, nodes, |n| {
+        root_script(cluster, n, "clock bump", &cmd).map(|_| ())
+    })
+}
+
+/// Starts a strobe on each node, in the background on the node.
+pub fn strobe(
+    cluster: &Cluster,
+    nodes: &[String],
+    delta_ms: i64,
+    period_ms: u64,
+    duration_ms: u64,
+) -> BTreeMap<String, String> {
+    let cmd = helper(&[
+        "strobe".into(),
+        "--delta-ms".into(),
+        delta_ms.to_string(),
+        "--period-ms".into(),
+        period_ms.to_string(),
+        "--duration-ms".into(),
+        duration_ms.to_string(),
+    ]);
+    on_each(cluster, nodes, |n| {
+        let script = format!(
+            "setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}"
+        );
+        root_script(cluster, n, "clock strobe", &script).map(|_| ())
+    })
+}
+
+/// Stops any strobe and sets each node's clock to the controller's time (retrying).
+pub fn reset(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
+    on_each_retrying(cluster, nodes, |n| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let script = format!(
+            "if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
+             [ -x {HELPER_PATH} ] || exit 0\n{}",
+            helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()])
+        );
+        root_script(cluster, n, "clock reset", &script).map(|_| ())
+    })
+}
+
+/// What the helper does on the node itself.
+pub mod local {
+    use super::*;
+
+    fn realtime() -> std::io::Result<i128> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid, writable timespec.
+        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec))
+    }
+
+    fn set_realtime(ns: i128) -> std::io::Result<()> {
+        let ts = libc::timespec {
+            tv_sec: (ns.div_euclid(1_000_000_000)) as libc::time_t,
+            tv_nsec: (ns.rem_euclid(1_000_000_000)) as libc::c_long,
+        };
+        // SAFETY: ts is a valid timespec; the kernel checks permissions.
+        if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Moves this machine's clock by `by_ms`.
+    pub fn bump(by_ms: i64) -> std::io::Result<()> {
+        set_realtime(realtime()? + i128::from(by_ms) * 1_000_000)
+    }
+
+    /// Jumps this machine's clock by +delta, then -delta, every `period` for `duration`, and
+    /// leaves it where it started (plus the time that passed).
+    pub fn strobe(delta_ms: i64, period: Duration, duration: Duration) -> std::io::Result<()> {
+        let start = std::time::Instant::now();
+        let mut ahead = false;
+        while start.elapsed() < duration {
+            let d = if ahead { -delta_ms } else { delta_ms };
+            bump(d)?;
+            ahead = !ahead;
+            std::thread::sleep(period);
+        }
+        if ahead {
+            bump(-delta_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Sets this machine's clock to `unix_ns`.
+    pub fn set(unix_ns: i128) -> std::io::Result<()> {
+        set_realtime(unix_ns)
+    }
+}

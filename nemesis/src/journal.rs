@@ -1,0 +1,422 @@
+//! The fault journal (nemesis.jsonl): one JSON object per line, appended and flushed to disk
+//! (fsync) before the step it records is taken, under an exclusive file lock so that
+//! several faultline processes can share one cluster's journal.
+//!
+//! A fault's life is `apply` (journaled *before* anything changes on the nodes, with the
+//! [`Undo`] that heals it), then `applied` or `apply-failed`, then `healed` once it is undone,
+//! or `heal-failed` (it stays pending). Every fault with an `apply` line and no `healed` line
+//! may still be applied, and `faultline heal` undoes it.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use nemesis::{Fault, Journal, Undo};
+//! let j = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
+//! let fault = Fault::Kill { db: "etcd".into(), nodes: vec!["n1".into()] };
+//! let undo = Undo::Restart { db: "etcd".into(), nodes: vec!["n1".into()] };
+//! let id = j.record_apply(&fault, &undo).unwrap();
+//! assert_eq!(j.pending().unwrap().len(), 1);
+//! j.record_healed(id).unwrap();
+//! assert!(j.pending().unwrap().is_empty());
+//! ```
+
+use crate::fault::{Fault, Undo};
+use crate::NemesisError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What a journal line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// About to apply the fault (written before anything changes).
+    Apply,
+    /// The fault is applied on every node.
+    Applied,
+    /// Applying failed on some node; the fault may be partly applied.
+    ApplyFailed,
+    /// The fault is undone.
+    Healed,
+    /// Undoing failed on some node; the fault stays pending.
+    HealFailed,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Wall-clock time, RFC 3339.
+    pub time: String,
+    /// The fault's id, unique within the journal.
+    pub id: u64,
+    /// What happened.
+    pub event: Event,
+    /// The fault (on `apply` lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+    /// How to undo it (on `apply` lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Undo>,
+    /// Per-node errors (on `apply-failed` and `heal-failed` lines).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, String>,
+    /// The faultline process that wrote the line.
+    pub pid: u32,
+}
+
+/// A fault that the journal says may still be applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Its id.
+    pub id: u64,
+    /// When it was applied.
+    pub time: String,
+    /// The fault.
+    pub fault: Fault,
+    /// How to undo it.
+    pub undo: Undo,
+    /// Whether applying finished on every node (else it may be partly applied).
+    pub applied: bool,
+    /// Errors of the last heal attempt, if it failed.
+    pub heal_errors: BTreeMap<String, String>,
+}
+
+/// An append-only, fsynced, lock-protected fault journal.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    mirror: Option<PathBuf>,
+}
+
+impl Journal {
+    /// Opens (creating it and its directory if needed) the journal at `path`.
+    pub fn open(path: &Path) -> Result<Journal, NemesisError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
+            }
+        }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| err(path, e))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            mirror: None,
+        })
+    }
+
+    /// The default journal of cluster `name`: `$FAULTLINE_HOME/journal/NAME.jsonl` (see
+    /// [`clusters::local::state_root`]). Every faultline process that touches the cluster
+    /// journals there, so that `faultline heal --cluster FILE` finds everything.
+    pub fn default_path(cluster_name: &str) -> PathBuf {
+        let safe: String = cluster_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        clusters::local::state_root()
+            .join("journal")
+            .join(format!("{safe}.jsonl"))
+    }
+
+    /// Also appends every line to `mirror` (a test run's own nemesis.jsonl in its store).
+    pub fn with_mirror(mut self, mirror: &Path) -> Result<Journal, NemesisError> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(mirror)
+            .map_err(|e| err(mirror, e))?;
+        self.mirror = Some(mirror.to_path_buf());
+        Ok(self)
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Journals that `fault` is about to be applied, with its undo, and returns its new id.
+    /// The line is on disk when this returns.
+    pub fn record_apply(&self, fault: &Fault, undo: &Undo) -> Result<u64, NemesisError> {
+        self.append(|id| JournalEntry {
+            time: now(),
+            id,
+            event: Event::Apply,
+            fault: Some(fault.clone()),
+            undo: Some(undo.clone()),
+            errors: BTreeMap::new(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Journals that fault `id` is applied everywhere.
+    pub fn record_applied(&self, id: u64) -> Result<(), NemesisError> {
+        self.record(id, Event::Applied, BTreeMap::new())
+    }
+
+    /// Journals that applying fault `id` failed on some nodes.
+    pub fn record_apply_failed(
+        &self,
+        id: u64,
+        errors: BTreeMap<String, String>,
+    ) -> Result<(), NemesisError> {
+        self.record(id, Event::ApplyFailed, errors)
+    }
+
+    /// Journals that fault `id` is undone.
+    pub fn record_healed(&self, id: u64) -> Result<(), NemesisError> {
+        self.record(id, Event::Healed, BTreeMap::new())
+    }
+
+    /// Journals that undoing fault `id` failed on some nodes.
+    pub fn record_heal_failed(
+        &self,
+        id: u64,
+        errors: BTreeMap<String, String>,
+    ) -> Result<(), NemesisError> {
+        self.record(id, Event::HealFailed, errors)
+    }
+
+    fn record(
+        &self,
+        id: u64,
+        event: Event,
+        errors: BTreeMap<String, String>,
+    ) -> Result<(), NemesisError> {
+        self.append(|_| JournalEntry {
+            time: now(),
+            id,
+            event,
+            fault: None,
+            undo: None,
+            errors: errors.clone(),
+            pid: std::process::id(),
+        })
+        .map(|_| ())
+    }
+
+    /// Appends the entry that `make` builds from the next free id, under the file lock, and
+    /// syncs it to disk.
+    fn append(&self, make: impl Fn(u64) -> JournalEntry) -> Result<u64, NemesisError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| err(&self.path, e))?;
+        file.lock().map_err(|e| err(&self.path, e))?;
+        let result = (|| {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| err(&self.path, e))?;
+            let mut text = String::new();
+            file.read_to_string(&mut text)
+                .map_err(|e| err(&self.path, e))?;
+            let next = parse_entries(&self.path, &text)?
+                .iter()
+                .map(|e| e.id + 1)
+                .max()
+                .unwrap_or(1);
+            let entry = make(next);
+            let json = serde_json::to_string(&entry).map_err(|e| NemesisError::Journal {
+                path: self.path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            // A line torn by a crash is ended first, so that this one stays whole.
+            let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+            let line = format!("{sep}{json}\n");
+            write_synced(&mut file, &self.path, &line)?;
+            if let Some(m) = &self.mirror {
+                let mut mf = OpenOptions::new()
+                    .append(true)
+                    .open(m)
+                    .map_err(|e| err(m, e))?;
+                write_synced(&mut mf, m, &format!("{json}\n"))?;
+            }
+            Ok(entry.id)
+        })();
+        let _ = file.unlock();
+        result
+    }
+
+    /// Every entry, in order.
+    pub fn entries(&self) -> Result<Vec<JournalEntry>, NemesisError> {
+        let file = File::open(&self.path).map_err(|e| err(&self.path, e))?;
+        file.lock_shared().map_err(|e| err(&self.path, e))?;
+        let r = read_entries(&self.path, &file);
+        let _ = file.unlock();
+        r
+    }
+
+    /// The faults that may still be applied, oldest first.
+    pub fn pending(&self) -> Result<Vec<Pending>, NemesisError> {
+        let mut open: BTreeMap<u64, Pending> = BTreeMap::new();
+        for e in self.entries()? {
+            match e.event {
+                Event::Apply => {
+                    if let (Some(fault), Some(undo)) = (e.fault, e.undo) {
+                        open.insert(
+                            e.id,
+                            Pending {
+                                id: e.id,
+                                time: e.time,
+                                fault,
+                                undo,
+                                applied: false,
+                                heal_errors: BTreeMap::new(),
+                            },
+                        );
+                    }
+                }
+                Event::Applied => {
+                    if let Some(p) = open.get_mut(&e.id) {
+                        p.applied = true;
+                    }
+                }
+                Event::ApplyFailed => {}
+                Event::HealFailed => {
+                    if let Some(p) = open.get_mut(&e.id) {
+                        p.heal_errors = e.errors;
+                    }
+                }
+                Event::Healed => {
+                    open.remove(&e.id);
+                }
+            }
+        }
+        Ok(open.into_values().collect())
+    }
+}
+
+fn read_entries(path: &Path, mut file: &File) -> Result<Vec<JournalEntry>, NemesisError> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| err(path, e))?;
+    parse_entries(path, &text)
+}
+
+fn parse_entries(path: &Path, text: &str) -> Result<Vec<JournalEntry>, NemesisError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<JournalEntry>(&line) {
+            Ok(e) => out.push(e),
+            // A line cut short by a crash mid-write (the JSON just stops); anything else is
+            // corruption that heal must not guess around.
+            Err(e) if e.is_eof() => {
+                tracing::warn!(file = %path.display(), line = i + 1, "ignoring a journal line cut short");
+            }
+            Err(e) => {
+                return Err(NemesisError::Journal {
+                    path: path.display().to_string(),
+                    message: format!("line {}: {e}", i + 1),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn write_synced(file: &mut File, path: &Path, line: &str) -> Result<(), NemesisError> {
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.sync_data())
+        .map_err(|e| err(path, e))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn err(path: &Path, e: std::io::Error) -> NemesisError {
+    NemesisError::Journal {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(n: &str) -> (Fault, Undo) {
+        (
+            Fault::Pause {
+                db: "db".into(),
+                nodes: vec![n.into()],
+            },
+            Undo::Resume {
+                pids: [(n.to_string(), vec![42])].into(),
+            },
+        )
+    }
+
+    #[test]
+    fn pending_follows_apply_and_heal() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j/nemesis.jsonl")).unwrap();
+        let (f1, u1) = fault("n1");
+        let (f2, u2) = fault("n2");
+        let a = j.record_apply(&f1, &u1).unwrap();
+        let b = j.record_apply(&f2, &u2).unwrap();
+        assert_ne!(a, b);
+        j.record_applied(a).unwrap();
+        j.record_heal_failed(a, [("n1".into(), "boom".into())].into())
+            .unwrap();
+        let p = j.pending().unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].applied && !p[1].applied);
+        assert_eq!(p[0].heal_errors["n1"], "boom");
+        j.record_healed(a).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 1);
+        // A second handle (another process) sees the same state and gets fresh ids.
+        let j2 = Journal::open(j.path()).unwrap();
+        assert_eq!(j2.pending().unwrap()[0].id, b);
+        let c = j2.record_apply(&f1, &u1).unwrap();
+        assert!(c > b);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_corruption_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nemesis.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let (f, u) = fault("n1");
+        j.record_apply(&f, &u).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"time\":\"2026").unwrap();
+        assert_eq!(j.pending().unwrap().len(), 1);
+        // The next line is written whole after the torn one.
+        let id = j.record_apply(&f, &u).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 2);
+        j.record_healed(id).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 1);
+        drop(file);
+        std::fs::write(&path, "not json at all\n").unwrap();
+        let e = j.pending().unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn the_mirror_gets_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("a.jsonl"))
+            .unwrap()
+            .with_mirror(&dir.path().join("b.jsonl"))
+            .unwrap();
+        let (f, u) = fault("n1");
+        let id = j.record_apply(&f, &u).unwrap();
+        j.record_healed(id).unwrap();
+        let a = std::fs::read_to_string(dir.path().join("a.jsonl")).unwrap();
+        let b = std::fs::read_to_string(dir.path().join("b.jsonl")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.lines().count(), 2);
+    }
+}

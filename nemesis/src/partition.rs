@@ -1,0 +1,178 @@
+//! Partitions with iptables: each node drops, on INPUT, packets from the addresses of the
+//! nodes its grudge names. The rules live in a chain that faultline owns (`FAULTLINE`),
+//! reached by one jump from INPUT; heal flushes and deletes that chain and the jump, and
+//! never touches any other rule. The controller's own address is never dropped, so the
+//! nodes stay reachable over SSH.
+
+use crate::grudge::Grudge;
+use crate::remote::{on_each, on_each_retrying, root_script};
+use crate::NemesisError;
+use clusters::{quote, Cluster, RemoteCommand};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+/// The iptables chain faultline owns.
+pub const CHAIN: &str = "FAULTLINE";
+
+/// Each node's global IPv4 addresses (`ip -o -4 addr show scope global`), the addresses its
+/// peers see its packets come from.
+pub fn node_addresses(
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
+    let cmd = RemoteCommand::new("ip").args(["-o", "-4", "addr", "show", "scope", "global"]);
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    for r in cluster.on_nodes(&cluster.nodes(), |n| cluster.exec(n, &cmd)) {
+        match r.result {
+            Ok(o) if o.success() => {
+                out.insert(r.node, parse_addresses(&o.stdout_text()));
+            }
+            Ok(o) => errors.push((
+                r.node,
+                format!("`ip addr` exited {}: {}", o.status, o.stderr_text().trim()),
+            )),
+            Err(e) => errors.push((r.node, e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(NemesisError::Nodes(errors))
+    }
+}
+
+/// The IPv4 addresses in `ip -o -4 addr` output.
+pub fn parse_addresses(text: &str) -> Vec<Ipv4Addr> {
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "inet" {
+                if let Some(a) = words
+                    .next()
+                    .and_then(|cidr| cidr.split('/').next())
+                    .and_then(|a| a.parse().ok())
+                {
+                    v.push(a);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The source addresses each node must drop: every address of every node it holds a grudge
+/// against, except addresses it has itself.
+pub fn drop_sources(
+    grudge: &Grudge,
+    addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
+) -> BTreeMap<String, BTreeSet<Ipv4Addr>> {
+    let mut out = BTreeMap::new();
+    for (node, from) in &grudge.0 {
+        let own: BTreeSet<Ipv4Addr> = addrs.get(node).into_iter().flatten().copied().collect();
+        let srcs: BTreeSet<Ipv4Addr> = from
+            .iter()
+            .flat_map(|f| addrs.get(f).into_iter().flatten().copied())
+            .filter(|a| !own.contains(a))
+            .collect();
+        out.insert(node.clone(), srcs);
+    }
+    out
+}
+
+/// The script that replaces the node's partition rules with drops of `sources`.
+fn apply_script(sources: &BTreeSet<Ipv4Addr>) -> String {
+    let mut s = format!(
+        "command -v iptables >/dev/null || {{ echo 'iptables is not installed on this node' >&2; exit 127; }}\n\
+         iptables -w -N {CHAIN} 2>/dev/null || true\n\
+         iptables -w -F {CHAIN}\n\
+         iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT 1 -j {CHAIN}\n"
+    );
+    for a in sources {
+        s.push_str(&format!(
+            "iptables -w -A {CHAIN} -s {} -j DROP\n",
+            quote(&a.to_string())
+        ));
+    }
+    format!("set -e\n{s}")
+}
+
+/// The script that removes faultline's chain and the jump to it (and nothing else).
+/// Succeeds when there is nothing to remove.
+fn heal_script() -> String {
+    format!(
+        "command -v iptables >/dev/null || exit 0\n\
+         iptables -w -F {CHAIN} 2>/dev/null || true\n\
+         while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
+         iptables -w -X {CHAIN} 2>/dev/null || true\n\
+         if iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'the FAULTLINE chain is still there' >&2; exit 1; fi\n"
+    )
+}
+
+/// Applies `grudge` on every node of the cluster in parallel (nodes with no grudge get their
+/// partition rules cleared). Returns the nodes where it failed.
+pub fn apply(
+    cluster: &Cluster,
+    grudge: &Grudge,
+    addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
+) -> BTreeMap<String, String> {
+    let sources = drop_sources(grudge, addrs);
+    let empty = BTreeSet::new();
+    on_each(cluster, &cluster.nodes(), |n| {
+        let srcs = sources.get(n).unwrap_or(&empty);
+        root_script(cluster, n, "iptables (partition)", &apply_script(srcs)).map(|_| ())
+    })
+}
+
+/// Removes faultline's partition rules from `nodes`, retrying each node.
+pub fn heal(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
+    on_each_retrying(cluster, nodes, |n| {
+        root_script(cluster, n, "iptables (heal partition)", &heal_script()).map(|_| ())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_from_ip_output() {
+        let text = "2: eth0    inet 10.250.5.1/24 brd 10.250.5.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
+                    3: eth1    inet 192.168.56.11/24 scope global eth1\\ valid_lft forever\n";
+        assert_eq!(
+            parse_addresses(text),
+            vec![
+                Ipv4Addr::new(10, 250, 5, 1),
+                Ipv4Addr::new(192, 168, 56, 11)
+            ]
+        );
+    }
+
+    #[test]
+    fn shared_addresses_are_never_dropped() {
+        // Vagrant gives every guest the same NAT address; a node must not drop its own.
+        let nat = Ipv4Addr::new(10, 0, 2, 15);
+        let addrs: BTreeMap<String, Vec<Ipv4Addr>> = [
+            ("n1".to_string(), vec![nat, Ipv4Addr::new(192, 168, 56, 11)]),
+            ("n2".to_string(), vec![nat, Ipv4Addr::new(192, 168, 56, 12)]),
+        ]
+        .into();
+        let g = Grudge::complete(&[vec!["n1".into()], vec!["n2".into()]]);
+        let d = drop_sources(&g, &addrs);
+        assert_eq!(
+            d["n1"].iter().copied().collect::<Vec<_>>(),
+            vec![Ipv4Addr::new(192, 168, 56, 12)]
+        );
+    }
+
+    #[test]
+    fn scripts_only_touch_faultlines_chain() {
+        let s = apply_script(&[Ipv4Addr::new(10, 0, 0, 2)].into());
+        for line in s.lines().filter(|l| l.starts_with("iptables")) {
+            assert!(line.contains(CHAIN), "{line}");
+        }
+        for line in heal_script().lines().filter(|l| l.contains("iptables -w -")) {
+            assert!(line.contains(CHAIN), "{line}");
+        }
+    }
+}

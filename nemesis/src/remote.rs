@@ -1,0 +1,82 @@
+//! Running privileged commands on nodes and turning their failures into errors that name the
+//! node, with retries for heal.
+
+use crate::NemesisError;
+use clusters::{Cluster, Output, RemoteCommand};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Runs `script` with `sh -c` as root on `node`; a non-zero exit is an error naming `what`.
+pub(crate) fn root_script(
+    cluster: &Cluster,
+    node: &str,
+    what: &str,
+    script: &str,
+) -> Result<Output, NemesisError> {
+    let out = cluster.exec(node, &RemoteCommand::script(script).sudo())?;
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(NemesisError::Command {
+            node: node.to_string(),
+            command: what.to_string(),
+            status: out.status,
+            stderr: out.stderr_text().trim().to_string(),
+        })
+    }
+}
+
+/// Runs `f` on each node in parallel; collects the per-node errors.
+pub(crate) fn on_each(
+    cluster: &Cluster,
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<(), NemesisError> + Sync,
+) -> BTreeMap<String, String> {
+    let results = cluster.on_nodes(nodes, |n| Ok(f(n)));
+    let mut errors = BTreeMap::new();
+    for r in results {
+        match r.result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                errors.insert(r.node, e.to_string());
+            }
+            Err(e) => {
+                errors.insert(r.node, e.to_string());
+            }
+        }
+    }
+    errors
+}
+
+/// Like [`on_each`], but each node's step is tried up to three times (after 0.2 s and 1 s)
+/// before its error is reported: heal must not give up on a node over one dropped packet.
+pub(crate) fn on_each_retrying(
+    cluster: &Cluster,
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<(), NemesisError> + Sync,
+) -> BTreeMap<String, String> {
+    on_each(cluster, nodes, |n| {
+        let mut delays = [Duration::from_millis(200), Duration::from_secs(1)].into_iter();
+        loop {
+            match f(n) {
+                Ok(()) => return Ok(()),
+                Err(e) => match delays.next() {
+                    Some(d) => {
+                        tracing::warn!(node = n, error = %e, "heal step failed; retrying");
+                        std::thread::sleep(d);
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    })
+}
+
+/// Turns per-node errors into one error (or success when there are none).
+pub(crate) fn all_ok(errors: BTreeMap<String, String>) -> Result<(), NemesisError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(NemesisError::Nodes(errors.into_iter().collect()))
+    }
+}

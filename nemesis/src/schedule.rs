@@ -1,0 +1,1 @@
+//! A seeded schedule of faults (filled in below).
