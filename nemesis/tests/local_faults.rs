@@ -1,0 +1,396 @@
+//! Faults on real local clusters (network namespaces, real sshd, real iptables and tc):
+//! partitions stop exactly the traffic their grudge names and heal restores it, without
+//! touching the user's own rules; netem adds measurable delay; pause and kill show in the
+//! node's process table and heal undoes them; clock faults are refused on nodes that share
+//! this machine's kernel. They need root (CI runs them as root).
+
+use clusters::{local, Cluster, ClusterFile, RemoteCommand};
+use nemesis::{
+    seeded, Fault, FaultSpec, Grudge, Journal, NemesisError, NetemSpec, ProcessHooks, Targets,
+    Topology,
+};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: local cluster tests need root");
+    }
+    root
+}
+
+fn cluster(name: &str, n: usize) -> Cluster {
+    let _ = local::down(name);
+    let path = local::up(n, name).expect("cluster up");
+    Cluster::new(ClusterFile::load(&path).expect("cluster file"), 4)
+}
+
+fn run(cluster: &Cluster, node: &str, script: &str) -> String {
+    let out = cluster
+        .exec(node, &RemoteCommand::script(script))
+        .expect("exec");
+    assert!(
+        out.success(),
+        "{node}: {script}: {} {}",
+        out.status,
+        out.stderr_text()
+    );
+    out.stdout_text()
+}
+
+/// Which ordered pairs (a, b) can open a TCP connection from a to b's sshd.
+fn reachability(
+    cluster: &Cluster,
+    addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
+) -> BTreeMap<(String, String), bool> {
+    let nodes = cluster.nodes();
+    let mut out = BTreeMap::new();
+    for r in cluster.on_nodes(&nodes, |a| {
+        let mut script = String::new();
+        for b in nodes.iter().filter(|b| *b != a) {
+            let ip = addrs[b][0];
+            script.push_str(&format!(
+                "if timeout 1 bash -c '</dev/tcp/{ip}/22' 2>/dev/null; then echo {b} ok; else echo {b} cut; fi\n"
+            ));
+        }
+        cluster.exec(a, &RemoteCommand::script(script))
+    }) {
+        let text = r.result.expect("exec").stdout_text();
+        for line in text.lines() {
+            let mut w = line.split_whitespace();
+            let (b, v) = (w.next().unwrap_or_default(), w.next().unwrap_or_default());
+            out.insert((r.node.clone(), b.to_string()), v == "ok");
+        }
+    }
+    out
+}
+
+/// TCP needs packets both ways: a reaches b iff neither drops the other.
+fn expected(grudge: &Grudge, nodes: &[String]) -> BTreeMap<(String, String), bool> {
+    let mut out = BTreeMap::new();
+    for a in nodes {
+        for b in nodes.iter().filter(|b| *b != a) {
+            out.insert(
+                (a.clone(), b.clone()),
+                !grudge.drops(a, b) && !grudge.drops(b, a),
+            );
+        }
+    }
+    out
+}
+
+fn all_connected(nodes: &[String]) -> BTreeMap<(String, String), bool> {
+    expected(&Grudge::default(), nodes)
+}
+
+#[test]
+fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let cluster = cluster("t-part", 5);
+    let nodes = cluster.nodes();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
+    let nem = nemesis::Nemesis::new(&cluster, journal);
+    let addrs = nem.addresses().unwrap();
+    assert_eq!(reachability(&cluster, &addrs), all_connected(&nodes));
+
+    // A rule of the user's own, which heal must leave alone.
+    run(&cluster, "n1", "iptables -w -A INPUT -s 10.9.9.9/32 -j DROP");
+
+    let mut rng = seeded(5);
+    for topology in [
+        Topology::Isolate("n2".into()),
+        Topology::Halves,
+        Topology::MajoritiesRing,
+        Topology::Bridge,
+        Topology::MinorityThird,
+    ] {
+        let spec = FaultSpec::Partition {
+            partition: nemesis::fault::PartitionSpec::Topology(topology.clone()),
+        };
+        let fault = nem.resolve(&spec, &mut rng).unwrap();
+        let Fault::Partition { grudge, .. } = &fault else {
+            panic!("not a partition")
+        };
+        let grudge = grudge.clone();
+        nem.apply(fault).unwrap();
+        assert_eq!(
+            reachability(&cluster, &addrs),
+            expected(&grudge, &nodes),
+            "{topology}: {grudge}"
+        );
+        // The controller still reaches every node.
+        assert_eq!(
+            cluster
+                .exec_all(&RemoteCommand::new("true"))
+                .iter()
+                .filter(|r| r.result.is_ok())
+                .count(),
+            5
+        );
+    }
+    // Only the last partition is pending: each one replaced the one before.
+    assert_eq!(nem.journal().pending().unwrap().len(), 1);
+
+    let report = nem.heal_all(false).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.healed.len(), 1);
+    assert!(nem.journal().pending().unwrap().is_empty());
+    assert_eq!(reachability(&cluster, &addrs), all_connected(&nodes));
+    let rules = run(&cluster, "n1", "iptables -w -S");
+    assert!(rules.contains("-A INPUT -s 10.9.9.9/32 -j DROP"), "{rules}");
+    assert!(!rules.contains("FAULTLINE"), "{rules}");
+    // Heal is idempotent.
+    assert!(nem.heal_all(true).unwrap().is_clean());
+    local::down("t-part").unwrap();
+}
+
+/// Milliseconds a TCP connect from `from` to `ip` takes, measured on the node.
+fn connect_ms(cluster: &Cluster, from: &str, ip: Ipv4Addr) -> u64 {
+    let script = format!(
+        "s=$(date +%s%N); bash -c '</dev/tcp/{ip}/22'; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))"
+    );
+    let mut best = u64::MAX;
+    for _ in 0..3 {
+        let ms = run(cluster, from, &script).trim().parse().unwrap_or(u64::MAX);
+        best = best.min(ms);
+    }
+    best
+}
+
+#[test]
+fn netem_adds_delay_where_asked_and_heal_removes_it() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let cluster = cluster("t-netem", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
+    );
+    let addrs = nem.addresses().unwrap();
+    let (a2, a3) = (addrs["n2"][0], addrs["n3"][0]);
+    let base = connect_ms(&cluster, "n1", a2);
+    assert!(base < 60, "baseline connect {base} ms");
+
+    let delay = NetemSpec {
+        delay: Some(Duration::from_millis(150)),
+        ..NetemSpec::default()
+    };
+    // Only n1's packets to n3 are delayed.
+    let f = nem
+        .resolve(
+            &FaultSpec::Netem {
+                targets: Targets::parse("n1"),
+                to: Some(Targets::parse("n3")),
+                spec: delay.clone(),
+            },
+            &mut seeded(1),
+        )
+        .unwrap();
+    let applied = nem.apply(f).unwrap();
+    let to3 = connect_ms(&cluster, "n1", a3);
+    let to2 = connect_ms(&cluster, "n1", a2);
+    assert!(to3 >= 140, "n1 -> n3 with 150 ms delay: {to3} ms");
+    assert!(to2 < 60, "n1 -> n2 must not be delayed: {to2} ms");
+    nem.heal(&applied).unwrap();
+    assert!(connect_ms(&cluster, "n1", a3) < 60);
+
+    // All of n1's traffic.
+    let f = nem
+        .resolve(
+            &FaultSpec::Netem {
+                targets: Targets::parse("n1"),
+                to: None,
+                spec: delay,
+            },
+            &mut seeded(1),
+        )
+        .unwrap();
+    nem.apply(f).unwrap();
+    assert!(connect_ms(&cluster, "n1", a2) >= 140);
+    assert!(connect_ms(&cluster, "n1", a3) >= 140);
+    assert!(nem.heal_all(false).unwrap().is_clean());
+    assert!(connect_ms(&cluster, "n1", a2) < 60);
+    let qdisc = run(&cluster, "n1", "tc qdisc show dev eth0 root");
+    assert!(!qdisc.contains("fa17"), "{qdisc}");
+
+    // A root qdisc of the user's own is never replaced.
+    run(&cluster, "n2", "tc qdisc add dev eth0 root handle 1: pfifo");
+    let f = Fault::Netem {
+        nodes: vec!["n2".into()],
+        to: vec![],
+        spec: NetemSpec {
+            loss: Some(10.0),
+            ..NetemSpec::default()
+        },
+    };
+    let e = nem.apply(f).unwrap_err().to_string();
+    assert!(e.contains("someone else"), "{e}");
+    assert!(nem.journal().pending().unwrap().is_empty());
+    let qdisc = run(&cluster, "n2", "tc qdisc show dev eth0 root");
+    assert!(qdisc.contains("pfifo 1:"), "{qdisc}");
+    local::down("t-netem").unwrap();
+}
+
+/// A stand-in database: `sleep` processes started with a pid file in the node's private /tmp.
+struct SleepDb;
+
+impl ProcessHooks for SleepDb {
+    fn name(&self) -> &str {
+        "sleepdb"
+    }
+    fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, NemesisError> {
+        let out = cluster.exec(
+            node,
+            &RemoteCommand::script(
+                "p=$(cat /tmp/sleepdb.pid 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo \"$p\"; true",
+            ),
+        )?;
+        Ok(out
+            .stdout_text()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
+    }
+    fn start(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
+        cluster.exec(
+            node,
+            &RemoteCommand::script(
+                "setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/sleepdb.pid",
+            ),
+        )?;
+        Ok(())
+    }
+    fn primaries(&self, _: &Cluster) -> Result<Vec<String>, NemesisError> {
+        Ok(vec!["n1".into()])
+    }
+}
+
+fn state(cluster: &Cluster, node: &str, pid: u32) -> String {
+    run(
+        cluster,
+        node,
+        &format!("ps -o stat= -p {pid} || echo gone"),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let cluster = cluster("t-proc", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
+    )
+    .with_hooks(Arc::new(SleepDb));
+    for n in cluster.nodes() {
+        SleepDb.start(&cluster, &n).unwrap();
+    }
+    let pid = |n: &str| SleepDb.pids(&cluster, n).unwrap()[0];
+    let p1 = pid("n1");
+
+    // Pause the primary: its process is stopped (T), the others are not.
+    let f = nem
+        .resolve(&FaultSpec::Pause { targets: Targets::Primaries }, &mut seeded(2))
+        .unwrap();
+    assert_eq!(f, Fault::Pause { db: "sleepdb".into(), nodes: vec!["n1".into()] });
+    let paused = nem.apply(f).unwrap();
+    assert!(state(&cluster, "n1", p1).starts_with('T'), "{}", state(&cluster, "n1", p1));
+    assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
+    nem.heal(&paused).unwrap();
+    assert!(state(&cluster, "n1", p1).starts_with('S'));
+
+    // Kill two nodes: their processes are gone; heal starts new ones.
+    let f = Fault::Kill { db: "sleepdb".into(), nodes: vec!["n2".into(), "n3".into()] };
+    let (p2, p3) = (pid("n2"), pid("n3"));
+    nem.apply(f.clone()).unwrap();
+    assert_eq!(state(&cluster, "n2", p2), "gone");
+    assert_eq!(state(&cluster, "n3", p3), "gone");
+    assert!(SleepDb.pids(&cluster, "n2").unwrap().is_empty());
+    // Killing a database that is not running is refused and not journaled.
+    let e = nem.apply(f).unwrap_err().to_string();
+    assert!(e.contains("not running on n2, n3"), "{e}");
+    assert!(nem.heal_all(false).unwrap().is_clean());
+    assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
+    assert!(nem.journal().pending().unwrap().is_empty());
+    local::down("t-proc").unwrap();
+}
+
+#[test]
+fn a_panic_mid_partition_still_heals() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let cluster = cluster("t-panic", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nemesis.jsonl");
+    let nodes = cluster.nodes();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let nem = nemesis::Nemesis::new(&cluster, Journal::open(&path).unwrap());
+        let _heal = nem.heal_on_drop();
+        let f = nem
+            .resolve(
+                &FaultSpec::Partition {
+                    partition: nemesis::fault::PartitionSpec::Topology(Topology::Halves),
+                },
+                &mut seeded(0),
+            )
+            .unwrap();
+        nem.apply(f).unwrap();
+        panic!("the run fails mid-partition");
+    }));
+    assert!(result.is_err());
+    let nem = nemesis::Nemesis::new(&cluster, Journal::open(&path).unwrap());
+    assert!(nem.journal().pending().unwrap().is_empty());
+    let addrs = nem.addresses().unwrap();
+    assert_eq!(reachability(&cluster, &addrs), all_connected(&nodes));
+    local::down("t-panic").unwrap();
+}
+
+#[test]
+fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let cluster = cluster("t-clock", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
+    );
+    let before = std::time::SystemTime::now();
+    let e = nem
+        .apply(Fault::ClockBump {
+            nodes: vec!["n1".into()],
+            by_ms: 3_600_000,
+        })
+        .unwrap_err();
+    assert!(matches!(e, NemesisError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("shares this machine's kernel"), "{e}");
+    let drift = std::time::SystemTime::now()
+        .duration_since(before)
+        .unwrap_or_default();
+    assert!(drift < Duration::from_secs(60), "the host clock moved");
+    assert!(nem.journal().pending().unwrap().is_empty());
+    local::down("t-clock").unwrap();
+}
