@@ -60,6 +60,9 @@ pub enum LocalError {
     /// No free /24 for the cluster's bridge.
     #[error("no free 10.250.x.0/24 subnet: every candidate clashes with a route on this machine")]
     NoSubnet,
+    /// The state directory is where nodes cannot see it.
+    #[error("faultline's state directory {0} is under /tmp, /run or /root, which local nodes replace with private copies, so their sshd could not read its configuration: set FAULTLINE_HOME elsewhere (default /var/lib/faultline)")]
+    HiddenHome(String),
     /// The name cannot be used.
     #[error("cluster name {0:?}: expected 1-20 characters of a-z, 0-9 and -")]
     BadName(String),
@@ -246,6 +249,13 @@ fn read_pid(path: &Path) -> Option<i32> {
 /// file. Idempotent: a cluster that is already up and answering is left as it is.
 pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
     validate_name(name)?;
+    let root = std::path::absolute(state_root()).unwrap_or_else(|_| state_root());
+    if ["/tmp", "/run", "/root"]
+        .iter()
+        .any(|p| root.starts_with(p))
+    {
+        return Err(LocalError::HiddenHome(root.display().to_string()));
+    }
     if !is_root() {
         return Err(LocalError::NotRoot);
     }

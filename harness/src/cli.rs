@@ -22,6 +22,281 @@ pub enum Command {
     /// Create, inspect and remove clusters.
     #[command(subcommand, after_long_help = CLUSTER_EXAMPLES)]
     Cluster(ClusterCommand),
+    /// Run a command on the nodes of a cluster, in parallel.
+    #[command(after_long_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
+    /// Apply one fault now (journaled, so that `faultline heal` undoes it), or list the
+    /// faults applied now.
+    #[command(after_long_help = NEMESIS_EXAMPLES)]
+    Nemesis(NemesisArgs),
+    /// Undo every fault the journal says may still be applied (idempotent).
+    #[command(after_long_help = HEAL_EXAMPLES)]
+    Heal(HealArgs),
+    /// Helpers that faultline runs on nodes (uploaded there); not for people.
+    #[command(hide = true, subcommand)]
+    Node(NodeCommand),
+}
+
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  # Every node's hostname:
+  faultline exec --cluster cluster.yaml -- hostname
+
+  # Two nodes, as root, with a time limit; arguments after -- reach the node unchanged:
+  faultline exec --cluster cluster.yaml --node n1 --node n3 --sudo --timeout 10s -- \\
+      journalctl -u etcd --since '5 min ago'
+
+Output is grouped per node. Exit code: 0 when every node's command exited 0, 1 otherwise
+(the failing nodes are named), 254 for bad usage.";
+
+/// Options of `faultline exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+    /// Run on this node (repeatable; default: every node).
+    #[arg(long = "node", value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Kill the command on a node after this long, e.g. 30s [default: the cluster file's
+    /// command_timeout].
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Run as root (through sudo, unless the SSH user is root).
+    #[arg(long)]
+    pub sudo: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+const NEMESIS_EXAMPLES: &str = "\
+Examples:
+  faultline nemesis --cluster c.yaml partition --isolate n2
+  faultline nemesis --cluster c.yaml partition --topology majorities-ring --seed 7
+  faultline nemesis --cluster c.yaml partition --grudge '{\"n1\":[\"n2\",\"n3\"]}'
+  faultline nemesis --cluster c.yaml netem --delay 200ms --jitter 50ms --nodes n1 --to n2,n3
+  faultline nemesis --cluster c.yaml netem --loss 10 --nodes all
+  faultline nemesis --cluster c.yaml kill --db etcd --nodes n1
+  faultline nemesis --cluster c.yaml pause --db etcd --nodes minority
+  faultline nemesis --cluster c.yaml clock bump --nodes n1 --by 30s
+  faultline nemesis --cluster c.yaml clock strobe --nodes n1 --delta 200ms --period 10ms --for 5s
+  faultline nemesis --cluster c.yaml status
+  faultline heal --cluster c.yaml
+
+Faults stay applied until `faultline heal` (or, with --hold DUR, until DUR has passed or
+Ctrl-C). Every fault is written to the cluster's fault journal before it is applied.
+Node sets (--nodes, --to): one, minority, majority, primaries, all, or names like n1,n3.
+Topologies: halves, random-halves, isolate-random, majorities-ring, minority-third, bridge,
+primaries. Exit code: 0 applied, 1 failed on some node (and undone), 254 bad usage or refused.";
+
+/// Options of `faultline nemesis`.
+#[derive(Debug, Args)]
+pub struct NemesisArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+    /// The fault journal [default: $FAULTLINE_HOME/journal/CLUSTER-NAME.jsonl].
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Seed for random choices (random halves, a random minority, ...) [default: from the
+    /// clock, and printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keep the fault for this long, then heal it (Ctrl-C heals it at once).
+    #[arg(long, value_parser = parse_duration)]
+    pub hold: Option<Duration>,
+    /// The fault.
+    #[command(subcommand)]
+    pub fault: FaultCommand,
+}
+
+/// A fault on the command line.
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Cut nodes off from each other (iptables, in faultline's own chain).
+    Partition(PartitionArgs),
+    /// Delay, lose, duplicate, reorder or corrupt packets, or limit their rate.
+    Netem(NetemArgs),
+    /// Kill the database with SIGKILL (heal restarts it).
+    Kill(ProcessArgs),
+    /// Pause the database with SIGSTOP (heal resumes it with SIGCONT).
+    Pause(ProcessArgs),
+    /// Move clocks (nodes with their own kernel only).
+    #[command(subcommand)]
+    Clock(ClockCommand),
+    /// List the faults the journal says are applied now.
+    Status,
+}
+
+/// Options of `nemesis partition`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PartitionArgs {
+    /// A topology: halves, random-halves, isolate-random, majorities-ring, minority-third,
+    /// bridge, primaries.
+    #[arg(long)]
+    pub topology: Option<String>,
+    /// Cut this node off from all others.
+    #[arg(long, value_name = "NODE")]
+    pub isolate: Option<String>,
+    /// Components that cannot see each other, e.g. 'n1,n2|n3,n4,n5'.
+    #[arg(long)]
+    pub components: Option<String>,
+    /// An explicit grudge: JSON mapping each node to the nodes it drops.
+    #[arg(long)]
+    pub grudge: Option<String>,
+}
+
+/// Options of `nemesis netem`.
+#[derive(Debug, Args)]
+pub struct NetemArgs {
+    /// Nodes whose outgoing packets are affected.
+    #[arg(long, default_value = "all")]
+    pub nodes: String,
+    /// Only packets to these nodes [default: all traffic].
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Added delay, e.g. 200ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub delay: Option<Duration>,
+    /// Jitter around the delay, e.g. 50ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub jitter: Option<Duration>,
+    /// Percentage of packets lost.
+    #[arg(long, value_name = "PERCENT")]
+    pub loss: Option<f64>,
+    /// Percentage of packets duplicated.
+    #[arg(long, value_name = "PERCENT")]
+    pub duplicate: Option<f64>,
+    /// Percentage of packets sent out of order (needs --delay).
+    #[arg(long, value_name = "PERCENT")]
+    pub reorder: Option<f64>,
+    /// Percentage of packets corrupted.
+    #[arg(long, value_name = "PERCENT")]
+    pub corrupt: Option<f64>,
+    /// Rate limit in kbit/s.
+    #[arg(long, value_name = "KBIT")]
+    pub rate: Option<u64>,
+}
+
+/// Options of `nemesis kill` and `nemesis pause`.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The database whose processes are targeted.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes.
+    #[arg(long, default_value = "one")]
+    pub nodes: String,
+}
+
+/// `nemesis clock ...`
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Move the clocks by an offset (`--by 30s`, `--by -5s`).
+    Bump {
+        /// Which nodes.
+        #[arg(long, default_value = "one")]
+        nodes: String,
+        /// The offset; a leading '-' moves the clock back.
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_signed_ms)]
+        by: i64,
+    },
+    /// Jump the clocks back and forth.
+    Strobe {
+        /// Which nodes.
+        #[arg(long, default_value = "one")]
+        nodes: String,
+        /// How far each jump goes.
+        #[arg(long, value_parser = parse_duration)]
+        delta: Duration,
+        /// Time between jumps.
+        #[arg(long, value_parser = parse_duration)]
+        period: Duration,
+        /// How long to strobe.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Duration,
+    },
+    /// Set the clocks back to this machine's time.
+    Reset {
+        /// Which nodes.
+        #[arg(long, default_value = "all")]
+        nodes: String,
+    },
+}
+
+const HEAL_EXAMPLES: &str = "\
+Examples:
+  faultline heal --cluster /var/lib/faultline/clusters/local/cluster.yaml
+
+Heal undoes, newest first, every fault that the cluster's journal lists as not yet healed
+(also those of a test run that was killed), then removes faultline's partition chain and
+netem qdiscs from every node whatever the journal says. A node where undoing fails is retried,
+then named; the fault stays in the journal for the next heal. Exit code: 0 when everything is
+undone, 1 otherwise.";
+
+/// Options of `faultline heal`.
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+    /// The fault journal [default: $FAULTLINE_HOME/journal/CLUSTER-NAME.jsonl].
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Only undo what the journal lists; do not sweep faultline's rules off every node.
+    #[arg(long)]
+    pub no_sweep: bool,
+}
+
+/// `faultline node ...` (runs on nodes).
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Clock changes.
+    #[command(subcommand)]
+    Clock(NodeClockCommand),
+}
+
+/// `faultline node clock ...`
+#[derive(Debug, Subcommand)]
+pub enum NodeClockCommand {
+    /// Move the clock.
+    Bump {
+        /// Milliseconds (may be negative).
+        #[arg(long, allow_hyphen_values = true)]
+        by_ms: i64,
+    },
+    /// Strobe the clock.
+    Strobe {
+        /// Jump size in milliseconds.
+        #[arg(long, allow_hyphen_values = true)]
+        delta_ms: i64,
+        /// Milliseconds between jumps.
+        #[arg(long)]
+        period_ms: u64,
+        /// How long, in milliseconds.
+        #[arg(long)]
+        duration_ms: u64,
+    },
+    /// Set the clock.
+    Reset {
+        /// Nanoseconds since the Unix epoch.
+        #[arg(long)]
+        to_unix_ns: i128,
+    },
+}
+
+/// Parses a signed duration into milliseconds: `30s`, `-5s`, `+250ms`.
+pub fn parse_signed_ms(s: &str) -> Result<i64, String> {
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let d = parse_duration(rest)?;
+    i64::try_from(d.as_millis())
+        .map(|ms| sign * ms)
+        .map_err(|_| format!("{s:?}: too large"))
 }
 
 const CLUSTER_EXAMPLES: &str = "\
@@ -195,6 +470,14 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("GiB").is_err());
+    }
+
+    #[test]
+    fn signed_durations_parse() {
+        assert_eq!(parse_signed_ms("30s"), Ok(30_000));
+        assert_eq!(parse_signed_ms("-5s"), Ok(-5_000));
+        assert_eq!(parse_signed_ms("+250ms"), Ok(250));
+        assert!(parse_signed_ms("-x").is_err());
     }
 
     #[test]

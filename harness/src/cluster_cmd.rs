@@ -94,7 +94,10 @@ pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
 
 fn local_failure(e: LocalError) -> Failure {
     match e {
-        LocalError::NotRoot | LocalError::Missing { .. } | LocalError::BadName(_) => bad_input(e),
+        LocalError::NotRoot
+        | LocalError::Missing { .. }
+        | LocalError::BadName(_)
+        | LocalError::HiddenHome(_) => bad_input(e),
         other => internal(other),
     }
 }

@@ -6,7 +6,10 @@
 mod check_cmd;
 mod cli;
 mod cluster_cmd;
+mod exec_cmd;
 mod exit;
+mod nemesis_cmd;
+mod node_cmd;
 mod timeline;
 
 use clap::Parser;
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
+    init_logging();
     let outcome = std::panic::catch_unwind(|| run(cli));
     match outcome {
         Ok(Ok(code)) => code.into(),
@@ -50,5 +54,20 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     match cli.command {
         cli::Command::Check(args) => check_cmd::run(&args),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
+        cli::Command::Exec(args) => exec_cmd::run(&args),
+        cli::Command::Nemesis(args) => nemesis_cmd::run(&args),
+        cli::Command::Heal(args) => nemesis_cmd::heal(&args),
+        cli::Command::Node(cmd) => node_cmd::run(&cmd),
     }
+}
+
+/// Log lines (warnings and errors by default; `FAULTLINE_LOG=debug` for more) go to stderr.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -64,7 +64,11 @@ pub fn require_own_clocks(cluster: &Cluster, nodes: &[String]) -> Result<(), Nem
 
 /// Uploads the helper (`helper`, normally this faultline binary) to each node unless the
 /// same size is there already.
-pub fn install_helper(cluster: &Cluster, nodes: &[String], helper: &Path) -> BTreeMap<String, String> {
+pub fn install_helper(
+    cluster: &Cluster,
+    nodes: &[String],
+    helper: &Path,
+) -> BTreeMap<String, String> {
     let size = std::fs::metadata(helper).map(|m| m.len()).unwrap_or(0);
     on_each(cluster, nodes, |n| {
         let out = cluster.exec(
@@ -78,7 +82,10 @@ pub fn install_helper(cluster: &Cluster, nodes: &[String], helper: &Path) -> BTr
                 cluster,
                 n,
                 "install clock helper",
-                &format!("chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}", tmp = quote(&tmp)),
+                &format!(
+                    "chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}",
+                    tmp = quote(&tmp)
+                ),
             )?;
         }
         Ok(())
@@ -117,9 +124,7 @@ pub fn strobe(
         duration_ms.to_string(),
     ]);
     on_each(cluster, nodes, |n| {
-        let script = format!(
-            "setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}"
-        );
+        let script = format!("setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}");
         root_script(cluster, n, "clock strobe", &script).map(|_| ())
     })
 }

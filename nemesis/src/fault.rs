@@ -118,10 +118,18 @@ impl fmt::Display for Targets {
 #[serde(deny_unknown_fields)]
 pub struct NetemSpec {
     /// Added delay.
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delay: Option<Duration>,
     /// Jitter around the delay (needs a delay).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jitter: Option<Duration>,
     /// Packets lost, in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,13 +153,17 @@ impl NetemSpec {
     pub fn validate(&self) -> Result<(), NemesisError> {
         let bad = |m: String| Err(NemesisError::BadFault(m));
         if *self == NetemSpec::default() {
-            return bad("netem needs at least one of delay, loss, duplicate, reorder, corrupt, rate".into());
+            return bad(
+                "netem needs at least one of delay, loss, duplicate, reorder, corrupt, rate".into(),
+            );
         }
         if self.jitter.is_some() && self.delay.is_none() {
             return bad("jitter needs a delay".into());
         }
         if self.reorder.is_some() && self.delay.is_none() {
-            return bad("reorder needs a delay (netem reorders by sending some packets without it)".into());
+            return bad(
+                "reorder needs a delay (netem reorders by sending some packets without it)".into(),
+            );
         }
         for (name, v) in [
             ("loss", self.loss),
@@ -388,7 +400,12 @@ impl fmt::Display for Fault {
                 write!(f, "netem {spec} on {}", nodes.join(","))
             }
             Fault::Netem { nodes, to, spec } => {
-                write!(f, "netem {spec} from {} to {}", nodes.join(","), to.join(","))
+                write!(
+                    f,
+                    "netem {spec} from {} to {}",
+                    nodes.join(","),
+                    to.join(",")
+                )
             }
             Fault::Kill { db, nodes } => write!(f, "kill {db} on {}", nodes.join(",")),
             Fault::Pause { db, nodes } => write!(f, "pause {db} on {}", nodes.join(",")),
@@ -447,9 +464,9 @@ impl Undo {
     /// The nodes this undo touches.
     pub fn nodes(&self) -> Vec<String> {
         match self {
-            Undo::Partition { nodes } | Undo::Restart { nodes, .. } | Undo::ResetClock { nodes } => {
-                nodes.clone()
-            }
+            Undo::Partition { nodes }
+            | Undo::Restart { nodes, .. }
+            | Undo::ResetClock { nodes } => nodes.clone(),
             Undo::Netem { ifaces } => ifaces.keys().cloned().collect(),
             Undo::Resume { pids } => pids.keys().cloned().collect(),
         }
@@ -490,8 +507,20 @@ mod tests {
         let none = || Ok(vec![]);
         let mut rng = seeded(7);
         assert_eq!(Targets::One.resolve(&all, none, &mut rng).unwrap().len(), 1);
-        assert_eq!(Targets::Minority.resolve(&all, none, &mut rng).unwrap().len(), 2);
-        assert_eq!(Targets::Majority.resolve(&all, none, &mut rng).unwrap().len(), 3);
+        assert_eq!(
+            Targets::Minority
+                .resolve(&all, none, &mut rng)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            Targets::Majority
+                .resolve(&all, none, &mut rng)
+                .unwrap()
+                .len(),
+            3
+        );
         assert_eq!(Targets::All.resolve(&all, none, &mut rng).unwrap(), all);
         assert_eq!(
             Targets::Primaries
@@ -500,9 +529,14 @@ mod tests {
             vec!["n4".to_string()]
         );
         assert!(Targets::Primaries.resolve(&all, none, &mut rng).is_err());
-        assert!(Targets::parse("n1,n9").resolve(&all, none, &mut rng).is_err());
+        assert!(Targets::parse("n1,n9")
+            .resolve(&all, none, &mut rng)
+            .is_err());
         assert_eq!(
-            Targets::Minority.resolve(&nodes(2), none, &mut rng).unwrap().len(),
+            Targets::Minority
+                .resolve(&nodes(2), none, &mut rng)
+                .unwrap()
+                .len(),
             1
         );
     }

@@ -80,7 +80,12 @@ impl fmt::Display for Grudge {
             .0
             .iter()
             .filter(|(_, s)| !s.is_empty())
-            .map(|(n, s)| format!("{n} drops {}", s.iter().cloned().collect::<Vec<_>>().join(",")))
+            .map(|(n, s)| {
+                format!(
+                    "{n} drops {}",
+                    s.iter().cloned().collect::<Vec<_>>().join(",")
+                )
+            })
             .collect();
         if parts.is_empty() {
             f.write_str("no partition")
@@ -288,15 +293,14 @@ mod tests {
 
     /// The nodes `node` can still hear from, itself included.
     fn hears(g: &Grudge, all: &[String], node: &str) -> BTreeSet<String> {
-        all.iter()
-            .filter(|x| !g.drops(node, x))
-            .cloned()
-            .collect()
+        all.iter().filter(|x| !g.drops(node, x)).cloned().collect()
     }
 
     #[test]
     fn halves_split_in_cluster_order() {
-        let g = Topology::Halves.grudge(&nodes(5), &[], &mut seeded(0)).unwrap();
+        let g = Topology::Halves
+            .grudge(&nodes(5), &[], &mut seeded(0))
+            .unwrap();
         assert!(g.drops("n1", "n4") && g.drops("n5", "n3"));
         assert!(!g.drops("n1", "n3") && !g.drops("n4", "n5"));
         g.validate(&nodes(5)).unwrap();
@@ -345,9 +349,15 @@ mod tests {
             let g = Topology::MinorityThird
                 .grudge(&all, &[], &mut seeded(n as u64))
                 .unwrap();
-            let cut: Vec<_> = all.iter().filter(|x| hears(&g, &all, x).len() < n).collect();
+            let cut: Vec<_> = all
+                .iter()
+                .filter(|x| hears(&g, &all, x).len() < n)
+                .collect();
             assert!(!cut.is_empty());
-            let small = all.iter().filter(|x| hears(&g, &all, x).len() * 2 < n).count();
+            let small = all
+                .iter()
+                .filter(|x| hears(&g, &all, x).len() * 2 < n)
+                .count();
             assert!(small >= 1, "n={n}");
         }
     }
@@ -355,7 +365,9 @@ mod tests {
     #[test]
     fn primaries_and_isolate_check_their_nodes() {
         let all = nodes(3);
-        assert!(Topology::Primaries.grudge(&all, &[], &mut seeded(0)).is_err());
+        assert!(Topology::Primaries
+            .grudge(&all, &[], &mut seeded(0))
+            .is_err());
         let g = Topology::Primaries
             .grudge(&all, &["n3".into()], &mut seeded(0))
             .unwrap();
@@ -368,7 +380,11 @@ mod tests {
     #[test]
     fn same_seed_same_grudge() {
         let all = nodes(7);
-        for t in [Topology::RandomHalves, Topology::MajoritiesRing, Topology::Bridge] {
+        for t in [
+            Topology::RandomHalves,
+            Topology::MajoritiesRing,
+            Topology::Bridge,
+        ] {
             let a = t.grudge(&all, &[], &mut seeded(42)).unwrap();
             let b = t.grudge(&all, &[], &mut seeded(42)).unwrap();
             assert_eq!(a, b);

@@ -230,7 +230,11 @@ impl Journal {
                 message: e.to_string(),
             })?;
             // A line torn by a crash is ended first, so that this one stays whole.
-            let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+            let sep = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
             let line = format!("{sep}{json}\n");
             write_synced(&mut file, &self.path, &line)?;
             if let Some(m) = &self.mirror {

@@ -292,8 +292,7 @@ impl<'c> Nemesis<'c> {
                 _ => unreachable!("netem plans a netem undo"),
             },
             Fault::Kill { db, nodes } => {
-                let pids =
-                    process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
+                let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
                 process::signal(self.cluster, &pids, "KILL", true)
             }
             Fault::Pause { .. } => match &undo {
@@ -448,7 +447,9 @@ impl Drop for HealGuard<'_, '_> {
         if self.armed {
             match self.nemesis.heal_all(false) {
                 Ok(r) if r.is_clean() => {}
-                Ok(r) => tracing::error!(failed = ?r.failed, "HEAL FAILED on some nodes; run `faultline heal`"),
+                Ok(r) => {
+                    tracing::error!(failed = ?r.failed, "HEAL FAILED on some nodes; run `faultline heal`")
+                }
                 Err(e) => tracing::error!(error = %e, "HEAL FAILED; run `faultline heal`"),
             }
         }

@@ -16,9 +16,7 @@ pub const CHAIN: &str = "FAULTLINE";
 
 /// Each node's global IPv4 addresses (`ip -o -4 addr show scope global`), the addresses its
 /// peers see its packets come from.
-pub fn node_addresses(
-    cluster: &Cluster,
-) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
+pub fn node_addresses(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
     let cmd = RemoteCommand::new("ip").args(["-o", "-4", "addr", "show", "scope", "global"]);
     let mut out = BTreeMap::new();
     let mut errors = Vec::new();
@@ -171,7 +169,10 @@ mod tests {
         for line in s.lines().filter(|l| l.starts_with("iptables")) {
             assert!(line.contains(CHAIN), "{line}");
         }
-        for line in heal_script().lines().filter(|l| l.contains("iptables -w -")) {
+        for line in heal_script()
+            .lines()
+            .filter(|l| l.contains("iptables -w -"))
+        {
             assert!(line.contains(CHAIN), "{line}");
         }
     }

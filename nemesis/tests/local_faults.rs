@@ -104,7 +104,11 @@ fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
     assert_eq!(reachability(&cluster, &addrs), all_connected(&nodes));
 
     // A rule of the user's own, which heal must leave alone.
-    run(&cluster, "n1", "iptables -w -A INPUT -s 10.9.9.9/32 -j DROP");
+    run(
+        &cluster,
+        "n1",
+        "iptables -w -A INPUT -s 10.9.9.9/32 -j DROP",
+    );
 
     let mut rng = seeded(5);
     for topology in [
@@ -161,7 +165,10 @@ fn connect_ms(cluster: &Cluster, from: &str, ip: Ipv4Addr) -> u64 {
     );
     let mut best = u64::MAX;
     for _ in 0..3 {
-        let ms = run(cluster, from, &script).trim().parse().unwrap_or(u64::MAX);
+        let ms = run(cluster, from, &script)
+            .trim()
+            .parse()
+            .unwrap_or(u64::MAX);
         best = best.min(ms);
     }
     best
@@ -279,13 +286,9 @@ impl ProcessHooks for SleepDb {
 }
 
 fn state(cluster: &Cluster, node: &str, pid: u32) -> String {
-    run(
-        cluster,
-        node,
-        &format!("ps -o stat= -p {pid} || echo gone"),
-    )
-    .trim()
-    .to_string()
+    run(cluster, node, &format!("ps -o stat= -p {pid} || echo gone"))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -309,17 +312,35 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
 
     // Pause the primary: its process is stopped (T), the others are not.
     let f = nem
-        .resolve(&FaultSpec::Pause { targets: Targets::Primaries }, &mut seeded(2))
+        .resolve(
+            &FaultSpec::Pause {
+                targets: Targets::Primaries,
+            },
+            &mut seeded(2),
+        )
         .unwrap();
-    assert_eq!(f, Fault::Pause { db: "sleepdb".into(), nodes: vec!["n1".into()] });
+    assert_eq!(
+        f,
+        Fault::Pause {
+            db: "sleepdb".into(),
+            nodes: vec!["n1".into()]
+        }
+    );
     let paused = nem.apply(f).unwrap();
-    assert!(state(&cluster, "n1", p1).starts_with('T'), "{}", state(&cluster, "n1", p1));
+    assert!(
+        state(&cluster, "n1", p1).starts_with('T'),
+        "{}",
+        state(&cluster, "n1", p1)
+    );
     assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
     nem.heal(&paused).unwrap();
     assert!(state(&cluster, "n1", p1).starts_with('S'));
 
     // Kill two nodes: their processes are gone; heal starts new ones.
-    let f = Fault::Kill { db: "sleepdb".into(), nodes: vec!["n2".into(), "n3".into()] };
+    let f = Fault::Kill {
+        db: "sleepdb".into(),
+        nodes: vec!["n2".into(), "n3".into()],
+    };
     let (p2, p3) = (pid("n2"), pid("n3"));
     nem.apply(f.clone()).unwrap();
     assert_eq!(state(&cluster, "n2", p2), "gone");
@@ -386,7 +407,10 @@ fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
         })
         .unwrap_err();
     assert!(matches!(e, NemesisError::Refused(_)), "{e}");
-    assert!(e.to_string().contains("shares this machine's kernel"), "{e}");
+    assert!(
+        e.to_string().contains("shares this machine's kernel"),
+        "{e}"
+    );
     let drift = std::time::SystemTime::now()
         .duration_since(before)
         .unwrap_or_default();

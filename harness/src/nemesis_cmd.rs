@@ -1,0 +1,310 @@
+//! `faultline nemesis ...` (one fault now, journaled) and `faultline heal`.
+
+use crate::cli::{ClockCommand, FaultCommand, HealArgs, NemesisArgs, PartitionArgs};
+use crate::exit::{bad_input, internal, Exit, Failure};
+use clusters::{Cluster, ClusterFile};
+use nemesis::fault::PartitionSpec;
+use nemesis::{
+    Fault, FaultSpec, Grudge, Journal, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
+    Topology,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The databases whose process hooks faultline knows (kill, pause and their heal).
+fn process_hooks() -> Vec<Arc<dyn ProcessHooks>> {
+    Vec::new()
+}
+
+fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journal, Failure> {
+    let path = explicit
+        .cloned()
+        .unwrap_or_else(|| Journal::default_path(&file.name));
+    Journal::open(&path).map_err(internal)
+}
+
+fn nemesis_failure(e: NemesisError) -> Failure {
+    match e {
+        NemesisError::BadFault(_) | NemesisError::Refused(_) | NemesisError::NoHooks(_) => {
+            bad_input(e)
+        }
+        NemesisError::Journal { .. } => internal(e),
+        other => Failure::Internal(anyhow::Error::new(other)),
+    }
+}
+
+fn load(path: &Path) -> Result<(ClusterFile, Cluster), Failure> {
+    let file = ClusterFile::load(path).map_err(bad_input)?;
+    let cluster = Cluster::new(file.clone(), 2);
+    Ok((file, cluster))
+}
+
+fn build<'c>(
+    cluster: &'c Cluster,
+    journal: Journal,
+    db: Option<&str>,
+) -> Result<Nemesis<'c>, Failure> {
+    let mut nem = Nemesis::new(cluster, journal);
+    for h in process_hooks() {
+        nem = nem.with_hooks(h);
+    }
+    if let Some(db) = db {
+        nem = nem.target_db(db).map_err(|_| {
+            let known: Vec<String> = process_hooks()
+                .iter()
+                .map(|h| h.name().to_string())
+                .collect();
+            bad_input(anyhow::anyhow!(
+                "--db {db}: faultline has no process hooks for this database (known: {})",
+                if known.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+    }
+    Ok(nem)
+}
+
+fn partition_spec(args: &PartitionArgs, nodes: &[String]) -> Result<PartitionSpec, Failure> {
+    if let Some(t) = &args.topology {
+        return Topology::parse(t)
+            .map(PartitionSpec::Topology)
+            .map_err(bad_input);
+    }
+    if let Some(n) = &args.isolate {
+        return Ok(PartitionSpec::Topology(Topology::Isolate(n.clone())));
+    }
+    if let Some(c) = &args.components {
+        let comps: Vec<Vec<String>> = c
+            .split('|')
+            .map(|part| {
+                part.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
+        if comps.len() < 2 || comps.iter().any(Vec::is_empty) {
+            return Err(bad_input(anyhow::anyhow!(
+                "--components {c:?}: expected two or more non-empty groups separated by |, e.g. 'n1,n2|n3,n4,n5'"
+            )));
+        }
+        let g = Grudge::complete(&comps);
+        g.validate(nodes).map_err(bad_input)?;
+        return Ok(PartitionSpec::Grudge(g));
+    }
+    if let Some(j) = &args.grudge {
+        let g: Grudge = serde_json::from_str(j).map_err(|e| {
+            bad_input(anyhow::anyhow!(
+                "--grudge: {e}; expected a JSON object mapping each node to the nodes it drops, e.g. {{\"n1\":[\"n2\",\"n3\"]}}"
+            ))
+        })?;
+        return Ok(PartitionSpec::Grudge(g));
+    }
+    Err(bad_input(anyhow::anyhow!(
+        "partition needs one of --topology, --isolate, --components, --grudge"
+    )))
+}
+
+/// Runs `faultline nemesis ...`.
+pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
+    let (file, cluster) = load(&args.cluster)?;
+    let journal = open_journal(args.journal.as_ref(), &file)?;
+    if let FaultCommand::Status = args.fault {
+        return status(&journal);
+    }
+    let db = match &args.fault {
+        FaultCommand::Kill(p) | FaultCommand::Pause(p) => Some(p.db.as_str()),
+        _ => None,
+    };
+    let nem = build(&cluster, journal, db)?;
+    let spec = match &args.fault {
+        FaultCommand::Partition(p) => FaultSpec::Partition {
+            partition: partition_spec(p, &file.nodes)?,
+        },
+        FaultCommand::Netem(n) => FaultSpec::Netem {
+            targets: Targets::parse(&n.nodes),
+            to: n.to.as_deref().map(Targets::parse),
+            spec: NetemSpec {
+                delay: n.delay,
+                jitter: n.jitter,
+                loss: n.loss,
+                duplicate: n.duplicate,
+                reorder: n.reorder,
+                corrupt: n.corrupt,
+                rate_kbit: n.rate,
+            },
+        },
+        FaultCommand::Kill(p) => FaultSpec::Kill {
+            targets: Targets::parse(&p.nodes),
+        },
+        FaultCommand::Pause(p) => FaultSpec::Pause {
+            targets: Targets::parse(&p.nodes),
+        },
+        FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => FaultSpec::ClockBump {
+            targets: Targets::parse(nodes),
+            by_ms: *by,
+        },
+        FaultCommand::Clock(ClockCommand::Strobe {
+            nodes,
+            delta,
+            period,
+            duration,
+        }) => FaultSpec::ClockStrobe {
+            targets: Targets::parse(nodes),
+            delta_ms: i64::try_from(delta.as_millis()).unwrap_or(i64::MAX),
+            period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        },
+        FaultCommand::Clock(ClockCommand::Reset { nodes }) => {
+            return clock_reset(&nem, nodes);
+        }
+        FaultCommand::Status => unreachable!("handled above"),
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let fault = nem
+        .resolve(&spec, &mut nemesis::seeded(seed))
+        .map_err(nemesis_failure)?;
+    let start = Instant::now();
+    let applied = match nem.apply(fault.clone()) {
+        Ok(a) => a,
+        Err(NemesisError::Nodes(errs)) => {
+            eprintln!("FAILED to apply {fault} on some nodes (what was applied is undone):");
+            for (n, e) in errs {
+                eprintln!("  {n}: {e}");
+            }
+            return Ok(Exit::Invalid);
+        }
+        Err(e) => return Err(nemesis_failure(e)),
+    };
+    eprintln!(
+        "applied #{} {} in {} ms (seed {seed}; journal {})",
+        applied.id,
+        applied.fault,
+        start.elapsed().as_millis(),
+        nem.journal().path().display()
+    );
+    match args.hold {
+        None => {
+            eprintln!(
+                "it stays applied until: faultline heal --cluster {}",
+                args.cluster.display()
+            );
+            Ok(Exit::Valid)
+        }
+        Some(hold) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+            eprintln!(
+                "holding it for {} (Ctrl-C heals it now)",
+                humantime::format_duration(hold)
+            );
+            let until = Instant::now() + hold;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            match nem.heal(&applied) {
+                Ok(()) => {
+                    eprintln!("healed #{}", applied.id);
+                    Ok(Exit::Valid)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "HEAL FAILED for #{}: {e}\nrun: faultline heal --cluster {}",
+                        applied.id,
+                        args.cluster.display()
+                    );
+                    Ok(Exit::Invalid)
+                }
+            }
+        }
+    }
+}
+
+fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
+    let all = nem.cluster().nodes();
+    let nodes = Targets::parse(nodes)
+        .resolve(&all, || Ok(Vec::new()), &mut nemesis::seeded(0))
+        .map_err(nemesis_failure)?;
+    nemesis::clock::require_own_clocks(nem.cluster(), &nodes).map_err(nemesis_failure)?;
+    let errors = nemesis::clock::reset(nem.cluster(), &nodes);
+    if errors.is_empty() {
+        // Clock faults on these nodes are undone now.
+        for p in nem.journal().pending().map_err(internal)? {
+            if let Fault::ClockBump { nodes: n, .. } | Fault::ClockStrobe { nodes: n, .. } =
+                &p.fault
+            {
+                if n.iter().all(|x| nodes.contains(x)) {
+                    nem.journal().record_healed(p.id).map_err(internal)?;
+                }
+            }
+        }
+        eprintln!("clocks reset on {}", nodes.join(", "));
+        Ok(Exit::Valid)
+    } else {
+        for (n, e) in errors {
+            eprintln!("{n}: {e}");
+        }
+        Ok(Exit::Invalid)
+    }
+}
+
+fn status(journal: &Journal) -> Result<Exit, Failure> {
+    let pending = journal.pending().map_err(internal)?;
+    if pending.is_empty() {
+        println!("no faults applied (journal {})", journal.path().display());
+    }
+    for p in pending {
+        let state = if !p.heal_errors.is_empty() {
+            "HEAL FAILED"
+        } else if p.applied {
+            "applied"
+        } else {
+            "maybe partly applied"
+        };
+        println!("#{} {} since {}: {}", p.id, state, p.time, p.fault);
+        for (n, e) in &p.heal_errors {
+            println!("    {n}: {e}");
+        }
+    }
+    Ok(Exit::Valid)
+}
+
+/// Runs `faultline heal`.
+pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
+    let (file, cluster) = load(&args.cluster)?;
+    let journal = open_journal(args.journal.as_ref(), &file)?;
+    let nem = build(&cluster, journal, None)?;
+    let report = nem.heal_all(!args.no_sweep).map_err(nemesis_failure)?;
+    for (id, what) in &report.healed {
+        eprintln!("healed #{id} {what}");
+    }
+    for (id, what, errs) in &report.failed {
+        eprintln!("HEAL FAILED #{id} {what} (it stays in the journal):");
+        for (n, e) in errs {
+            eprintln!("    {n}: {e}");
+        }
+    }
+    for (n, e) in &report.sweep_errors {
+        eprintln!("HEAL FAILED: sweeping faultline's rules off {n}: {e}");
+    }
+    if report.is_clean() {
+        if report.healed.is_empty() {
+            eprintln!("nothing to heal: the journal lists no applied fault");
+        }
+        Ok(Exit::Valid)
+    } else {
+        Ok(Exit::Invalid)
+    }
+}

@@ -1,0 +1,29 @@
+//! `faultline node ...`: what faultline runs on a node after uploading itself there.
+
+use crate::cli::{NodeClockCommand, NodeCommand};
+use crate::exit::{internal, Exit, Failure};
+use nemesis::clock::local;
+use std::time::Duration;
+
+/// Runs a node helper command.
+pub fn run(cmd: &NodeCommand) -> Result<Exit, Failure> {
+    match cmd {
+        NodeCommand::Clock(NodeClockCommand::Bump { by_ms }) => {
+            local::bump(*by_ms).map_err(internal)?
+        }
+        NodeCommand::Clock(NodeClockCommand::Strobe {
+            delta_ms,
+            period_ms,
+            duration_ms,
+        }) => local::strobe(
+            *delta_ms,
+            Duration::from_millis(*period_ms),
+            Duration::from_millis(*duration_ms),
+        )
+        .map_err(internal)?,
+        NodeCommand::Clock(NodeClockCommand::Reset { to_unix_ns }) => {
+            local::set(*to_unix_ns).map_err(internal)?
+        }
+    }
+    Ok(Exit::Valid)
+}

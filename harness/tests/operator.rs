@@ -1,0 +1,233 @@
+//! The operator commands as a user runs them, on a real local cluster (network namespaces,
+//! sshd, iptables): `faultline exec`, `faultline nemesis` and `faultline heal`, including a
+//! controller killed with SIGKILL while it holds a partition. They need root (CI runs them
+//! as root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: local cluster tests need root");
+    }
+    root
+}
+
+fn faultline(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .env("FAULTLINE_HOME", home)
+        .output()
+        .expect("run faultline")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A state directory for the test: not under /tmp, which local nodes see privately.
+fn home() -> tempfile::TempDir {
+    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
+    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
+}
+
+/// Brings up local cluster `name` with its state (and fault journal) under `home`.
+fn up(home: &Path, name: &str, n: usize) -> PathBuf {
+    let _ = faultline(home, &["cluster", "down", "--name", name]);
+    let out = faultline(
+        home,
+        &["cluster", "up", "--local", &n.to_string(), "--name", name],
+    );
+    assert!(out.status.success(), "up: {}", text(&out.stderr));
+    PathBuf::from(text(&out.stdout).trim())
+}
+
+/// The output of `faultline exec` split into (node, lines) groups.
+fn groups(stdout: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(h) = line.strip_prefix("== ") {
+            out.push((
+                h.split(' ').next().unwrap_or_default().to_string(),
+                Vec::new(),
+            ));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push(line.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = home();
+    let c = up(home.path(), "t-exec-cli", 3);
+    let c = c.to_str().unwrap();
+
+    let out = faultline(home.path(), &["exec", "--cluster", c, "--", "hostname"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let g = groups(&text(&out.stdout));
+    assert_eq!(
+        g,
+        ["n1", "n2", "n3"].map(|n| (n.to_string(), vec![n.to_string()]))
+    );
+
+    // One node fails: the exit code is 1 and the node is named.
+    let out = faultline(
+        home.path(),
+        &[
+            "exec",
+            "--cluster",
+            c,
+            "--",
+            "sh",
+            "-c",
+            "test \"$(hostname)\" != n2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("n2 (exit 1)") && !err.contains("n1"), "{err}");
+
+    // Hostile arguments arrive unchanged, one argument each.
+    let hostile = [
+        "$(id)", "a b", "'q'", ";", "*", "`x`", "\\", "\"", "&& false",
+    ];
+    let mut args = vec![
+        "exec",
+        "--cluster",
+        c,
+        "--node",
+        "n3",
+        "--",
+        "printf",
+        "[%s]\\n",
+    ];
+    args.extend(hostile);
+    let out = faultline(home.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let g = groups(&text(&out.stdout));
+    assert_eq!(g.len(), 1);
+    let want: Vec<String> = hostile.iter().map(|h| format!("[{h}]")).collect();
+    assert_eq!(g[0].1, want);
+
+    // A node that does not exist is bad usage.
+    let out = faultline(
+        home.path(),
+        &["exec", "--cluster", c, "--node", "n9", "--", "true"],
+    );
+    assert_eq!(out.status.code(), Some(254));
+    faultline(home.path(), &["cluster", "down", "--name", "t-exec-cli"]);
+}
+
+#[test]
+fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = home();
+    let c = up(home.path(), "t-heal-cli", 3);
+    let c = c.to_str().unwrap();
+    let n2 = node_address(home.path(), c, "n2");
+    let probe = format!("timeout 1 bash -c '</dev/tcp/{n2}/22'");
+    let reach = |node: &str| {
+        faultline(
+            home.path(),
+            &[
+                "exec",
+                "--cluster",
+                c,
+                "--node",
+                node,
+                "--",
+                "bash",
+                "-c",
+                &probe,
+            ],
+        )
+        .status
+        .code()
+            == Some(0)
+    };
+    assert!(reach("n1") && reach("n3"));
+
+    // A controller holds a partition, and is killed with SIGKILL while it does.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "nemesis",
+            "--cluster",
+            c,
+            "--hold",
+            "10m",
+            "partition",
+            "--isolate",
+            "n2",
+        ])
+        .env("FAULTLINE_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
+        if st.contains("applied since") {
+            assert!(st.contains("isolate n2"), "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the partition was never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+
+    assert!(!reach("n1") && !reach("n3"), "n2 must be cut off");
+    let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
+    assert!(st.contains("#1 applied"), "{st}");
+
+    let out = faultline(home.path(), &["heal", "--cluster", c]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("healed #1"));
+    assert!(reach("n1") && reach("n3"));
+    let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
+    assert!(st.contains("no faults applied"), "{st}");
+    // Idempotent.
+    let out = faultline(home.path(), &["heal", "--cluster", c]);
+    assert_eq!(out.status.code(), Some(0));
+    faultline(home.path(), &["cluster", "down", "--name", "t-heal-cli"]);
+}
+
+/// A node's address on the cluster network, asked through `faultline exec`.
+fn node_address(home: &Path, c: &str, node: &str) -> String {
+    let out = faultline(
+        home,
+        &[
+            "exec",
+            "--cluster",
+            c,
+            "--node",
+            node,
+            "--",
+            "hostname",
+            "-I",
+        ],
+    );
+    let g = groups(&text(&out.stdout));
+    g[0].1[0]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
