@@ -256,6 +256,16 @@ pub enum NodeCommand {
     /// Clock changes.
     #[command(subcommand)]
     Clock(NodeClockCommand),
+    /// Emulate packet faults in user space on packets queued by faultline's NFQUEUE rule
+    /// (kernels without sch_netem); runs until killed.
+    NetemQueue {
+        /// The faults, as JSON (nemesis::NetemSpec).
+        #[arg(long)]
+        spec: String,
+        /// Seed for the random choices.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// `faultline node clock ...`

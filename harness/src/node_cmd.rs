@@ -1,7 +1,7 @@
 //! `faultline node ...`: what faultline runs on a node after uploading itself there.
 
 use crate::cli::{NodeClockCommand, NodeCommand};
-use crate::exit::{internal, Exit, Failure};
+use crate::exit::{bad_input, internal, Exit, Failure};
 use nemesis::clock::local;
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ pub fn run(cmd: &NodeCommand) -> Result<Exit, Failure> {
         .map_err(internal)?,
         NodeCommand::Clock(NodeClockCommand::Reset { to_unix_ns }) => {
             local::set(*to_unix_ns).map_err(internal)?
+        }
+        NodeCommand::NetemQueue { spec, seed } => {
+            let spec: nemesis::NetemSpec = serde_json::from_str(spec).map_err(bad_input)?;
+            nemesis::emulator::run(&spec, *seed, || println!("ready")).map_err(internal)?;
         }
     }
     Ok(Exit::Valid)

@@ -62,26 +62,39 @@ pub fn require_own_clocks(cluster: &Cluster, nodes: &[String]) -> Result<(), Nem
     Ok(())
 }
 
-/// Uploads the helper (`helper`, normally this faultline binary) to each node unless the
-/// same size is there already.
+/// Uploads the helper (`helper`, normally this faultline binary) to each node unless the same
+/// file (by SHA-256) is there already. It serves clock faults and the packet-fault emulator.
 pub fn install_helper(
     cluster: &Cluster,
     nodes: &[String],
     helper: &Path,
 ) -> BTreeMap<String, String> {
-    let size = std::fs::metadata(helper).map(|m| m.len()).unwrap_or(0);
+    let digest = match std::fs::read(helper) {
+        Ok(bytes) => {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(&bytes);
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        }
+        Err(e) => {
+            return nodes
+                .iter()
+                .map(|n| (n.clone(), format!("cannot read {}: {e}", helper.display())))
+                .collect()
+        }
+    };
     on_each(cluster, nodes, |n| {
         let out = cluster.exec(
             n,
-            &RemoteCommand::script(format!("stat -c %s {HELPER_PATH} 2>/dev/null || echo 0")),
+            &RemoteCommand::script(format!("sha256sum {HELPER_PATH} 2>/dev/null || true")),
         )?;
-        if out.stdout_text().trim().parse::<u64>().ok() != Some(size) {
-            let tmp = format!("{HELPER_PATH}.{}", std::process::id());
+        if !out.stdout_text().starts_with(&digest) {
+            // Named per node: local nodes share this directory.
+            let tmp = format!("{HELPER_PATH}.{}.{n}", std::process::id());
             cluster.upload(n, helper, Path::new(&tmp))?;
             root_script(
                 cluster,
                 n,
-                "install clock helper",
+                "install node helper",
                 &format!(
                     "chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}",
                     tmp = quote(&tmp)

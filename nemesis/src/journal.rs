@@ -311,7 +311,7 @@ fn parse_entries(path: &Path, text: &str) -> Result<Vec<JournalEntry>, NemesisEr
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<JournalEntry>(&line) {
+        match serde_json::from_str::<JournalEntry>(line) {
             Ok(e) => out.push(e),
             // A line cut short by a crash mid-write (the JSON just stops); anything else is
             // corruption that heal must not guess around.

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod emulator;
 pub mod fault;
 pub mod grudge;
 pub mod journal;

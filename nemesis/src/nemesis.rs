@@ -191,9 +191,42 @@ impl<'c> Nemesis<'c> {
         })
     }
 
+    /// The clock and packet-fault helper to upload: the configured one, else this program.
+    fn helper(&self) -> Result<PathBuf, NemesisError> {
+        match &self.helper {
+            Some(h) => Ok(h.clone()),
+            None => std::env::current_exe().map_err(|e| {
+                NemesisError::BadFault(format!("cannot find faultline's node helper: {e}"))
+            }),
+        }
+    }
+
     /// Finds out how to undo `fault` without changing anything, and refuses faults that
     /// cannot be applied (a clock fault on a shared kernel, a database that is not running).
-    fn plan(&self, fault: &Fault) -> Result<Undo, NemesisError> {
+    fn plan(&self, fault: &Fault) -> Result<(Undo, Option<netem::NetemPlan>), NemesisError> {
+        if let Fault::Netem { nodes, to, spec } = fault {
+            spec.validate()?;
+            let dests = self.netem_dests(nodes, to)?;
+            let plan = netem::plan(self.cluster, nodes, &dests)?;
+            if !plan.emulate.is_empty() {
+                let list: Vec<String> = plan.emulate.iter().cloned().collect();
+                if spec.duplicate.is_some() {
+                    return Err(NemesisError::Refused(format!(
+                        "the kernel of {} has no netem, and duplication cannot be emulated without it (delay, jitter, loss, reorder, corrupt and rate can)",
+                        list.join(", ")
+                    )));
+                }
+                all_ok(clock::install_helper(self.cluster, &list, &self.helper()?))?;
+            }
+            let undo = Undo::Netem {
+                ifaces: plan.ifaces.clone(),
+            };
+            return Ok((undo, Some(plan)));
+        }
+        self.plan_other(fault).map(|u| (u, None))
+    }
+
+    fn plan_other(&self, fault: &Fault) -> Result<Undo, NemesisError> {
         Ok(match fault {
             Fault::Partition { grudge, .. } => {
                 grudge.validate(&self.cluster.nodes())?;
@@ -202,13 +235,7 @@ impl<'c> Nemesis<'c> {
                     nodes: self.cluster.nodes(),
                 }
             }
-            Fault::Netem { nodes, to, spec } => {
-                spec.validate()?;
-                let dests = self.netem_dests(nodes, to)?;
-                Undo::Netem {
-                    ifaces: netem::plan(self.cluster, nodes, &dests)?,
-                }
-            }
+            Fault::Netem { .. } => unreachable!("planned above"),
             Fault::Kill { db, nodes } => {
                 let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
                 require_running(db, &pids)?;
@@ -224,13 +251,7 @@ impl<'c> Nemesis<'c> {
             }
             Fault::ClockBump { nodes, .. } | Fault::ClockStrobe { nodes, .. } => {
                 clock::require_own_clocks(self.cluster, nodes)?;
-                let helper = match &self.helper {
-                    Some(h) => h.clone(),
-                    None => std::env::current_exe().map_err(|e| {
-                        NemesisError::BadFault(format!("cannot find the clock helper: {e}"))
-                    })?,
-                };
-                all_ok(clock::install_helper(self.cluster, nodes, &helper))?;
+                all_ok(clock::install_helper(self.cluster, nodes, &self.helper()?))?;
                 Undo::ResetClock {
                     nodes: nodes.clone(),
                 }
@@ -263,7 +284,7 @@ impl<'c> Nemesis<'c> {
     /// applies it on the nodes in parallel, and journals the outcome. When applying fails on
     /// some node, what was applied is healed at once and the error is returned.
     pub fn apply(&self, fault: Fault) -> Result<Applied, NemesisError> {
-        let undo = self.plan(&fault)?;
+        let (undo, netem_plan) = self.plan(&fault)?;
         let superseded: Vec<u64> = match fault {
             Fault::Partition { .. } => self
                 .journal
@@ -280,17 +301,18 @@ impl<'c> Nemesis<'c> {
             Fault::Partition { grudge, .. } => {
                 partition::apply(self.cluster, grudge, &self.addresses()?)
             }
-            Fault::Netem { nodes, to, spec } => match &undo {
-                Undo::Netem { ifaces } => {
-                    let to_addrs = if to.is_empty() {
-                        BTreeMap::new()
-                    } else {
-                        self.netem_dests(nodes, to)?
-                    };
-                    netem::apply(self.cluster, ifaces, spec, &to_addrs)
+            Fault::Netem { nodes, to, spec } => {
+                let to_addrs = if to.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    self.netem_dests(nodes, to)?
+                };
+                let plan = netem_plan.unwrap_or_default();
+                if !plan.emulate.is_empty() {
+                    tracing::info!(nodes = ?plan.emulate, "no netem in the kernel: emulating packet faults in user space");
                 }
-                _ => unreachable!("netem plans a netem undo"),
-            },
+                netem::apply(self.cluster, &plan, spec, &to_addrs, id, clock::HELPER_PATH)
+            }
             Fault::Kill { db, nodes } => {
                 let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
                 process::signal(self.cluster, &pids, "KILL", true)
@@ -384,8 +406,9 @@ impl<'c> Nemesis<'c> {
                     "command -v tc >/dev/null || exit 0\n\
                      for d in $(ls /sys/class/net); do\n\
                        if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root; fi\n\
-                     done",
-                    h = netem::HANDLE
+                     done\n{e}",
+                    h = netem::HANDLE,
+                    e = netem::heal_emulator_script()
                 ),
             )
             .map(|_| ())
