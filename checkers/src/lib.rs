@@ -12,3 +12,4 @@ pub mod history;
 pub mod linear;
 pub mod model;
 pub mod read;
+pub mod set_check;

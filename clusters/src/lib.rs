@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod config;
 pub mod local;
 pub mod shell;

@@ -1,7 +1,8 @@
 //! The local provider: N nodes on this machine, each a network namespace on a bridge with its
 //! own address, and inside it its own sshd, hostname (n1..nN), PID namespace, and private
-//! /tmp, /run, data and log directories (a mount namespace), so that a database started in one
-//! node cannot see or signal another's processes.
+//! /tmp, /run, /root and database directories (a mount namespace: `/var/lib/faultline-db`
+//! and `/var/log/faultline-db` are the node's own), so that a database started in one node
+//! cannot see or signal another's processes or read its files.
 //!
 //! Everything `up` makes is recorded under the cluster's state directory
 //! (`$FAULTLINE_HOME/clusters/NAME`, default `/var/lib/faultline`), and `down` removes exactly
@@ -432,6 +433,8 @@ fn start_node(layout: &Layout, i: usize) -> Result<(), LocalError> {
         "set -e; mount --make-rprivate /; hostname n{i}; \
          mount --bind {nd}/tmp /tmp; mount --bind {nd}/run /run; mount --bind {nd}/root /root; \
          mount --bind {nd}/etc/hosts /etc/hosts; mount --bind {nd}/etc/hostname /etc/hostname; \
+         mkdir -p /var/lib/faultline-db /var/log/faultline-db; \
+         mount --bind {nd}/data /var/lib/faultline-db; mount --bind {nd}/log /var/log/faultline-db; \
          mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f {nd}/sshd_config",
     );
     let log = node_dir.join("log/sshd.log");

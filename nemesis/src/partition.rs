@@ -7,56 +7,16 @@
 use crate::grudge::Grudge;
 use crate::remote::{on_each, on_each_retrying, root_script};
 use crate::NemesisError;
-use clusters::{quote, Cluster, RemoteCommand};
+use clusters::{quote, Cluster};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 /// The iptables chain faultline owns.
 pub const CHAIN: &str = "FAULTLINE";
 
-/// Each node's global IPv4 addresses (`ip -o -4 addr show scope global`), the addresses its
-/// peers see its packets come from.
+/// Each node's global IPv4 addresses (see [`clusters::addr::node_addresses`]).
 pub fn node_addresses(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
-    let cmd = RemoteCommand::new("ip").args(["-o", "-4", "addr", "show", "scope", "global"]);
-    let mut out = BTreeMap::new();
-    let mut errors = Vec::new();
-    for r in cluster.on_nodes(&cluster.nodes(), |n| cluster.exec(n, &cmd)) {
-        match r.result {
-            Ok(o) if o.success() => {
-                out.insert(r.node, parse_addresses(&o.stdout_text()));
-            }
-            Ok(o) => errors.push((
-                r.node,
-                format!("`ip addr` exited {}: {}", o.status, o.stderr_text().trim()),
-            )),
-            Err(e) => errors.push((r.node, e.to_string())),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(NemesisError::Nodes(errors))
-    }
-}
-
-/// The IPv4 addresses in `ip -o -4 addr` output.
-pub fn parse_addresses(text: &str) -> Vec<Ipv4Addr> {
-    let mut v = Vec::new();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        while let Some(w) = words.next() {
-            if w == "inet" {
-                if let Some(a) = words
-                    .next()
-                    .and_then(|cidr| cidr.split('/').next())
-                    .and_then(|a| a.parse().ok())
-                {
-                    v.push(a);
-                }
-            }
-        }
-    }
-    v
+    Ok(clusters::addr::node_addresses(cluster)?)
 }
 
 /// The source addresses each node must drop: every address of every node it holds a grudge
@@ -132,19 +92,6 @@ pub fn heal(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_parse_from_ip_output() {
-        let text = "2: eth0    inet 10.250.5.1/24 brd 10.250.5.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
-                    3: eth1    inet 192.168.56.11/24 scope global eth1\\ valid_lft forever\n";
-        assert_eq!(
-            parse_addresses(text),
-            vec![
-                Ipv4Addr::new(10, 250, 5, 1),
-                Ipv4Addr::new(192, 168, 56, 11)
-            ]
-        );
-    }
 
     #[test]
     fn shared_addresses_are_never_dropped() {

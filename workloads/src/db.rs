@@ -1,0 +1,149 @@
+//! The database trait: the hooks that the harness and the nemesis call on nodes. Adding a
+//! database is one module that implements [`Database`] and a line in [`open`].
+
+use crate::op::Client;
+use crate::workload::ClientOptions;
+use clusters::{quote, Cluster, RemoteCommand, SshError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors setting up, driving or inspecting a database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A node could not be reached.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// A step failed on a node.
+    #[error("{node}: {step} failed: {message}")]
+    Step {
+        /// The node.
+        node: String,
+        /// What was being done (install, start, ...).
+        step: String,
+        /// Why.
+        message: String,
+    },
+    /// The options make no sense.
+    #[error("{0}")]
+    Config(String),
+    /// No database of that name.
+    #[error("unknown database {0:?}: faultline knows etcd")]
+    Unknown(String),
+}
+
+/// What the harness needs from a database.
+///
+/// Node-side hooks are blocking (they run commands over SSH); the harness calls them from
+/// its own threads. Kill, pause and resume signal the processes [`Database::pids`] reports,
+/// so that every database gets them the same way the nemesis does.
+pub trait Database: Send + Sync {
+    /// The name, as in `--db`.
+    fn name(&self) -> &str;
+    /// Makes the database's binaries available on `node` (upload, or the node's package
+    /// manager).
+    fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError>;
+    /// Writes the node's configuration and data directories.
+    fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError>;
+    /// Starts the database on `node` (in the background; returns at once).
+    fn start(&self, cluster: &Cluster, node: &str) -> Result<(), DbError>;
+    /// Waits until `node` serves requests, or fails after `timeout` naming what it saw.
+    fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError>;
+    /// The PIDs of the database's processes on `node` (empty when it is not running).
+    fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError>;
+    /// Stops the database and removes its data on `node`.
+    fn wipe(&self, cluster: &Cluster, node: &str) -> Result<(), DbError>;
+    /// The nodes that lead now (each node's own view).
+    fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, DbError>;
+    /// The log files to collect from each node.
+    fn log_files(&self) -> Vec<String>;
+    /// A client bound to `node` for a workload.
+    fn client(&self, node: &str, opts: &ClientOptions) -> Result<Arc<dyn Client>, DbError>;
+
+    /// Kills the database on `node` with SIGKILL.
+    fn kill(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        signal(cluster, node, &self.pids(cluster, node)?, "KILL")
+    }
+    /// Pauses the database on `node` with SIGSTOP.
+    fn pause(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        signal(cluster, node, &self.pids(cluster, node)?, "STOP")
+    }
+    /// Resumes the database on `node` with SIGCONT.
+    fn resume(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        signal(cluster, node, &self.pids(cluster, node)?, "CONT")
+    }
+    /// Starts the database again on `node` if it is not running.
+    fn restart(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        if self.pids(cluster, node)?.is_empty() {
+            self.start(cluster, node)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends `sig` to `pids` on `node` (processes already gone are fine).
+pub fn signal(cluster: &Cluster, node: &str, pids: &[u32], sig: &str) -> Result<(), DbError> {
+    if pids.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let script = format!(
+        "for p in {}; do kill -{} \"$p\" 2>/dev/null || true; done",
+        list.join(" "),
+        quote(sig)
+    );
+    run(cluster, node, &format!("kill -{sig}"), &script).map(|_| ())
+}
+
+/// Runs `script` as root on `node`; a non-zero exit is a [`DbError::Step`] with its stderr.
+pub fn run(cluster: &Cluster, node: &str, step: &str, script: &str) -> Result<String, DbError> {
+    let out = cluster.exec(node, &RemoteCommand::script(script).sudo())?;
+    if out.success() {
+        Ok(out.stdout_text())
+    } else {
+        Err(DbError::Step {
+            node: node.to_string(),
+            step: step.to_string(),
+            message: format!("exit {}: {}", out.status, out.stderr_text().trim()),
+        })
+    }
+}
+
+/// The live PIDs listed in a pid file on `node`.
+pub fn pidfile_pids(cluster: &Cluster, node: &str, pidfile: &str) -> Result<Vec<u32>, DbError> {
+    let script = format!(
+        "for p in $(cat {f} 2>/dev/null); do kill -0 \"$p\" 2>/dev/null && echo \"$p\"; done; true",
+        f = quote(pidfile)
+    );
+    Ok(run(cluster, node, "read pid file", &script)?
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect())
+}
+
+/// Options common to databases.
+#[derive(Debug, Clone, Default)]
+pub struct DbOptions {
+    /// How to install: `auto` (use what the node has, else upload this machine's binary),
+    /// `upload`, or `package` (the node's package manager).
+    pub install: String,
+    /// A binary to upload instead of this machine's.
+    pub binary: Option<std::path::PathBuf>,
+}
+
+/// The names `open` accepts.
+pub const DATABASES: &[&str] = &["etcd"];
+
+/// Opens database `name` for `cluster` (asks the nodes for their addresses).
+pub fn open(name: &str, cluster: &Cluster, opts: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+    match name {
+        "etcd" => Ok(Arc::new(crate::etcd::Etcd::new(cluster, opts.clone())?)),
+        other => Err(DbError::Unknown(other.to_string())),
+    }
+}
+
+/// Each node's address for its peers and clients (see [`clusters::addr::peer_addresses`]).
+pub fn peer_addresses(cluster: &Cluster) -> Result<BTreeMap<String, std::net::Ipv4Addr>, DbError> {
+    let all = clusters::addr::node_addresses(cluster)?;
+    clusters::addr::peer_addresses(&all).map_err(DbError::Config)
+}

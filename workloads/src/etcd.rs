@@ -1,0 +1,586 @@
+//! etcd (3.4 and later) as a [`Database`], and its client.
+//!
+//! Nodes run `etcd` with peer URLs between their own addresses, data in
+//! `/var/lib/faultline-db/etcd`, and the log in `/var/log/faultline-db/etcd.log`. The binary
+//! is the node's own when it has one; otherwise this machine's is uploaded (so nodes need no
+//! internet), or with `install: package` the node's apt installs `etcd-server`.
+//!
+//! The client speaks etcd's v3 JSON gateway (`POST /v3/kv/range|put|txn`, keys and values in
+//! base64) over HTTP/1.1. The gateway is the same gRPC service behind a JSON front, and over
+//! plain HTTP a client can tell a request that never left (the connection was refused) from
+//! one that may have reached the server, which is what classifying outcomes needs; see
+//! [`classify`].
+
+use crate::db::{self, pidfile_pids, run, Database, DbError, DbOptions};
+use crate::op::{BoxFuture, Client, Op, Outcome};
+use crate::workload::{ClientOptions, Workload};
+use base64::Engine;
+use checkers::history::{Key, Value};
+use clusters::{quote, Cluster};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DIR: &str = "/var/lib/faultline-db/etcd";
+const LOG: &str = "/var/log/faultline-db/etcd.log";
+const PIDFILE: &str = "/var/lib/faultline-db/etcd/etcd.pid";
+const UPLOADED: &str = "/var/lib/faultline-db/bin/etcd";
+/// The client port.
+pub const CLIENT_PORT: u16 = 2379;
+/// The peer port.
+pub const PEER_PORT: u16 = 2380;
+
+/// etcd on a cluster.
+pub struct Etcd {
+    addrs: BTreeMap<String, Ipv4Addr>,
+    opts: DbOptions,
+    http: reqwest::blocking::Client,
+}
+
+impl Etcd {
+    /// etcd for `cluster` (asks each node for its address).
+    pub fn new(cluster: &Cluster, opts: DbOptions) -> Result<Etcd, DbError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| DbError::Config(format!("http client: {e}")))?;
+        Ok(Etcd {
+            addrs: db::peer_addresses(cluster)?,
+            opts,
+            http,
+        })
+    }
+
+    fn addr(&self, node: &str) -> Result<Ipv4Addr, DbError> {
+        self.addrs
+            .get(node)
+            .copied()
+            .ok_or_else(|| DbError::Config(format!("no address known for node {node}")))
+    }
+
+    fn client_url(&self, node: &str) -> Result<String, DbError> {
+        Ok(format!("http://{}:{CLIENT_PORT}", self.addr(node)?))
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.addrs
+            .iter()
+            .map(|(n, a)| format!("{n}=http://{a}:{PEER_PORT}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Database for Etcd {
+    fn name(&self) -> &str {
+        "etcd"
+    }
+
+    fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        let mode = if self.opts.install.is_empty() {
+            "auto"
+        } else {
+            self.opts.install.as_str()
+        };
+        let has = run(
+            cluster,
+            node,
+            "look for etcd",
+            &format!("command -v etcd || {{ [ -x {UPLOADED} ] && echo {UPLOADED}; }} || true"),
+        )?;
+        match mode {
+            "auto" if !has.trim().is_empty() => Ok(()),
+            "auto" | "upload" => {
+                let local = match &self.opts.binary {
+                    Some(p) => p.clone(),
+                    None => which("etcd").ok_or_else(|| DbError::Step {
+                        node: node.to_string(),
+                        step: "install".into(),
+                        message: "etcd is not on the node, and there is no etcd binary on this machine to upload (apt-get install etcd-server, or pass --db-binary PATH)".into(),
+                    })?,
+                };
+                run(cluster, node, "install", "mkdir -p /var/lib/faultline-db/bin")?;
+                let tmp = format!("{UPLOADED}.part");
+                cluster.upload(node, &local, std::path::Path::new(&tmp))?;
+                run(
+                    cluster,
+                    node,
+                    "install",
+                    &format!("chmod 755 {tmp} && mv -f {tmp} {UPLOADED} && {UPLOADED} --version"),
+                )?;
+                Ok(())
+            }
+            "package" => run(
+                cluster,
+                node,
+                "install (apt-get install etcd-server)",
+                "command -v etcd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server",
+            )
+            .map(|_| ()),
+            other => Err(DbError::Config(format!(
+                "--db-install {other:?}: expected auto, upload or package"
+            ))),
+        }
+    }
+
+    fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        run(
+            cluster,
+            node,
+            "configure",
+            &format!("mkdir -p {DIR} /var/log/faultline-db"),
+        )
+        .map(|_| ())
+    }
+
+    fn start(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        let a = self.addr(node)?;
+        let args = [
+            "--name".to_string(),
+            node.to_string(),
+            "--data-dir".into(),
+            format!("{DIR}/data"),
+            "--listen-peer-urls".into(),
+            format!("http://{a}:{PEER_PORT}"),
+            "--initial-advertise-peer-urls".into(),
+            format!("http://{a}:{PEER_PORT}"),
+            "--listen-client-urls".into(),
+            format!("http://{a}:{CLIENT_PORT}"),
+            "--advertise-client-urls".into(),
+            format!("http://{a}:{CLIENT_PORT}"),
+            "--initial-cluster".into(),
+            self.initial_cluster(),
+            "--initial-cluster-state".into(),
+            "new".into(),
+            "--initial-cluster-token".into(),
+            "faultline".into(),
+            "--enable-v2=false".into(),
+        ];
+        let args: Vec<String> = args.iter().map(|x| quote(x)).collect();
+        let script = format!(
+            "bin=$(command -v etcd || echo {UPLOADED})\n\
+             mkdir -p {DIR} /var/log/faultline-db\n\
+             cd {DIR}\n\
+             echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\
+             setsid \"$bin\" {} </dev/null >>{LOG} 2>&1 &\n\
+             echo $! > {PIDFILE}\n",
+            args.join(" ")
+        );
+        run(cluster, node, "start", &script).map(|_| ())
+    }
+
+    fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
+        let url = format!("{}/health", self.client_url(node)?);
+        let deadline = Instant::now() + timeout;
+        let mut last;
+        loop {
+            match self.http.get(&url).send().and_then(|r| r.text()) {
+                Ok(body) if body.contains("\"health\":\"true\"") => return Ok(()),
+                Ok(body) => last = body,
+                Err(e) => last = e.to_string(),
+            }
+            if self.pids(cluster, node)?.is_empty() {
+                let tail = run(
+                    cluster,
+                    node,
+                    "read log",
+                    &format!("tail -n 15 {LOG} 2>/dev/null; true"),
+                )
+                .unwrap_or_default();
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "start".into(),
+                    message: format!("etcd exited; the end of {LOG}:\n{tail}"),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "wait until ready".into(),
+                    message: format!("{url} not healthy after {timeout:?}: {last}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError> {
+        pidfile_pids(cluster, node, PIDFILE)
+    }
+
+    fn wipe(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        self.kill(cluster, node)?;
+        run(
+            cluster,
+            node,
+            "wipe",
+            &format!("rm -rf {DIR}/data {PIDFILE}; mkdir -p /var/log/faultline-db; : > {LOG}"),
+        )
+        .map(|_| ())
+    }
+
+    fn primaries(&self, _cluster: &Cluster) -> Result<Vec<String>, DbError> {
+        let mut out = Vec::new();
+        for node in self.addrs.keys() {
+            let url = format!("{}/v3/maintenance/status", self.client_url(node)?);
+            let Ok(resp) = self
+                .http
+                .post(&url)
+                .body("{}")
+                .send()
+                .and_then(|r| r.text())
+            else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&resp) else {
+                continue;
+            };
+            let me = v["header"]["member_id"].as_str();
+            if me.is_some() && me == v["leader"].as_str() {
+                out.push(node.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn log_files(&self) -> Vec<String> {
+        vec![LOG.to_string()]
+    }
+
+    fn client(&self, node: &str, opts: &ClientOptions) -> Result<Arc<dyn Client>, DbError> {
+        Ok(Arc::new(EtcdClient::new(&self.client_url(node)?, opts)?))
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A client of one etcd node.
+pub struct EtcdClient {
+    base: String,
+    http: reqwest::Client,
+    serializable: bool,
+    set: bool,
+}
+
+/// What came back from the server, before classification.
+#[derive(Debug)]
+pub enum Reply {
+    /// The request was never sent: the connection could not be made.
+    NotSent(String),
+    /// The request may have been sent, but no answer came (timeout, reset, ...).
+    NoAnswer(String),
+    /// An HTTP answer.
+    Http {
+        /// Its status.
+        status: u16,
+        /// Its body.
+        body: String,
+    },
+}
+
+impl EtcdClient {
+    /// A client of the node at `base` (`http://IP:2379`).
+    pub fn new(base: &str, opts: &ClientOptions) -> Result<EtcdClient, DbError> {
+        let http = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout.min(Duration::from_secs(1)))
+            .pool_max_idle_per_host(1)
+            .build()
+            .map_err(|e| DbError::Config(format!("http client: {e}")))?;
+        Ok(EtcdClient {
+            base: base.to_string(),
+            http,
+            serializable: opts.serializable_reads,
+            set: opts.workload == Workload::Set,
+        })
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        match self.http.post(&url).json(&body).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match r.text().await {
+                    Ok(body) => Reply::Http { status, body },
+                    Err(e) => Reply::NoAnswer(format!("reading the answer: {e}")),
+                }
+            }
+            Err(e) if e.is_connect() => Reply::NotSent(error_chain(&e)),
+            Err(e) => Reply::NoAnswer(error_chain(&e)),
+        }
+    }
+
+    async fn run(&self, op: &Op) -> Outcome {
+        let key = match &op.key {
+            Some(Key::Int(i)) => format!("faultline/r/{i}"),
+            Some(Key::Str(s)) => format!("faultline/r/{s}"),
+            None if self.set => "faultline/set".to_string(),
+            None => "faultline/r".to_string(),
+        };
+        let f = match op.f {
+            "read" if self.set => "read-set",
+            f => f,
+        };
+        match f {
+            "read" => {
+                let reply = self
+                    .post(
+                        "/v3/kv/range",
+                        serde_json::json!({"key": b64(&key), "serializable": self.serializable}),
+                    )
+                    .await;
+                classify(op, reply)
+            }
+            "write" => {
+                let v = op.value.as_int().map(|i| i.to_string()).unwrap_or_default();
+                let reply = self
+                    .post(
+                        "/v3/kv/put",
+                        serde_json::json!({"key": b64(&key), "value": b64(&v)}),
+                    )
+                    .await;
+                classify(op, reply)
+            }
+            "cas" => {
+                let (old, new) = match op.value.as_list() {
+                    Some([Value::Int(o), Value::Int(n)]) => (o.to_string(), n.to_string()),
+                    _ => return Outcome::fail(op.value.clone(), "cas needs [old, new]"),
+                };
+                let body = serde_json::json!({
+                    "compare": [{"key": b64(&key), "target": "VALUE", "result": "EQUAL", "value": b64(&old)}],
+                    "success": [{"request_put": {"key": b64(&key), "value": b64(&new)}}],
+                });
+                let reply = self.post("/v3/kv/txn", body).await;
+                classify(op, reply)
+            }
+            "add" => {
+                let v = op.value.as_int().unwrap_or_default();
+                let k = format!("{key}/{v:020}");
+                let reply = self
+                    .post(
+                        "/v3/kv/put",
+                        serde_json::json!({"key": b64(&k), "value": b64(&v.to_string())}),
+                    )
+                    .await;
+                classify_as(f, op, reply)
+            }
+            "read-set" => {
+                let prefix = format!("{key}/");
+                let end = format!("{key}0"); // '0' follows '/'
+                let reply = self
+                    .post(
+                        "/v3/kv/range",
+                        serde_json::json!({"key": b64(&prefix), "range_end": b64(&end), "serializable": self.serializable}),
+                    )
+                    .await;
+                classify_as(f, op, reply)
+            }
+            other => Outcome::fail(
+                op.value.clone(),
+                format!("etcd client: unknown f {other:?}"),
+            ),
+        }
+    }
+}
+
+impl Client for EtcdClient {
+    fn invoke<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run(op))
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
+
+fn unb64(s: &str) -> Option<String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// Classifies what came back for `op`:
+///
+/// - the connection was refused or could not be made: the request never left, so `fail`;
+/// - no answer (timeout, connection reset, a body cut short): the request may have been
+///   applied, so `info` for writes and cas; reads change nothing, so a read is `fail`;
+/// - an HTTP error (the gateway's gRPC error: "etcdserver: request timed out", "leader
+///   changed", "no leader", ...): the proposal may still commit, so `info` for writes and cas,
+///   `fail` for reads;
+/// - 200: `ok`, except a cas whose compare failed (`succeeded` absent or false), which is
+///   `fail`: etcd evaluated it and put nothing.
+pub fn classify(op: &Op, reply: Reply) -> Outcome {
+    classify_as(op.f, op, reply)
+}
+
+/// [`classify`] with `f` as the client ran it (`read-set` for a set's `read`).
+fn classify_as(f: &str, op: &Op, reply: Reply) -> Outcome {
+    let is_read = matches!(f, "read" | "read-set");
+    match reply {
+        Reply::NotSent(e) => Outcome::fail(op.value.clone(), format!("not sent: {e}")),
+        Reply::NoAnswer(e) if is_read => Outcome::fail(op.value.clone(), e),
+        Reply::NoAnswer(e) => Outcome::info(op.value.clone(), e),
+        Reply::Http { status, body } if status != 200 => {
+            let msg = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v["message"]
+                        .as_str()
+                        .or(v["error"].as_str())
+                        .map(String::from)
+                })
+                .unwrap_or(body);
+            let e = format!("HTTP {status}: {msg}");
+            if is_read {
+                Outcome::fail(op.value.clone(), e)
+            } else {
+                Outcome::info(op.value.clone(), e)
+            }
+        }
+        Reply::Http { body, .. } => {
+            let v: serde_json::Value = match serde_json::from_str(&body) {
+                Ok(v) => v,
+                Err(e) if is_read => {
+                    return Outcome::fail(op.value.clone(), format!("unreadable answer: {e}"))
+                }
+                Err(e) => {
+                    return Outcome::info(op.value.clone(), format!("unreadable answer: {e}"))
+                }
+            };
+            match f {
+                "read" => {
+                    let value = v["kvs"]
+                        .as_array()
+                        .and_then(|kvs| kvs.first())
+                        .and_then(|kv| kv["value"].as_str())
+                        .and_then(unb64);
+                    match value {
+                        None => Outcome::ok(Value::Null),
+                        Some(s) => match s.parse::<i64>() {
+                            Ok(i) => Outcome::ok(Value::Int(i)),
+                            Err(_) => Outcome::fail(Value::Null, format!("not an integer: {s:?}")),
+                        },
+                    }
+                }
+                "read-set" => {
+                    let mut items: Vec<i64> = v["kvs"]
+                        .as_array()
+                        .map(|kvs| {
+                            kvs.iter()
+                                .filter_map(|kv| kv["value"].as_str().and_then(unb64))
+                                .filter_map(|s| s.parse().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    items.sort_unstable();
+                    Outcome::ok(Value::List(items.into_iter().map(Value::Int).collect()))
+                }
+                "cas" => {
+                    if v["succeeded"].as_bool() == Some(true) {
+                        Outcome::ok(op.value.clone())
+                    } else {
+                        Outcome::fail(op.value.clone(), "compare failed")
+                    }
+                }
+                _ => Outcome::ok(op.value.clone()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::history::EventKind;
+
+    fn op(f: &'static str, value: Value) -> Op {
+        Op {
+            f,
+            key: Some(Key::Int(1)),
+            value,
+        }
+    }
+
+    #[test]
+    fn never_sent_is_fail_and_maybe_sent_is_info_for_writes() {
+        let w = op("write", Value::Int(3));
+        assert_eq!(
+            classify(&w, Reply::NotSent("refused".into())).kind,
+            EventKind::Fail
+        );
+        assert_eq!(
+            classify(&w, Reply::NoAnswer("timeout".into())).kind,
+            EventKind::Info
+        );
+        let err = Reply::Http {
+            status: 503,
+            body: r#"{"error":"etcdserver: request timed out","code":14}"#.into(),
+        };
+        let o = classify(&w, err);
+        assert_eq!(o.kind, EventKind::Info);
+        assert!(o.error.unwrap().contains("request timed out"));
+        let r = op("read", Value::Null);
+        assert_eq!(
+            classify(&r, Reply::NoAnswer("timeout".into())).kind,
+            EventKind::Fail
+        );
+    }
+
+    #[test]
+    fn answers_are_decoded() {
+        let r = op("read", Value::Null);
+        let body = format!(
+            r#"{{"header":{{}},"kvs":[{{"key":"x","value":"{}"}}],"count":"1"}}"#,
+            b64("42")
+        );
+        assert_eq!(
+            classify(&r, Reply::Http { status: 200, body }),
+            Outcome::ok(Value::Int(42))
+        );
+        let empty = Reply::Http {
+            status: 200,
+            body: r#"{"header":{}}"#.into(),
+        };
+        assert_eq!(classify(&r, empty), Outcome::ok(Value::Null));
+        let c = op("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
+        let no = Reply::Http {
+            status: 200,
+            body: r#"{"header":{}}"#.into(),
+        };
+        assert_eq!(classify(&c, no).kind, EventKind::Fail);
+        let yes = Reply::Http {
+            status: 200,
+            body: r#"{"header":{},"succeeded":true}"#.into(),
+        };
+        assert_eq!(classify(&c, yes).kind, EventKind::Ok);
+        let s = op("read", Value::Null);
+        let body = format!(
+            r#"{{"kvs":[{{"value":"{}"}},{{"value":"{}"}}]}}"#,
+            b64("7"),
+            b64("3")
+        );
+        assert_eq!(
+            classify_as("read-set", &s, Reply::Http { status: 200, body }),
+            Outcome::ok(Value::List(vec![Value::Int(3), Value::Int(7)]))
+        );
+    }
+}
