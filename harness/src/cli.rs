@@ -16,6 +16,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a test: a workload against a database on a cluster, with faults, then check it.
+    #[command(after_long_help = TEST_EXAMPLES)]
+    Test(TestArgs),
     /// Check whether a recorded history is linearizable.
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
@@ -35,6 +38,79 @@ pub enum Command {
     /// Helpers that faultline runs on nodes (uploaded there); not for people.
     #[command(hide = true, subcommand)]
     Node(NodeCommand),
+}
+
+const TEST_EXAMPLES: &str = "\
+Examples:
+  # 60 s of cas-register against etcd on a temporary 5-node local cluster, with partitions,
+  # kills and pauses:
+  sudo faultline test --cluster local:5 --db etcd --workload cas-register \\
+      --nemesis partition,kill,pause --time-limit 60s
+
+  # The same on your own nodes, serializable reads (expect stale reads), a fixed seed:
+  faultline test --cluster cluster.yaml --workload register --read-mode serializable --seed 42
+
+  # Lost writes: a set workload with a final read after every fault is healed:
+  faultline test --cluster cluster.yaml --workload set --nemesis partition,kill
+
+The run is stored in STORE/<test-name>/<time>/ (history.jsonl, nemesis.jsonl, test.yaml,
+results.json, timeline.html, faultline.log, nodes/<node>/ logs); STORE/latest points at it.
+Every fault is healed at the end, also on Ctrl-C or an error. Exit codes: 0 valid, 1 invalid,
+2 unknown, 254 bad usage, 255 the run could not be completed (unreachable node, database
+that does not start, ...).";
+
+/// Options of `faultline test`.
+#[derive(Debug, Args, Clone)]
+pub struct TestArgs {
+    /// The cluster file, or `local:N` for a temporary local cluster of N nodes (root only).
+    #[arg(long)]
+    pub cluster: String,
+    /// The database.
+    #[arg(long, default_value = "etcd")]
+    pub db: String,
+    /// How to install the database: auto (the node's own, else upload this machine's
+    /// binary), upload, or package (the node's apt).
+    #[arg(long, default_value = "auto")]
+    pub db_install: String,
+    /// A database binary to upload instead of this machine's.
+    #[arg(long)]
+    pub db_binary: Option<PathBuf>,
+    /// The workload: register, cas-register, set.
+    #[arg(long, default_value = "cas-register")]
+    pub workload: String,
+    /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none.
+    #[arg(long, default_value = "partition,kill,pause")]
+    pub nemesis: String,
+    /// Time between fault steps (a fault starts, then is healed one interval later).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub nemesis_interval: Duration,
+    /// How long the workload runs.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub time_limit: Duration,
+    /// Client workers (each bound to one node, round robin).
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Ops per second, over all workers.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Ops per key before a keyed workload moves to a fresh key.
+    #[arg(long, default_value_t = 200)]
+    pub ops_per_key: u64,
+    /// An op with no answer after this long completes as `info`.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub op_timeout: Duration,
+    /// Reads: linearizable (etcd's default) or serializable (served by the node alone).
+    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
+    pub read_mode: String,
+    /// Seed for the op generator and the fault schedule [default: from the clock, printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The test's name in the store [default: DB-WORKLOAD].
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 const EXEC_EXAMPLES: &str = "\

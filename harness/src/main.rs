@@ -10,6 +10,9 @@ mod exec_cmd;
 mod exit;
 mod nemesis_cmd;
 mod node_cmd;
+mod recorder;
+mod store;
+mod test_cmd;
 mod timeline;
 
 use clap::Parser;
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
 
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     match cli.command {
+        cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
         cli::Command::Exec(args) => exec_cmd::run(&args),
