@@ -61,6 +61,16 @@ pub enum LocalError {
     /// No free /24 for the cluster's bridge.
     #[error("no free 10.250.x.0/24 subnet: every candidate clashes with a route on this machine")]
     NoSubnet,
+    /// Interfaces or namespaces of this name exist, but no state records them.
+    #[error("{what}: already there, but no state of cluster {name:?} records it (left by a run whose state directory is gone?). Remove it with: {fix}")]
+    Leftover {
+        /// The cluster.
+        name: String,
+        /// What exists.
+        what: String,
+        /// The commands that remove it.
+        fix: String,
+    },
     /// The state directory is where nodes cannot see it.
     #[error("faultline's state directory {0} is under /tmp, /run or /root, which local nodes replace with private copies, so their sshd could not read its configuration: set FAULTLINE_HOME elsewhere (default /var/lib/faultline)")]
     HiddenHome(String),
@@ -280,6 +290,15 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
         down(name)?;
     }
     let dir = state_dir(name);
+    check_leftovers(
+        &Layout {
+            name: name.to_string(),
+            dir: dir.clone(),
+            bridge: format!("flb{}", tag(name)),
+            subnet: 0,
+        },
+        n,
+    )?;
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let layout = Layout {
         name: name.to_string(),
@@ -296,6 +315,34 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
         let _ = down(name);
     }
     result
+}
+
+/// Refuses to build over interfaces or namespaces with this cluster's names that no state
+/// records (a run whose state directory is gone), naming the commands that remove them.
+fn check_leftovers(layout: &Layout, n: usize) -> Result<(), LocalError> {
+    // Interfaces or namespaces with this cluster's names that no state records.
+    let mut fix = Vec::new();
+    let mut what = Vec::new();
+    for link in std::iter::once(layout.bridge.clone()).chain((1..=n).map(|i| layout.veth(i))) {
+        if Path::new("/sys/class/net").join(&link).exists() {
+            what.push(format!("interface {link}"));
+            fix.push(format!("ip link del {link}"));
+        }
+    }
+    for i in 1..=n {
+        if Path::new("/run/netns").join(layout.netns(i)).exists() {
+            what.push(format!("namespace {}", layout.netns(i)));
+            fix.push(format!("ip netns del {}", layout.netns(i)));
+        }
+    }
+    if !fix.is_empty() {
+        return Err(LocalError::Leftover {
+            name: layout.name.clone(),
+            what: what.join(", "),
+            fix: fix.join("; "),
+        });
+    }
+    Ok(())
 }
 
 fn existing(name: &str) -> Option<Layout> {

@@ -97,7 +97,8 @@ fn local_failure(e: LocalError) -> Failure {
         LocalError::NotRoot
         | LocalError::Missing { .. }
         | LocalError::BadName(_)
-        | LocalError::HiddenHome(_) => bad_input(e),
+        | LocalError::HiddenHome(_)
+        | LocalError::Leftover { .. } => bad_input(e),
         other => internal(other),
     }
 }

@@ -109,7 +109,12 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
                     args.cluster
                 ))
             })?;
-            let name = format!("run{}", std::process::id() % 100_000);
+            static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "run{}-{}",
+                std::process::id(),
+                RUNS.fetch_add(1, Ordering::SeqCst)
+            );
             eprintln!("bringing up a temporary local cluster of {n} nodes ({name})");
             let path = local::up(n, &name).map_err(|e| match e {
                 local::LocalError::NotRoot | local::LocalError::Missing { .. } => bad_input(e),
@@ -580,7 +585,7 @@ fn final_reads(
 fn stop_and_collect(cluster: &Cluster, db: &dyn Database, dir: &Path, log: &RunLog) {
     let nodes = cluster.nodes();
     for r in cluster.on_nodes(&nodes, |n| Ok(db.kill(cluster, n))) {
-        if let Ok(Err(e)) | Err(e) = r.result.map_err(|e| DbError::Ssh(e)) {
+        if let Ok(Err(e)) | Err(e) = r.result.map_err(DbError::Ssh) {
             log.say(&format!("{}: could not stop {}: {e}", r.node, db.name()));
         }
     }

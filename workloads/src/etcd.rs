@@ -26,6 +26,8 @@ const DIR: &str = "/var/lib/faultline-db/etcd";
 const LOG: &str = "/var/log/faultline-db/etcd.log";
 const PIDFILE: &str = "/var/lib/faultline-db/etcd/etcd.pid";
 const UPLOADED: &str = "/var/lib/faultline-db/bin/etcd";
+/// Which binary install chose; start runs it.
+const BIN_PATH: &str = "/var/lib/faultline-db/etcd/bin-path";
 /// The client port.
 pub const CLIENT_PORT: u16 = 2379;
 /// The peer port.
@@ -83,14 +85,10 @@ impl Database for Etcd {
         } else {
             self.opts.install.as_str()
         };
-        let has = run(
-            cluster,
-            node,
-            "look for etcd",
-            &format!("command -v etcd || {{ [ -x {UPLOADED} ] && echo {UPLOADED}; }} || true"),
-        )?;
-        match mode {
-            "auto" if !has.trim().is_empty() => Ok(()),
+        let own = run(cluster, node, "look for etcd", "command -v etcd || true")?;
+        let own = own.trim();
+        let chosen = match mode {
+            "auto" if !own.is_empty() && self.opts.binary.is_none() => own.to_string(),
             "auto" | "upload" => {
                 let local = match &self.opts.binary {
                     Some(p) => p.clone(),
@@ -106,22 +104,35 @@ impl Database for Etcd {
                 run(
                     cluster,
                     node,
-                    "install",
+                    "install (uploaded binary)",
                     &format!("chmod 755 {tmp} && mv -f {tmp} {UPLOADED} && {UPLOADED} --version"),
                 )?;
-                Ok(())
+                UPLOADED.to_string()
             }
             "package" => run(
                 cluster,
                 node,
                 "install (apt-get install etcd-server)",
-                "command -v etcd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server",
-            )
-            .map(|_| ()),
-            other => Err(DbError::Config(format!(
-                "--db-install {other:?}: expected auto, upload or package"
-            ))),
-        }
+                "command -v etcd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >&2; command -v etcd",
+            )?
+            .trim()
+            .to_string(),
+            other => {
+                return Err(DbError::Config(format!(
+                    "--db-install {other:?}: expected auto, upload or package"
+                )))
+            }
+        };
+        run(
+            cluster,
+            node,
+            "install",
+            &format!(
+                "mkdir -p {DIR} && printf '%s\\n' {} > {BIN_PATH}",
+                quote(&chosen)
+            ),
+        )
+        .map(|_| ())
     }
 
     fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
@@ -159,7 +170,7 @@ impl Database for Etcd {
         ];
         let args: Vec<String> = args.iter().map(|x| quote(x)).collect();
         let script = format!(
-            "bin=$(command -v etcd || echo {UPLOADED})\n\
+            "bin=$(cat {BIN_PATH} 2>/dev/null || command -v etcd)\n\
              mkdir -p {DIR} /var/log/faultline-db\n\
              cd {DIR}\n\
              echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\

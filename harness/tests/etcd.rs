@@ -1,0 +1,305 @@
+//! End-to-end: `faultline test` against real etcd (Debian's etcd-server) on temporary local
+//! clusters, with real partitions (iptables), kills and pauses. Linearizable reads are judged
+//! valid; serializable reads are caught serving stale values; an unreachable node, a database
+//! that does not start and a database that errors on every op each end with a clear message
+//! and exit 255, and still heal and collect logs. They need root (CI runs them as root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One run at a time: they would compete for the two cores and distort each other's timing.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: end-to-end tests need root");
+    }
+    root
+}
+
+/// A state directory and a store for one test, not under /tmp (local nodes see a private one).
+fn dirs() -> tempfile::TempDir {
+    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
+    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
+}
+
+fn faultline(home: &Path, args: &[&str]) -> Output {
+    let store = home.join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .arg("--store")
+        .arg(&store)
+        .env("FAULTLINE_HOME", home)
+        .output()
+        .expect("run faultline");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn latest(home: &Path) -> PathBuf {
+    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
+}
+
+/// No namespace or journal entry of a temporary cluster is left behind.
+fn assert_clean(home: &Path) {
+    let ns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let ns = text(&ns.stdout);
+    let home_s = home.display().to_string();
+    assert!(!ns.contains("fl-run"), "namespaces left: {ns}");
+    let clusters = std::fs::read_dir(home.join("clusters"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(clusters, 0, "cluster state left in {home_s}");
+}
+
+#[test]
+fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:5",
+            "--db",
+            "etcd",
+            "--workload",
+            "cas-register",
+            "--nemesis",
+            "partition,kill,pause",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "30s",
+            "--seed",
+            "11",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("VALID"), "{stdout}");
+    let run = latest(home.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let faults = history
+        .lines()
+        .filter(|l| l.contains("\"f\":\"start-"))
+        .count();
+    assert!(faults >= 3, "only {faults} faults in 30 s");
+    assert!(
+        history
+            .lines()
+            .filter(|l| l.contains("\"type\":\"ok\""))
+            .count()
+            > 500
+    );
+    for n in ["n1", "n2", "n3", "n4", "n5"] {
+        let log = run.join("nodes").join(n).join("etcd.log");
+        assert!(
+            std::fs::metadata(&log)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false),
+            "{}",
+            log.display()
+        );
+    }
+    for f in [
+        "test.yaml",
+        "nemesis.jsonl",
+        "results.json",
+        "faultline.log",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    assert_clean(home.path());
+}
+
+#[test]
+fn serializable_reads_are_caught_serving_stale_values() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:5",
+            "--workload",
+            "register",
+            "--read-mode",
+            "serializable",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "2s",
+            "--time-limit",
+            "30s",
+            "--seed",
+            "2",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("INVALID"), "{stdout}");
+    // The counterexample ends in a read that no state allows: a stale read.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("cannot linearize next"))
+        .unwrap_or_default();
+    assert!(line.contains(": read -> "), "{stdout}");
+    assert_clean(home.path());
+}
+
+#[test]
+fn an_unreachable_node_ends_the_run_with_a_clear_message() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    /// Removes the cluster however the test ends.
+    struct Down<'a>(&'a Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(env!("CARGO_BIN_EXE_faultline"))
+                .args(["cluster", "down", "--name", "t-unreach"])
+                .env("FAULTLINE_HOME", self.0)
+                .output();
+        }
+    }
+    let _down = Down(home.path());
+    // A real 3-node cluster, plus a node at an address in its subnet where nothing answers.
+    let up = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["cluster", "up", "--local", "3", "--name", "t-unreach"])
+        .env("FAULTLINE_HOME", home.path())
+        .output()
+        .expect("up");
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let path = PathBuf::from(text(&up.stdout).trim());
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let config = std::fs::read_to_string(path.with_file_name("ssh_config")).unwrap();
+    let subnet = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HostName 10.250."))
+        .and_then(|r| r.split('.').next())
+        .expect("subnet")
+        .to_string();
+    let ghost = format!("10.250.{subnet}.99");
+    let yaml = yaml
+        .replace("\n- n3\n", &format!("\n- n3\n- {ghost}\n"))
+        .replace("connect_timeout: 10s", "connect_timeout: 2s");
+    let bad = home.path().join("with-ghost.yaml");
+    std::fs::write(&bad, yaml).unwrap();
+    let t = Instant::now();
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            bad.to_str().unwrap(),
+            "--time-limit",
+            "10s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains(&ghost) && err.contains("unreachable"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60));
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_database_that_does_not_start_is_reported_with_its_log() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let bin = fixture("fake-etcd-broken");
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--db-install",
+            "upload",
+            "--db-binary",
+            &bin,
+            "--time-limit",
+            "10s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("etcd exited") && err.contains("refusing to start"),
+        "{err}"
+    );
+    let run = latest(home.path());
+    let log = std::fs::read_to_string(run.join("nodes/n1/etcd.log")).unwrap_or_default();
+    assert!(log.contains("refusing to start"), "collected log: {log}");
+    assert_clean(home.path());
+}
+
+#[test]
+fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let bin = fixture("fake-etcd-errors");
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--db-install",
+            "upload",
+            "--db-binary",
+            &bin,
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "2s",
+            "--time-limit",
+            "9s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains("no op succeeded"), "{err}");
+    let run = latest(home.path());
+    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    let applied = journal.matches("\"event\":\"apply\"").count();
+    let healed = journal.matches("\"event\":\"healed\"").count();
+    assert!(applied >= 1 && applied == healed, "{journal}");
+    assert!(run.join("nodes/n2/etcd.log").exists());
+    assert_clean(home.path());
+}
