@@ -8,6 +8,7 @@ mod cli;
 mod cluster_cmd;
 mod exec_cmd;
 mod exit;
+mod hooks;
 mod nemesis_cmd;
 mod node_cmd;
 mod recorder;

@@ -13,9 +13,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The databases whose process hooks faultline knows (kill, pause and their heal).
-fn process_hooks() -> Vec<Arc<dyn ProcessHooks>> {
-    Vec::new()
+/// Process hooks for database `name` on `cluster` (kill, pause and their heal).
+fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
+    let db =
+        workloads::db::open(name, cluster, &workloads::db::DbOptions::default()).map_err(|e| {
+            match e {
+                workloads::DbError::Unknown(_) => bad_input(anyhow::anyhow!(
+                    "--db {name}: faultline knows {}",
+                    workloads::db::DATABASES.join(", ")
+                )),
+                other => internal(other),
+            }
+        })?;
+    Ok(Arc::new(crate::hooks::DbHooks(db)))
 }
 
 fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journal, Failure> {
@@ -41,30 +51,10 @@ fn load(path: &Path) -> Result<(ClusterFile, Cluster), Failure> {
     Ok((file, cluster))
 }
 
-fn build<'c>(
-    cluster: &'c Cluster,
-    journal: Journal,
-    db: Option<&str>,
-) -> Result<Nemesis<'c>, Failure> {
+fn build<'c>(cluster: &'c Cluster, journal: Journal, dbs: &[&str]) -> Result<Nemesis<'c>, Failure> {
     let mut nem = Nemesis::new(cluster, journal);
-    for h in process_hooks() {
-        nem = nem.with_hooks(h);
-    }
-    if let Some(db) = db {
-        nem = nem.target_db(db).map_err(|_| {
-            let known: Vec<String> = process_hooks()
-                .iter()
-                .map(|h| h.name().to_string())
-                .collect();
-            bad_input(anyhow::anyhow!(
-                "--db {db}: faultline has no process hooks for this database (known: {})",
-                if known.is_empty() {
-                    "none yet".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?;
+    for db in dbs {
+        nem = nem.with_hooks(process_hooks(db, cluster)?);
     }
     Ok(nem)
 }
@@ -118,11 +108,11 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
     if let FaultCommand::Status = args.fault {
         return status(&journal);
     }
-    let db = match &args.fault {
-        FaultCommand::Kill(p) | FaultCommand::Pause(p) => Some(p.db.as_str()),
-        _ => None,
+    let dbs: Vec<&str> = match &args.fault {
+        FaultCommand::Kill(p) | FaultCommand::Pause(p) => vec![p.db.as_str()],
+        _ => Vec::new(),
     };
-    let nem = build(&cluster, journal, db)?;
+    let nem = build(&cluster, journal, &dbs)?;
     let spec = match &args.fault {
         FaultCommand::Partition(p) => FaultSpec::Partition {
             partition: partition_spec(p, &file.nodes)?,
@@ -285,7 +275,17 @@ fn status(journal: &Journal) -> Result<Exit, Failure> {
 pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
-    let nem = build(&cluster, journal, None)?;
+    // A killed database is restarted through its hooks.
+    let mut dbs: Vec<String> = Vec::new();
+    for p in journal.pending().map_err(internal)? {
+        if let nemesis::Undo::Restart { db, .. } = &p.undo {
+            if !dbs.contains(db) {
+                dbs.push(db.clone());
+            }
+        }
+    }
+    let names: Vec<&str> = dbs.iter().map(String::as_str).collect();
+    let nem = build(&cluster, journal, &names)?;
     let report = nem.heal_all(!args.no_sweep).map_err(nemesis_failure)?;
     for (id, what) in &report.healed {
         eprintln!("healed #{id} {what}");

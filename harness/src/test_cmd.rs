@@ -4,12 +4,13 @@
 
 use crate::cli::{CheckArgs, TestArgs};
 use crate::exit::{bad_input, internal, Exit, Failure};
+use crate::hooks::DbHooks;
 use crate::recorder::Recorder;
 use anyhow::{anyhow, Context};
 use checkers::history::Value;
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
 use nemesis::schedule::{Action, Kind, Schedule};
-use nemesis::{Applied, Journal, Nemesis, NemesisError, ProcessHooks};
+use nemesis::{Applied, Journal, Nemesis};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,28 +33,6 @@ impl RunLog {
         if let Some(f) = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             let _ = writeln!(f, "{line}");
         }
-    }
-}
-
-/// The nemesis drives the database's processes through these hooks.
-struct DbHooks(Arc<dyn Database>);
-
-fn nem_err(e: DbError) -> NemesisError {
-    NemesisError::BadFault(e.to_string())
-}
-
-impl ProcessHooks for DbHooks {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, NemesisError> {
-        self.0.pids(cluster, node).map_err(nem_err)
-    }
-    fn start(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
-        self.0.start(cluster, node).map_err(nem_err)
-    }
-    fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
-        self.0.primaries(cluster).map_err(nem_err)
     }
 }
 

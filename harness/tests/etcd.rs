@@ -303,3 +303,42 @@ fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
     assert!(run.join("nodes/n2/etcd.log").exists());
     assert_clean(home.path());
 }
+
+#[test]
+fn the_set_workload_loses_nothing_under_partitions_and_kills() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--workload",
+            "set",
+            "--nemesis",
+            "partition,kill",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "20s",
+            "--seed",
+            "5",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("VALID"), "{stdout}");
+    let results = std::fs::read_to_string(latest(home.path()).join("results.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&results).unwrap();
+    assert!(r["acknowledged"].as_u64().unwrap_or(0) > 300, "{results}");
+    assert!(
+        r["read"].as_u64() >= r["acknowledged"].as_u64(),
+        "{results}"
+    );
+    assert_eq!(r["lost"], serde_json::json!([]));
+    assert_clean(home.path());
+}
