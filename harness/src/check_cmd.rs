@@ -227,6 +227,9 @@ fn print_human(history: &Path, report: &Report) {
         report.fast_path_keys,
         report.search_keys
     );
+    // The first counterexample in full; the other invalid keys a line each (all of them are
+    // in results.json and timeline.html).
+    let mut shown = false;
     for a in &report.anomalies {
         let key = a
             .key
@@ -236,7 +239,8 @@ fn print_human(history: &Path, report: &Report) {
         if let Some(reason) = &a.result.reason {
             println!("  reason: {reason}");
         }
-        if let Some(c) = &a.result.counterexample {
+        if let Some(c) = a.result.counterexample.as_ref().filter(|_| !shown) {
+            shown = true;
             println!(
                 "  longest linearizable prefix: {} ops; its last steps:",
                 c.prefix_len

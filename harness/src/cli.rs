@@ -22,6 +22,10 @@ pub enum Command {
     /// Check whether a recorded history is linearizable.
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Check a stored run again and redraw its report (results.json, report.html, plots,
+    /// junit.xml, timeline.html).
+    #[command(after_long_help = ANALYZE_EXAMPLES)]
+    Analyze(AnalyzeArgs),
     /// Create, inspect and remove clusters.
     #[command(subcommand, after_long_help = CLUSTER_EXAMPLES)]
     Cluster(ClusterCommand),
@@ -111,6 +115,24 @@ pub struct TestArgs {
     /// The test's name in the store [default: DB-WORKLOAD].
     #[arg(long)]
     pub name: Option<String>,
+}
+
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  faultline analyze store/latest
+  faultline analyze --time-limit 10m store/etcd-cas-register/20261125T101500
+
+The workload (and so the model) comes from the run's test.yaml; a history cut short by a
+killed controller is accepted. Exit codes as for `faultline check`.";
+
+/// Options of `faultline analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Give up after this long and answer "unknown" (exit 2).
+    #[arg(long, value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// The run's directory.
+    pub run: PathBuf,
 }
 
 const EXEC_EXAMPLES: &str = "\

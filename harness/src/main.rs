@@ -12,6 +12,7 @@ mod hooks;
 mod nemesis_cmd;
 mod node_cmd;
 mod recorder;
+mod report;
 mod store;
 mod test_cmd;
 mod timeline;
@@ -58,6 +59,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     match cli.command {
         cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args),
+        cli::Command::Analyze(args) => test_cmd::analyze(&args),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
         cli::Command::Exec(args) => exec_cmd::run(&args),
         cli::Command::Nemesis(args) => nemesis_cmd::run(&args),

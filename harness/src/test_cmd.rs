@@ -133,9 +133,64 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
 
     let cluster = Cluster::new(file.clone(), 4);
     let outcome = lifecycle(args, workload, seed, &schedule, &cluster, &dir, &log);
-    log.say(&format!("store: {}", dir.display()));
     drop(temp);
+    write_report(&dir, &test_name, &outcome, &log);
+    log.say(&format!("store: {}", dir.display()));
     outcome
+}
+
+/// report.html, latency.svg, rate.svg and junit.xml, whatever the outcome (when there is a
+/// history to draw).
+fn write_report(dir: &Path, test_name: &str, outcome: &Result<Exit, Failure>, log: &RunLog) {
+    if !dir.join("history.jsonl").exists() {
+        return;
+    }
+    let (verdict, detail) = match outcome {
+        Ok(Exit::Valid) => (crate::report::Verdict::Valid, results_summary(dir)),
+        Ok(Exit::Invalid) => (crate::report::Verdict::Invalid, results_summary(dir)),
+        Ok(Exit::Unknown) => (crate::report::Verdict::Unknown, results_summary(dir)),
+        Ok(_) => (crate::report::Verdict::Error, "internal error".to_string()),
+        Err(Failure::BadInput(e) | Failure::Internal(e)) => {
+            (crate::report::Verdict::Error, format!("{e:#}"))
+        }
+    };
+    match crate::report::write(dir, test_name, verdict, &detail) {
+        Ok(()) => log.say(&format!("report: {}", dir.join("report.html").display())),
+        Err(e) => log.say(&format!("could not write the report: {e:#}")),
+    }
+}
+
+/// One line about the checker's verdict, from results.json.
+pub fn results_summary(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap_or_default();
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return "no results.json".into();
+    };
+    if v.get("lost").is_some() {
+        return format!(
+            "set: {} adds attempted, {} acknowledged, {} in the final read; {} lost, {} unexpected, {} recovered",
+            v["attempted"],
+            v["acknowledged"],
+            v["read"],
+            v["lost"].as_array().map_or(0, Vec::len),
+            v["unexpected"].as_array().map_or(0, Vec::len),
+            v["recovered"].as_array().map_or(0, Vec::len)
+        );
+    }
+    format!(
+        "{}: {} ops over {} keys checked against {} in {} ms; {} key(s) not linearizable, {} undecided",
+        match &v["valid"] {
+            serde_json::Value::Bool(true) => "linearizable".to_string(),
+            serde_json::Value::Bool(false) => "NOT linearizable".to_string(),
+            other => other.to_string(),
+        },
+        v["ops"],
+        v["keys"],
+        v["model"].as_str().unwrap_or("?"),
+        v["elapsed_ms"],
+        v["anomalies"].as_array().map_or(0, Vec::len),
+        v["undecided"].as_array().map_or(0, Vec::len)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -592,6 +647,45 @@ fn stop_and_collect(cluster: &Cluster, db: &dyn Database, dir: &Path, log: &RunL
 }
 
 fn check(workload: Workload, dir: &Path, log: &RunLog) -> Result<Exit, Failure> {
+    check_run(workload, dir, None, log)
+}
+
+/// Runs `faultline analyze`: checks a stored run again and redraws its report.
+pub fn analyze(args: &crate::cli::AnalyzeArgs) -> Result<Exit, Failure> {
+    let dir = &args.run;
+    let yaml = std::fs::read_to_string(dir.join("test.yaml")).map_err(|e| {
+        bad_input(anyhow!(
+            "{}: {e} (expected a run directory made by `faultline test`)",
+            dir.join("test.yaml").display()
+        ))
+    })?;
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml)
+        .map_err(|e| bad_input(anyhow!("{}: {e}", dir.join("test.yaml").display())))?;
+    let workload = v["workload"]
+        .as_str()
+        .and_then(Workload::parse)
+        .ok_or_else(|| {
+            bad_input(anyhow!(
+                "{}: no known workload",
+                dir.join("test.yaml").display()
+            ))
+        })?;
+    let name = v["name"].as_str().unwrap_or("faultline").to_string();
+    let log = RunLog {
+        file: Mutex::new(None),
+        start: Instant::now(),
+    };
+    let outcome = check_run(workload, dir, args.time_limit, &log);
+    write_report(dir, &name, &outcome, &log);
+    outcome
+}
+
+fn check_run(
+    workload: Workload,
+    dir: &Path,
+    time_limit: Option<Duration>,
+    log: &RunLog,
+) -> Result<Exit, Failure> {
     let history = dir.join("history.jsonl");
     match workload.model() {
         Some(model) => {
@@ -599,7 +693,7 @@ fn check(workload: Workload, dir: &Path, log: &RunLog) -> Result<Exit, Failure> 
             crate::check_cmd::run(&CheckArgs {
                 model: model.to_string(),
                 format: "jsonl".into(),
-                time_limit: None,
+                time_limit,
                 memory_limit: None,
                 json: false,
                 out: Some(dir.to_path_buf()),
@@ -607,7 +701,7 @@ fn check(workload: Workload, dir: &Path, log: &RunLog) -> Result<Exit, Failure> 
                 knossos_nil_reads: false,
                 all_keys: false,
                 search_only: false,
-                allow_truncated: false,
+                allow_truncated: true,
                 history,
             })
         }

@@ -1,0 +1,201 @@
+//! What the report needs from a history, read in one streaming pass with bounded memory:
+//! a sample of op latencies (at most [`MAX_POINTS`]), completions per second by outcome, and
+//! the fault intervals.
+
+use checkers::history::{EventKind, Process};
+use checkers::read::{self, Format};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The most latency points kept (evenly thinned beyond that).
+pub const MAX_POINTS: usize = 20_000;
+
+/// One op's latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Seconds since the start, at the invoke.
+    pub t: f64,
+    /// Milliseconds from invoke to completion.
+    pub latency_ms: f64,
+    /// How it ended.
+    pub kind: EventKind,
+}
+
+/// A fault, from its start event to its stop (or to the end of the run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultInterval {
+    /// partition, kill, pause, clock, netem.
+    pub kind: String,
+    /// Seconds since the start.
+    pub start: f64,
+    /// Seconds since the start (the end of the run when it was never stopped).
+    pub end: f64,
+    /// The fault's value, as JSON.
+    pub what: String,
+}
+
+/// The report's data.
+#[derive(Debug, Default)]
+pub struct RunData {
+    /// Sampled latencies.
+    pub points: Vec<Point>,
+    /// Every `stride`-th op is in `points`.
+    pub stride: usize,
+    /// Completions per second: ok, fail, info.
+    pub per_second: Vec<[u32; 3]>,
+    /// Fault intervals.
+    pub faults: Vec<FaultInterval>,
+    /// Totals: ok, fail, info.
+    pub totals: [u64; 3],
+    /// Seconds from the first to the last event.
+    pub duration: f64,
+}
+
+fn secs(t: Option<u64>) -> f64 {
+    t.unwrap_or(0) as f64 / 1e9
+}
+
+impl RunData {
+    /// Reads a history.jsonl (a torn last line is accepted).
+    pub fn read(path: &Path) -> anyhow::Result<RunData> {
+        let mut d = RunData {
+            stride: 1,
+            ..RunData::default()
+        };
+        let mut invoked: HashMap<u64, f64> = HashMap::new();
+        let mut open: HashMap<String, (f64, String)> = HashMap::new();
+        let mut seen_ops = 0usize;
+        let reader = read::open(path, Format::Jsonl)?;
+        for ev in reader {
+            let Ok(ev) = ev else { break };
+            let e = ev.event;
+            let t = secs(e.time);
+            d.duration = d.duration.max(t);
+            match &e.process {
+                Process::Client(p) => {
+                    if e.kind == EventKind::Invoke {
+                        invoked.insert(*p, t);
+                        continue;
+                    }
+                    let Some(t0) = invoked.remove(p) else {
+                        continue;
+                    };
+                    let slot = match e.kind {
+                        EventKind::Ok => 0,
+                        EventKind::Fail => 1,
+                        _ => 2,
+                    };
+                    d.totals[slot] += 1;
+                    let sec = t as usize;
+                    if d.per_second.len() <= sec {
+                        d.per_second.resize(sec + 1, [0; 3]);
+                    }
+                    d.per_second[sec][slot] += 1;
+                    if seen_ops % d.stride == 0 {
+                        d.points.push(Point {
+                            t: t0,
+                            latency_ms: (t - t0) * 1e3,
+                            kind: e.kind,
+                        });
+                        if d.points.len() >= 2 * MAX_POINTS {
+                            // Keep every other point and sample half as often from now on.
+                            let mut i = 0;
+                            d.points.retain(|_| {
+                                i += 1;
+                                i % 2 == 1
+                            });
+                            d.stride *= 2;
+                        }
+                    }
+                    seen_ops += 1;
+                }
+                Process::Named(_) => {
+                    let what = serde_json::to_string(&e.value).unwrap_or_default();
+                    if let Some(kind) = e.f.strip_prefix("start-") {
+                        open.insert(kind.to_string(), (t, what));
+                    } else if let Some(kind) = e.f.strip_prefix("stop-") {
+                        if let Some((start, what)) = open.remove(kind) {
+                            d.faults.push(FaultInterval {
+                                kind: kind.to_string(),
+                                start,
+                                end: t,
+                                what,
+                            });
+                        }
+                    } else if e.f == "heal" {
+                        for (kind, (start, what)) in open.drain() {
+                            d.faults.push(FaultInterval {
+                                kind,
+                                start,
+                                end: t,
+                                what,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for (kind, (start, what)) in open.drain() {
+            d.faults.push(FaultInterval {
+                kind,
+                start,
+                end: d.duration,
+                what,
+            });
+        }
+        d.faults.sort_by(|a, b| {
+            a.start
+                .partial_cmp(&b.start)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_rates_and_faults_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.jsonl");
+        let s = 1_000_000_000u64;
+        let lines = [
+            format!(
+                r#"{{"index":0,"time":{},"process":0,"type":"invoke","f":"write","value":1}}"#,
+                s / 2
+            ),
+            format!(
+                r#"{{"index":1,"time":{},"process":"nemesis","type":"info","f":"start-partition","value":{{"n1":["n2"]}}}}"#,
+                s
+            ),
+            format!(
+                r#"{{"index":2,"time":{},"process":0,"type":"ok","f":"write","value":1}}"#,
+                s / 2 + 3_000_000
+            ),
+            format!(
+                r#"{{"index":3,"time":{},"process":1,"type":"invoke","f":"read","value":null}}"#,
+                2 * s
+            ),
+            format!(
+                r#"{{"index":4,"time":{},"process":1,"type":"info","f":"read","value":null}}"#,
+                2 * s + 500_000_000
+            ),
+            format!(
+                r#"{{"index":5,"time":{},"process":"nemesis","type":"info","f":"stop-partition","value":null}}"#,
+                3 * s
+            ),
+        ];
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        let d = RunData::read(&p).unwrap();
+        assert_eq!(d.totals, [1, 0, 1]);
+        assert_eq!(d.points.len(), 2);
+        assert!((d.points[0].latency_ms - 3.0).abs() < 1e-6);
+        assert_eq!(d.per_second[0], [1, 0, 0]);
+        assert_eq!(d.per_second[2], [0, 0, 1]);
+        assert_eq!(d.faults.len(), 1);
+        assert_eq!(d.faults[0].kind, "partition");
+        assert!((d.faults[0].start - 1.0).abs() < 1e-9 && (d.faults[0].end - 3.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,128 @@
+//! report.html: one self-contained page (inline SVG and CSS, no script, no external file but
+//! the optional link to timeline.html).
+
+use super::{esc, RunData, Verdict};
+use std::fmt::Write;
+
+/// What the page shows.
+pub struct Inputs<'a> {
+    pub test_name: &'a str,
+    pub verdict: Verdict,
+    pub detail: &'a str,
+    pub data: &'a RunData,
+    pub results: &'a str,
+    pub test_yaml: &'a str,
+    pub latency_svg: &'a str,
+    pub rate_svg: &'a str,
+}
+
+fn anomalies(results: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(results) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(list) = v["anomalies"].as_array() {
+        for a in list.iter().take(20) {
+            let key = match &a["key"] {
+                serde_json::Value::Null => "the history".to_string(),
+                k => format!("key {k}"),
+            };
+            let c = &a["result"]["counterexample"];
+            let _ = write!(out, "<li><b>{}</b>: not linearizable", esc(&key));
+            if let Some(op) = c["failed_op"]["op"].as_str() {
+                let states: Vec<String> = c["states"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .map(|x| x.as_str().unwrap_or("?").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let _ = write!(
+                    out,
+                    ": after a linearizable prefix of {} ops, <code>{}</code> (process {}) fits none of the states {}",
+                    c["prefix_len"],
+                    esc(op),
+                    c["failed_op"]["process"],
+                    esc(&states.join(", "))
+                );
+            }
+            out.push_str("</li>");
+        }
+        if list.len() > 20 {
+            let _ = write!(out, "<li>... and {} more</li>", list.len() - 20);
+        }
+    }
+    for field in ["lost", "unexpected", "failed_but_present"] {
+        if let Some(l) = v[field].as_array() {
+            if !l.is_empty() {
+                let shown: Vec<String> = l.iter().take(50).map(ToString::to_string).collect();
+                let _ = write!(
+                    out,
+                    "<li><b>{field}</b> ({}): {}{}</li>",
+                    l.len(),
+                    shown.join(", "),
+                    if l.len() > 50 { ", ..." } else { "" }
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("<h2>Anomalies</h2><ul>{out}</ul>")
+    }
+}
+
+/// The page.
+pub fn page(i: &Inputs<'_>) -> String {
+    let d = i.data;
+    let color = match i.verdict {
+        Verdict::Valid => "#2a8a3e",
+        Verdict::Invalid => "#c62828",
+        Verdict::Unknown => "#b26a00",
+        Verdict::Error => "#555",
+    };
+    let mut faults = String::new();
+    for f in &d.faults {
+        let _ = write!(
+            faults,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td></tr>",
+            esc(&f.kind),
+            f.start,
+            f.end,
+            esc(&f.what)
+        );
+    }
+    let faults = if faults.is_empty() {
+        "<p>No faults were injected.</p>".to_string()
+    } else {
+        format!("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>what</th></tr>{faults}</table>")
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline: {name} — {word}</title>\n<style>\
+body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
+.verdict{{color:#fff;background:{color};padding:.6em 1em;border-radius:6px;font-size:1.4em}}\
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left;font-size:.9em}}\
+pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
+</style></head><body>\n<h1>{name}</h1>\n<p class=\"verdict\" id=\"verdict\">{word}</p>\n<pre>{detail}</pre>\n\
+<p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s). \
+<a href=\"timeline.html\">timeline of the failing keys</a> · <a href=\"history.jsonl\">history.jsonl</a> · \
+<a href=\"nemesis.jsonl\">fault journal</a> · <a href=\"results.json\">results.json</a></p>\n\
+{anomalies}\n<h2>Latency</h2>\n<div id=\"latency\">{lat}</div>\n<h2>Throughput</h2>\n<div id=\"rate\">{rate}</div>\n\
+<h2>Faults</h2>\n{faults}\n<h2>Test</h2>\n<details><summary>test.yaml (options, seed, fault schedule)</summary><pre>{yaml}</pre></details>\n\
+</body></html>\n",
+        name = esc(i.test_name),
+        word = i.verdict.word(),
+        detail = esc(i.detail),
+        ok = d.totals[0],
+        fail = d.totals[1],
+        info = d.totals[2],
+        dur = d.duration,
+        nf = d.faults.len(),
+        anomalies = anomalies(i.results),
+        lat = i.latency_svg,
+        rate = i.rate_svg,
+        yaml = esc(i.test_yaml),
+    )
+}
