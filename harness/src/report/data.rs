@@ -91,7 +91,7 @@ impl RunData {
                         d.per_second.resize(sec + 1, [0; 3]);
                     }
                     d.per_second[sec][slot] += 1;
-                    if seen_ops % d.stride == 0 {
+                    if seen_ops.is_multiple_of(d.stride) {
                         d.points.push(Point {
                             t: t0,
                             latency_ms: (t - t0) * 1e3,
