@@ -115,6 +115,21 @@ pub struct TestArgs {
     /// The test's name in the store [default: DB-WORKLOAD].
     #[arg(long)]
     pub name: Option<String>,
+    /// Read options from a YAML test file (keys as the long options, e.g. `time-limit: 60s`,
+    /// `nemesis: partition,kill`); options on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run again with a stored run's options, seed and so fault schedule (its test.yaml);
+    /// only --cluster, --store and --test-count come from the command line.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
+    pub replay: Option<PathBuf>,
+    /// Run the test this many times (a nightly loop), each with the next seed; stops at the
+    /// first invalid run unless --keep-going.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: usize,
+    /// With --test-count, go on after an invalid run.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 const ANALYZE_EXAMPLES: &str = "\

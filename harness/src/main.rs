@@ -15,15 +15,19 @@ mod recorder;
 mod report;
 mod store;
 mod test_cmd;
+mod test_config;
 mod timeline;
 
-use clap::Parser;
 use exit::{Exit, Failure};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cli::Cli::command()
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             let code = if e.use_stderr() {
                 Exit::BadInput
@@ -34,6 +38,14 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
+    // Options given on the command line win over a --config file or a --replayed run's.
+    if let (cli::Command::Test(args), Some(("test", m))) = (&mut cli.command, matches.subcommand())
+    {
+        if let Err(e) = test_config::apply(args, m) {
+            eprintln!("error: {e:#}");
+            return Exit::BadInput.into();
+        }
+    }
     init_logging();
     let outcome = std::panic::catch_unwind(|| run(cli));
     match outcome {

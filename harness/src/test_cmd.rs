@@ -49,8 +49,50 @@ impl Drop for TempCluster {
     }
 }
 
-/// Runs `faultline test`.
+/// Runs `faultline test`, `--test-count` times.
 pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
+    if args.test_count <= 1 {
+        return run_once(args);
+    }
+    let base = args.seed.unwrap_or_else(clock_seed);
+    let mut worst = Exit::Valid;
+    let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+    for i in 0..args.test_count {
+        let mut a = args.clone();
+        a.seed = Some(base.wrapping_add(i as u64));
+        eprintln!(
+            "== run {} of {} (seed {})",
+            i + 1,
+            args.test_count,
+            base.wrapping_add(i as u64)
+        );
+        let exit = run_once(&a)?;
+        match exit {
+            Exit::Valid => valid += 1,
+            Exit::Invalid => invalid += 1,
+            _ => unknown += 1,
+        }
+        if exit == Exit::Invalid || (exit == Exit::Unknown && worst == Exit::Valid) {
+            worst = exit;
+        }
+        if exit == Exit::Invalid && !args.keep_going {
+            eprintln!("stopping at the first invalid run (--keep-going runs them all)");
+            break;
+        }
+    }
+    eprintln!("{valid} valid, {invalid} invalid, {unknown} unknown");
+    Ok(worst)
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000_007)
+        .unwrap_or(0)
+}
+
+/// One run of `faultline test`.
+fn run_once(args: &TestArgs) -> Result<Exit, Failure> {
     let workload = Workload::parse(&args.workload).ok_or_else(|| {
         bad_input(anyhow!(
             "--workload {:?}: expected one of {}",
@@ -71,12 +113,7 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
             workloads::db::DATABASES.join(", ")
         )));
     }
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 % 1_000_000_007)
-            .unwrap_or(0)
-    });
+    let seed = args.seed.unwrap_or_else(clock_seed);
 
     // The cluster: a file, or a temporary local one.
     let mut temp = TempCluster(None);
@@ -129,6 +166,17 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
         dir.display()
     ));
     let schedule = Schedule::generate(&kinds, args.nemesis_interval, args.time_limit, seed);
+    if let Some(run) = &args.replay {
+        let stored = std::fs::read_to_string(run.join("test.yaml"))
+            .ok()
+            .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok())
+            .and_then(|v| serde_yaml_ng::from_value::<Schedule>(v["schedule"].clone()).ok());
+        match stored {
+            Some(s) if s == schedule => log.say("the fault schedule is the stored run's"),
+            Some(_) => log.say("WARNING: the fault schedule differs from the stored run's (another faultline version?)"),
+            None => log.say("WARNING: the stored run has no readable schedule"),
+        }
+    }
     crate::store::write_test_yaml(&dir, args, seed, &file, &schedule).map_err(internal)?;
 
     let cluster = Cluster::new(file.clone(), 4);

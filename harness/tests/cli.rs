@@ -196,3 +196,24 @@ fn out_dir_gets_results_and_a_timeline() {
     .expect("json");
     assert_eq!(results["valid"], false);
 }
+
+/// A test file with an unknown option is refused before anything runs, naming the option.
+#[test]
+fn a_test_file_with_an_unknown_option_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.yaml");
+    std::fs::write(&f, "workload: register\ntime-limitt: 5s\n").unwrap();
+    let out = faultline(&[
+        "test",
+        "--cluster",
+        "local:1",
+        "--config",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(254));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("time_limitt") && err.contains("t.yaml"),
+        "{err}"
+    );
+}

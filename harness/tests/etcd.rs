@@ -48,19 +48,24 @@ fn latest(home: &Path) -> PathBuf {
     std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
 }
 
-/// No namespace or journal entry of a temporary cluster is left behind.
+/// The temporary cluster of the latest run left no namespace and no state behind.
 fn assert_clean(home: &Path) {
+    let yaml = std::fs::read_to_string(latest(home).join("test.yaml")).unwrap_or_default();
+    let name = yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name: run"))
+        .map(|n| format!("fl-run{n}-"))
+        .expect("the run's temporary cluster name in test.yaml");
     let ns = Command::new("ip")
         .args(["netns", "list"])
         .output()
         .expect("ip");
     let ns = text(&ns.stdout);
-    let home_s = home.display().to_string();
-    assert!(!ns.contains("fl-run"), "namespaces left: {ns}");
+    assert!(!ns.contains(&name), "namespaces of {name} left: {ns}");
     let clusters = std::fs::read_dir(home.join("clusters"))
         .map(|d| d.count())
         .unwrap_or(0);
-    assert_eq!(clusters, 0, "cluster state left in {home_s}");
+    assert_eq!(clusters, 0, "cluster state left in {}", home.display());
 }
 
 #[test]
@@ -340,5 +345,75 @@ fn the_set_workload_loses_nothing_under_partitions_and_kills() {
         "{results}"
     );
     assert_eq!(r["lost"], serde_json::json!([]));
+    assert_clean(home.path());
+}
+
+/// The `f` of every nemesis event, in order.
+fn nemesis_events(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"process\":\"nemesis\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| format!("{} {}", v["f"], v["value"]))
+        .collect()
+}
+
+#[test]
+fn a_replayed_run_has_the_same_options_seed_and_faults() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    // A YAML test file gives the options; the command line wins where both give one.
+    let config = home.path().join("t.yaml");
+    std::fs::write(
+        &config,
+        "workload: register\nnemesis: partition,pause\nnemesis-interval: 1s\ntime-limit: 30s\nseed: 77\nrate: 50\n",
+    )
+    .unwrap();
+    let first = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--config",
+            config.to_str().unwrap(),
+            "--time-limit",
+            "6s",
+        ],
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stdout));
+    let run1 = latest(home.path());
+    let yaml1 = std::fs::read_to_string(run1.join("test.yaml")).unwrap();
+    assert!(
+        yaml1.contains("seed: 77")
+            && yaml1.contains("time_limit: 6s")
+            && yaml1.contains("workload: register"),
+        "{yaml1}"
+    );
+    let again = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--replay",
+            run1.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
+    assert!(text(&again.stderr).contains("the fault schedule is the stored run's"));
+    let run2 = latest(home.path());
+    assert_ne!(run1, run2);
+    let yaml2 = std::fs::read_to_string(run2.join("test.yaml")).unwrap();
+    let schedule = |y: &str| y[y.find("schedule:").unwrap_or(0)..].to_string();
+    assert_eq!(schedule(&yaml1), schedule(&yaml2));
+    // The same faults on the same nodes, in the same order.
+    let (e1, e2) = (nemesis_events(&run1), nemesis_events(&run2));
+    assert!(e1.len() >= 4, "{e1:?}");
+    assert_eq!(e1, e2);
     assert_clean(home.path());
 }
