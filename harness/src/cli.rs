@@ -11,6 +11,11 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// What to log on stderr (and in a run's faultline.log): error, warn, info, debug,
+    /// trace, or a tracing filter such as `warn,faultline=debug` [default: info for `test`,
+    /// warn otherwise; the FAULTLINE_LOG variable overrides].
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
 }
 
 /// The subcommands.

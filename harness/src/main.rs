@@ -9,6 +9,7 @@ mod cluster_cmd;
 mod exec_cmd;
 mod exit;
 mod hooks;
+mod logging;
 mod nemesis_cmd;
 mod node_cmd;
 mod recorder;
@@ -46,7 +47,12 @@ fn main() -> ExitCode {
             return Exit::BadInput.into();
         }
     }
-    init_logging();
+    let level = match (&cli.log_level, &cli.command) {
+        (Some(l), _) => l.clone(),
+        (None, cli::Command::Test(_)) => "warn,faultline=info".to_string(),
+        (None, _) => "warn".to_string(),
+    };
+    logging::init(&level);
     let outcome = std::panic::catch_unwind(|| run(cli));
     match outcome {
         Ok(Ok(code)) => code.into(),
@@ -78,15 +84,4 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Heal(args) => nemesis_cmd::heal(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
     }
-}
-
-/// Log lines (warnings and errors by default; `FAULTLINE_LOG=debug` for more) go to stderr.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

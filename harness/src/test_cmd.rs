@@ -11,7 +11,6 @@ use checkers::history::Value;
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
 use nemesis::schedule::{Action, Kind, Schedule};
 use nemesis::{Applied, Journal, Nemesis};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,19 +19,12 @@ use workloads::db::{Database, DbError, DbOptions};
 use workloads::workload::{ClientOptions, Generator, Workload};
 use workloads::{Client, Outcome};
 
-/// Lines for people: on stderr and in the run's faultline.log.
-struct RunLog {
-    file: Mutex<Option<std::fs::File>>,
-    start: Instant,
-}
+/// Lines for people, logged at info level: on stderr and in the run's faultline.log.
+struct RunLog;
 
 impl RunLog {
     fn say(&self, msg: &str) {
-        let line = format!("[{:>6.1}s] {msg}", self.start.elapsed().as_secs_f64());
-        eprintln!("{line}");
-        if let Some(f) = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            let _ = writeln!(f, "{line}");
-        }
+        tracing::info!("{msg}");
     }
 }
 
@@ -148,10 +140,10 @@ fn run_once(args: &TestArgs) -> Result<Exit, Failure> {
         .clone()
         .unwrap_or_else(|| format!("{}-{}", args.db, workload.name()));
     let dir = crate::store::create_run(&args.store, &test_name).map_err(internal)?;
-    let log = RunLog {
-        file: Mutex::new(std::fs::File::create(dir.join("faultline.log")).ok()),
-        start: Instant::now(),
-    };
+    if let Err(e) = crate::logging::to_file(&dir.join("faultline.log")) {
+        tracing::warn!("cannot write {}: {e}", dir.join("faultline.log").display());
+    }
+    let log = RunLog;
     log.say(&format!(
         "test {test_name}: {} on {} ({} nodes), workload {}, nemesis {}, seed {seed}; store {}",
         args.db,
@@ -184,6 +176,7 @@ fn run_once(args: &TestArgs) -> Result<Exit, Failure> {
     drop(temp);
     write_report(&dir, &test_name, &outcome, &log);
     log.say(&format!("store: {}", dir.display()));
+    crate::logging::close_file();
     outcome
 }
 
@@ -496,6 +489,8 @@ fn history_value(a: &Applied) -> Value {
     Value::from_json(a.fault.history_value())
 }
 
+/// Progress: on a terminal, a bar with the elapsed and remaining time, the op counts and the
+/// fault active now, updated four times a second; otherwise a log line every five seconds.
 fn progress(
     recorder: &Recorder,
     start: Instant,
@@ -504,22 +499,47 @@ fn progress(
     active: &Mutex<Option<String>>,
     log: &RunLog,
 ) {
-    let every = Duration::from_secs(5);
-    let mut next = start + every;
-    while sleep_until(next, stop) {
+    use std::io::IsTerminal;
+    let status = || {
         let c = recorder.counts();
         let fault = active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_else(|| "none".into());
+        format!(
+            "{} ok, {} fail, {} info; fault now: {fault}",
+            c.ok, c.fail, c.info
+        )
+    };
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(limit.as_secs().max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len}s, {eta} left  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        crate::logging::set_bar(Some(bar.clone()));
+        let mut next = Instant::now();
+        while sleep_until(next, stop) {
+            bar.set_position(start.elapsed().as_secs().min(limit.as_secs()));
+            bar.set_message(status());
+            next += Duration::from_millis(250);
+        }
+        crate::logging::set_bar(None);
+        bar.finish_and_clear();
+        return;
+    }
+    let every = Duration::from_secs(5);
+    let mut next = start + every;
+    while sleep_until(next, stop) {
         log.say(&format!(
-            "{:>3.0}s of {}s: {} ok, {} fail, {} info; fault now: {fault}",
+            "{:>3.0}s of {}s: {}",
             start.elapsed().as_secs_f64(),
             limit.as_secs(),
-            c.ok,
-            c.fail,
-            c.info
+            status()
         ));
         next += every;
     }
@@ -719,10 +739,7 @@ pub fn analyze(args: &crate::cli::AnalyzeArgs) -> Result<Exit, Failure> {
             ))
         })?;
     let name = v["name"].as_str().unwrap_or("faultline").to_string();
-    let log = RunLog {
-        file: Mutex::new(None),
-        start: Instant::now(),
-    };
+    let log = RunLog;
     let outcome = check_run(workload, dir, args.time_limit, &log);
     write_report(dir, &name, &outcome, &log);
     outcome
