@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workloads::db::{Database, DbError, DbOptions};
+use workloads::gen::{Ctx, Gen, Next, Source, Stagger, TimeLimit};
 use workloads::workload::{ClientOptions, Generator, Workload};
 use workloads::{Client, Outcome};
 
@@ -314,7 +315,16 @@ fn lifecycle(
         timeout: args.op_timeout,
         serializable_reads: args.read_mode == "serializable",
     };
-    let generator = Mutex::new(Generator::new(workload, seed, args.ops_per_key));
+    // The op schedule: the workload's ops, staggered to --rate over all workers, for
+    // --time-limit. Deterministic from the seed.
+    let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(TimeLimit::new(
+        args.time_limit,
+        Stagger::new(
+            Duration::from_secs_f64(1.0 / args.rate),
+            seed,
+            Source::new(Generator::new(workload, seed, args.ops_per_key)),
+        ),
+    )));
     let run_error: Mutex<Option<String>> = Mutex::new(None);
     log.say(&format!(
         "running {} for {} ({} workers, {} ops/s)",
@@ -551,7 +561,7 @@ fn run_workers(
     cluster: &Cluster,
     db: &dyn Database,
     client_opts: &ClientOptions,
-    generator: &Mutex<Generator>,
+    generator: &Mutex<Box<dyn Gen>>,
     recorder: &Recorder,
     start: Instant,
     stop: &AtomicBool,
@@ -561,22 +571,19 @@ fn run_workers(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let deadline = start + args.time_limit;
-    let interval = Duration::from_secs_f64(args.concurrency as f64 / args.rate);
     rt.block_on(async {
         let mut tasks = Vec::new();
         for w in 0..args.concurrency {
             let node = nodes[w % nodes.len()].clone();
             let client = db.client(&node, client_opts)?;
             tasks.push(worker(
-                w as u64,
+                w,
                 args.concurrency as u64,
                 client,
                 node,
                 generator,
                 recorder,
-                deadline,
-                interval,
+                start,
                 args.op_timeout,
                 stop,
             ));
@@ -589,30 +596,39 @@ fn run_workers(
 
 #[allow(clippy::too_many_arguments)]
 async fn worker(
-    first_process: u64,
+    index: usize,
     concurrency: u64,
     client: Arc<dyn Client>,
     node: String,
-    generator: &Mutex<Generator>,
+    generator: &Mutex<Box<dyn Gen>>,
     recorder: &Recorder,
-    deadline: Instant,
-    interval: Duration,
+    start: Instant,
     op_timeout: Duration,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let mut process = first_process;
-    // Stagger the workers' first ops over one interval.
-    let mut next = Instant::now() + interval.mul_f64(first_process as f64 / concurrency as f64);
+    let mut process = index as u64;
     loop {
-        tokio::time::sleep_until(next.into()).await;
-        next += interval;
-        if Instant::now() >= deadline || stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let op = generator
+        let ctx = Ctx {
+            elapsed: start.elapsed(),
+            worker: index,
+        };
+        let next = generator
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .next_op();
+            .next(&ctx);
+        let op = match next {
+            Next::Op(op) => op,
+            Next::WaitUntil(t) => {
+                // Short naps, so that a stop is noticed.
+                let until = (start + t).min(Instant::now() + Duration::from_millis(100));
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            Next::Done => return Ok(()),
+        };
         recorder.invoke(process, &op, &node)?;
         let outcome =
             match tokio::time::timeout(op_timeout + Duration::from_millis(500), client.invoke(&op))
@@ -627,9 +643,6 @@ async fn worker(
         if outcome.kind == checkers::history::EventKind::Info {
             // The op may still take effect: this process is never used again.
             process += concurrency;
-        }
-        if Instant::now() > next + interval * 10 {
-            next = Instant::now();
         }
     }
 }

@@ -5,6 +5,7 @@
 //!   and the registry of databases by name.
 //! - [`etcd`]: etcd as a [`Database`], and its client over etcd's v3 JSON gateway.
 //! - [`op`]: operations, their outcomes, and the [`Client`] trait a database's client implements.
+//! - [`gen`]: generator combinators (mix, limit, time limit, stagger, phases, per worker).
 //! - [`workload`]: the workloads (`register`, `cas-register`, `set`): op generators and the
 //!   model or checker that judges their histories.
 
@@ -12,6 +13,7 @@
 
 pub mod db;
 pub mod etcd;
+pub mod gen;
 pub mod op;
 pub mod workload;
 

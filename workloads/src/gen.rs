@@ -1,0 +1,411 @@
+//! Generators in the spirit of Jepsen's: sources of ops composed with combinators (mix,
+//! limit, time limit, stagger for rates, phases, per-worker generators). A generator is pure
+//! and deterministic: given the same seed and the same sequence of requests (elapsed time,
+//! worker), it answers the same ops, so a run's op schedule replays from its seed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workloads::gen::{Ctx, Gen, Next, Source, Stagger, TimeLimit};
+//! use workloads::workload::{Generator, Workload};
+//! // 60 s of cas-register at about 200 ops/s over all workers:
+//! let mut g = TimeLimit::new(
+//!     Duration::from_secs(60),
+//!     Stagger::new(Duration::from_millis(5), 42, Source::new(Generator::new(Workload::CasRegister, 42, 100))),
+//! );
+//! let first = g.next(&Ctx { elapsed: Duration::ZERO, worker: 0 });
+//! assert!(matches!(first, Next::Op(_)));
+//! let late = g.next(&Ctx { elapsed: Duration::from_secs(61), worker: 0 });
+//! assert_eq!(late, Next::Done);
+//! ```
+
+use crate::workload::Generator;
+use crate::Op;
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Who asks, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// Time since the workload started.
+    pub elapsed: Duration,
+    /// The worker asking (0-based).
+    pub worker: usize,
+}
+
+/// A generator's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Perform this op now.
+    Op(Op),
+    /// Nothing yet: ask again at this elapsed time.
+    WaitUntil(Duration),
+    /// Nothing more, ever.
+    Done,
+}
+
+/// A source of ops.
+pub trait Gen: Send {
+    /// The next op for `ctx`.
+    fn next(&mut self, ctx: &Ctx) -> Next;
+}
+
+impl Gen for Box<dyn Gen> {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        (**self).next(ctx)
+    }
+}
+
+/// A workload's op stream as a generator (never done).
+pub struct Source(Generator);
+
+impl Source {
+    /// Wraps a workload generator.
+    pub fn new(g: Generator) -> Source {
+        Source(g)
+    }
+}
+
+impl Gen for Source {
+    fn next(&mut self, _: &Ctx) -> Next {
+        Next::Op(self.0.next_op())
+    }
+}
+
+/// These ops, once each, in order.
+pub struct Seq(VecDeque<Op>);
+
+impl Seq {
+    /// A generator of `ops`.
+    pub fn new(ops: Vec<Op>) -> Seq {
+        Seq(ops.into())
+    }
+}
+
+impl Gen for Seq {
+    fn next(&mut self, _: &Ctx) -> Next {
+        self.0.pop_front().map_or(Next::Done, Next::Op)
+    }
+}
+
+/// At most `n` ops of the inner generator.
+pub struct Limit<G> {
+    left: u64,
+    inner: G,
+}
+
+impl<G: Gen> Limit<G> {
+    /// `inner`, cut after `n` ops.
+    pub fn new(n: u64, inner: G) -> Self {
+        Limit { left: n, inner }
+    }
+}
+
+impl<G: Gen> Gen for Limit<G> {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        if self.left == 0 {
+            return Next::Done;
+        }
+        let n = self.inner.next(ctx);
+        if matches!(n, Next::Op(_)) {
+            self.left -= 1;
+        }
+        n
+    }
+}
+
+/// The inner generator until `limit` has elapsed.
+pub struct TimeLimit<G> {
+    limit: Duration,
+    inner: G,
+}
+
+impl<G: Gen> TimeLimit<G> {
+    /// `inner`, done once `limit` has elapsed.
+    pub fn new(limit: Duration, inner: G) -> Self {
+        TimeLimit { limit, inner }
+    }
+}
+
+impl<G: Gen> Gen for TimeLimit<G> {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        if ctx.elapsed >= self.limit {
+            return Next::Done;
+        }
+        match self.inner.next(ctx) {
+            Next::WaitUntil(t) if t >= self.limit => Next::Done,
+            n => n,
+        }
+    }
+}
+
+/// Spaces ops (over all workers) by random intervals uniform in [0, 2 * mean], as Jepsen's
+/// stagger: about one op per `mean` on average.
+pub struct Stagger<G> {
+    mean: Duration,
+    next_at: Duration,
+    rng: rand_chacha::ChaCha8Rng,
+    inner: G,
+}
+
+impl<G: Gen> Stagger<G> {
+    /// `inner` at about one op per `mean`.
+    pub fn new(mean: Duration, seed: u64, inner: G) -> Self {
+        Stagger {
+            mean,
+            next_at: Duration::ZERO,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            inner,
+        }
+    }
+}
+
+impl<G: Gen> Gen for Stagger<G> {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        if ctx.elapsed < self.next_at {
+            return Next::WaitUntil(self.next_at);
+        }
+        let n = self.inner.next(ctx);
+        if matches!(n, Next::Op(_)) {
+            let gap = self.mean.mul_f64(self.rng.random_range(0.0..2.0));
+            // Behind schedule (slow workers): catch up from now, never burst past the rate.
+            self.next_at = self.next_at.max(ctx.elapsed.saturating_sub(self.mean)) + gap;
+        }
+        n
+    }
+}
+
+/// Picks one of several generators for each op, by weight, from a seeded RNG; a generator
+/// that is done is dropped from the mix.
+pub struct Mix {
+    gens: Vec<(u32, Box<dyn Gen>)>,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Mix {
+    /// A mix of weighted generators.
+    pub fn new(seed: u64, gens: Vec<(u32, Box<dyn Gen>)>) -> Mix {
+        Mix {
+            gens,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Gen for Mix {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        loop {
+            let total: u32 = self.gens.iter().map(|(w, _)| *w).sum();
+            if total == 0 {
+                return Next::Done;
+            }
+            let mut pick = self.rng.random_range(0..total);
+            let i = self
+                .gens
+                .iter()
+                .position(|(w, _)| {
+                    if pick < *w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .unwrap_or(0);
+            match self.gens[i].1.next(ctx) {
+                Next::Done => {
+                    self.gens.remove(i);
+                }
+                n => return n,
+            }
+        }
+    }
+}
+
+/// Generators one after another: each until it is done.
+pub struct Phases(VecDeque<Box<dyn Gen>>);
+
+impl Phases {
+    /// Phases in order.
+    pub fn new(gens: Vec<Box<dyn Gen>>) -> Phases {
+        Phases(gens.into())
+    }
+}
+
+impl Gen for Phases {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        while let Some(g) = self.0.front_mut() {
+            match g.next(ctx) {
+                Next::Done => {
+                    self.0.pop_front();
+                }
+                n => return n,
+            }
+        }
+        Next::Done
+    }
+}
+
+/// A generator of its own for each worker (per-process schedules), made on first use.
+pub struct EachWorker {
+    make: Box<dyn FnMut(usize) -> Box<dyn Gen> + Send>,
+    gens: Vec<Option<Box<dyn Gen>>>,
+}
+
+impl EachWorker {
+    /// `make(worker)` builds worker `worker`'s generator.
+    pub fn new(make: impl FnMut(usize) -> Box<dyn Gen> + Send + 'static) -> EachWorker {
+        EachWorker {
+            make: Box::new(make),
+            gens: Vec::new(),
+        }
+    }
+}
+
+impl Gen for EachWorker {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        if self.gens.len() <= ctx.worker {
+            self.gens.resize_with(ctx.worker + 1, || None);
+        }
+        let make = &mut self.make;
+        let g = self.gens[ctx.worker].get_or_insert_with(|| make(ctx.worker));
+        g.next(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Workload;
+    use checkers::history::Value;
+
+    fn op(v: i64) -> Op {
+        Op {
+            f: "write",
+            key: None,
+            value: Value::Int(v),
+        }
+    }
+
+    /// Drives a generator like the scheduler: `workers` workers asking in turn, time moving
+    /// on by `step_ms` per request or to the time a generator asks to wait for.
+    fn drive(g: &mut dyn Gen, workers: usize, step_ms: u64, max: usize) -> Vec<(u64, usize, Op)> {
+        let mut out = Vec::new();
+        let mut t = Duration::ZERO;
+        let mut w = 0;
+        let mut done = 0;
+        while out.len() < max && done < workers {
+            let c = Ctx {
+                elapsed: t,
+                worker: w,
+            };
+            match g.next(&c) {
+                Next::Op(o) => out.push((t.as_millis() as u64, w, o)),
+                Next::WaitUntil(u) => {
+                    assert!(u > t, "a generator must not ask to wait for the past");
+                    t = u;
+                }
+                Next::Done => done += 1,
+            }
+            w = (w + 1) % workers;
+            t += Duration::from_millis(step_ms);
+        }
+        out
+    }
+
+    fn workload(seed: u64) -> Box<dyn Gen> {
+        Box::new(Source::new(Generator::new(Workload::CasRegister, seed, 50)))
+    }
+
+    #[test]
+    fn the_same_seed_and_requests_give_the_same_ops() {
+        for seed in 0..20 {
+            let build = || {
+                TimeLimit::new(
+                    Duration::from_secs(5),
+                    Stagger::new(
+                        Duration::from_millis(7),
+                        seed,
+                        Mix::new(seed, vec![(3, workload(seed)), (1, workload(seed + 100))]),
+                    ),
+                )
+            };
+            let (mut a, mut b) = (build(), build());
+            assert_eq!(drive(&mut a, 4, 1, 10_000), drive(&mut b, 4, 1, 10_000));
+        }
+    }
+
+    #[test]
+    fn limits_and_time_limits_end_generators() {
+        let mut g = Limit::new(17, workload(1));
+        assert_eq!(drive(&mut g, 3, 1, 1000).len(), 17);
+        let mut g = TimeLimit::new(Duration::from_millis(300), workload(1));
+        let ops = drive(&mut g, 3, 1, 10_000);
+        assert_eq!(ops.len(), 300);
+        assert!(ops.iter().all(|(t, _, _)| *t < 300));
+    }
+
+    #[test]
+    fn stagger_keeps_the_rate_over_all_workers() {
+        for (mean_ms, workers) in [(5u64, 1usize), (5, 10), (20, 50)] {
+            let mut g = TimeLimit::new(
+                Duration::from_secs(100),
+                Stagger::new(Duration::from_millis(mean_ms), 9, workload(2)),
+            );
+            let n = drive(&mut g, workers, 0, 1_000_000).len() as f64;
+            let want = 100_000.0 / mean_ms as f64;
+            assert!((n - want).abs() / want < 0.05, "{n} ops, want about {want}");
+        }
+    }
+
+    #[test]
+    fn mix_follows_its_weights_and_drops_finished_generators() {
+        let mut g = Mix::new(
+            4,
+            vec![
+                (
+                    3,
+                    Box::new(Source::new(Generator::new(Workload::Set, 1, 10))) as Box<dyn Gen>,
+                ),
+                (
+                    1,
+                    Box::new(Seq::new((0..100).map(|i| op(-i - 1)).collect())),
+                ),
+            ],
+        );
+        let ops = drive(&mut g, 1, 1, 2000);
+        let from_seq = ops
+            .iter()
+            .filter(|(_, _, o)| o.value.as_int() < Some(0))
+            .count();
+        assert_eq!(from_seq, 100, "the short generator ran out and was dropped");
+        let early = ops[..200]
+            .iter()
+            .filter(|(_, _, o)| o.value.as_int() < Some(0))
+            .count();
+        assert!(
+            (30..=70).contains(&early),
+            "{early} of 200 from the weight-1 generator"
+        );
+    }
+
+    #[test]
+    fn phases_run_in_order_and_each_worker_has_its_own() {
+        let mut g = Phases::new(vec![
+            Box::new(Seq::new(vec![op(1), op(2)])),
+            Box::new(Seq::new(vec![op(3)])),
+        ]);
+        let v: Vec<i64> = drive(&mut g, 2, 1, 10)
+            .into_iter()
+            .filter_map(|(_, _, o)| o.value.as_int())
+            .collect();
+        assert_eq!(v, [1, 2, 3]);
+        let mut g =
+            EachWorker::new(|w| Box::new(Seq::new(vec![op(w as i64 * 10), op(w as i64 * 10 + 1)])));
+        let ops = drive(&mut g, 3, 1, 100);
+        for (_, w, o) in &ops {
+            assert_eq!(o.value.as_int().map(|v| v / 10), Some(*w as i64));
+        }
+        assert_eq!(ops.len(), 6);
+    }
+}
