@@ -44,6 +44,10 @@ pub enum Command {
     /// Undo every fault the journal says may still be applied (idempotent).
     #[command(after_long_help = HEAL_EXAMPLES)]
     Heal(HealArgs),
+    /// Benchmark of the scheduler and history recorder with an in-process no-op client:
+    /// prints recorded ops/s and memory (see scripts/bench-recorder).
+    #[command(hide = true)]
+    BenchRecord(BenchRecordArgs),
     /// Helpers that faultline runs on nodes (uploaded there); not for people.
     #[command(hide = true, subcommand)]
     Node(NodeCommand),
@@ -366,6 +370,20 @@ pub struct HealArgs {
     /// Only undo what the journal lists; do not sweep faultline's rules off every node.
     #[arg(long)]
     pub no_sweep: bool,
+}
+
+/// Options of `faultline bench-record`.
+#[derive(Debug, Args)]
+pub struct BenchRecordArgs {
+    /// Workers.
+    #[arg(long, default_value_t = 50)]
+    pub workers: usize,
+    /// Ops to run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub ops: u64,
+    /// The history file to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `faultline node ...` (runs on nodes).

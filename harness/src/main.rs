@@ -3,6 +3,7 @@
 //! Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 254 bad usage or unreadable input,
 //! 255 internal error.
 
+mod bench_cmd;
 mod check_cmd;
 mod cli;
 mod cluster_cmd;
@@ -14,6 +15,7 @@ mod nemesis_cmd;
 mod node_cmd;
 mod recorder;
 mod report;
+mod scheduler;
 mod store;
 mod test_cmd;
 mod test_config;
@@ -83,5 +85,6 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Nemesis(args) => nemesis_cmd::run(&args),
         cli::Command::Heal(args) => nemesis_cmd::heal(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
+        cli::Command::BenchRecord(args) => bench_cmd::run(&args),
     }
 }

@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workloads::db::{Database, DbError, DbOptions};
-use workloads::gen::{Ctx, Gen, Next, Source, Stagger, TimeLimit};
+use workloads::gen::{Gen, Source, Stagger, TimeLimit};
 use workloads::workload::{ClientOptions, Generator, Workload};
-use workloads::{Client, Outcome};
 
 /// Lines for people, logged at info level: on stderr and in the run's faultline.log.
 struct RunLog;
@@ -567,84 +566,19 @@ fn run_workers(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let nodes = cluster.nodes();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for w in 0..args.concurrency {
-            let node = nodes[w % nodes.len()].clone();
-            let client = db.client(&node, client_opts)?;
-            tasks.push(worker(
-                w,
-                args.concurrency as u64,
-                client,
-                node,
-                generator,
-                recorder,
-                start,
-                args.op_timeout,
-                stop,
-            ));
-        }
-        let results = futures::future::join_all(tasks).await;
-        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        Ok(())
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn worker(
-    index: usize,
-    concurrency: u64,
-    client: Arc<dyn Client>,
-    node: String,
-    generator: &Mutex<Box<dyn Gen>>,
-    recorder: &Recorder,
-    start: Instant,
-    op_timeout: Duration,
-    stop: &AtomicBool,
-) -> anyhow::Result<()> {
-    let mut process = index as u64;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let ctx = Ctx {
-            elapsed: start.elapsed(),
-            worker: index,
-        };
-        let next = generator
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next(&ctx);
-        let op = match next {
-            Next::Op(op) => op,
-            Next::WaitUntil(t) => {
-                // Short naps, so that a stop is noticed.
-                let until = (start + t).min(Instant::now() + Duration::from_millis(100));
-                tokio::time::sleep_until(until.into()).await;
-                continue;
-            }
-            Next::Done => return Ok(()),
-        };
-        recorder.invoke(process, &op, &node)?;
-        let outcome =
-            match tokio::time::timeout(op_timeout + Duration::from_millis(500), client.invoke(&op))
-                .await
-            {
-                Ok(o) => o,
-                Err(_) => {
-                    Outcome::info(op.value.clone(), format!("no answer within {op_timeout:?}"))
-                }
-            };
-        recorder.complete(process, &op, &outcome, &node)?;
-        if outcome.kind == checkers::history::EventKind::Info {
-            // The op may still take effect: this process is never used again.
-            process += concurrency;
-        }
+    let mut clients = Vec::new();
+    for w in 0..args.concurrency {
+        let node = nodes[w % nodes.len()].clone();
+        clients.push((node.clone(), db.client(&node, client_opts)?));
     }
+    crate::scheduler::run(crate::scheduler::Workers {
+        clients,
+        generator,
+        recorder,
+        start,
+        op_timeout: args.op_timeout,
+        stop,
+    })
 }
 
 fn final_reads(
