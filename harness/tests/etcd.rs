@@ -417,3 +417,71 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
     assert_eq!(e1, e2);
     assert_clean(home.path());
 }
+
+#[test]
+fn ctrl_c_mid_run_still_heals_collects_and_checks() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--cluster",
+            "local:3",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+            "--time-limit",
+            "5m",
+            "--seed",
+            "3",
+            "--store",
+        ])
+        .arg(home.path().join("store"))
+        .env("FAULTLINE_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until a partition is applied, then press Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let journal = std::fs::read_dir(home.path().join("journal"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+            .unwrap_or_default();
+        if journal.contains("\"event\":\"applied\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no fault was applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "took {:?} to stop",
+        t.elapsed()
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let run = latest(home.path());
+    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    let applied = journal.matches("\"event\":\"apply\"").count();
+    assert!(
+        applied >= 1 && applied == journal.matches("\"event\":\"healed\"").count(),
+        "{journal}"
+    );
+    for f in ["results.json", "report.html", "nodes/n1/etcd.log"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    assert_clean(home.path());
+}
