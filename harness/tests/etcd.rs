@@ -425,7 +425,7 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
         return;
     }
     let home = dirs();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
             "test",
             "--cluster",
