@@ -10,6 +10,7 @@ pub mod local;
 pub mod shell;
 pub mod ssh;
 pub mod vagrant;
+pub mod vm;
 
 pub use config::{ClusterFile, ConfigError, SshOptions};
 pub use shell::{quote, RemoteCommand};

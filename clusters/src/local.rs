@@ -90,14 +90,14 @@ pub fn state_dir(name: &str) -> PathBuf {
     state_root().join("clusters").join(name)
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LocalError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LocalError + '_ {
     move |source| LocalError::Io {
         path: path.display().to_string(),
         source,
     }
 }
 
-fn run(program: &str, args: &[&str]) -> Result<String, LocalError> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, LocalError> {
     let out = Command::new(program)
         .args(args)
         .output()
@@ -115,7 +115,7 @@ fn run(program: &str, args: &[&str]) -> Result<String, LocalError> {
 }
 
 /// Like [`run`] but ignores failure (for idempotent teardown of things that may be gone).
-fn run_quiet(program: &str, args: &[&str]) {
+pub(crate) fn run_quiet(program: &str, args: &[&str]) {
     let _ = Command::new(program)
         .args(args)
         .stdout(Stdio::null())
@@ -123,7 +123,7 @@ fn run_quiet(program: &str, args: &[&str]) {
         .status();
 }
 
-fn validate_name(name: &str) -> Result<(), LocalError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), LocalError> {
     let ok = !name.is_empty()
         && name.len() <= 20
         && name
@@ -137,7 +137,7 @@ fn validate_name(name: &str) -> Result<(), LocalError> {
 }
 
 /// A short stable tag for interface names (IFNAMSIZ is 15 bytes).
-fn tag(name: &str) -> String {
+pub(crate) fn tag(name: &str) -> String {
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
@@ -186,7 +186,7 @@ impl Layout {
 
 /// Picks a 10.250.X.0/24 that no route on this machine overlaps, starting from one derived
 /// from the name (so a name keeps its subnet across runs when it is free).
-fn pick_subnet(name: &str) -> Result<u8, LocalError> {
+pub(crate) fn pick_subnet(name: &str) -> Result<u8, LocalError> {
     let routes = run("ip", &["-4", "route", "show", "table", "all"]).unwrap_or_default();
     let used = |x: u8| {
         let net = format!("10.250.{x}.");
@@ -222,16 +222,16 @@ fn require_tools() -> Result<(), LocalError> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), LocalError> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), LocalError> {
     std::fs::write(path, text).map_err(io_err(path))
 }
 
-fn keygen(path: &Path, comment: &str) -> Result<String, LocalError> {
+pub(crate) fn keygen(path: &Path, comment: &str) -> Result<String, LocalError> {
     if !path.exists() {
         let p = path.display().to_string();
         run(
@@ -243,16 +243,16 @@ fn keygen(path: &Path, comment: &str) -> Result<String, LocalError> {
     std::fs::read_to_string(&pubkey).map_err(io_err(&pubkey))
 }
 
-fn answers(addr: Ipv4Addr) -> bool {
+pub(crate) fn answers(addr: Ipv4Addr) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((addr, 22)), Duration::from_millis(200)).is_ok()
 }
 
-fn pid_alive(pid: i32) -> bool {
+pub(crate) fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
-fn read_pid(path: &Path) -> Option<i32> {
+pub(crate) fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
@@ -276,6 +276,9 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
             command: "cluster up".into(),
             message: format!("--local {n}: expected between 1 and 50 nodes"),
         });
+    }
+    if state_dir(name).join("vm").exists() {
+        down(name)?;
     }
     if let Some(layout) = existing(name) {
         let count = (1..).take_while(|i| layout.node_dir(*i).exists()).count();
@@ -319,7 +322,7 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
 
 /// Refuses to build over interfaces or namespaces with this cluster's names that no state
 /// records (a run whose state directory is gone), naming the commands that remove them.
-fn check_leftovers(layout: &Layout, n: usize) -> Result<(), LocalError> {
+pub(crate) fn check_leftovers(layout: &Layout, n: usize) -> Result<(), LocalError> {
     // Interfaces or namespaces with this cluster's names that no state records.
     let mut fix = Vec::new();
     let mut what = Vec::new();
@@ -345,7 +348,7 @@ fn check_leftovers(layout: &Layout, n: usize) -> Result<(), LocalError> {
     Ok(())
 }
 
-fn existing(name: &str) -> Option<Layout> {
+pub(crate) fn existing(name: &str) -> Option<Layout> {
     let dir = state_dir(name);
     let text = std::fs::read_to_string(dir.join("layout")).ok()?;
     let mut parts = text.split_whitespace();
@@ -544,6 +547,9 @@ pub fn down(name: &str) -> Result<(), LocalError> {
     validate_name(name)?;
     if !is_root() {
         return Err(LocalError::NotRoot);
+    }
+    if state_dir(name).join("vm").exists() {
+        return crate::vm::down(name);
     }
     let Some(layout) = existing(name) else {
         let dir = state_dir(name);

@@ -78,6 +78,10 @@ pub struct TestArgs {
     /// The cluster file, or `local:N` for a temporary local cluster of N nodes (root only).
     #[arg(long)]
     pub cluster: String,
+    /// With `--cluster local:N`: qemu guests with their own kernels and clocks instead of
+    /// namespaces; the clock nemesis then joins the default --nemesis.
+    #[arg(long)]
+    pub vm: bool,
     /// The database.
     #[arg(long, default_value = "etcd")]
     pub db: String,
@@ -431,6 +435,12 @@ pub enum NodeClockCommand {
         #[arg(long)]
         to_unix_ns: i128,
     },
+    /// Set the clock from the controller's time server (ADDRESS:PORT).
+    Sync {
+        /// The controller's time server.
+        #[arg(long)]
+        server: String,
+    },
 }
 
 /// Parses a signed duration into milliseconds: `30s`, `-5s`, `+250ms`.
@@ -449,6 +459,9 @@ const CLUSTER_EXAMPLES: &str = "\
 Examples:
   # Five local nodes (network namespaces with their own sshd, hostname and PID namespace):
   sudo faultline cluster up --local 5
+
+  # Three qemu guests with their own kernels and clocks (for clock faults):
+  sudo faultline cluster up --local 3 --vm --name vms
   faultline cluster status --cluster /var/lib/faultline/clusters/local/cluster.yaml
   sudo faultline cluster down
 
@@ -474,6 +487,13 @@ pub struct ClusterUpArgs {
     /// Build N nodes on this machine (network namespaces on a bridge; root only).
     #[arg(long, value_name = "N")]
     pub local: usize,
+    /// Make the nodes qemu guests with their own kernels and clocks (the image is built from
+    /// Debian packages on first use and cached).
+    #[arg(long)]
+    pub vm: bool,
+    /// Memory per guest, in MiB (with --vm).
+    #[arg(long, default_value_t = 384, requires = "vm")]
+    pub memory: u32,
     /// The cluster's name.
     #[arg(long, default_value = "local")]
     pub name: String,

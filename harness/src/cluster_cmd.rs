@@ -11,7 +11,14 @@ pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
     match cmd {
         ClusterCommand::Up(args) => {
             let start = Instant::now();
-            let path = local::up(args.local, &args.name).map_err(local_failure)?;
+            let path = if args.vm {
+                let opts = clusters::vm::VmOptions {
+                    memory_mib: args.memory,
+                };
+                clusters::vm::up(args.local, &args.name, &opts).map_err(local_failure)?
+            } else {
+                local::up(args.local, &args.name).map_err(local_failure)?
+            };
             eprintln!(
                 "cluster {} is up ({} nodes) in {:.1} s",
                 args.name,

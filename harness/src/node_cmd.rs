@@ -24,6 +24,9 @@ pub fn run(cmd: &NodeCommand) -> Result<Exit, Failure> {
         NodeCommand::Clock(NodeClockCommand::Reset { to_unix_ns }) => {
             local::set(*to_unix_ns).map_err(internal)?
         }
+        NodeCommand::Clock(NodeClockCommand::Sync { server }) => {
+            local::sync(server).map_err(internal)?
+        }
         NodeCommand::NetemQueue { spec, seed } => {
             let spec: nemesis::NetemSpec = serde_json::from_str(spec).map_err(bad_input)?;
             nemesis::emulator::run(&spec, *seed, || println!("ready")).map_err(internal)?;

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use checkers::history::Value;
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
 use nemesis::schedule::{Action, Kind, Schedule};
-use nemesis::{Applied, Journal, Nemesis};
+use nemesis::{Applied, Journal, Nemesis, NemesisError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,7 +92,13 @@ fn run_once(args: &TestArgs) -> Result<Exit, Failure> {
             Workload::NAMES.join(", ")
         ))
     })?;
-    let kinds = Kind::parse_list(&args.nemesis).map_err(bad_input)?;
+    // Nodes that own their clocks get the clock nemesis by default.
+    let nemesis = if args.vm && args.nemesis == "partition,kill,pause" {
+        "partition,kill,pause,clock".to_string()
+    } else {
+        args.nemesis.clone()
+    };
+    let kinds = Kind::parse_list(&nemesis).map_err(bad_input)?;
     if args.concurrency == 0 || args.rate <= 0.0 || !args.rate.is_finite() {
         return Err(bad_input(anyhow!(
             "--concurrency and --rate must be positive"
@@ -123,8 +129,16 @@ fn run_once(args: &TestArgs) -> Result<Exit, Failure> {
                 std::process::id(),
                 RUNS.fetch_add(1, Ordering::SeqCst)
             );
-            eprintln!("bringing up a temporary local cluster of {n} nodes ({name})");
-            let path = local::up(n, &name).map_err(|e| match e {
+            eprintln!(
+                "bringing up a temporary local cluster of {n} {} ({name})",
+                if args.vm { "qemu guests" } else { "nodes" }
+            );
+            let made = if args.vm {
+                clusters::vm::up(n, &name, &clusters::vm::VmOptions::default())
+            } else {
+                local::up(n, &name)
+            };
+            let path = made.map_err(|e| match e {
                 local::LocalError::NotRoot | local::LocalError::Missing { .. } => bad_input(e),
                 other => internal(other),
             })?;
@@ -281,6 +295,13 @@ fn lifecycle(
             leftover.len()
         ));
         nem.heal_all(true).map_err(internal)?;
+    }
+    if schedule.kinds.contains(&Kind::Clock) {
+        log.say("clock faults: checking that nodes own their clocks, installing the node helper");
+        nem.prepare_clock().map_err(|e| match e {
+            NemesisError::Refused(_) => bad_input(anyhow!("{e} (or leave clock out of --nemesis)")),
+            other => internal(other),
+        })?;
     }
     let heal_guard = nem.heal_on_drop();
 

@@ -485,3 +485,37 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     }
     assert_clean(home.path());
 }
+
+#[test]
+fn clock_faults_are_refused_up_front_on_namespace_nodes() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = dirs();
+    let t = Instant::now();
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--nemesis",
+            "clock,partition",
+            "--time-limit",
+            "30s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(254));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("own kernel clock") && err.contains("leave clock out"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "refused only after {:?}",
+        t.elapsed()
+    );
+    assert_clean(home.path());
+}

@@ -69,6 +69,20 @@ pub fn install_helper(
     nodes: &[String],
     helper: &Path,
 ) -> BTreeMap<String, String> {
+    // Debug symbols are of no use on nodes and can be most of the file: upload a stripped
+    // copy when `strip` is there.
+    let stripped =
+        std::env::temp_dir().join(format!("faultline-node-helper-{}", std::process::id()));
+    let helper = match std::fs::copy(helper, &stripped).ok().and_then(|_| {
+        std::process::Command::new("strip")
+            .arg(&stripped)
+            .status()
+            .ok()
+            .filter(|s| s.success())
+    }) {
+        Some(_) => stripped.as_path(),
+        None => helper,
+    };
     let digest = match std::fs::read(helper) {
         Ok(bytes) => {
             use sha2::Digest;
@@ -82,7 +96,7 @@ pub fn install_helper(
                 .collect()
         }
     };
-    on_each(cluster, nodes, |n| {
+    let result = on_each(cluster, nodes, |n| {
         let out = cluster.exec(
             n,
             &RemoteCommand::script(format!("sha256sum {HELPER_PATH} 2>/dev/null || true")),
@@ -91,6 +105,7 @@ pub fn install_helper(
             // Named per node: local nodes share this directory.
             let tmp = format!("{HELPER_PATH}.{}.{n}", std::process::id());
             cluster.upload(n, helper, Path::new(&tmp))?;
+            tracing::debug!(node = n, "node helper installed");
             root_script(
                 cluster,
                 n,
@@ -102,7 +117,9 @@ pub fn install_helper(
             )?;
         }
         Ok(())
-    })
+    });
+    let _ = std::fs::remove_file(&stripped);
+    result
 }
 
 fn helper(args: &[String]) -> String {
@@ -142,16 +159,103 @@ pub fn strobe(
     })
 }
 
-/// Stops any strobe and sets each node's clock to the controller's time (retrying).
+/// Answers each byte it reads with this machine's time (nanoseconds since the epoch, as a
+/// decimal line), for nodes that set their clocks from it. Serves until dropped.
+pub struct TimeServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TimeServer {
+    /// Listens on every address, on a free port.
+    pub fn start() -> std::io::Result<TimeServer> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("0.0.0.0:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_nodelay(true);
+                        std::thread::spawn(move || {
+                            let mut b = [0u8; 1];
+                            while s.read_exact(&mut b).is_ok() {
+                                let ns = SystemTime::now()
+                                    .duration_since(UNIX_EPOCH)
+                                    .unwrap_or_default()
+                                    .as_nanos();
+                                if s.write_all(format!("{ns}\n").as_bytes()).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(TimeServer { port, stop })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for TimeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Stops any strobe and sets each node's clock to the controller's (retrying). Each node's
+/// helper asks a [`TimeServer`] of the controller's (at the address the node's SSH session
+/// comes from) a few times and keeps the answer with the shortest round trip, so the clock is
+/// set to within a fraction of that round trip. Where the node cannot reach the controller,
+/// the controller's time plus half an SSH round trip is sent instead.
 pub fn reset(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
+    let server = TimeServer::start().ok();
     on_each_retrying(cluster, nodes, |n| {
-        let now = SystemTime::now()
+        let stop_strobe = format!(
+            "if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
+             [ -x {HELPER_PATH} ] || exit 0\n"
+        );
+        if let Some(srv) = &server {
+            // The controller as the node sees it.
+            let from = cluster
+                .exec(n, &RemoteCommand::script("echo ${SSH_CLIENT%% *}"))?
+                .stdout_text()
+                .trim()
+                .to_string();
+            if !from.is_empty() {
+                let addr = if from.contains(':') {
+                    format!("[{from}]:{}", srv.port())
+                } else {
+                    format!("{from}:{}", srv.port())
+                };
+                let script = format!(
+                    "{stop_strobe}{}",
+                    helper(&["sync".into(), "--server".into(), addr])
+                );
+                if root_script(cluster, n, "clock sync", &script).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        let t0 = std::time::Instant::now();
+        cluster.exec(n, &RemoteCommand::new("true"))?;
+        let half_rtt = t0.elapsed() / 2;
+        let now = (SystemTime::now() + half_rtt)
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
         let script = format!(
-            "if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
-             [ -x {HELPER_PATH} ] || exit 0\n{}",
+            "{stop_strobe}{}",
             helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()])
         );
         root_script(cluster, n, "clock reset", &script).map(|_| ())
@@ -211,5 +315,35 @@ pub mod local {
     /// Sets this machine's clock to `unix_ns`.
     pub fn set(unix_ns: i128) -> std::io::Result<()> {
         set_realtime(unix_ns)
+    }
+
+    /// Sets this machine's clock from a [`TimeServer`] at `server`: five exchanges, the one
+    /// with the shortest round trip wins, and its answer is taken as the time at the middle
+    /// of that round trip.
+    pub fn sync(server: &str) -> std::io::Result<()> {
+        use std::io::{BufRead, BufReader, Write};
+        let stream = std::net::TcpStream::connect(server)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut w = stream;
+        let mut best: Option<(Duration, i128, std::time::Instant)> = None;
+        for _ in 0..5 {
+            let t0 = std::time::Instant::now();
+            w.write_all(b"?")?;
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let t1 = std::time::Instant::now();
+            let ns: i128 = line.trim().parse().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad time from the server")
+            })?;
+            let rtt = t1 - t0;
+            if best.is_none_or(|(r, _, _)| rtt < r) {
+                best = Some((rtt, ns, t1));
+            }
+        }
+        let (rtt, ns, at) = best.ok_or_else(|| std::io::Error::other("no answer"))?;
+        let now = ns + (rtt / 2).as_nanos() as i128 + at.elapsed().as_nanos() as i128;
+        set_realtime(now)
     }
 }

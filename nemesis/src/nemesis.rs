@@ -115,6 +115,15 @@ impl<'c> Nemesis<'c> {
         self.hooks_for(db)
     }
 
+    /// Readies clock faults before a run: refuses (with the reason) when the nodes share a
+    /// kernel clock, and installs the node helper everywhere, so that applying a clock fault
+    /// later is one command per node.
+    pub fn prepare_clock(&self) -> Result<(), NemesisError> {
+        let nodes = self.cluster.nodes();
+        clock::require_own_clocks(self.cluster, &nodes)?;
+        all_ok(clock::install_helper(self.cluster, &nodes, &self.helper()?))
+    }
+
     /// Each node's addresses, asked once and kept.
     pub fn addresses(&self) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
         let mut guard = self.addrs.lock().unwrap_or_else(|e| e.into_inner());

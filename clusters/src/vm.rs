@@ -1,0 +1,519 @@
+//! The VM provider: N qemu guests on a bridge, each with its own kernel, clock, sshd,
+//! hostname and disk, so that clock faults are real.
+//!
+//! The guest image is built locally from Debian packages (debootstrap, Debian's kernel),
+//! offline from anything but the Debian mirror, and cached under
+//! `$FAULTLINE_HOME/images/<recipe hash>/` (rebuilt only when the recipe in this file
+//! changes): a kernel, an initrd and a qcow2 root filesystem. Guests boot from copy-on-write
+//! overlays of it, so `up` is fast after the first build and `down` discards all guest state.
+//! Each guest's identity (hostname, address, SSH host key, the controller's key) comes from a
+//! small seed disk that `up` writes, applied at boot by a unit of the image; host keys are
+//! generated on the controller and pinned in known_hosts, as for the namespace provider.
+//!
+//! Acceleration: KVM when it works, else TCG (software). On machines whose own KVM is nested
+//! and incomplete, guests stall early under KVM; `up` then notices that the first guest never
+//! reaches userspace, remembers it in `$FAULTLINE_HOME/images/accel`, and uses TCG. The
+//! guests still have kernels and clocks of their own, which is what the clock nemesis needs.
+
+use crate::config::{ClusterFile, SshOptions};
+use crate::local::{
+    answers, check_leftovers, existing, io_err, is_root, keygen, pick_subnet, pid_alive, read_pid,
+    run, run_quiet, state_dir, state_root, tag, validate_name, write, Layout, LocalError,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Options of a VM cluster.
+#[derive(Debug, Clone)]
+pub struct VmOptions {
+    /// Memory per guest, MiB.
+    pub memory_mib: u32,
+}
+
+impl Default for VmOptions {
+    fn default() -> Self {
+        VmOptions { memory_mib: 384 }
+    }
+}
+
+/// Debian packages of the guest image.
+const PACKAGES: &str =
+    "linux-image-amd64,systemd-sysv,udev,kmod,openssh-server,iproute2,iptables,procps,e2fsprogs";
+
+/// Applies a guest's identity from its seed disk at boot.
+const SEED_SCRIPT: &str = r#"#!/bin/sh
+# Applies this guest's identity from its seed disk (label flseed): hostname, address, SSH host
+# key and the controller's key. Written by faultline's VM image recipe.
+set -e
+mkdir -p /run/faultline-seed
+mount -o ro LABEL=flseed /run/faultline-seed
+S=/run/faultline-seed
+hostname "$(cat $S/hostname)"
+cat $S/hostname > /etc/hostname
+cp $S/hosts /etc/hosts
+IF=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+ip link set lo up
+ip link set "$IF" up
+ip addr add "$(cat $S/address)" dev "$IF"
+rm -f /etc/ssh/ssh_host_*
+install -m 600 $S/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key
+install -m 644 $S/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub
+mkdir -p -m 700 /root/.ssh
+install -m 600 $S/authorized_keys /root/.ssh/authorized_keys
+"#;
+
+const SEED_UNIT: &str = "[Unit]
+Description=faultline guest identity from the seed disk
+DefaultDependencies=no
+After=local-fs.target systemd-udev-settle.service
+Wants=systemd-udev-settle.service
+Before=ssh.service network.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/faultline-seed
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const SSHD_CONF: &str = "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n";
+
+/// The recipe's identity: changes whenever anything that goes into the image changes.
+fn recipe_hash() -> String {
+    let text = format!("bookworm\n{PACKAGES}\n{SEED_SCRIPT}\n{SEED_UNIT}\n{SSHD_CONF}\nv1");
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+/// The cached image: (kernel, initrd, root disk).
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The kernel.
+    pub kernel: PathBuf,
+    /// The initrd.
+    pub initrd: PathBuf,
+    /// The base root disk (qcow2).
+    pub disk: PathBuf,
+}
+
+fn require_vm_tools() -> Result<(), LocalError> {
+    for (program, packages) in [
+        ("/usr/sbin/debootstrap", "debootstrap"),
+        ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
+        ("/usr/bin/qemu-img", "qemu-utils"),
+        ("/usr/sbin/mkfs.ext4", "e2fsprogs"),
+        ("/usr/bin/ssh-keygen", "openssh-client"),
+    ] {
+        let alt = program.replace("/usr/sbin/", "/sbin/");
+        if !Path::new(program).exists() && !Path::new(&alt).exists() {
+            return Err(LocalError::Missing {
+                program: program.to_string(),
+                packages: packages.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Builds the guest image if it is not cached, and returns it. Takes a lock, so that two
+/// `up`s do not build it twice.
+pub fn image() -> Result<Image, LocalError> {
+    let root = images_dir();
+    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+    let dir = root.join(recipe_hash());
+    let img = Image {
+        kernel: dir.join("vmlinuz"),
+        initrd: dir.join("initrd.img"),
+        disk: dir.join("base.qcow2"),
+    };
+    let lock_path = root.join("build.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
+    lock.lock().map_err(io_err(&lock_path))?;
+    if img.disk.exists() {
+        return Ok(img);
+    }
+    let tmp = root.join(format!("{}.tmp", recipe_hash()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let rootfs = tmp.join("rootfs");
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    let mirror = std::env::var("FAULTLINE_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    tracing::info!("building the guest image (debootstrap from {mirror}; once per recipe)");
+    let include = format!("--include={PACKAGES}");
+    let rootfs_s = rootfs.display().to_string();
+    run(
+        "debootstrap",
+        &[
+            "--variant=minbase",
+            &include,
+            "bookworm",
+            &rootfs_s,
+            &mirror,
+        ],
+    )?;
+    let put = |rel: &str, text: &str, mode: u32| -> Result<(), LocalError> {
+        use std::os::unix::fs::PermissionsExt;
+        let p = rootfs.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        write(&p, text)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(io_err(&p))
+    };
+    put("usr/local/sbin/faultline-seed", SEED_SCRIPT, 0o755)?;
+    put(
+        "etc/systemd/system/faultline-seed.service",
+        SEED_UNIT,
+        0o644,
+    )?;
+    put("etc/ssh/sshd_config.d/faultline.conf", SSHD_CONF, 0o644)?;
+    put("etc/fstab", "/dev/vda / ext4 rw,relatime 0 1\n", 0o644)?;
+    let wants = rootfs.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).map_err(io_err(&wants))?;
+    let link = wants.join("faultline-seed.service");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/etc/systemd/system/faultline-seed.service", &link)
+        .map_err(io_err(&link))?;
+    // No host keys in the image (each guest gets its own), no package cache.
+    for entry in std::fs::read_dir(rootfs.join("etc/ssh")).map_err(io_err(&rootfs))? {
+        let p = entry.map_err(io_err(&rootfs))?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("ssh_host_"))
+        {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+    }
+    run_quiet(
+        "sh",
+        &[
+            "-c",
+            &format!("rm -rf {rootfs_s}/var/cache/apt/archives/*.deb"),
+        ],
+    );
+    let boot = rootfs.join("boot");
+    for (prefix, dest) in [("vmlinuz-", "vmlinuz"), ("initrd.img-", "initrd.img")] {
+        let found = std::fs::read_dir(&boot)
+            .map_err(io_err(&boot))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .ok_or_else(|| LocalError::Command {
+                command: "guest image".into(),
+                message: format!("no {prefix}* in {}", boot.display()),
+            })?;
+        std::fs::copy(&found, tmp.join(dest)).map_err(io_err(&found))?;
+    }
+    let raw = tmp.join("base.raw").display().to_string();
+    run(
+        "mkfs.ext4",
+        &["-q", "-F", "-L", "flroot", "-d", &rootfs_s, &raw, "2G"],
+    )?;
+    let qcow = tmp.join("base.qcow2").display().to_string();
+    run("qemu-img", &["convert", "-O", "qcow2", &raw, &qcow])?;
+    let _ = std::fs::remove_file(&raw);
+    let _ = std::fs::remove_dir_all(&rootfs);
+    write(&tmp.join("recipe"), &format!("packages: {PACKAGES}\n"))?;
+    std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+    Ok(img)
+}
+
+/// Where guest images are cached: `$FAULTLINE_IMAGES`, else `$FAULTLINE_HOME/images`.
+pub fn images_dir() -> PathBuf {
+    std::env::var_os("FAULTLINE_IMAGES").map_or_else(|| state_root().join("images"), PathBuf::from)
+}
+
+/// Which accelerator guests use: `FAULTLINE_VM_ACCEL` (kvm or tcg), else what an earlier
+/// `up` found, else KVM when /dev/kvm is there.
+fn accel() -> String {
+    if let Ok(a) = std::env::var("FAULTLINE_VM_ACCEL") {
+        return a;
+    }
+    if let Ok(a) = std::fs::read_to_string(images_dir().join("accel")) {
+        return a.trim().to_string();
+    }
+    if Path::new("/dev/kvm").exists() {
+        "kvm".into()
+    } else {
+        "tcg".into()
+    }
+}
+
+fn tap(layout: &Layout, i: usize) -> String {
+    format!("flt{}n{i}", tag(&layout.name))
+}
+
+fn launch(
+    layout: &Layout,
+    img: &Image,
+    i: usize,
+    opts: &VmOptions,
+    accel: &str,
+) -> Result<(), LocalError> {
+    let nd = layout.node_dir(i);
+    let s = |p: PathBuf| p.display().to_string();
+    let mac = format!("52:54:00:fa:{:02x}:{:02x}", layout.subnet, i);
+    let mut args: Vec<String> = vec![
+        "-name".into(),
+        format!("faultline-{}-n{i}", layout.name),
+        "-m".into(),
+        opts.memory_mib.to_string(),
+        "-smp".into(),
+        "1".into(),
+        "-display".into(),
+        "none".into(),
+        "-kernel".into(),
+        s(img.kernel.clone()),
+        "-initrd".into(),
+        s(img.initrd.clone()),
+        "-append".into(),
+        "root=/dev/vda rw console=ttyS0 nokaslr".into(),
+        "-drive".into(),
+        format!("file={},if=virtio,format=qcow2", s(nd.join("disk.qcow2"))),
+        "-drive".into(),
+        format!(
+            "file={},if=virtio,format=raw,readonly=on",
+            s(nd.join("seed.raw"))
+        ),
+        "-netdev".into(),
+        format!(
+            "tap,id=n0,ifname={},script=no,downscript=no",
+            tap(layout, i)
+        ),
+        "-device".into(),
+        format!("virtio-net-pci,netdev=n0,mac={mac}"),
+        "-serial".into(),
+        format!("file:{}", s(nd.join("console.log"))),
+        "-daemonize".into(),
+        "-pidfile".into(),
+        s(nd.join("qemu.pid")),
+    ];
+    if accel == "kvm" {
+        args.splice(
+            0..0,
+            ["-enable-kvm".to_string(), "-cpu".into(), "host".into()],
+        );
+    } else {
+        args.splice(0..0, ["-accel".to_string(), "tcg".into()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run("qemu-system-x86_64", &refs).map(|_| ())
+}
+
+fn stop_guest(layout: &Layout, i: usize) {
+    if let Some(pid) = read_pid(&layout.node_dir(i).join("qemu.pid")) {
+        if pid_alive(pid) {
+            // SAFETY: a PID we recorded for our own qemu.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pid_alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Whether guest `i` got past early boot (its console shows the init system).
+fn reached_userspace(layout: &Layout, i: usize) -> bool {
+    std::fs::read_to_string(layout.node_dir(i).join("console.log"))
+        .map(|c| c.contains("systemd") || c.contains("login:"))
+        .unwrap_or(false)
+}
+
+/// Brings up `n` guests named n1..nN as cluster `name` and returns its cluster file's path.
+/// Idempotent: a cluster that is up and answering is left as it is.
+pub fn up(n: usize, name: &str, opts: &VmOptions) -> Result<PathBuf, LocalError> {
+    validate_name(name)?;
+    if !is_root() {
+        return Err(LocalError::NotRoot);
+    }
+    require_vm_tools()?;
+    if !(1..=20).contains(&n) {
+        return Err(LocalError::Command {
+            command: "cluster up --vm".into(),
+            message: format!("--local {n}: expected between 1 and 20 guests"),
+        });
+    }
+    if let Some(layout) = existing(name) {
+        let vm = layout.dir.join("vm").exists();
+        let healthy =
+            vm && (1..=n).all(|i| {
+                read_pid(&layout.node_dir(i).join("qemu.pid")).is_some_and(pid_alive)
+                    && answers(layout.addr(i))
+            }) && !layout.node_dir(n + 1).exists();
+        if healthy {
+            return Ok(layout.cluster_file());
+        }
+        crate::local::down(name)?;
+    }
+    let img = image()?;
+    let dir = state_dir(name);
+    let probe = Layout {
+        name: name.to_string(),
+        dir: dir.clone(),
+        bridge: format!("flb{}", tag(name)),
+        subnet: 0,
+    };
+    check_leftovers(&probe, n)?;
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    write(&dir.join("vm"), "qemu\n")?;
+    let layout = Layout {
+        subnet: pick_subnet(name)?,
+        ..probe
+    };
+    write(
+        &dir.join("layout"),
+        &format!("{} {} {n}\n", layout.bridge, layout.subnet),
+    )?;
+    let result = build(&layout, &img, n, opts);
+    if result.is_err() {
+        let _ = down(name);
+    }
+    result
+}
+
+fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<PathBuf, LocalError> {
+    let dir = &layout.dir;
+    let key = dir.join("id_ed25519");
+    let controller_pub = keygen(&key, "faultline-controller")?;
+    let gw = format!("{}/24", layout.gateway());
+    run("ip", &["link", "add", &layout.bridge, "type", "bridge"])?;
+    run("ip", &["addr", "add", &gw, "dev", &layout.bridge])?;
+    run("ip", &["link", "set", &layout.bridge, "up"])?;
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for i in 1..=n {
+        hosts.push_str(&format!("{} n{i}\n", layout.addr(i)));
+    }
+    let mut known_hosts = String::new();
+    let mut ssh_config = String::from("# Written by `faultline cluster up --local N --vm`.\n");
+    let disk = img.disk.display().to_string();
+    for i in 1..=n {
+        let nd = layout.node_dir(i);
+        let seed = nd.join("seed");
+        std::fs::create_dir_all(&seed).map_err(io_err(&seed))?;
+        let addr = layout.addr(i);
+        write(&seed.join("hostname"), &format!("n{i}\n"))?;
+        write(&seed.join("address"), &format!("{addr}/24\n"))?;
+        write(&seed.join("hosts"), &hosts)?;
+        write(&seed.join("authorized_keys"), &controller_pub)?;
+        let host_pub = keygen(&seed.join("ssh_host_ed25519_key"), &format!("n{i}"))?;
+        known_hosts.push_str(&format!(
+            "{addr} {}\n",
+            host_pub
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        ssh_config.push_str(&format!(
+            "Host n{i}\n  HostName {addr}\n  User root\n  Port 22\n"
+        ));
+        let seed_s = seed.display().to_string();
+        let raw = nd.join("seed.raw").display().to_string();
+        run(
+            "mkfs.ext4",
+            &["-q", "-F", "-L", "flseed", "-d", &seed_s, &raw, "8M"],
+        )?;
+        let overlay = nd.join("disk.qcow2").display().to_string();
+        run(
+            "qemu-img",
+            &[
+                "create", "-q", "-f", "qcow2", "-b", &disk, "-F", "qcow2", &overlay,
+            ],
+        )?;
+        let t = tap(layout, i);
+        run("ip", &["tuntap", "add", "dev", &t, "mode", "tap"])?;
+        run("ip", &["link", "set", &t, "master", &layout.bridge, "up"])?;
+    }
+    write(&dir.join("known_hosts"), &known_hosts)?;
+    write(&dir.join("ssh_config"), &ssh_config)?;
+
+    let mut accel = accel();
+    let first = launch(layout, img, 1, opts, &accel);
+    if first.is_err() && accel == "kvm" {
+        tracing::warn!("qemu does not start under KVM here; using TCG (software emulation)");
+        accel = "tcg".into();
+        let _ = std::fs::write(images_dir().join("accel"), "tcg\n");
+        launch(layout, img, 1, opts, &accel)?;
+    } else {
+        first?;
+    }
+    if accel == "kvm" {
+        // Nested, incomplete KVM stalls guests before userspace: fall back to TCG.
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while !reached_userspace(layout, 1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if !reached_userspace(layout, 1) {
+            tracing::warn!(
+                "guests stall under KVM on this machine; using TCG (software emulation)"
+            );
+            stop_guest(layout, 1);
+            accel = "tcg".into();
+            let _ = std::fs::write(images_dir().join("accel"), "tcg\n");
+            launch(layout, img, 1, opts, &accel)?;
+        }
+    }
+    for i in 2..=n {
+        launch(layout, img, i, opts, &accel)?;
+    }
+    write(&dir.join("accel"), &format!("{accel}\n"))?;
+    let secs = if accel == "kvm" { 120 } else { 300 };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    for i in 1..=n {
+        while !answers(layout.addr(i)) {
+            if Instant::now() > deadline {
+                return Err(LocalError::NotReady {
+                    node: format!("n{i}"),
+                    addr: layout.addr(i).to_string(),
+                    secs,
+                    log: layout.node_dir(i).join("console.log").display().to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let file = ClusterFile {
+        name: layout.name.clone(),
+        nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+        ssh: SshOptions {
+            user: Some("root".into()),
+            port: Some(22),
+            private_key: Some(key),
+            config: Some(dir.join("ssh_config")),
+            known_hosts: Some(dir.join("known_hosts")),
+            ..SshOptions::default()
+        },
+    };
+    let path = layout.cluster_file();
+    write(&path, &file.to_yaml())?;
+    Ok(path)
+}
+
+/// Removes everything `up` made for VM cluster `name`: the qemu processes (by the PIDs
+/// recorded), taps, the bridge, overlays and seeds. Idempotent.
+pub fn down(name: &str) -> Result<(), LocalError> {
+    let Some(layout) = existing(name) else {
+        let dir = state_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        return Ok(());
+    };
+    let nodes = std::fs::read_dir(layout.dir.join("nodes"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    for i in 1..=nodes.max(1) {
+        stop_guest(&layout, i);
+        run_quiet("ip", &["link", "del", &tap(&layout, i)]);
+    }
+    run_quiet("ip", &["link", "del", &layout.bridge]);
+    std::fs::remove_dir_all(&layout.dir).map_err(io_err(&layout.dir))?;
+    Ok(())
+}

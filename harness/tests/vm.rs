@@ -1,0 +1,294 @@
+//! Clock faults on real guests: `faultline cluster up --local 3 --vm` (qemu guests with their
+//! own kernels and clocks), then a bump shows on that guest's clock and on no other guest's nor
+//! this machine's, a strobe moves a clock back and forth, reset brings every clock within
+//! 100 ms of this machine's, and `down` leaves no qemu process, tap device or overlay. Then an
+//! etcd test with clock, partition and kill faults on three guests completes and is checked.
+//! They need root and qemu (CI installs it); the guest image is built once and cached in
+//! /var/lib/faultline/images.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: VM tests need root");
+    }
+    root
+}
+
+fn home() -> tempfile::TempDir {
+    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
+    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
+}
+
+fn faultline(home: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .env("FAULTLINE_HOME", home)
+        .env("FAULTLINE_IMAGES", "/var/lib/faultline/images")
+        .output()
+        .expect("run faultline");
+    eprintln!(
+        "faultline {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Each node's clock minus this machine's, in milliseconds, measured on the node against a
+/// time server here (bash's $EPOCHREALTIME around one TCP exchange: no process is started
+/// between the two readings, so the error is a fraction of a millisecond on a quiet link).
+fn offsets(home: &Path, c: &str, port: u16) -> Vec<(String, f64)> {
+    let script = format!(
+        "ip=${{SSH_CLIENT%% *}}; exec 3<>/dev/tcp/$ip/{port}; t1=$EPOCHREALTIME; printf x >&3; read -r h <&3; t2=$EPOCHREALTIME; echo \"$t1 $h $t2\""
+    );
+    let o = faultline(home, &["exec", "--cluster", c, "--", "bash", "-c", &script]);
+    let mut out = Vec::new();
+    let mut node = String::new();
+    for line in text(&o.stdout).lines() {
+        if let Some(h) = line.strip_prefix("== ") {
+            node = h.split(' ').next().unwrap_or_default().to_string();
+            continue;
+        }
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() == 3 {
+            out.push((node.clone(), (v[0] + v[2]) / 2.0 * 1e3 - v[1] / 1e6));
+        }
+    }
+    assert_eq!(out.len(), 3, "{}", text(&o.stdout));
+    out
+}
+
+/// Removes a cluster however the test ends.
+struct Down<'a>(&'a Path, &'a str);
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        faultline(self.0, &["cluster", "down", "--name", self.1]);
+    }
+}
+
+#[test]
+fn clock_faults_move_exactly_the_chosen_guests_clock() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = home();
+    let _down = Down(home.path(), "t-vm");
+    let t = Instant::now();
+    let up = faultline(
+        home.path(),
+        &["cluster", "up", "--local", "3", "--vm", "--name", "t-vm"],
+    );
+    assert!(up.status.success());
+    eprintln!("up took {:.1} s", t.elapsed().as_secs_f64());
+    let c = PathBuf::from(text(&up.stdout).trim());
+    let c = c.to_str().unwrap();
+    let host_before = SystemTime::now();
+    let server = nemesis::clock::TimeServer::start().expect("time server");
+    let port = server.port();
+
+    // Each guest has its own kernel: the boot ids differ from each other and from ours.
+    let ids = text(
+        &faultline(
+            home.path(),
+            &[
+                "exec",
+                "--cluster",
+                c,
+                "--",
+                "cat",
+                "/proc/sys/kernel/random/boot_id",
+            ],
+        )
+        .stdout,
+    );
+    let mine = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert!(!ids.contains(mine.trim()), "{ids}");
+
+    // Bump n1 by +30 s: only n1 moves.
+    let o = faultline(
+        home.path(),
+        &[
+            "nemesis",
+            "--cluster",
+            c,
+            "clock",
+            "bump",
+            "--nodes",
+            "n1",
+            "--by",
+            "30s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let off = offsets(home.path(), c, port);
+    assert!((off[0].1 - 30_000.0).abs() < 2_000.0, "{off:?}");
+    assert!(
+        off[1].1.abs() < 1_000.0 && off[2].1.abs() < 1_000.0,
+        "{off:?}"
+    );
+    // Back by -30 s on n1 gives roughly zero again.
+    faultline(
+        home.path(),
+        &[
+            "nemesis",
+            "--cluster",
+            c,
+            "clock",
+            "bump",
+            "--nodes",
+            "n1",
+            "--by",
+            "-30s",
+        ],
+    );
+    let off = offsets(home.path(), c, port);
+    assert!(off[0].1.abs() < 2_000.0, "{off:?}");
+
+    // Strobe n2 by 10 s every 300 ms for 6 s: samples see both positions.
+    faultline(
+        home.path(),
+        &[
+            "nemesis",
+            "--cluster",
+            c,
+            "clock",
+            "strobe",
+            "--nodes",
+            "n2",
+            "--delta",
+            "10s",
+            "--period",
+            "300ms",
+            "--for",
+            "6s",
+        ],
+    );
+    let (mut ahead, mut near) = (0, 0);
+    for _ in 0..8 {
+        let off = offsets(home.path(), c, port);
+        if off[1].1 > 5_000.0 {
+            ahead += 1;
+        } else if off[1].1.abs() < 5_000.0 {
+            near += 1;
+        }
+        std::thread::sleep(Duration::from_millis(170));
+    }
+    assert!(
+        ahead >= 1 && near >= 1,
+        "strobe: {ahead} ahead, {near} near"
+    );
+
+    // Reset: every guest within 100 ms of this machine.
+    let o = faultline(
+        home.path(),
+        &[
+            "nemesis",
+            "--cluster",
+            c,
+            "clock",
+            "reset",
+            "--nodes",
+            "all",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    std::thread::sleep(Duration::from_millis(200));
+    for (n, ms) in offsets(home.path(), c, port) {
+        assert!(ms.abs() < 100.0, "{n} is {ms:.1} ms off after reset");
+    }
+    // This machine's clock never moved (wall time advanced as much as monotonic time).
+    let wall = SystemTime::now()
+        .duration_since(host_before)
+        .unwrap_or_default();
+    assert!(wall < Duration::from_secs(600), "the host clock jumped");
+    let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
+    assert!(st.contains("no faults applied"), "{st}");
+
+    // down leaves no qemu process, tap or overlay.
+    let o = faultline(home.path(), &["cluster", "down", "--name", "t-vm"]);
+    assert!(o.status.success());
+    let ps = text(
+        &Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(!ps.contains("faultline-t-vm-"), "{ps}");
+    let links = text(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(!links.contains("flt"), "{links}");
+    assert!(!home.path().join("clusters/t-vm").exists());
+}
+
+#[test]
+fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !root() {
+        return;
+    }
+    let home = home();
+    let t = Instant::now();
+    let store = home.path().join("store");
+    let out = faultline(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--vm",
+            "--nemesis",
+            "clock,partition,kill",
+            "--nemesis-interval",
+            "4s",
+            "--time-limit",
+            "40s",
+            "--rate",
+            "50",
+            "--op-timeout",
+            "3s",
+            // Seed 6's schedule holds partitions, a clock bump, a kill and a strobe.
+            "--seed",
+            "6",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    eprintln!("the whole test took {:.1} s", t.elapsed().as_secs_f64());
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || code == Some(1),
+        "exit {code:?}: {}",
+        text(&out.stdout)
+    );
+    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    for kind in ["clock", "partition", "kill"] {
+        assert!(
+            history.contains(&format!("\"f\":\"start-{kind}\"")),
+            "no {kind} fault was applied"
+        );
+    }
+    assert!(run.join("results.json").exists() && run.join("report.html").exists());
+}
