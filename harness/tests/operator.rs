@@ -37,6 +37,15 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
 }
 
+/// Removes a cluster however the test ends (a panic included).
+struct Down<'a>(&'a Path, &'a str);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = faultline(self.0, &["cluster", "down", "--name", self.1]);
+    }
+}
+
 /// Brings up local cluster `name` with its state (and fault journal) under `home`.
 fn up(home: &Path, name: &str, n: usize) -> PathBuf {
     let _ = faultline(home, &["cluster", "down", "--name", name]);
@@ -71,6 +80,7 @@ fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
         return;
     }
     let home = home();
+    let _down = Down(home.path(), "t-exec-cli");
     let c = up(home.path(), "t-exec-cli", 3);
     let c = c.to_str().unwrap();
 
@@ -137,6 +147,7 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
         return;
     }
     let home = home();
+    let _down = Down(home.path(), "t-heal-cli");
     let c = up(home.path(), "t-heal-cli", 3);
     let c = c.to_str().unwrap();
     let n2 = node_address(home.path(), c, "n2");
@@ -182,7 +193,7 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
-        if st.contains("applied since") {
+        if st.contains("#1 applied since") {
             assert!(st.contains("isolate n2"), "{st}");
             break;
         }
