@@ -54,14 +54,16 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Each node's clock minus this machine's, in milliseconds, measured on the node against a
-/// time server here (bash's $EPOCHREALTIME around one TCP exchange: no process is started
-/// between the two readings, so the error is a fraction of a millisecond on a quiet link).
+/// time server here: bash's $EPOCHREALTIME around one TCP exchange (no process started in
+/// between), seven times, keeping the exchange with the shortest round trip, whose midpoint
+/// error is at most half that round trip. On a loaded machine a single exchange can take
+/// hundreds of milliseconds; the shortest of seven rarely does.
 fn offsets(home: &Path, c: &str, port: u16) -> Vec<(String, f64)> {
     let script = format!(
-        "ip=${{SSH_CLIENT%% *}}; exec 3<>/dev/tcp/$ip/{port}; t1=$EPOCHREALTIME; printf x >&3; read -r h <&3; t2=$EPOCHREALTIME; echo \"$t1 $h $t2\""
+        "ip=${{SSH_CLIENT%% *}}; exec 3<>/dev/tcp/$ip/{port}; for i in 1 2 3 4 5 6 7; do t1=$EPOCHREALTIME; printf x >&3; read -r h <&3; t2=$EPOCHREALTIME; echo \"$t1 $h $t2\"; done"
     );
     let o = faultline(home, &["exec", "--cluster", c, "--", "bash", "-c", &script]);
-    let mut out = Vec::new();
+    let mut best: Vec<(String, f64, f64)> = Vec::new();
     let mut node = String::new();
     for line in text(&o.stdout).lines() {
         if let Some(h) = line.strip_prefix("== ") {
@@ -73,11 +75,18 @@ fn offsets(home: &Path, c: &str, port: u16) -> Vec<(String, f64)> {
             .filter_map(|x| x.parse().ok())
             .collect();
         if v.len() == 3 {
-            out.push((node.clone(), (v[0] + v[2]) / 2.0 * 1e3 - v[1] / 1e6));
+            let rtt_ms = (v[2] - v[0]) * 1e3;
+            let off = (v[0] + v[2]) / 2.0 * 1e3 - v[1] / 1e6;
+            match best.iter_mut().find(|(n, _, _)| *n == node) {
+                Some(b) if rtt_ms < b.2 => *b = (node.clone(), off, rtt_ms),
+                Some(_) => {}
+                None => best.push((node.clone(), off, rtt_ms)),
+            }
         }
     }
-    assert_eq!(out.len(), 3, "{}", text(&o.stdout));
-    out
+    assert_eq!(best.len(), 3, "{}", text(&o.stdout));
+    eprintln!("offsets (ms, best round trip ms): {best:?}");
+    best.into_iter().map(|(n, off, _)| (n, off)).collect()
 }
 
 /// Removes a cluster however the test ends.
@@ -127,6 +136,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     let mine = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     assert!(!ids.contains(mine.trim()), "{ids}");
 
+    let base = offsets(home.path(), c, port);
     // Bump n1 by +30 s: only n1 moves.
     let o = faultline(
         home.path(),
@@ -143,11 +153,14 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
         ],
     );
     assert_eq!(o.status.code(), Some(0));
+    // Guests boot up to a second or so away from this machine (the emulated RTC counts whole
+    // seconds), so the bump is judged against each guest's own offset before it.
     let off = offsets(home.path(), c, port);
-    assert!((off[0].1 - 30_000.0).abs() < 2_000.0, "{off:?}");
+    let moved: Vec<f64> = off.iter().zip(&base).map(|(a, b)| a.1 - b.1).collect();
+    assert!((moved[0] - 30_000.0).abs() < 2_000.0, "{moved:?}");
     assert!(
-        off[1].1.abs() < 1_000.0 && off[2].1.abs() < 1_000.0,
-        "{off:?}"
+        moved[1].abs() < 500.0 && moved[2].abs() < 500.0,
+        "{moved:?}"
     );
     // Back by -30 s on n1 gives roughly zero again.
     faultline(
@@ -165,9 +178,10 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
         ],
     );
     let off = offsets(home.path(), c, port);
-    assert!(off[0].1.abs() < 2_000.0, "{off:?}");
+    assert!((off[0].1 - base[0].1).abs() < 2_000.0, "{off:?}");
 
-    // Strobe n2 by 10 s every 300 ms for 6 s: samples see both positions.
+    // Strobe n2 by 10 s every 300 ms (for longer than the samples take, however slowly the
+    // fault is applied; the reset below stops it): samples see both positions.
     faultline(
         home.path(),
         &[
@@ -183,7 +197,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
             "--period",
             "300ms",
             "--for",
-            "6s",
+            "120s",
         ],
     );
     let (mut ahead, mut near) = (0, 0);
