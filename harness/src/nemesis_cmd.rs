@@ -228,7 +228,12 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
         .resolve(&all, || Ok(Vec::new()), &mut nemesis::seeded(0))
         .map_err(nemesis_failure)?;
     nemesis::clock::require_own_clocks(nem.cluster(), &nodes).map_err(nemesis_failure)?;
-    let errors = nemesis::clock::reset(nem.cluster(), &nodes);
+    // Asked for by name, every node is set, also those no fault touched yet.
+    let exe = std::env::current_exe().map_err(internal)?;
+    let mut errors = nemesis::clock::install_helper(nem.cluster(), &nodes, &exe);
+    if errors.is_empty() {
+        errors = nemesis::clock::reset(nem.cluster(), &nodes);
+    }
     if errors.is_empty() {
         // Clock faults on these nodes are undone now.
         for p in nem.journal().pending().map_err(internal)? {
