@@ -3,11 +3,10 @@
 //! this machine's, a strobe moves a clock back and forth, reset brings every clock within
 //! 100 ms of this machine's, and `down` leaves no qemu process, tap device or overlay. Then an
 //! etcd test with clock, partition and kill faults on three guests completes and is checked.
-//! They need root and qemu, take about ten minutes on a 2-core machine (the guest image is
-//! built once and cached in /var/lib/faultline/images; guests run under TCG where KVM does not
-//! work), and are opt-in: `FAULTLINE_VM_TESTS=1 cargo test -p harness --test vm`. Under
-//! load, the reset test is not yet reliable (see the notes of issue 8), so CI does not run
-//! them.
+//! They need root and qemu (scripts/install-deps installs it) and take about ten minutes on a
+//! 2-core machine: the guest image is built once and cached in /var/lib/faultline/images, and
+//! guests run under TCG where KVM does not work. CI runs them; `cargo test -p harness --test
+//! vm` alone runs them by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,10 +16,6 @@ use std::time::{Duration, Instant, SystemTime};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn root() -> bool {
-    if std::env::var_os("FAULTLINE_VM_TESTS").is_none() {
-        eprintln!("SKIPPED: VM tests are opt-in (FAULTLINE_VM_TESTS=1)");
-        return false;
-    }
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
