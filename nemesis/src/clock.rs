@@ -8,7 +8,7 @@
 //! provider) are detected by their boot ids and the fault is refused, so that faultline
 //! never skews the clock of the machine it runs on.
 
-use crate::remote::{on_each, on_each_retrying, root_script};
+use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
 use crate::NemesisError;
 use clusters::{quote, Cluster, RemoteCommand};
 use std::collections::BTreeMap;
@@ -32,19 +32,18 @@ fn local_boot_id() -> Option<String> {
 /// another node; the error says which and what to do instead.
 pub fn require_own_clocks(cluster: &Cluster, nodes: &[String]) -> Result<(), NemesisError> {
     let cmd = RemoteCommand::new("cat").arg("/proc/sys/kernel/random/boot_id");
-    let mut ids: BTreeMap<String, String> = BTreeMap::new();
-    for r in cluster.on_nodes(&cluster.nodes(), |n| cluster.exec(n, &cmd)) {
-        let out = r.result?;
+    let ids = collect_each(cluster, &cluster.nodes(), |n| {
+        let out = cluster.exec(n, &cmd)?;
         if !out.success() {
             return Err(NemesisError::Command {
-                node: r.node,
+                node: n.to_string(),
                 command: "cat /proc/sys/kernel/random/boot_id".into(),
                 status: out.status,
                 stderr: out.stderr_text().trim().to_string(),
             });
         }
-        ids.insert(r.node, out.stdout_text().trim().to_string());
-    }
+        Ok(out.stdout_text().trim().to_string())
+    })?;
     let mine = local_boot_id();
     for n in nodes {
         let id = ids.get(n).cloned().unwrap_or_default();

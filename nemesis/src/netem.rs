@@ -10,7 +10,7 @@
 //! controller keeps its hold on the node. Heal removes both kinds, whichever was used.
 
 use crate::fault::NetemSpec;
-use crate::remote::{on_each, on_each_retrying, root_script};
+use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
 use crate::NemesisError;
 use clusters::{quote, Cluster};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +53,7 @@ pub fn plan(
     nodes: &[String],
     dests: &BTreeMap<String, Vec<Ipv4Addr>>,
 ) -> Result<NetemPlan, NemesisError> {
-    let results = cluster.on_nodes(nodes, |n| {
+    let found = collect_each(cluster, nodes, |n| {
         let addrs: Vec<String> = dests
             .get(n)
             .into_iter()
@@ -61,65 +61,48 @@ pub fn plan(
             .map(|a| quote(&a.to_string()))
             .collect();
         if addrs.is_empty() {
-            return Ok(Err(NemesisError::BadFault(format!(
+            return Err(NemesisError::BadFault(format!(
                 "{n}: no peer address to route packet faults towards"
-            ))));
+            )));
         }
         let script = format!(
             "command -v tc >/dev/null || {{ echo 'tc (iproute2) is not installed on this node' >&2; exit 127; }}\n\
              for a in {}; do ip -o route get \"$a\"; done\n{PROBE}",
             addrs.join(" ")
         );
-        let out = match root_script(cluster, n, "ip route get", &script) {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
-        };
+        let out = root_script(cluster, n, "ip route get", &script)?;
         let text = out.stdout_text();
         let emulate = text.lines().any(|l| l.trim() == "no-netem");
         let mut ifaces: Vec<String> = parse_route_devs(&text);
         ifaces.sort();
         ifaces.dedup();
         for i in &ifaces {
-            let out = match root_script(
+            let out = root_script(
                 cluster,
                 n,
                 "tc qdisc show",
                 &format!("tc qdisc show dev {} root", quote(i)),
-            ) {
-                Ok(o) => o,
-                Err(e) => return Ok(Err(e)),
-            };
+            )?;
             let text = out.stdout_text();
             if let Some(h) = root_handle(&text) {
                 if h != "0:" && h != HANDLE {
-                    return Ok(Err(NemesisError::Refused(format!(
+                    return Err(NemesisError::Refused(format!(
                         "{n}: interface {i} has a root qdisc configured by someone else ({}); faultline will not replace it",
                         text.trim()
-                    ))));
+                    )));
                 }
             }
         }
-        Ok(Ok((ifaces, emulate)))
-    });
+        Ok((ifaces, emulate))
+    })?;
     let mut out = NetemPlan::default();
-    let mut errors = Vec::new();
-    for r in results {
-        match r.result {
-            Ok(Ok((i, emulate))) => {
-                if emulate {
-                    out.emulate.insert(r.node.clone());
-                }
-                out.ifaces.insert(r.node, i);
-            }
-            Ok(Err(e)) => errors.push((r.node, e.to_string())),
-            Err(e) => errors.push((r.node, e.to_string())),
+    for (node, (ifaces, emulate)) in found {
+        if emulate {
+            out.emulate.insert(node.clone());
         }
+        out.ifaces.insert(node, ifaces);
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(NemesisError::Nodes(errors))
-    }
+    Ok(out)
 }
 
 /// The `dev` of each line of `ip -o route get` output.

@@ -4,7 +4,7 @@
 //! and heal can resume them without knowing the database. A killed database is started again
 //! through [`ProcessHooks::start`].
 
-use crate::remote::{on_each, on_each_retrying, root_script};
+use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
 use crate::NemesisError;
 use clusters::Cluster;
 use std::collections::BTreeMap;
@@ -28,23 +28,7 @@ pub fn find_pids(
     hooks: &dyn ProcessHooks,
     nodes: &[String],
 ) -> Result<BTreeMap<String, Vec<u32>>, NemesisError> {
-    let results = cluster.on_nodes(nodes, |n| Ok(hooks.pids(cluster, n)));
-    let mut out = BTreeMap::new();
-    let mut errors = Vec::new();
-    for r in results {
-        match r.result {
-            Ok(Ok(p)) => {
-                out.insert(r.node, p);
-            }
-            Ok(Err(e)) => errors.push((r.node, e.to_string())),
-            Err(e) => errors.push((r.node, e.to_string())),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(NemesisError::Nodes(errors))
-    }
+    collect_each(cluster, nodes, |n| hooks.pids(cluster, n))
 }
 
 /// Sends `signal` (KILL, STOP, CONT) to the given processes on each node. With `strict`, a

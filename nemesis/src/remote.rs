@@ -26,17 +26,40 @@ pub(crate) fn root_script(
     }
 }
 
+/// Runs `f` on each node in parallel: every node's value when all succeed, else one error
+/// naming each node that failed.
+pub(crate) fn collect_each<T: Send>(
+    cluster: &Cluster,
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<T, NemesisError> + Sync,
+) -> Result<BTreeMap<String, T>, NemesisError> {
+    let (values, errors) = each(cluster, nodes, f);
+    all_ok(errors).map(|()| values)
+}
+
 /// Runs `f` on each node in parallel; collects the per-node errors.
 pub(crate) fn on_each(
     cluster: &Cluster,
     nodes: &[String],
     f: impl Fn(&str) -> Result<(), NemesisError> + Sync,
 ) -> BTreeMap<String, String> {
-    let results = cluster.on_nodes(nodes, |n| Ok(f(n)));
+    each(cluster, nodes, f).1
+}
+
+/// Runs `f` on each node in parallel: the values of the nodes where it succeeded and the
+/// errors of those where it failed.
+fn each<T: Send>(
+    cluster: &Cluster,
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<T, NemesisError> + Sync,
+) -> (BTreeMap<String, T>, BTreeMap<String, String>) {
+    let mut values = BTreeMap::new();
     let mut errors = BTreeMap::new();
-    for r in results {
+    for r in cluster.on_nodes(nodes, |n| Ok(f(n))) {
         match r.result {
-            Ok(Ok(())) => {}
+            Ok(Ok(v)) => {
+                values.insert(r.node, v);
+            }
             Ok(Err(e)) => {
                 errors.insert(r.node, e.to_string());
             }
@@ -45,7 +68,7 @@ pub(crate) fn on_each(
             }
         }
     }
-    errors
+    (values, errors)
 }
 
 /// Like [`on_each`], but each node's step is tried up to three times (after 0.2 s and 1 s)
