@@ -35,8 +35,8 @@ pub enum DbError {
 /// What the harness needs from a database.
 ///
 /// Node-side hooks are blocking (they run commands over SSH); the harness calls them from
-/// its own threads. Kill, pause and resume signal the processes [`Database::pids`] reports,
-/// so that every database gets them the same way the nemesis does.
+/// its own threads. Process faults (kill, pause, resume) are the nemesis's: it signals the
+/// processes [`Database::pids`] reports, so that every database gets them the same way.
 pub trait Database: Send + Sync {
     /// The name, as in `--db`.
     fn name(&self) -> &str;
@@ -63,14 +63,6 @@ pub trait Database: Send + Sync {
     /// Kills the database on `node` with SIGKILL.
     fn kill(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
         signal(cluster, node, &self.pids(cluster, node)?, "KILL")
-    }
-    /// Pauses the database on `node` with SIGSTOP.
-    fn pause(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        signal(cluster, node, &self.pids(cluster, node)?, "STOP")
-    }
-    /// Resumes the database on `node` with SIGCONT.
-    fn resume(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        signal(cluster, node, &self.pids(cluster, node)?, "CONT")
     }
     /// Starts the database again on `node` if it is not running.
     fn restart(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
