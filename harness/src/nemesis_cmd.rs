@@ -6,8 +6,9 @@ use clusters::{Cluster, ClusterFile};
 use nemesis::fault::PartitionSpec;
 use nemesis::{
     Fault, FaultSpec, Grudge, Journal, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
-    Topology,
+    Topology, Undo,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -230,13 +231,26 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     nemesis::clock::require_own_clocks(nem.cluster(), &nodes).map_err(nemesis_failure)?;
     // Asked for by name, every node is set, also those no fault touched yet.
     let exe = std::env::current_exe().map_err(internal)?;
-    let mut errors = nemesis::clock::install_helper(nem.cluster(), &nodes, &exe);
+    // Time-sync services that pending clock faults stopped on these nodes start again.
+    let pending = nem.journal().pending().map_err(internal)?;
+    let mut time_sync: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &pending {
+        if let Undo::ResetClock { time_sync: t, .. } = &p.undo {
+            for (n, units) in t.iter().filter(|(n, _)| nodes.contains(n)) {
+                let all = time_sync.entry(n.clone()).or_default();
+                all.extend(units.iter().cloned());
+                all.sort();
+                all.dedup();
+            }
+        }
+    }
+    let mut errors = nemesis::helper::install(nem.cluster(), &nodes, &exe);
     if errors.is_empty() {
-        errors = nemesis::clock::reset(nem.cluster(), &nodes);
+        errors = nemesis::clock::reset(nem.cluster(), &nodes, &time_sync);
     }
     if errors.is_empty() {
         // Clock faults on these nodes are undone now.
-        for p in nem.journal().pending().map_err(internal)? {
+        for p in pending {
             if let Fault::ClockBump { nodes: n, .. } | Fault::ClockStrobe { nodes: n, .. } =
                 &p.fault
             {

@@ -1,8 +1,10 @@
 //! Clock faults on real guests: `faultline cluster up --local 3 --vm` (qemu guests with their
 //! own kernels and clocks), then a bump shows on that guest's clock and on no other guest's nor
 //! this machine's, a strobe moves a clock back and forth, reset brings every clock within
-//! 100 ms of this machine's, and `down` leaves no qemu process, tap device or overlay. Then an
-//! etcd test with clock, partition and kill faults on three guests completes and is checked.
+//! 100 ms of this machine's, time synchronisation (systemd-timesyncd) is stopped on a node
+//! for the length of a clock fault and runs again after reset, and `down` leaves no qemu
+//! process, tap device or overlay. Then an etcd test with clock, partition and kill faults on
+//! three guests completes and is checked.
 //! They need root and qemu (scripts/install-deps installs it) and take about ten minutes on a
 //! 2-core machine: the guest image is built once and cached in /var/lib/faultline/images, and
 //! guests run under TCG where KVM does not work. CI runs them; `cargo test -p harness --test
@@ -84,6 +86,29 @@ fn offsets(home: &Path, c: &str, port: u16) -> Vec<(String, f64)> {
     best.into_iter().map(|(n, off, _)| (n, off)).collect()
 }
 
+/// Each node's state of systemd-timesyncd (`active`, `inactive`, ...), in node order.
+fn timesyncd(home: &Path, c: &str) -> Vec<String> {
+    let o = faultline(
+        home,
+        &[
+            "exec",
+            "--cluster",
+            c,
+            "--",
+            "systemctl",
+            "is-active",
+            "systemd-timesyncd",
+        ],
+    );
+    let states: Vec<String> = text(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("== ") && !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(states.len(), 3, "{}", text(&o.stdout));
+    states
+}
+
 /// Removes a cluster however the test ends.
 struct Down<'a>(&'a Path, &'a str);
 impl Drop for Down<'_> {
@@ -132,6 +157,8 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     assert!(!ids.contains(mine.trim()), "{ids}");
 
     let base = offsets(home.path(), c, port);
+    // The guests synchronise time as real hosts do; a clock fault stops that on its nodes.
+    assert_eq!(timesyncd(home.path(), c), ["active", "active", "active"]);
     // Bump n1 by +30 s: only n1 moves.
     let o = faultline(
         home.path(),
@@ -148,6 +175,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
         ],
     );
     assert_eq!(o.status.code(), Some(0));
+    assert_eq!(timesyncd(home.path(), c), ["inactive", "active", "active"]);
     // Guests boot up to a second or so away from this machine (the emulated RTC counts whole
     // seconds), so the bump is judged against each guest's own offset before it.
     let off = offsets(home.path(), c, port);
@@ -228,6 +256,8 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     for (n, ms) in offsets(home.path(), c, port) {
         assert!(ms.abs() < 100.0, "{n} is {ms:.1} ms off after reset");
     }
+    // Time synchronisation runs again where the faults stopped it.
+    assert_eq!(timesyncd(home.path(), c), ["active", "active", "active"]);
     // This machine's clock never moved (wall time advanced as much as monotonic time).
     let wall = SystemTime::now()
         .duration_since(host_before)

@@ -1,22 +1,24 @@
 //! Clock faults: bump a node's clock by an offset, strobe it (jump back and forth), and reset
 //! it to the controller's time. They run on each node through a helper that faultline
-//! uploads (the `faultline` binary itself, hidden subcommand `node clock ...`), which calls
+//! uploads ([`crate::helper`]: the `faultline` binary itself, hidden subcommand `node clock ...`), which calls
 //! `clock_settime`, so nodes need no compiler, package or internet.
 //!
 //! A clock fault only means something when each node has its own kernel clock: nodes that
 //! share a kernel with the controller or with each other (network namespaces of the local
 //! provider) are detected by their boot ids and the fault is refused, so that faultline
 //! never skews the clock of the machine it runs on.
+//!
+//! Time synchronisation on a node (systemd-timesyncd, chrony, ntpd, ...) would undo a clock
+//! fault within seconds, so the services that run are found while the fault is planned,
+//! journaled with its undo, stopped with the fault, and started again once heal has reset
+//! the clock.
 
+use crate::helper::HELPER_PATH;
 use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
 use crate::NemesisError;
 use clusters::{quote, Cluster, RemoteCommand};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Where the helper lives on nodes.
-pub const HELPER_PATH: &str = "/var/tmp/faultline-node-helper";
 
 /// Where a running strobe's PID is kept on a node.
 const STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
@@ -61,99 +63,126 @@ pub fn require_own_clocks(cluster: &Cluster, nodes: &[String]) -> Result<(), Nem
     Ok(())
 }
 
-/// Uploads the helper (`helper`, normally this faultline binary) to each node unless the same
-/// file (by SHA-256) is there already. It serves clock faults and the packet-fault emulator.
-pub fn install_helper(
-    cluster: &Cluster,
-    nodes: &[String],
-    helper: &Path,
-) -> BTreeMap<String, String> {
-    // Debug symbols are of no use on nodes and can be most of the file: upload a stripped
-    // copy when `strip` is there.
-    let stripped =
-        std::env::temp_dir().join(format!("faultline-node-helper-{}", std::process::id()));
-    let helper = match std::fs::copy(helper, &stripped).ok().and_then(|_| {
-        std::process::Command::new("strip")
-            .arg(&stripped)
-            .status()
-            .ok()
-            .filter(|s| s.success())
-    }) {
-        Some(_) => stripped.as_path(),
-        None => helper,
-    };
-    let digest = match std::fs::read(helper) {
-        Ok(bytes) => {
-            use sha2::Digest;
-            let d = sha2::Sha256::digest(&bytes);
-            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        }
-        Err(e) => {
-            return nodes
-                .iter()
-                .map(|n| (n.clone(), format!("cannot read {}: {e}", helper.display())))
-                .collect()
-        }
-    };
-    let result = on_each(cluster, nodes, |n| {
-        let out = cluster.exec(
-            n,
-            &RemoteCommand::script(format!("sha256sum {HELPER_PATH} 2>/dev/null || true")),
-        )?;
-        if !out.stdout_text().starts_with(&digest) {
-            // Named per node: local nodes share this directory.
-            let tmp = format!("{HELPER_PATH}.{}.{n}", std::process::id());
-            cluster.upload(n, helper, Path::new(&tmp))?;
-            tracing::debug!(node = n, "node helper installed");
-            root_script(
-                cluster,
-                n,
-                "install node helper",
-                &format!(
-                    "chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}",
-                    tmp = quote(&tmp)
-                ),
-            )?;
-        }
-        Ok(())
-    });
-    let _ = std::fs::remove_file(&stripped);
-    result
-}
-
 fn helper(args: &[String]) -> String {
     let mut parts = vec![HELPER_PATH.to_string(), "node".into(), "clock".into()];
     parts.extend(args.iter().cloned());
     parts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
-/// Moves each node's clock by `by_ms`.
-pub fn bump(cluster: &Cluster, nodes: &[String], by_ms: i64) -> BTreeMap<String, String> {
-    let cmd = helper(&["bump".into(), "--by-ms".into(), by_ms.to_string()]);
-    on_each(cluster, nodes, |n| {
-        root_script(cluster, n, "clock bump", &cmd).map(|_| ())
+/// The systemd units of time-synchronisation services that would undo a clock fault.
+pub const TIME_SYNC_UNITS: &[&str] = &[
+    "systemd-timesyncd",
+    "chrony",
+    "chronyd",
+    "ntp",
+    "ntpd",
+    "ntpsec",
+    "openntpd",
+];
+
+/// The time-synchronisation units running on each node, by their canonical unit names
+/// (`chronyd.service` and its alias `chrony.service` are one). Changes nothing; nodes
+/// without systemd have none.
+pub fn active_time_sync(
+    cluster: &Cluster,
+    nodes: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, NemesisError> {
+    let units: Vec<String> = TIME_SYNC_UNITS
+        .iter()
+        .map(|u| quote(&format!("{u}.service")))
+        .collect();
+    let script = format!(
+        "command -v systemctl >/dev/null 2>&1 || exit 0
+         for u in {}; do
+           if systemctl is-active --quiet \"$u\"; then systemctl show -p Id --value \"$u\"; fi
+         done
+",
+        units.join(" ")
+    );
+    collect_each(cluster, nodes, |n| {
+        let out = root_script(cluster, n, "find time sync services", &script)?;
+        Ok(parse_units(&out.stdout_text()))
     })
 }
 
-/// Starts a strobe on each node, in the background on the node.
+/// The unit names in `systemctl show -p Id --value` output, sorted, each once; anything that
+/// is not a plain unit name is ignored.
+pub fn parse_units(text: &str) -> Vec<String> {
+    let mut units: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|u| {
+            u.ends_with(".service")
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@._-".contains(c))
+        })
+        .map(str::to_string)
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
+/// A script line that runs `action` (stop or start) on `node`'s units in `time_sync` and
+/// ends the script with its status when it fails, or nothing when the node has none.
+fn time_sync_line(time_sync: &BTreeMap<String, Vec<String>>, node: &str, action: &str) -> String {
+    match time_sync.get(node) {
+        Some(units) if !units.is_empty() => {
+            let units: Vec<String> = units.iter().map(|u| quote(u)).collect();
+            format!("systemctl {action} {} || exit\n", units.join(" "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Moves each node's clock by `by_ms`, first stopping its time-sync units in `time_sync`.
+pub fn bump(
+    cluster: &Cluster,
+    nodes: &[String],
+    by_ms: i64,
+    time_sync: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, String> {
+    let cmd = helper(&["bump".into(), "--by-ms".into(), by_ms.to_string()]);
+    on_each(cluster, nodes, |n| {
+        let script = format!("{}{cmd}", time_sync_line(time_sync, n, "stop"));
+        root_script(cluster, n, "clock bump", &script).map(|_| ())
+    })
+}
+
+/// How a strobe goes: each clock jumps by +`delta_ms` and back every `period_ms`, for
+/// `duration_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Strobe {
+    /// The size of each jump.
+    pub delta_ms: i64,
+    /// The time between jumps.
+    pub period_ms: u64,
+    /// How long it goes on.
+    pub duration_ms: u64,
+}
+
+/// Starts a strobe on each node, in the background on the node, first stopping its time-sync
+/// units in `time_sync`.
 pub fn strobe(
     cluster: &Cluster,
     nodes: &[String],
-    delta_ms: i64,
-    period_ms: u64,
-    duration_ms: u64,
+    strobe: Strobe,
+    time_sync: &BTreeMap<String, Vec<String>>,
 ) -> BTreeMap<String, String> {
     let cmd = helper(&[
         "strobe".into(),
         "--delta-ms".into(),
-        delta_ms.to_string(),
+        strobe.delta_ms.to_string(),
         "--period-ms".into(),
-        period_ms.to_string(),
+        strobe.period_ms.to_string(),
         "--duration-ms".into(),
-        duration_ms.to_string(),
+        strobe.duration_ms.to_string(),
     ]);
     on_each(cluster, nodes, |n| {
-        let script = format!("setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}");
+        let script = format!(
+            "{}setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}",
+            time_sync_line(time_sync, n, "stop")
+        );
         root_script(cluster, n, "clock strobe", &script).map(|_| ())
     })
 }
@@ -216,13 +245,19 @@ impl Drop for TimeServer {
 /// helper asks a [`TimeServer`] of the controller's (at the address the node's SSH session
 /// comes from) a few times and keeps the answer with the shortest round trip, so the clock is
 /// set to within a fraction of that round trip. Where the node cannot reach the controller,
-/// the controller's time plus half an SSH round trip is sent instead.
-pub fn reset(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
+/// the controller's time plus half an SSH round trip is sent instead. Then the time-sync
+/// units in `time_sync` (those the faults stopped) are started again.
+pub fn reset(
+    cluster: &Cluster,
+    nodes: &[String],
+    time_sync: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, String> {
     let server = TimeServer::start().ok();
     on_each_retrying(cluster, nodes, |n| {
+        let restart = time_sync_line(time_sync, n, "start");
         let stop_strobe = format!(
             "if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
-             [ -x {HELPER_PATH} ] || exit 0\n"
+             [ -x {HELPER_PATH} ] || {{ {restart}exit 0; }}\n"
         );
         if let Some(srv) = &server {
             // The controller as the node sees it.
@@ -238,7 +273,7 @@ pub fn reset(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
                     format!("{from}:{}", srv.port())
                 };
                 let script = format!(
-                    "{stop_strobe}{}",
+                    "{stop_strobe}{} || exit\n{restart}",
                     helper(&["sync".into(), "--server".into(), addr])
                 );
                 match root_script(cluster, n, "clock sync", &script) {
@@ -259,7 +294,7 @@ pub fn reset(cluster: &Cluster, nodes: &[String]) -> BTreeMap<String, String> {
             .unwrap_or_default()
             .as_nanos();
         let script = format!(
-            "{stop_strobe}{}",
+            "{stop_strobe}{} || exit\n{restart}",
             helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()])
         );
         root_script(cluster, n, "clock reset", &script).map(|_| ())
@@ -349,5 +384,59 @@ pub mod local {
         let (rtt, ns, at) = best.ok_or_else(|| std::io::Error::other("no answer"))?;
         let now = ns + (rtt / 2).as_nanos() as i128 + at.elapsed().as_nanos() as i128;
         set_realtime(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_are_kept_once_and_anything_else_is_dropped() {
+        let text =
+            "chrony.service\nsystemd-timesyncd.service\n\nchrony.service\n$(reboot).service\nntp\n";
+        assert_eq!(
+            parse_units(text),
+            vec!["chrony.service", "systemd-timesyncd.service"]
+        );
+        assert!(parse_units("").is_empty());
+    }
+
+    #[test]
+    fn time_sync_lines_quote_units_and_stop_the_script_on_failure() {
+        let mut t = BTreeMap::new();
+        t.insert(
+            "n1".to_string(),
+            vec!["chrony.service".to_string(), "x; reboot".to_string()],
+        );
+        t.insert("n2".to_string(), Vec::new());
+        assert_eq!(
+            time_sync_line(&t, "n1", "stop"),
+            "systemctl stop chrony.service 'x; reboot' || exit\n"
+        );
+        assert_eq!(time_sync_line(&t, "n2", "start"), "");
+        assert_eq!(time_sync_line(&t, "n3", "start"), "");
+    }
+
+    #[test]
+    fn a_reset_journaled_before_time_sync_was_recorded_still_reads() {
+        let old: crate::Undo =
+            serde_json::from_str(r#"{"undo":"reset-clock","nodes":["n1"]}"#).expect("parse");
+        assert_eq!(
+            old,
+            crate::Undo::ResetClock {
+                nodes: vec!["n1".into()],
+                time_sync: BTreeMap::new(),
+            }
+        );
+        let new = crate::Undo::ResetClock {
+            nodes: vec!["n1".into()],
+            time_sync: [("n1".to_string(), vec!["chrony.service".to_string()])].into(),
+        };
+        let line = serde_json::to_string(&new).expect("json");
+        assert_eq!(
+            serde_json::from_str::<crate::Undo>(&line).expect("parse"),
+            new
+        );
     }
 }

@@ -453,10 +453,14 @@ pub enum Undo {
         /// The nodes.
         nodes: Vec<String>,
     },
-    /// Set these nodes' clocks back to the controller's time.
+    /// Set these nodes' clocks back to the controller's time, then start the time-sync
+    /// units the fault stopped.
     ResetClock {
         /// The nodes.
         nodes: Vec<String>,
+        /// Node to the time-synchronisation units (systemd) that ran before the fault.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        time_sync: BTreeMap<String, Vec<String>>,
     },
 }
 
@@ -466,7 +470,7 @@ impl Undo {
         match self {
             Undo::Partition { nodes }
             | Undo::Restart { nodes, .. }
-            | Undo::ResetClock { nodes } => nodes.clone(),
+            | Undo::ResetClock { nodes, .. } => nodes.clone(),
             Undo::Netem { ifaces } => ifaces.keys().cloned().collect(),
             Undo::Resume { pids } => pids.keys().cloned().collect(),
         }

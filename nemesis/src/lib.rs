@@ -16,6 +16,7 @@ pub mod clock;
 pub mod emulator;
 pub mod fault;
 pub mod grudge;
+pub mod helper;
 pub mod journal;
 mod nemesis;
 pub mod netem;

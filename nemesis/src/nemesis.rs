@@ -5,7 +5,7 @@ use crate::grudge::Topology;
 use crate::journal::{Journal, Pending};
 use crate::process::ProcessHooks;
 use crate::remote::{all_ok, on_each_retrying, root_script};
-use crate::{clock, netem, partition, process, NemesisError};
+use crate::{clock, helper, netem, partition, process, NemesisError};
 use clusters::Cluster;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -121,7 +121,7 @@ impl<'c> Nemesis<'c> {
     pub fn prepare_clock(&self) -> Result<(), NemesisError> {
         let nodes = self.cluster.nodes();
         clock::require_own_clocks(self.cluster, &nodes)?;
-        all_ok(clock::install_helper(self.cluster, &nodes, &self.helper()?))
+        all_ok(helper::install(self.cluster, &nodes, &self.helper()?))
     }
 
     /// Each node's addresses, asked once and kept.
@@ -225,7 +225,7 @@ impl<'c> Nemesis<'c> {
                         list.join(", ")
                     )));
                 }
-                all_ok(clock::install_helper(self.cluster, &list, &self.helper()?))?;
+                all_ok(helper::install(self.cluster, &list, &self.helper()?))?;
             }
             let undo = Undo::Netem {
                 ifaces: plan.ifaces.clone(),
@@ -260,9 +260,10 @@ impl<'c> Nemesis<'c> {
             }
             Fault::ClockBump { nodes, .. } | Fault::ClockStrobe { nodes, .. } => {
                 clock::require_own_clocks(self.cluster, nodes)?;
-                all_ok(clock::install_helper(self.cluster, nodes, &self.helper()?))?;
+                all_ok(helper::install(self.cluster, nodes, &self.helper()?))?;
                 Undo::ResetClock {
                     nodes: nodes.clone(),
+                    time_sync: clock::active_time_sync(self.cluster, nodes)?,
                 }
             }
         })
@@ -320,7 +321,14 @@ impl<'c> Nemesis<'c> {
                 if !plan.emulate.is_empty() {
                     tracing::info!(nodes = ?plan.emulate, "no netem in the kernel: emulating packet faults in user space");
                 }
-                netem::apply(self.cluster, &plan, spec, &to_addrs, id, clock::HELPER_PATH)
+                netem::apply(
+                    self.cluster,
+                    &plan,
+                    spec,
+                    &to_addrs,
+                    id,
+                    helper::HELPER_PATH,
+                )
             }
             Fault::Kill { db, nodes } => {
                 let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
@@ -330,13 +338,24 @@ impl<'c> Nemesis<'c> {
                 Undo::Resume { pids } => process::signal(self.cluster, pids, "STOP", true),
                 _ => unreachable!("pause plans a resume"),
             },
-            Fault::ClockBump { nodes, by_ms } => clock::bump(self.cluster, nodes, *by_ms),
+            Fault::ClockBump { nodes, by_ms } => {
+                clock::bump(self.cluster, nodes, *by_ms, time_sync_of(&undo))
+            }
             Fault::ClockStrobe {
                 nodes,
                 delta_ms,
                 period_ms,
                 duration_ms,
-            } => clock::strobe(self.cluster, nodes, *delta_ms, *period_ms, *duration_ms),
+            } => clock::strobe(
+                self.cluster,
+                nodes,
+                clock::Strobe {
+                    delta_ms: *delta_ms,
+                    period_ms: *period_ms,
+                    duration_ms: *duration_ms,
+                },
+                time_sync_of(&undo),
+            ),
         };
         if errors.is_empty() {
             self.journal.record_applied(id)?;
@@ -363,7 +382,7 @@ impl<'c> Nemesis<'c> {
                 Ok(h) => process::restart(self.cluster, h.as_ref(), nodes),
                 Err(e) => nodes.iter().map(|n| (n.clone(), e.to_string())).collect(),
             },
-            Undo::ResetClock { nodes } => clock::reset(self.cluster, nodes),
+            Undo::ResetClock { nodes, time_sync } => clock::reset(self.cluster, nodes, time_sync),
         };
         if errors.is_empty() {
             self.journal.record_healed(id)?;
@@ -441,6 +460,15 @@ impl<'c> Nemesis<'c> {
             nemesis: self,
             armed: true,
         }
+    }
+}
+
+/// The time-sync units a clock fault's undo records (none for other undos).
+fn time_sync_of(undo: &Undo) -> &BTreeMap<String, Vec<String>> {
+    static NONE: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    match undo {
+        Undo::ResetClock { time_sync, .. } => time_sync,
+        _ => &NONE,
     }
 }
 
