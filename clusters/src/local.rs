@@ -292,27 +292,7 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
         }
         down(name)?;
     }
-    let dir = state_dir(name);
-    check_leftovers(
-        &Layout {
-            name: name.to_string(),
-            dir: dir.clone(),
-            bridge: format!("flb{}", tag(name)),
-            subnet: 0,
-        },
-        n,
-    )?;
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let layout = Layout {
-        name: name.to_string(),
-        dir: dir.clone(),
-        bridge: format!("flb{}", tag(name)),
-        subnet: pick_subnet(name)?,
-    };
-    write(
-        &dir.join("layout"),
-        &format!("{} {} {n}\n", layout.bridge, layout.subnet),
-    )?;
+    let layout = new_layout(name, n, &[])?;
     let result = build(&layout, n);
     if result.is_err() {
         let _ = down(name);
@@ -348,6 +328,135 @@ pub(crate) fn check_leftovers(layout: &Layout, n: usize) -> Result<(), LocalErro
     Ok(())
 }
 
+/// Lays out a new cluster of `n` nodes: refuses leftovers of an earlier one, makes its state
+/// directory with the files in `marks` (name, text), picks a free subnet and records the
+/// layout, which from then on is what `down` removes.
+pub(crate) fn new_layout(
+    name: &str,
+    n: usize,
+    marks: &[(&str, &str)],
+) -> Result<Layout, LocalError> {
+    let dir = state_dir(name);
+    let mut layout = Layout {
+        name: name.to_string(),
+        dir: dir.clone(),
+        bridge: format!("flb{}", tag(name)),
+        subnet: 0,
+    };
+    check_leftovers(&layout, n)?;
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    for (file, text) in marks {
+        write(&dir.join(file), text)?;
+    }
+    layout.subnet = pick_subnet(name)?;
+    write(
+        &dir.join("layout"),
+        &format!("{} {} {n}\n", layout.bridge, layout.subnet),
+    )?;
+    Ok(layout)
+}
+
+/// Makes the cluster's bridge with this machine's address on it (the nodes' gateway).
+pub(crate) fn make_bridge(layout: &Layout) -> Result<(), LocalError> {
+    let gw = format!("{}/24", layout.gateway());
+    run("ip", &["link", "add", &layout.bridge, "type", "bridge"])?;
+    run("ip", &["addr", "add", &gw, "dev", &layout.bridge])?;
+    run("ip", &["link", "set", &layout.bridge, "up"])?;
+    Ok(())
+}
+
+/// The /etc/hosts of every node: localhost and n1..nN.
+pub(crate) fn hosts_file(layout: &Layout, n: usize) -> String {
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for i in 1..=n {
+        hosts.push_str(&format!("{} n{i}\n", layout.addr(i)));
+    }
+    hosts
+}
+
+/// How the controller reaches the nodes: a known_hosts that pins each node's host key and an
+/// ssh config that names the nodes n1..nN.
+pub(crate) struct Access {
+    known_hosts: String,
+    ssh_config: String,
+}
+
+impl Access {
+    /// Empty, with `by` (the command that made the cluster) in the ssh config's header.
+    pub(crate) fn new(by: &str) -> Access {
+        Access {
+            known_hosts: String::new(),
+            ssh_config: format!("# Written by `{by}`.\n"),
+        }
+    }
+
+    /// Adds node `i` at `addr`, whose public host key (as ssh-keygen wrote it) is `host_pub`.
+    pub(crate) fn add(&mut self, i: usize, addr: Ipv4Addr, host_pub: &str) {
+        let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        self.known_hosts
+            .push_str(&format!("{addr} {}\n", key.join(" ")));
+        self.ssh_config.push_str(&format!(
+            "Host n{i}\n  HostName {addr}\n  User root\n  Port 22\n"
+        ));
+    }
+
+    /// Writes known_hosts and ssh_config into the cluster's directory.
+    pub(crate) fn write(&self, layout: &Layout) -> Result<(), LocalError> {
+        write(&layout.dir.join("known_hosts"), &self.known_hosts)?;
+        write(&layout.dir.join("ssh_config"), &self.ssh_config)
+    }
+}
+
+/// Waits until every node's sshd answers, polling every `poll`, for `secs` in all; a node that
+/// does not is named with the log to read (`log` of its number).
+pub(crate) fn await_sshd(
+    layout: &Layout,
+    n: usize,
+    secs: u64,
+    poll: Duration,
+    log: impl Fn(usize) -> PathBuf,
+) -> Result<(), LocalError> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    for i in 1..=n {
+        while !answers(layout.addr(i)) {
+            if Instant::now() > deadline {
+                return Err(LocalError::NotReady {
+                    node: format!("n{i}"),
+                    addr: layout.addr(i).to_string(),
+                    secs,
+                    log: log(i).display().to_string(),
+                });
+            }
+            std::thread::sleep(poll);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the cluster file: nodes n1..nN as root with the controller's `key`, through the
+/// cluster's ssh config and known_hosts.
+pub(crate) fn write_cluster_file(
+    layout: &Layout,
+    n: usize,
+    key: PathBuf,
+) -> Result<PathBuf, LocalError> {
+    let file = ClusterFile {
+        name: layout.name.clone(),
+        nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+        ssh: SshOptions {
+            user: Some("root".into()),
+            port: Some(22),
+            private_key: Some(key),
+            config: Some(layout.dir.join("ssh_config")),
+            known_hosts: Some(layout.dir.join("known_hosts")),
+            ..SshOptions::default()
+        },
+    };
+    let path = layout.cluster_file();
+    write(&path, &file.to_yaml())?;
+    Ok(path)
+}
+
 pub(crate) fn existing(name: &str) -> Option<Layout> {
     let dir = state_dir(name);
     let text = std::fs::read_to_string(dir.join("layout")).ok()?;
@@ -367,16 +476,9 @@ fn build(layout: &Layout, n: usize) -> Result<PathBuf, LocalError> {
     let key = dir.join("id_ed25519");
     let controller_pub = keygen(&key, "faultline-controller")?;
     write(&dir.join("authorized_keys"), &controller_pub)?;
-    let gw = format!("{}/24", layout.gateway());
-    run("ip", &["link", "add", &layout.bridge, "type", "bridge"])?;
-    run("ip", &["addr", "add", &gw, "dev", &layout.bridge])?;
-    run("ip", &["link", "set", &layout.bridge, "up"])?;
-    let mut hosts = String::from("127.0.0.1 localhost\n");
-    for i in 1..=n {
-        hosts.push_str(&format!("{} n{i}\n", layout.addr(i)));
-    }
-    let mut known_hosts = String::new();
-    let mut ssh_config = String::from("# Written by `faultline cluster up --local`.\n");
+    make_bridge(layout)?;
+    let hosts = hosts_file(layout, n);
+    let mut access = Access::new("faultline cluster up --local N");
     for i in 1..=n {
         let node_dir = layout.node_dir(i);
         for sub in ["tmp", "run/sshd", "data", "log", "etc", "root"] {
@@ -392,18 +494,7 @@ fn build(layout: &Layout, n: usize) -> Result<PathBuf, LocalError> {
         let host_key = node_dir.join("ssh_host_ed25519_key");
         let host_pub = keygen(&host_key, &format!("n{i}"))?;
         let addr = layout.addr(i);
-        known_hosts.push_str(&format!(
-            "{addr} {}",
-            host_pub
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-        known_hosts.push('\n');
-        ssh_config.push_str(&format!(
-            "Host n{i}\n  HostName {addr}\n  User root\n  Port 22\n"
-        ));
+        access.add(i, addr, &host_pub);
         let sshd_config = format!(
             "Port 22\nListenAddress {addr}\nHostKey {hk}\nPidFile /run/sshd.pid\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nUseDNS no\nMaxSessions 64\nMaxStartups 64:30:128\nSubsystem sftp internal-sftp\nAcceptEnv LANG LC_*\n",
             hk = host_key.display(),
@@ -435,41 +526,11 @@ fn build(layout: &Layout, n: usize) -> Result<PathBuf, LocalError> {
         )?;
         start_node(layout, i)?;
     }
-    write(&dir.join("known_hosts"), &known_hosts)?;
-    write(&dir.join("ssh_config"), &ssh_config)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for i in 1..=n {
-        while !answers(layout.addr(i)) {
-            if Instant::now() > deadline {
-                return Err(LocalError::NotReady {
-                    node: format!("n{i}"),
-                    addr: layout.addr(i).to_string(),
-                    secs: 10,
-                    log: layout
-                        .node_dir(i)
-                        .join("log/sshd.log")
-                        .display()
-                        .to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    let file = ClusterFile {
-        name: layout.name.clone(),
-        nodes: (1..=n).map(|i| format!("n{i}")).collect(),
-        ssh: SshOptions {
-            user: Some("root".into()),
-            port: Some(22),
-            private_key: Some(key),
-            config: Some(dir.join("ssh_config")),
-            known_hosts: Some(dir.join("known_hosts")),
-            ..SshOptions::default()
-        },
-    };
-    let path = layout.cluster_file();
-    write(&path, &file.to_yaml())?;
-    Ok(path)
+    access.write(layout)?;
+    await_sshd(layout, n, 10, Duration::from_millis(20), |i| {
+        layout.node_dir(i).join("log/sshd.log")
+    })?;
+    write_cluster_file(layout, n, key)
 }
 
 /// Starts node `i`'s namespaces and sshd, recording the PIDs that `down` will signal.

@@ -15,10 +15,10 @@
 //! reaches userspace, remembers it in `$FAULTLINE_HOME/images/accel`, and uses TCG. The
 //! guests still have kernels and clocks of their own, which is what the clock nemesis needs.
 
-use crate::config::{ClusterFile, SshOptions};
 use crate::local::{
-    answers, check_leftovers, existing, io_err, is_root, keygen, pick_subnet, pid_alive, read_pid,
-    run, run_quiet, state_dir, state_root, tag, validate_name, write, Layout, LocalError,
+    answers, await_sshd, existing, hosts_file, io_err, is_root, keygen, make_bridge, new_layout,
+    pid_alive, read_pid, run, run_quiet, state_dir, state_root, tag, validate_name, write,
+    write_cluster_file, Access, Layout, LocalError,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -354,24 +354,7 @@ pub fn up(n: usize, name: &str, opts: &VmOptions) -> Result<PathBuf, LocalError>
         crate::local::down(name)?;
     }
     let img = image()?;
-    let dir = state_dir(name);
-    let probe = Layout {
-        name: name.to_string(),
-        dir: dir.clone(),
-        bridge: format!("flb{}", tag(name)),
-        subnet: 0,
-    };
-    check_leftovers(&probe, n)?;
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    write(&dir.join("vm"), "qemu\n")?;
-    let layout = Layout {
-        subnet: pick_subnet(name)?,
-        ..probe
-    };
-    write(
-        &dir.join("layout"),
-        &format!("{} {} {n}\n", layout.bridge, layout.subnet),
-    )?;
+    let layout = new_layout(name, n, &[("vm", "qemu\n")])?;
     let result = build(&layout, &img, n, opts);
     if result.is_err() {
         let _ = down(name);
@@ -383,16 +366,9 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
     let dir = &layout.dir;
     let key = dir.join("id_ed25519");
     let controller_pub = keygen(&key, "faultline-controller")?;
-    let gw = format!("{}/24", layout.gateway());
-    run("ip", &["link", "add", &layout.bridge, "type", "bridge"])?;
-    run("ip", &["addr", "add", &gw, "dev", &layout.bridge])?;
-    run("ip", &["link", "set", &layout.bridge, "up"])?;
-    let mut hosts = String::from("127.0.0.1 localhost\n");
-    for i in 1..=n {
-        hosts.push_str(&format!("{} n{i}\n", layout.addr(i)));
-    }
-    let mut known_hosts = String::new();
-    let mut ssh_config = String::from("# Written by `faultline cluster up --local N --vm`.\n");
+    make_bridge(layout)?;
+    let hosts = hosts_file(layout, n);
+    let mut access = Access::new("faultline cluster up --local N --vm");
     let disk = img.disk.display().to_string();
     for i in 1..=n {
         let nd = layout.node_dir(i);
@@ -404,17 +380,7 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
         write(&seed.join("hosts"), &hosts)?;
         write(&seed.join("authorized_keys"), &controller_pub)?;
         let host_pub = keygen(&seed.join("ssh_host_ed25519_key"), &format!("n{i}"))?;
-        known_hosts.push_str(&format!(
-            "{addr} {}\n",
-            host_pub
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-        ssh_config.push_str(&format!(
-            "Host n{i}\n  HostName {addr}\n  User root\n  Port 22\n"
-        ));
+        access.add(i, addr, &host_pub);
         let seed_s = seed.display().to_string();
         let raw = nd.join("seed.raw").display().to_string();
         run(
@@ -432,8 +398,7 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
         run("ip", &["tuntap", "add", "dev", &t, "mode", "tap"])?;
         run("ip", &["link", "set", &t, "master", &layout.bridge, "up"])?;
     }
-    write(&dir.join("known_hosts"), &known_hosts)?;
-    write(&dir.join("ssh_config"), &ssh_config)?;
+    access.write(layout)?;
 
     let mut accel = accel();
     let first = launch(layout, img, 1, opts, &accel);
@@ -466,35 +431,10 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
     }
     write(&dir.join("accel"), &format!("{accel}\n"))?;
     let secs = if accel == "kvm" { 120 } else { 300 };
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    for i in 1..=n {
-        while !answers(layout.addr(i)) {
-            if Instant::now() > deadline {
-                return Err(LocalError::NotReady {
-                    node: format!("n{i}"),
-                    addr: layout.addr(i).to_string(),
-                    secs,
-                    log: layout.node_dir(i).join("console.log").display().to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    let file = ClusterFile {
-        name: layout.name.clone(),
-        nodes: (1..=n).map(|i| format!("n{i}")).collect(),
-        ssh: SshOptions {
-            user: Some("root".into()),
-            port: Some(22),
-            private_key: Some(key),
-            config: Some(dir.join("ssh_config")),
-            known_hosts: Some(dir.join("known_hosts")),
-            ..SshOptions::default()
-        },
-    };
-    let path = layout.cluster_file();
-    write(&path, &file.to_yaml())?;
-    Ok(path)
+    await_sshd(layout, n, secs, Duration::from_millis(200), |i| {
+        layout.node_dir(i).join("console.log")
+    })?;
+    write_cluster_file(layout, n, key)
 }
 
 /// Removes everything `up` made for VM cluster `name`: the qemu processes (by the PIDs
