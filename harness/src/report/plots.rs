@@ -3,6 +3,8 @@
 
 use super::data::{FaultInterval, RunData};
 use checkers::history::EventKind;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const W: u32 = 1000;
@@ -48,46 +50,43 @@ fn shade<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Latency of each (sampled) op over time, log scale.
-pub fn latency(d: &RunData) -> anyhow::Result<String> {
+/// Draws one plot of W x H as SVG: the title, time (s) on x from 0 to `xmax`, `y` described
+/// by `y_desc` and spanning `y0..y1` (for the shading), the faults shaded, the series that
+/// `series` draws, and their legend.
+fn plot<Y>(
+    title: &str,
+    y_desc: &str,
+    xmax: f64,
+    y: Y,
+    (y0, y1): (f64, f64),
+    faults: &[FaultInterval],
+    series: impl FnOnce(
+        &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, Y::CoordDescType>>,
+    ) -> anyhow::Result<()>,
+) -> anyhow::Result<String>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let xmax = d.duration.max(1.0);
-        let ymax = d.points.iter().map(|p| p.latency_ms).fold(1.0, f64::max) * 1.5;
-        let ymin = 0.05;
         let mut chart = ChartBuilder::on(&root)
-            .caption("latency by op outcome (shaded: faults)", ("sans-serif", 18))
+            .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..xmax, (ymin..ymax).log_scale())
+            .build_cartesian_2d(0f64..xmax, y)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("time (s)")
-            .y_desc("latency (ms)")
+            .y_desc(y_desc)
             .draw()
             .map_err(err)?;
-        shade(&mut chart, &d.faults, ymin, ymax)?;
-        for (kind, name) in [
-            (EventKind::Ok, "ok"),
-            (EventKind::Fail, "fail"),
-            (EventKind::Info, "info"),
-        ] {
-            let c = outcome_color(kind);
-            chart
-                .draw_series(
-                    d.points
-                        .iter()
-                        .filter(|p| p.kind == kind)
-                        .map(|p| Circle::new((p.t, p.latency_ms.max(ymin)), 2, c.filled())),
-                )
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
-        }
+        shade(&mut chart, faults, y0, y1)?;
+        series(&mut chart)?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -99,66 +98,81 @@ pub fn latency(d: &RunData) -> anyhow::Result<String> {
     Ok(svg)
 }
 
+/// The outcomes plotted, with their names.
+const OUTCOMES: [(EventKind, &str); 3] = [
+    (EventKind::Ok, "ok"),
+    (EventKind::Fail, "fail"),
+    (EventKind::Info, "info"),
+];
+
+/// Latency of each (sampled) op over time, log scale.
+pub fn latency(d: &RunData) -> anyhow::Result<String> {
+    let xmax = d.duration.max(1.0);
+    let ymax = d.points.iter().map(|p| p.latency_ms).fold(1.0, f64::max) * 1.5;
+    let ymin = 0.05;
+    plot(
+        "latency by op outcome (shaded: faults)",
+        "latency (ms)",
+        xmax,
+        (ymin..ymax).log_scale(),
+        (ymin, ymax),
+        &d.faults,
+        |chart| {
+            for (kind, name) in OUTCOMES {
+                let c = outcome_color(kind);
+                chart
+                    .draw_series(
+                        d.points
+                            .iter()
+                            .filter(|p| p.kind == kind)
+                            .map(|p| Circle::new((p.t, p.latency_ms.max(ymin)), 2, c.filled())),
+                    )
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Completions per second by outcome.
 pub fn rate(d: &RunData) -> anyhow::Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let xmax = d.duration.max(1.0);
-        let ymax = d
-            .per_second
-            .iter()
-            .flat_map(|s| s.iter())
-            .copied()
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64
-            * 1.2;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "throughput by op outcome (shaded: faults)",
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("ops per second")
-            .draw()
-            .map_err(err)?;
-        shade(&mut chart, &d.faults, 0.0, ymax)?;
-        for (slot, kind, name) in [
-            (0, EventKind::Ok, "ok"),
-            (1, EventKind::Fail, "fail"),
-            (2, EventKind::Info, "info"),
-        ] {
-            let c = outcome_color(kind);
-            chart
-                .draw_series(LineSeries::new(
-                    d.per_second
-                        .iter()
-                        .enumerate()
-                        .map(|(s, v)| (s as f64 + 0.5, f64::from(v[slot]))),
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+    let xmax = d.duration.max(1.0);
+    let ymax = d
+        .per_second
+        .iter()
+        .flat_map(|s| s.iter())
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.2;
+    plot(
+        "throughput by op outcome (shaded: faults)",
+        "ops per second",
+        xmax,
+        0f64..ymax,
+        (0.0, ymax),
+        &d.faults,
+        |chart| {
+            for (slot, (kind, name)) in OUTCOMES.into_iter().enumerate() {
+                let c = outcome_color(kind);
+                chart
+                    .draw_series(LineSeries::new(
+                        d.per_second
+                            .iter()
+                            .enumerate()
+                            .map(|(s, v)| (s as f64 + 0.5, f64::from(v[slot]))),
+                        c.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                    });
+            }
+            Ok(())
+        },
+    )
 }
