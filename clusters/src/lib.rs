@@ -9,6 +9,8 @@ pub mod config;
 pub mod local;
 pub mod shell;
 pub mod ssh;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vagrant;
 pub mod vm;
 

@@ -3,6 +3,7 @@
 //! They need root; without it they say so and pass vacuously (CI runs them as root).
 
 use clusters::local;
+use clusters::testing::is_root;
 use clusters::{Cluster, ClusterFile, RemoteCommand, SshError};
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,15 +11,6 @@ use std::time::{Duration, Instant};
 
 /// These tests compare machine-wide state (namespaces, links): one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: local cluster tests need root");
-    }
-    root
-}
 
 fn sh(cmd: &str) -> String {
     let out = std::process::Command::new("sh")
@@ -38,7 +30,7 @@ fn up(name: &str, n: usize) -> (ClusterFile, std::path::PathBuf) {
 #[test]
 fn exec_transfer_timeouts_and_escaping() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let (file, _) = up("t-exec", 3);
@@ -170,7 +162,7 @@ fn exec_transfer_timeouts_and_escaping() {
 #[test]
 fn host_keys_are_checked_and_unreachable_nodes_reported() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let (file, path) = up("t-keys", 2);
@@ -259,7 +251,7 @@ fn host_keys_are_checked_and_unreachable_nodes_reported() {
 #[test]
 fn down_restores_namespaces_links_and_processes() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let _ = local::down("t-clean");

@@ -4,6 +4,7 @@
 //! that does not start and a database that errors on every op each end with a clear message
 //! and exit 255, and still heal and collect logs. They need root (CI runs them as root).
 
+use clusters::testing::{home, is_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -11,21 +12,6 @@ use std::time::{Duration, Instant};
 
 /// One run at a time: they would compete for the two cores and distort each other's timing.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: end-to-end tests need root");
-    }
-    root
-}
-
-/// A state directory and a store for one test, not under /tmp (local nodes see a private one).
-fn dirs() -> tempfile::TempDir {
-    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
-    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
-}
 
 fn faultline(home: &Path, args: &[&str]) -> Output {
     let store = home.join("store");
@@ -71,10 +57,10 @@ fn assert_clean(home: &Path) {
 #[test]
 fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let out = faultline(
         home.path(),
         &[
@@ -136,10 +122,10 @@ fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
 #[test]
 fn serializable_reads_are_caught_serving_stale_values() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let out = faultline(
         home.path(),
         &[
@@ -175,10 +161,10 @@ fn serializable_reads_are_caught_serving_stale_values() {
 #[test]
 fn an_unreachable_node_ends_the_run_with_a_clear_message() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     /// Removes the cluster however the test ends.
     struct Down<'a>(&'a Path);
     impl Drop for Down<'_> {
@@ -240,10 +226,10 @@ fn fixture(name: &str) -> String {
 #[test]
 fn a_database_that_does_not_start_is_reported_with_its_log() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let bin = fixture("fake-etcd-broken");
     let out = faultline(
         home.path(),
@@ -274,10 +260,10 @@ fn a_database_that_does_not_start_is_reported_with_its_log() {
 #[test]
 fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let bin = fixture("fake-etcd-errors");
     let out = faultline(
         home.path(),
@@ -312,10 +298,10 @@ fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
 #[test]
 fn the_set_workload_loses_nothing_under_partitions_and_kills() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let out = faultline(
         home.path(),
         &[
@@ -362,10 +348,10 @@ fn nemesis_events(run: &Path) -> Vec<String> {
 #[test]
 fn a_replayed_run_has_the_same_options_seed_and_faults() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     // A YAML test file gives the options; the command line wins where both give one.
     let config = home.path().join("t.yaml");
     std::fs::write(
@@ -421,10 +407,10 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
 #[test]
 fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
             "test",
@@ -489,10 +475,10 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
 #[test]
 fn clock_faults_are_refused_up_front_on_namespace_nodes() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("end-to-end tests") {
         return;
     }
-    let home = dirs();
+    let home = home();
     let t = Instant::now();
     let out = faultline(
         home.path(),

@@ -3,33 +3,12 @@
 //! kernel without sch_netem (like this machine's) the user-space emulator does the work; on
 //! one with it, tc netem does. They need root (CI runs them as root).
 
-use clusters::{local, Cluster, ClusterFile, RemoteCommand};
+use clusters::testing::{is_root, run};
+use clusters::{local, Cluster, ClusterFile};
 use nemesis::{seeded, Fault, FaultSpec, Journal, Nemesis, NetemSpec, Targets};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: local cluster tests need root");
-    }
-    root
-}
-
-fn run(cluster: &Cluster, node: &str, script: &str) -> String {
-    let out = cluster
-        .exec(node, &RemoteCommand::script(script))
-        .expect("exec");
-    assert!(
-        out.success(),
-        "{node}: {script}: {} {}",
-        out.status,
-        out.stderr_text()
-    );
-    out.stdout_text()
-}
 
 /// Milliseconds a TCP connect from `from` to `ip` takes, measured on the node.
 fn connect_ms(cluster: &Cluster, from: &str, ip: Ipv4Addr) -> u64 {
@@ -49,7 +28,7 @@ fn connect_ms(cluster: &Cluster, from: &str, ip: Ipv4Addr) -> u64 {
 
 #[test]
 fn netem_adds_delay_where_asked_and_heal_removes_it() {
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let _ = local::down("t-netem");

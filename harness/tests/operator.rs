@@ -3,21 +3,13 @@
 //! controller killed with SIGKILL while it holds a partition. They need root (CI runs them
 //! as root).
 
+use clusters::testing::{home, is_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: local cluster tests need root");
-    }
-    root
-}
 
 fn faultline(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -29,12 +21,6 @@ fn faultline(home: &Path, args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A state directory for the test: not under /tmp, which local nodes see privately.
-fn home() -> tempfile::TempDir {
-    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
-    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
 }
 
 /// Removes a cluster however the test ends (a panic included).
@@ -76,7 +62,7 @@ fn groups(stdout: &str) -> Vec<(String, Vec<String>)> {
 #[test]
 fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let home = home();
@@ -143,7 +129,7 @@ fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
 #[test]
 fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let home = home();

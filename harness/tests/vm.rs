@@ -10,26 +10,13 @@
 //! guests run under TCG where KVM does not work. CI runs them; `cargo test -p harness --test
 //! vm` alone runs them by hand.
 
+use clusters::testing::{home, is_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: VM tests need root");
-    }
-    root
-}
-
-fn home() -> tempfile::TempDir {
-    std::fs::create_dir_all("/var/tmp/faultline-tests").expect("mkdir");
-    tempfile::tempdir_in("/var/tmp/faultline-tests").expect("tempdir")
-}
 
 fn faultline(home: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -120,7 +107,7 @@ impl Drop for Down<'_> {
 #[test]
 fn clock_faults_move_exactly_the_chosen_guests_clock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("VM tests") {
         return;
     }
     let home = home();
@@ -291,7 +278,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
 #[test]
 fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("VM tests") {
         return;
     }
     let home = home();

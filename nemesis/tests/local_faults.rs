@@ -5,6 +5,7 @@
 //! faults are tested in harness/tests/netem.rs, which has the faultline binary they upload.)
 //! They need root (CI runs them as root).
 
+use clusters::testing::{is_root, run};
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
 use nemesis::{
     seeded, Fault, FaultSpec, Grudge, Journal, NemesisError, ProcessHooks, Targets, Topology,
@@ -16,32 +17,10 @@ use std::time::Duration;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: local cluster tests need root");
-    }
-    root
-}
-
 fn cluster(name: &str, n: usize) -> Cluster {
     let _ = local::down(name);
     let path = local::up(n, name).expect("cluster up");
     Cluster::new(ClusterFile::load(&path).expect("cluster file"), 4)
-}
-
-fn run(cluster: &Cluster, node: &str, script: &str) -> String {
-    let out = cluster
-        .exec(node, &RemoteCommand::script(script))
-        .expect("exec");
-    assert!(
-        out.success(),
-        "{node}: {script}: {} {}",
-        out.status,
-        out.stderr_text()
-    );
-    out.stdout_text()
 }
 
 /// Which ordered pairs (a, b) can open a TCP connection from a to b's sshd.
@@ -92,7 +71,7 @@ fn all_connected(nodes: &[String]) -> BTreeMap<(String, String), bool> {
 #[test]
 fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let cluster = cluster("t-part", 5);
@@ -201,7 +180,7 @@ fn state(cluster: &Cluster, node: &str, pid: u32) -> String {
 #[test]
 fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let cluster = cluster("t-proc", 3);
@@ -265,7 +244,7 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
 #[test]
 fn a_panic_mid_partition_still_heals() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let cluster = cluster("t-panic", 3);
@@ -297,7 +276,7 @@ fn a_panic_mid_partition_still_heals() {
 #[test]
 fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !root() {
+    if !is_root("local cluster tests") {
         return;
     }
     let cluster = cluster("t-clock", 2);
