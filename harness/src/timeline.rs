@@ -38,7 +38,7 @@ pub struct Bar {
     pub outcome: Outcome,
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML and XML (the five characters with a meaning there).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

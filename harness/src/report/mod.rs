@@ -66,17 +66,4 @@ pub fn write(dir: &Path, test_name: &str, verdict: Verdict, detail: &str) -> any
 }
 
 /// Escapes text for HTML and XML.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub(crate) use crate::timeline::escape as esc;
