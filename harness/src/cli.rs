@@ -44,6 +44,10 @@ pub enum Command {
     /// Undo every fault the journal says may still be applied (idempotent).
     #[command(after_long_help = HEAL_EXAMPLES)]
     Heal(HealArgs),
+    /// Serve the store over HTTP: an index of every run with its verdict, and each run's
+    /// report, timeline, plots, history and node logs.
+    #[command(after_long_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Benchmark of the scheduler and history recorder with an in-process no-op client:
     /// prints recorded ops/s and memory (see scripts/bench-recorder).
     #[command(hide = true)]
@@ -361,6 +365,36 @@ Heal undoes, newest first, every fault that the cluster's journal lists as not y
 netem qdiscs from every node whatever the journal says. A node where undoing fails is retried,
 then named; the fault stays in the journal for the next heal. Exit code: 0 when everything is
 undone, 1 otherwise.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  # The runs under ./store, at http://127.0.0.1:8080/ (newest first):
+  faultline serve
+
+  # Another store, another port:
+  faultline serve --store /srv/faultline/store --listen 127.0.0.1:9000
+
+  # From another machine, through SSH rather than an open port:
+  ssh -L 8080:127.0.0.1:8080 chaos-host faultline serve --store /srv/faultline/store
+
+The index lists each run's start, test name, verdict (valid, INVALID, unknown, or none yet
+for a run that is still going or was interrupted), the checker's summary, seed and faults,
+with links to its report, timeline, history and files. It is read anew on every request,
+so runs appear as they are made. Only files inside the store are served. The first line on
+stdout is the address, so scripts can use --listen 127.0.0.1:0 and read the port.";
+
+/// Options of `faultline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The store whose runs to serve (as in `faultline test --store`).
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Address and port to listen on (port 0: any free port). Loopback by default: the store
+    /// holds histories, logs and cluster files, so listen elsewhere only on a network you
+    /// trust.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+}
 
 /// Options of `faultline heal`.
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ mod node_cmd;
 mod recorder;
 mod report;
 mod scheduler;
+mod serve_cmd;
 mod store;
 mod test_cmd;
 mod test_config;
@@ -84,6 +85,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Exec(args) => exec_cmd::run(&args),
         cli::Command::Nemesis(args) => nemesis_cmd::run(&args),
         cli::Command::Heal(args) => nemesis_cmd::heal(&args),
+        cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
         cli::Command::BenchRecord(args) => bench_cmd::run(&args),
     }

@@ -1,0 +1,392 @@
+//! `faultline serve`: the store over HTTP. `/` is an index of every run (newest first) with
+//! its verdict, read anew on each request; `/runs/<path>` serves files and directory
+//! listings from inside the store, and nothing outside it (`..` is refused and symbolic links
+//! such as `latest` are followed only when they stay in the store).
+
+use crate::cli::ServeArgs;
+use crate::exit::{bad_input, internal, Exit, Failure};
+use crate::timeline::escape;
+use anyhow::anyhow;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Serves `args.store` until the process is stopped.
+pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
+    let store = std::fs::canonicalize(&args.store).map_err(|e| {
+        bad_input(anyhow!(
+            "store {}: {e} (faultline test --store DIR makes one)",
+            args.store.display()
+        ))
+    })?;
+    if !store.is_dir() {
+        return Err(bad_input(anyhow!(
+            "store {}: not a directory",
+            store.display()
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(internal)?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| bad_input(anyhow!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener.local_addr().map_err(internal)?;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "http://{addr}/");
+        let _ = out.flush();
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "serving the store beyond this machine: anyone who can reach this address can read its histories and logs");
+        }
+        eprintln!("serving {} at http://{addr}/ (Ctrl-C stops)", store.display());
+        let app = Router::new()
+            .route("/", get(index))
+            .route("/runs/", get(|| async { Redirect::permanent("/") }))
+            .route("/runs/{*path}", get(file))
+            .with_state(Arc::new(store));
+        axum::serve(listener, app).await.map_err(internal)?;
+        Ok(Exit::Valid)
+    })
+}
+
+/// One run of the store, as the index shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// `<test-name>/<stamp>`, relative to the store.
+    pub path: String,
+    /// The test's name.
+    pub test: String,
+    /// The directory's time stamp, `YYYYmmddTHHMMSS` (maybe with `-N`).
+    pub stamp: String,
+    /// valid, INVALID, unknown, or none (no results.json yet).
+    pub verdict: String,
+    /// The checker's one-line summary.
+    pub summary: String,
+    /// The seed and faults from test.yaml, when it is there.
+    pub seed: Option<String>,
+    /// The faults asked for.
+    pub nemesis: Option<String>,
+}
+
+/// Every run under `store` (`<test>/<stamp>/` holding test.yaml, history.jsonl or
+/// results.json), newest first.
+pub fn runs(store: &Path) -> Vec<RunRow> {
+    let mut rows = Vec::new();
+    let Ok(tests) = std::fs::read_dir(store) else {
+        return rows;
+    };
+    for t in tests.flatten() {
+        // `latest` and other links are not tests of their own.
+        if !t.file_type().is_ok_and(|f| f.is_dir()) {
+            continue;
+        }
+        let test = t.file_name().to_string_lossy().into_owned();
+        let Ok(stamps) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
+        for r in stamps.flatten() {
+            let dir = r.path();
+            let is_run = ["test.yaml", "history.jsonl", "results.json"]
+                .iter()
+                .any(|f| dir.join(f).is_file());
+            if !r.file_type().is_ok_and(|f| f.is_dir()) || !is_run {
+                continue;
+            }
+            let stamp = r.file_name().to_string_lossy().into_owned();
+            rows.push(row(&dir, &test, &stamp));
+        }
+    }
+    rows.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| a.test.cmp(&b.test)));
+    rows
+}
+
+fn row(dir: &Path, test: &str, stamp: &str) -> RunRow {
+    let results = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let (verdict, summary) = match &results {
+        None => (
+            "none".to_string(),
+            "no results yet: running, or interrupted".to_string(),
+        ),
+        Some(v) => (
+            match &v["valid"] {
+                serde_json::Value::Bool(true) => "valid".to_string(),
+                serde_json::Value::Bool(false) => "INVALID".to_string(),
+                _ => "unknown".to_string(),
+            },
+            crate::test_cmd::results_summary(dir),
+        ),
+    };
+    let yaml = std::fs::read_to_string(dir.join("test.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok());
+    let field = |k: &str| {
+        yaml.as_ref().and_then(|y| match y.get(k)? {
+            serde_yaml_ng::Value::String(s) => Some(s.clone()),
+            serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    RunRow {
+        path: format!("{test}/{stamp}"),
+        test: test.to_string(),
+        stamp: stamp.to_string(),
+        verdict,
+        summary,
+        seed: field("seed"),
+        nemesis: field("nemesis"),
+    }
+}
+
+/// `20261201T084750` as `2026-12-01 08:47:50 UTC`; anything else as it is.
+fn when(stamp: &str) -> String {
+    let b = stamp.as_bytes();
+    if b.len() >= 15 && b[8] == b'T' && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit) {
+        format!(
+            "{}-{}-{} {}:{}:{} UTC{}",
+            &stamp[..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13],
+            &stamp[13..15],
+            &stamp[15..]
+        )
+    } else {
+        stamp.to_string()
+    }
+}
+
+/// The index page of `store`'s runs.
+pub fn index_html(store: &Path, rows: &[RunRow]) -> String {
+    let mut h = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>faultline runs</title><style>\
+         body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}\
+         td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
+         .valid{color:#1a7f37;font-weight:600}.INVALID{color:#cf222e;font-weight:700}\
+         .unknown{color:#bc4c00;font-weight:600}.none{color:#777}</style></head><body>",
+    );
+    h.push_str(&format!(
+        "<h1>faultline runs</h1><p>{} run(s) in <code>{}</code>, newest first.</p>",
+        rows.len(),
+        escape(&store.display().to_string())
+    ));
+    if rows.is_empty() {
+        h.push_str("<p>No runs yet: <code>faultline test --store DIR ...</code> makes them.</p>");
+    } else {
+        h.push_str("<table><tr><th>started</th><th>test</th><th>verdict</th><th>summary</th><th>seed</th><th>faults</th><th>open</th></tr>");
+        for r in rows {
+            let base = format!("/runs/{}/", url_path(&r.path));
+            let mut links = Vec::new();
+            for (file, label) in [
+                ("report.html", "report"),
+                ("timeline.html", "timeline"),
+                ("history.jsonl", "history"),
+            ] {
+                if store.join(&r.path).join(file).is_file() {
+                    links.push(format!("<a href=\"{base}{file}\">{label}</a>"));
+                }
+            }
+            links.push(format!("<a href=\"{base}\">files</a>"));
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&when(&r.stamp)),
+                escape(&r.test),
+                escape(&r.verdict),
+                escape(&r.verdict),
+                escape(&r.summary),
+                escape(r.seed.as_deref().unwrap_or("")),
+                escape(r.nemesis.as_deref().unwrap_or("")),
+                links.join(" · ")
+            ));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// Percent-encodes each segment of a relative path for a URL.
+fn url_path(p: &str) -> String {
+    p.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn index(State(store): State<Arc<PathBuf>>) -> Response {
+    let page = tokio::task::spawn_blocking(move || index_html(&store, &runs(&store))).await;
+    match page {
+        Ok(p) => Html(p).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The file or directory that `/runs/<rel>` names, when it is inside `store`.
+pub fn resolve(store: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel.trim_end_matches('/'));
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let full = std::fs::canonicalize(store.join(rel)).ok()?;
+    full.starts_with(store).then_some(full)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found in the store\n").into_response()
+}
+
+async fn file(State(store): State<Arc<PathBuf>>, UrlPath(rel): UrlPath<String>) -> Response {
+    let Some(path) = resolve(&store, &rel) else {
+        return not_found();
+    };
+    if path.is_dir() {
+        if !rel.ends_with('/') {
+            // Relative links in reports need the trailing slash.
+            return Redirect::permanent(&format!("/runs/{}/", url_path(&rel))).into_response();
+        }
+        let title = rel.trim_end_matches('/').to_string();
+        return match tokio::task::spawn_blocking(move || listing(&path, &title)).await {
+            Ok(Some(page)) => Html(page).into_response(),
+            _ => not_found(),
+        };
+    }
+    let Ok(f) = tokio::fs::File::open(&path).await else {
+        return not_found();
+    };
+    let len = f.metadata().await.map(|m| m.len()).ok();
+    let stream = futures::stream::unfold(f, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(n) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    resp
+}
+
+/// The content type of a store file, by its extension (histories, logs and YAML as text).
+pub fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "png" => "image/png",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+/// A directory's entries, directories first, with sizes.
+fn listing(dir: &Path, title: &str) -> Option<String> {
+    let mut entries: Vec<(bool, String, u64)> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| {
+            let meta = std::fs::metadata(e.path()).ok();
+            (
+                meta.as_ref().is_some_and(|m| m.is_dir()),
+                e.file_name().to_string_lossy().into_owned(),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .collect();
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut h = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>body{{font:14px system-ui,sans-serif;margin:24px}}td{{padding:2px 12px}}</style></head><body><h1>{t}</h1><p><a href=\"/\">all runs</a> · <a href=\"../\">up</a></p><table>",
+        t = escape(title)
+    );
+    for (is_dir, name, size) in entries {
+        let slash = if is_dir { "/" } else { "" };
+        h.push_str(&format!(
+            "<tr><td><a href=\"{}{slash}\">{}{slash}</a></td><td>{}</td></tr>",
+            url_path(&name),
+            escape(&name),
+            if is_dir {
+                String::new()
+            } else {
+                size.to_string()
+            }
+        ));
+    }
+    h.push_str("</table></body></html>\n");
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_read_as_times() {
+        assert_eq!(when("20261201T084750"), "2026-12-01 08:47:50 UTC");
+        assert_eq!(when("20261201T084750-2"), "2026-12-01 08:47:50 UTC-2");
+        assert_eq!(when("manual"), "manual");
+    }
+
+    #[test]
+    fn only_paths_inside_the_store_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(store.join("t/1")).unwrap();
+        std::fs::write(store.join("t/1/history.jsonl"), "").unwrap();
+        std::os::unix::fs::symlink("t/1", store.join("latest")).unwrap();
+        std::os::unix::fs::symlink("/etc", store.join("escape")).unwrap();
+        assert_eq!(
+            resolve(&store, "t/1/history.jsonl"),
+            Some(store.join("t/1/history.jsonl"))
+        );
+        assert_eq!(resolve(&store, "latest/"), Some(store.join("t/1")));
+        assert_eq!(resolve(&store, "../etc/passwd"), None);
+        assert_eq!(resolve(&store, "t/../../etc/passwd"), None);
+        assert_eq!(resolve(&store, "/etc/passwd"), None);
+        assert_eq!(resolve(&store, "escape/passwd"), None);
+        assert_eq!(resolve(&store, "t/1/missing"), None);
+    }
+
+    #[test]
+    fn url_paths_are_percent_encoded_per_segment() {
+        assert_eq!(url_path("etcd-set/2026 <x>"), "etcd-set/2026%20%3Cx%3E");
+    }
+}

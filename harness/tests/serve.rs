@@ -1,0 +1,184 @@
+//! `faultline serve` as a user meets it: a store with a valid and an invalid run (checked by
+//! `faultline check --out`), then plain HTTP requests: the index lists both runs with their
+//! verdicts, newest first; a run's timeline and history are served with their content types;
+//! a run directory without its slash redirects; nothing outside the store is served, through
+//! `..` or through a symbolic link; a run that appears later shows on the next request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const VALID: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1}
+{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1}
+{"index":2,"time":30,"process":1,"type":"invoke","f":"read","key":"k","value":null}
+{"index":3,"time":40,"process":1,"type":"ok","f":"read","key":"k","value":1}
+"#;
+
+/// A read of 1 after 2 was written and acknowledged: a stale read.
+const STALE: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1}
+{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1}
+{"index":2,"time":30,"process":0,"type":"invoke","f":"write","key":"k","value":2}
+{"index":3,"time":40,"process":0,"type":"ok","f":"write","key":"k","value":2}
+{"index":4,"time":50,"process":1,"type":"invoke","f":"read","key":"k","value":null}
+{"index":5,"time":60,"process":1,"type":"ok","f":"read","key":"k","value":1}
+"#;
+
+/// Makes `store/<test>/<stamp>/` with `history` in it, checked into results.json and
+/// timeline.html by `faultline check --out`; returns check's exit code.
+fn make_run(store: &Path, test: &str, stamp: &str, history: &str) -> i32 {
+    let dir = store.join(test).join(stamp);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("history.jsonl"), history).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--model", "register", "--out"])
+        .arg(&dir)
+        .arg(dir.join("history.jsonl"))
+        .output()
+        .expect("run faultline check")
+        .status
+        .code()
+        .unwrap_or(-1)
+}
+
+/// Kills the server however the test ends.
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One GET: (status, the head in lower case, body).
+fn get(addr: &str, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    assert_eq!(make_run(&store, "reg", "20261201T080000", VALID), 0);
+    assert_eq!(make_run(&store, "reg", "20261201T090000", STALE), 1);
+    std::os::unix::fs::symlink("reg/20261201T090000", store.join("latest")).unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), "outside the store").unwrap();
+    std::os::unix::fs::symlink(tmp.path(), store.join("reg/out")).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultline serve");
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("first line should be the address: {first:?}"))
+        .to_string();
+
+    // The index: both runs, newest first, with their verdicts.
+    let (status, head, index) = get(&addr, "/");
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    let stale = index
+        .find("2026-12-01 09:00:00 UTC")
+        .expect("the later run");
+    let valid = index
+        .find("2026-12-01 08:00:00 UTC")
+        .expect("the earlier run");
+    assert!(stale < valid, "newest first");
+    assert!(index[stale..valid].contains("INVALID"), "{index}");
+    assert!(
+        index[valid..].contains(">valid<") && !index[valid..].contains("INVALID"),
+        "{index}"
+    );
+    assert!(index.contains("/runs/reg/20261201T090000/timeline.html"));
+    assert_eq!(index.matches("<tr><td>").count(), 2, "latest is not a run");
+
+    // A run's files, with their types.
+    let (status, head, timeline) = get(&addr, "/runs/reg/20261201T090000/timeline.html");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(timeline.contains("<svg") || timeline.contains("<html"));
+    let (status, head, history) = get(&addr, "/runs/latest/history.jsonl");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert_eq!(history, STALE);
+    let (status, _, results) = get(&addr, "/runs/reg/20261201T080000/results.json");
+    assert_eq!(status, 200);
+    assert!(results.contains("\"valid\""), "{results}");
+
+    // A directory: redirected to its slash, then listed.
+    let (status, head, _) = get(&addr, "/runs/reg/20261201T090000");
+    assert_eq!(status, 308, "{head}");
+    assert!(
+        head.contains("location: /runs/reg/20261201t090000/"),
+        "{head}"
+    );
+    let (status, _, list) = get(&addr, "/runs/reg/20261201T090000/");
+    assert_eq!(status, 200);
+    assert!(list.contains("history.jsonl") && list.contains("results.json"));
+
+    // Nothing outside the store, however asked.
+    for path in [
+        "/runs/../secret.txt",
+        "/runs/reg/../../secret.txt",
+        "/runs/%2e%2e/secret.txt",
+        "/runs/reg/out/secret.txt",
+        "/runs//etc/passwd",
+        "/runs/reg/20261201T090000/missing.txt",
+    ] {
+        let (status, _, body) = get(&addr, path);
+        assert!(status == 404 || status == 400, "{path}: {status} {body}");
+        assert!(
+            !body.contains("outside the store") && !body.contains("root:"),
+            "{path}"
+        );
+    }
+
+    // A run made now shows on the next request.
+    assert_eq!(make_run(&store, "reg", "20261201T100000", VALID), 0);
+    let (_, _, index) = get(&addr, "/");
+    assert!(index.contains("2026-12-01 10:00:00 UTC"), "{index}");
+    assert_eq!(index.matches("<tr><td>").count(), 3);
+}
+
+#[test]
+fn a_missing_store_is_bad_input() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "serve",
+            "--store",
+            "/nonexistent/store",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("run faultline serve");
+    assert_eq!(out.status.code(), Some(254));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/store"), "{err}");
+}
