@@ -92,11 +92,10 @@ pub fn active_time_sync(
         .map(|u| quote(&format!("{u}.service")))
         .collect();
     let script = format!(
-        "command -v systemctl >/dev/null 2>&1 || exit 0
-         for u in {}; do
-           if systemctl is-active --quiet \"$u\"; then systemctl show -p Id --value \"$u\"; fi
-         done
-",
+        "command -v systemctl >/dev/null 2>&1 || exit 0\n\
+         for u in {}; do\n\
+         \x20 if systemctl is-active --quiet \"$u\"; then systemctl show -p Id \"$u\" | sed -n 's/^Id=//p'; fi\n\
+         done\n",
         units.join(" ")
     );
     collect_each(cluster, nodes, |n| {
@@ -105,7 +104,7 @@ pub fn active_time_sync(
     })
 }
 
-/// The unit names in `systemctl show -p Id --value` output, sorted, each once; anything that
+/// The unit names in `systemctl show -p Id` output (without `Id=`), sorted, each once; anything that
 /// is not a plain unit name is ignored.
 pub fn parse_units(text: &str) -> Vec<String> {
     let mut units: Vec<String> = text
@@ -123,16 +122,39 @@ pub fn parse_units(text: &str) -> Vec<String> {
     units
 }
 
-/// A script line that runs `action` (stop or start) on `node`'s units in `time_sync` and
-/// ends the script with its status when it fails, or nothing when the node has none.
-fn time_sync_line(time_sync: &BTreeMap<String, Vec<String>>, node: &str, action: &str) -> String {
+/// A script line that stops `node`'s units in `time_sync` and ends the script with its status
+/// when that fails, or nothing when the node has none.
+fn stop_time_sync(time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> String {
     match time_sync.get(node) {
         Some(units) if !units.is_empty() => {
             let units: Vec<String> = units.iter().map(|u| quote(u)).collect();
-            format!("systemctl {action} {} || exit\n", units.join(" "))
+            format!("systemctl stop {} || exit\n", units.join(" "))
         }
         _ => String::new(),
     }
+}
+
+/// The script of a reset on `node`: stop any strobe; set the clock with `set_clock` (a
+/// helper command) when the helper is there; start `node`'s units in `time_sync` again
+/// whatever happened to the clock (units that no longer exist are skipped, so that a removed
+/// service cannot keep a fault from being healed); exit non-zero when anything failed.
+fn reset_script(set_clock: &str, time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> String {
+    let mut script = format!(
+        "s=0\n\
+         if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
+         if [ -x {HELPER_PATH} ]; then {set_clock} || s=$?; fi\n"
+    );
+    if let Some(units) = time_sync.get(node).filter(|u| !u.is_empty()) {
+        let units: Vec<String> = units.iter().map(|u| quote(u)).collect();
+        script.push_str(&format!(
+            "for u in {}; do\n\
+             \x20 if systemctl cat \"$u\" >/dev/null 2>&1; then systemctl start \"$u\" || s=1; fi\n\
+             done\n",
+            units.join(" ")
+        ));
+    }
+    script.push_str("exit $s\n");
+    script
 }
 
 /// Moves each node's clock by `by_ms`, first stopping its time-sync units in `time_sync`.
@@ -144,7 +166,7 @@ pub fn bump(
 ) -> BTreeMap<String, String> {
     let cmd = helper(&["bump".into(), "--by-ms".into(), by_ms.to_string()]);
     on_each(cluster, nodes, |n| {
-        let script = format!("{}{cmd}", time_sync_line(time_sync, n, "stop"));
+        let script = format!("{}{cmd}", stop_time_sync(time_sync, n));
         root_script(cluster, n, "clock bump", &script).map(|_| ())
     })
 }
@@ -181,7 +203,7 @@ pub fn strobe(
     on_each(cluster, nodes, |n| {
         let script = format!(
             "{}setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}",
-            time_sync_line(time_sync, n, "stop")
+            stop_time_sync(time_sync, n)
         );
         root_script(cluster, n, "clock strobe", &script).map(|_| ())
     })
@@ -254,11 +276,6 @@ pub fn reset(
 ) -> BTreeMap<String, String> {
     let server = TimeServer::start().ok();
     on_each_retrying(cluster, nodes, |n| {
-        let restart = time_sync_line(time_sync, n, "start");
-        let stop_strobe = format!(
-            "if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
-             [ -x {HELPER_PATH} ] || {{ {restart}exit 0; }}\n"
-        );
         if let Some(srv) = &server {
             // The controller as the node sees it.
             let from = cluster
@@ -272,9 +289,10 @@ pub fn reset(
                 } else {
                     format!("{from}:{}", srv.port())
                 };
-                let script = format!(
-                    "{stop_strobe}{} || exit\n{restart}",
-                    helper(&["sync".into(), "--server".into(), addr])
+                let script = reset_script(
+                    &helper(&["sync".into(), "--server".into(), addr]),
+                    time_sync,
+                    n,
                 );
                 match root_script(cluster, n, "clock sync", &script) {
                     Ok(_) => return Ok(()),
@@ -293,9 +311,10 @@ pub fn reset(
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let script = format!(
-            "{stop_strobe}{} || exit\n{restart}",
-            helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()])
+        let script = reset_script(
+            &helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()]),
+            time_sync,
+            n,
         );
         root_script(cluster, n, "clock reset", &script).map(|_| ())
     })
@@ -403,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn time_sync_lines_quote_units_and_stop_the_script_on_failure() {
+    fn time_sync_scripts_quote_units_and_report_failure() {
         let mut t = BTreeMap::new();
         t.insert(
             "n1".to_string(),
@@ -411,11 +430,50 @@ mod tests {
         );
         t.insert("n2".to_string(), Vec::new());
         assert_eq!(
-            time_sync_line(&t, "n1", "stop"),
+            stop_time_sync(&t, "n1"),
             "systemctl stop chrony.service 'x; reboot' || exit\n"
         );
-        assert_eq!(time_sync_line(&t, "n2", "start"), "");
-        assert_eq!(time_sync_line(&t, "n3", "start"), "");
+        assert_eq!(stop_time_sync(&t, "n2"), "");
+        let r = reset_script("helper sync", &t, "n1");
+        assert!(r.contains("then helper sync || s=$?; fi"), "{r}");
+        assert!(r.contains("for u in chrony.service 'x; reboot'; do"), "{r}");
+        assert!(r.ends_with("exit $s\n"), "{r}");
+        assert!(!reset_script("helper sync", &t, "n3").contains("systemctl"));
+    }
+
+    /// The reset script as sh runs it: units are started even when setting the clock
+    /// failed, units that are gone are skipped, and the script's status says it failed.
+    #[test]
+    fn a_failed_clock_set_still_restarts_time_sync_and_fails() {
+        let t: BTreeMap<String, Vec<String>> = [(
+            "n1".to_string(),
+            vec!["a.service".to_string(), "gone.service".to_string()],
+        )]
+        .into();
+        let script = reset_script("false", &t, "n1").replace(HELPER_PATH, "/bin/sh");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        // A stand-in systemctl that knows only a.service and logs what it is asked.
+        let fake = dir.path().join("systemctl");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho \"$@\" >> {}\n[ \"$2\" = a.service ]\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{script}");
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls, "cat a.service\nstart a.service\ncat gone.service\n");
     }
 
     #[test]
