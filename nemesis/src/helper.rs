@@ -3,13 +3,14 @@
 //! so that nodes need no compiler, package or internet.
 //!
 //! What is uploaded is a stripped copy (debug symbols are most of a debug build and of no use
-//! on nodes), made once per build of the binary and kept in this machine's temporary
-//! directory, so that every fault does not copy, strip and hash a large file again. A node
+//! on nodes), made once per build of the binary and kept in a private directory of this
+//! user's in the temporary directory, so that every fault does not copy, strip and hash a large file again. A node
 //! gets it only when the SHA-256 of its copy differs.
 
 use crate::remote::{on_each, root_script};
 use clusters::{quote, Cluster, RemoteCommand};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,29 +19,33 @@ use std::time::{Duration, SystemTime};
 /// Where the helper lives on nodes.
 pub const HELPER_PATH: &str = "/var/tmp/faultline-node-helper";
 
-/// Cached stripped copies not used for this long are removed when a new one is made.
-const STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Cached copies not used for this long are removed when a new one is made.
+const STALE_AFTER: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// The file to upload for `source` and its SHA-256 (hex): a stripped copy when `strip` is
-/// there, else `source` itself. Made once per build of `source` (its inode, size and
-/// modification time) and reused by every faultline process afterwards.
+/// there, else a plain copy. Made once per build of `source` (its device, inode, size,
+/// modification and change times) in a cache directory only this user can write, and reused
+/// by every faultline process afterwards.
 pub fn prepared(source: &Path) -> std::io::Result<(PathBuf, String)> {
-    static LAST: Mutex<Option<(PathBuf, PathBuf, String)>> = Mutex::new(None);
+    static LAST: Mutex<Option<(String, PathBuf, String)>> = Mutex::new(None);
+    let meta = std::fs::metadata(source)?;
+    let key = format!(
+        "{:x}-{:x}-{:x}-{:x}.{:x}-{:x}.{:x}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((src, file, digest)) = last.as_ref() {
-        if src == source && file.exists() {
+    if let Some((k, file, digest)) = last.as_ref() {
+        if *k == key && file.exists() {
             return Ok((file.clone(), digest.clone()));
         }
     }
-    let meta = std::fs::metadata(source)?;
-    let mtime = meta
-        .modified()?
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let key = format!("{:x}-{:x}-{mtime:x}", meta.ino(), meta.len());
-    let dir = std::env::temp_dir().join("faultline-node-helper");
-    std::fs::create_dir_all(&dir)?;
+    let dir = cache_dir()?;
     let file = dir.join(&key);
     let sum = dir.join(format!("{key}.sha256"));
     let found = std::fs::read_to_string(&sum)
@@ -48,21 +53,61 @@ pub fn prepared(source: &Path) -> std::io::Result<(PathBuf, String)> {
         .map(|d| d.trim().to_string())
         .filter(|d| d.len() == 64 && file.exists());
     let digest = match found {
-        Some(d) => d,
+        Some(d) => {
+            // Marks it as used, so that the clean-up of old copies leaves it.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .and_then(|f| f.set_modified(SystemTime::now()));
+            d
+        }
         None => {
             remove_stale(&dir);
             make(source, &dir, &key, &file, &sum)?
         }
     };
-    *last = Some((source.to_path_buf(), file.clone(), digest.clone()));
+    *last = Some((key, file.clone(), digest.clone()));
     Ok((file, digest))
 }
 
+/// This user's cache directory in the temporary directory, made with mode 0700; refused when
+/// it is a link, belongs to someone else or others can write it (what is uploaded from it
+/// runs as root on the nodes).
+fn cache_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("faultline-node-helper-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private directory of this user; remove it",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
 /// Strips a copy of `source` into `file` and writes its digest into `sum`, each through a
-/// temporary name and a rename, so that another process never sees half of either.
+/// new temporary file (never one that exists) and a rename, so that another process never
+/// sees half of either.
 fn make(source: &Path, dir: &Path, key: &str, file: &Path, sum: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let create = |p: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(p)
+    };
     let tmp = dir.join(format!(".{key}.{}", std::process::id()));
-    std::fs::copy(source, &tmp)?;
+    let _ = std::fs::remove_file(&tmp);
+    std::io::copy(&mut std::fs::File::open(source)?, &mut create(&tmp)?)?;
     let stripped = std::process::Command::new("strip")
         .arg(&tmp)
         .status()
@@ -79,7 +124,8 @@ fn make(source: &Path, dir: &Path, key: &str, file: &Path, sum: &Path) -> std::i
     };
     std::fs::rename(&tmp, file)?;
     let tmp_sum = dir.join(format!(".{key}.sha256.{}", std::process::id()));
-    std::fs::write(&tmp_sum, format!("{digest}\n"))?;
+    let _ = std::fs::remove_file(&tmp_sum);
+    create(&tmp_sum)?.write_all(format!("{digest}\n").as_bytes())?;
     std::fs::rename(&tmp_sum, sum)?;
     Ok(digest)
 }
@@ -169,7 +215,10 @@ mod tests {
             (file.clone(), digest.clone())
         );
         assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), made);
+        let dir_meta = std::fs::metadata(file.parent().unwrap()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(dir_meta.permissions().mode() & 0o077, 0, "a private cache");
         let _ = std::fs::remove_file(&file);
-        let _ = std::fs::remove_file(file.with_extension("sha256"));
+        let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
     }
 }
