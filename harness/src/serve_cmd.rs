@@ -52,10 +52,49 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
             .route("/", get(index))
             .route("/runs/", get(|| async { Redirect::permanent("/") }))
             .route("/runs/{*path}", get(file))
-            .with_state(Arc::new(store));
+            .with_state(Arc::new(store))
+            .layer(axum::middleware::from_fn_with_state(
+                addr.ip().is_loopback(),
+                only_local_names,
+            ));
         axum::serve(listener, app).await.map_err(internal)?;
         Ok(Exit::Valid)
     })
+}
+
+/// On a loopback address, answers only requests that name this machine as localhost (or a
+/// loopback address) in their Host header, so that a web page cannot read the store by
+/// pointing a name of its own at 127.0.0.1 (DNS rebinding).
+async fn only_local_names(
+    State(loopback): State<bool>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if loopback && !is_local_host(host) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "faultline serve answers only requests for localhost\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether a Host header names this machine by a loopback name or address (any port).
+pub fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// One run of the store, as the index shows it.
@@ -278,8 +317,10 @@ async fn file(State(store): State<Arc<PathBuf>>, UrlPath(rel): UrlPath<String>) 
         return not_found();
     };
     let len = f.metadata().await.map(|m| m.len()).ok();
-    let stream = futures::stream::unfold(f, |mut f| async move {
-        use tokio::io::AsyncReadExt;
+    // No more than the length announced, even if the file grows meanwhile (a live history).
+    use tokio::io::AsyncReadExt;
+    let reader = f.take(len.unwrap_or(u64::MAX));
+    let stream = futures::stream::unfold(reader, |mut f| async move {
         let mut buf = vec![0u8; 64 * 1024];
         match f.read(&mut buf).await {
             Ok(0) => None,
@@ -383,6 +424,28 @@ mod tests {
         assert_eq!(resolve(&store, "/etc/passwd"), None);
         assert_eq!(resolve(&store, "escape/passwd"), None);
         assert_eq!(resolve(&store, "t/1/missing"), None);
+    }
+
+    #[test]
+    fn only_loopback_names_are_local() {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:9",
+            "[::1]:80",
+            "LOCALHOST",
+        ] {
+            assert!(is_local_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "evil.example:8080",
+            "10.0.0.1",
+            "127.0.0.1.evil.example",
+            "[::2]",
+        ] {
+            assert!(!is_local_host(h), "{h}");
+        }
     }
 
     #[test]

@@ -159,6 +159,18 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
         );
     }
 
+    // A page that points a name of its own at this address (DNS rebinding) gets nothing.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: rebind.example:8080\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 421"), "{raw}");
+    assert!(!raw.contains("20261201"), "{raw}");
+
     // A run made now shows on the next request.
     assert_eq!(make_run(&store, "reg", "20261201T100000", VALID), 0);
     let (_, _, index) = get(&addr, "/");
