@@ -56,17 +56,15 @@ fn each<T: Send>(
     let mut values = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for r in cluster.on_nodes(nodes, |n| Ok(f(n))) {
-        match r.result {
+        let message = match r.result {
             Ok(Ok(v)) => {
                 values.insert(r.node, v);
+                continue;
             }
-            Ok(Err(e)) => {
-                errors.insert(r.node, e.to_string());
-            }
-            Err(e) => {
-                errors.insert(r.node, e.to_string());
-            }
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        errors.insert(r.node.clone(), without_node(&r.node, &message));
     }
     (values, errors)
 }
@@ -101,5 +99,28 @@ pub(crate) fn all_ok(errors: BTreeMap<String, String>) -> Result<(), NemesisErro
         Ok(())
     } else {
         Err(NemesisError::Nodes(errors.into_iter().collect()))
+    }
+}
+
+/// `message` without a leading `node: `: errors are listed under their node's name, and many
+/// already start with it.
+fn without_node(node: &str, message: &str) -> String {
+    message
+        .strip_prefix(node)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(message)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_node_is_named_once() {
+        assert_eq!(
+            super::without_node("n1", "n1: `x` exited 1"),
+            "`x` exited 1"
+        );
+        assert_eq!(super::without_node("n1", "n10: down"), "n10: down");
+        assert_eq!(super::without_node("n1", "timed out"), "timed out");
     }
 }
