@@ -348,7 +348,11 @@ async fn file(State(store): State<Arc<PathBuf>>, UrlPath(rel): UrlPath<String>) 
 }
 
 /// The content type of a store file, by its extension (histories, logs and YAML as text).
+/// What was collected from nodes (`nodes/...`) is always text: faultline did not write it.
 pub fn content_type(path: &Path) -> &'static str {
+    if path.components().any(|c| c.as_os_str() == "nodes") {
+        return "text/plain; charset=utf-8";
+    }
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
         "svg" => "image/svg+xml",
@@ -446,6 +450,18 @@ mod tests {
         ] {
             assert!(!is_local_host(h), "{h}");
         }
+    }
+
+    #[test]
+    fn node_files_are_text_whatever_their_name() {
+        assert_eq!(
+            content_type(Path::new("/s/t/1/report.html")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("/s/t/1/nodes/n1/page.html")),
+            "text/plain; charset=utf-8"
+        );
     }
 
     #[test]
