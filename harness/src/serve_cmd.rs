@@ -163,7 +163,7 @@ fn row(dir: &Path, test: &str, stamp: &str) -> RunRow {
                 serde_json::Value::Bool(false) => "INVALID".to_string(),
                 _ => "unknown".to_string(),
             },
-            crate::test_cmd::results_summary(dir),
+            crate::test_cmd::summary_of(v),
         ),
     };
     let yaml = std::fs::read_to_string(dir.join("test.yaml"))

@@ -218,9 +218,14 @@ fn write_report(dir: &Path, test_name: &str, outcome: &Result<Exit, Failure>, lo
 /// One line about the checker's verdict, from results.json.
 pub fn results_summary(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("results.json")).unwrap_or_default();
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return "no results.json".into();
-    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => summary_of(&v),
+        Err(_) => "no results.json".into(),
+    }
+}
+
+/// One line about the checker's verdict, from the contents of results.json.
+pub fn summary_of(v: &serde_json::Value) -> String {
     if v.get("lost").is_some() {
         return format!(
             "set: {} adds attempted, {} acknowledged, {} in the final read; {} lost, {} unexpected, {} recovered",
