@@ -1,7 +1,7 @@
 //! Clock faults: bump a node's clock by an offset, strobe it (jump back and forth), and reset
-//! it to the controller's time. They run on each node through a helper that faultline
-//! uploads ([`crate::helper`]: the `faultline` binary itself, hidden subcommand `node clock ...`), which calls
-//! `clock_settime`, so nodes need no compiler, package or internet.
+//! it to the controller's time. They run on each node through the helper that faultline
+//! uploads ([`crate::helper`]: the `faultline` binary itself, hidden subcommand `node clock
+//! ...`), which calls `clock_settime`, so nodes need no compiler, package or internet.
 //!
 //! A clock fault only means something when each node has its own kernel clock: nodes that
 //! share a kernel with the controller or with each other (network namespaces of the local
@@ -104,8 +104,8 @@ pub fn active_time_sync(
     })
 }
 
-/// The unit names in `systemctl show -p Id` output (without `Id=`), sorted, each once; anything that
-/// is not a plain unit name is ignored.
+/// The unit names in `systemctl show -p Id` output (without `Id=`), sorted, each once;
+/// anything that is not a plain unit name is ignored.
 pub fn parse_units(text: &str) -> Vec<String> {
     let mut units: Vec<String> = text
         .lines()

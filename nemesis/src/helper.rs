@@ -4,8 +4,8 @@
 //!
 //! What is uploaded is a stripped copy (debug symbols are most of a debug build and of no use
 //! on nodes), made once per build of the binary and kept in a private directory of this
-//! user's in the temporary directory, so that every fault does not copy, strip and hash a large file again. A node
-//! gets it only when the SHA-256 of its copy differs.
+//! user's in the temporary directory, so that every fault does not copy, strip and hash a
+//! large file again. A node gets it only when the SHA-256 of its copy differs.
 
 use crate::remote::{on_each, root_script};
 use clusters::{quote, Cluster, RemoteCommand};
@@ -209,7 +209,7 @@ mod tests {
             .collect();
         assert_eq!(digest, want);
         let made = std::fs::metadata(&file).unwrap().modified().unwrap();
-        // Asked again (also by another process, which finds the digest file), nothing is redone.
+        // Asked again, nothing is redone (this process remembers it; another finds the digest file).
         assert_eq!(
             prepared(&src).expect("again"),
             (file.clone(), digest.clone())
