@@ -217,3 +217,31 @@ fn a_test_file_with_an_unknown_option_is_bad_input() {
         "{err}"
     );
 }
+
+/// Histories in every EDN layout Knossos reads (op maps over several lines in a vector, a
+/// whole history as one list, `[process type f value]` tuples, plain and with keyed `[k v]`
+/// values) are read and judged.
+#[test]
+fn reads_every_edn_layout_knossos_reads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/data/edn-layouts");
+    for (name, code, ops, keys) in [
+        ("multiline-vector-invalid.edn", 1, 3, 1),
+        ("list-invalid.edn", 1, 3, 1),
+        ("tuples-valid.edn", 0, 3, 1),
+        ("tuples-keyed-invalid.edn", 1, 5, 2),
+    ] {
+        let file = dir.join(name);
+        let file = file.to_str().expect("utf-8 path");
+        let out = faultline(&["check", "--model", "cas-register", "--json", file]);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name}: {stdout} {}",
+            text(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(json["keys"], keys, "{name}: {stdout}");
+        assert_eq!(json["ops"], ops, "{name}: {stdout}");
+    }
+}
