@@ -38,6 +38,44 @@ pub fn create_run(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The longest node component kept as it is; longer names are cut and end in a hash.
+const MAX_COMPONENT: usize = 120;
+
+/// A node's name as one safe path component of the store: characters other than ASCII letters,
+/// digits, `-`, `_` and `.` (and a leading `.`) are percent-encoded, `%` included, so that
+/// distinct names stay distinct and no name (`..`, `/tmp/x`, `../../etc`) leaves `nodes/`.
+/// Such names are valid ssh_config `Host` aliases, so they are encoded, not refused. Names
+/// longer than a file name may be are cut and end in a hash of the whole name.
+pub fn node_component(node: &str) -> String {
+    let mut out = String::with_capacity(node.len());
+    for (i, b) in node.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0);
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        return "%00".to_string();
+    }
+    if out.len() > MAX_COMPONENT {
+        // FNV-1a: stable across builds and platforms, enough to keep long names apart.
+        let hash = node.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        out.truncate(MAX_COMPONENT - 17);
+        out.push_str(&format!("~{hash:016x}"));
+    }
+    out
+}
+
+/// The directory of a run's files collected from `node`: `RUN/nodes/<node_component(node)>`.
+/// Every local path derived from a node's name goes through here.
+pub fn node_dir(run: &Path, node: &str) -> PathBuf {
+    run.join("nodes").join(node_component(node))
+}
+
 #[derive(Serialize)]
 struct TestYaml<'a> {
     name: String,
@@ -89,4 +127,70 @@ pub fn write_test_yaml(
     };
     let text = serde_yaml_ng::to_string(&t)?;
     std::fs::write(dir.join("test.yaml"), text).context("writing test.yaml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hostile node names (ssh_config aliases may be anything) stay one component under
+    /// `nodes/`, and distinct names stay distinct.
+    #[test]
+    fn node_names_stay_inside_the_run() {
+        let run = tempfile::tempdir().expect("tempdir");
+        let long = "x".repeat(300);
+        let long2 = format!("{}y", "x".repeat(299));
+        let names = [
+            "n1",
+            "10.0.0.1",
+            "db-1.example.com",
+            "../../../../tmp/escape",
+            "/tmp/absnode",
+            "..",
+            ".",
+            "",
+            "a/b",
+            "a%2Fb",
+            "n1\0",
+            ".hidden",
+            "h\u{e9}te",
+            &long,
+            &long2,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            let dir = node_dir(run.path(), name);
+            let rel = dir
+                .strip_prefix(run.path().join("nodes"))
+                .expect("under nodes/");
+            let parts: Vec<_> = rel.components().collect();
+            assert_eq!(parts.len(), 1, "{name:?} -> {}", dir.display());
+            assert!(
+                matches!(parts[0], std::path::Component::Normal(_)),
+                "{name:?} -> {}",
+                dir.display()
+            );
+            let c = node_component(name);
+            assert!(
+                !c.starts_with('.') && c.len() <= MAX_COMPONENT,
+                "{name:?} -> {c}"
+            );
+            std::fs::create_dir_all(&dir).expect("create");
+            std::fs::write(dir.join("etcd.log"), name).expect("write");
+            assert!(seen.insert(c), "{name:?} collides");
+        }
+        assert_eq!(node_component("n1"), "n1");
+        assert_eq!(node_component("../x"), "%2E.%2Fx");
+        assert_eq!(
+            std::fs::read_dir(run.path().join("nodes"))
+                .expect("list")
+                .count(),
+            names.len()
+        );
+        assert_eq!(
+            std::fs::read_dir(run.path()).expect("list").count(),
+            1,
+            "only nodes/ was made in the run"
+        );
+    }
 }

@@ -666,7 +666,7 @@ fn stop_and_collect(cluster: &Cluster, db: &dyn Database, dir: &Path, log: &RunL
     }
     let files = db.log_files();
     for r in cluster.on_nodes(&nodes, |n| {
-        let local_dir: PathBuf = dir.join("nodes").join(n);
+        let local_dir: PathBuf = crate::store::node_dir(dir, n);
         std::fs::create_dir_all(&local_dir).ok();
         for f in &files {
             let name = Path::new(f)
