@@ -9,6 +9,11 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Creates the directory of a new run of `test_name` and points `STORE/latest` at it.
+///
+/// Safe when several runs start at once into one store: the run directory is made with
+/// `create_dir`, which fails if it exists, and the next suffix (`-2`, `-3`, ...) is tried; `latest`
+/// is replaced atomically (a symlink made under a unique temporary name, then renamed over it),
+/// so it always exists and points at one complete run directory.
 pub fn create_run(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
     if test_name.is_empty() || test_name.contains('/') || test_name.starts_with('.') {
         return Err(anyhow!(
@@ -22,20 +27,46 @@ pub fn create_run(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
     let stamp = stamp.trim_end_matches('Z').to_string();
-    let mut dir = store.join(test_name).join(&stamp);
+    let parent = store.join(test_name);
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = store.join(test_name).join(format!("{stamp}-{n}"));
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let latest = store.join("latest");
+    let dir = loop {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let dir = parent.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100_000 => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    };
     let target = dir.strip_prefix(store).unwrap_or(&dir).to_path_buf();
-    let _ = std::fs::remove_file(&latest);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(&target, &latest)
-        .with_context(|| format!("linking {}", latest.display()))?;
+    point_latest(store, &target)?;
     Ok(dir)
+}
+
+/// Points `STORE/latest` at `target` (relative to the store) atomically: a symlink under a
+/// temporary name unique to this process and call, renamed over `latest`.
+fn point_latest(store: &Path, target: &Path) -> anyhow::Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let latest = store.join("latest");
+    let tmp = store.join(format!(
+        ".latest.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    // Left by a process that died between symlink and rename, with this one's pid.
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, &tmp)
+        .with_context(|| format!("linking {}", tmp.display()))?;
+    std::fs::rename(&tmp, &latest).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow!("linking {}: {e}", latest.display())
+    })
 }
 
 /// The longest node component kept as it is; longer names are cut and end in a hash.
@@ -132,6 +163,50 @@ pub fn write_test_yaml(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many runs starting at once into one store each get their own directory, and `latest`
+    /// is always a link to one of them ("linking .../latest: File exists" before).
+    #[test]
+    fn concurrent_runs_get_distinct_directories() {
+        let store = tempfile::tempdir().expect("tempdir");
+        let threads = 16;
+        let rounds = 100;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let store = store.path().to_path_buf();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let mut dirs = Vec::new();
+                    for round in 0..rounds {
+                        barrier.wait();
+                        let name = format!("t{round}");
+                        dirs.push(create_run(&store, &name).map_err(|e| format!("{e:#}")));
+                    }
+                    dirs
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for h in handles {
+            for dir in h.join().expect("thread") {
+                let dir = dir.expect("create_run");
+                assert!(all.insert(dir.clone()), "{} given twice", dir.display());
+                // Each run directory is its own: nothing else was made inside it.
+                assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 0);
+            }
+        }
+        assert_eq!(all.len(), threads * rounds);
+        let latest = store.path().join("latest");
+        let target = std::fs::read_link(&latest).expect("latest is a link");
+        assert!(all.contains(&store.path().join(target)));
+        let names: Vec<String> = std::fs::read_dir(store.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), rounds + 1, "no temporary links left");
+    }
 
     /// Hostile node names (ssh_config aliases may be anything) stay one component under
     /// `nodes/`, and distinct names stay distinct.
