@@ -394,6 +394,10 @@ pub struct ServeArgs {
     /// trust.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// How long a connection may take to send a request's headers, and how long it may stay
+    /// idle (nothing read or written) before it is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Options of `faultline heal`.
