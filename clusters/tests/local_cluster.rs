@@ -117,6 +117,33 @@ fn exec_transfer_timeouts_and_escaping() {
         ps.stdout_text()
     );
 
+    // Output past the limit is read to its end and dropped, and counted: a command that
+    // writes without end (`cat /dev/zero`) cannot fill this machine's memory.
+    let out = cluster
+        .exec_limited(
+            "n1",
+            &RemoteCommand::script("head -c 20000000 /dev/zero; echo done >&2"),
+            Duration::from_secs(60),
+            1 << 20,
+        )
+        .expect("exec");
+    assert_eq!(out.stdout.len(), 1 << 20);
+    assert_eq!(out.stdout_dropped, 20_000_000 - (1 << 20));
+    assert_eq!(
+        (out.stderr_text().as_str(), out.stderr_dropped),
+        ("done\n", 0)
+    );
+    assert!(out.truncated() && out.success());
+    let out = cluster
+        .exec_limited(
+            "n1",
+            &RemoteCommand::script("cat /dev/zero"),
+            Duration::from_secs(2),
+            1 << 20,
+        )
+        .map(|o| o.stdout.len());
+    assert!(matches!(out, Err(SshError::Timeout { .. })), "{out:?}");
+
     // Upload and download of a directory, with awkward names.
     let local_dir = std::env::temp_dir().join(format!("faultline-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&local_dir);

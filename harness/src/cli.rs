@@ -195,6 +195,10 @@ pub struct ExecArgs {
     /// Run as root (through sudo, unless the SSH user is root).
     #[arg(long)]
     pub sudo: bool,
+    /// Keep at most this much of each node's standard output and of its standard error, e.g.
+    /// 4MiB; the rest is read and dropped, and the output says it was cut.
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub max_output: usize,
     /// The command and its arguments (after `--`).
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<String>,
