@@ -226,6 +226,28 @@ fn host_keys_are_checked_and_unreachable_nodes_reported() {
         "{e}"
     );
 
+    // A key marked @revoked is refused, even though a plain line accepts it (OpenSSH does the
+    // same); the other node, whose key is not revoked, is still reached.
+    let revoked = dir.join("known_hosts.revoked");
+    std::fs::write(
+        &revoked,
+        format!("{known}@revoked * {} stolen\n", key(lines[0])),
+    )
+    .expect("write");
+    // known_hosts lists the nodes in order: lines[0] is n1's key.
+    let mut f = file.clone();
+    f.ssh.known_hosts = Some(revoked);
+    let cluster = Cluster::new(f, 1);
+    let e = cluster
+        .exec("n1", &RemoteCommand::new("true"))
+        .expect_err("a revoked key must be refused")
+        .to_string();
+    assert!(e.contains("@revoked") && e.contains("SHA256:"), "{e}");
+    assert!(cluster
+        .exec("n2", &RemoteCommand::new("true"))
+        .expect("a key not revoked is accepted")
+        .success());
+
     // Unknown host: refused, with the exact way to accept it.
     let empty = dir.join("known_hosts.empty");
     std::fs::write(&empty, "").expect("write");

@@ -187,6 +187,7 @@ fn connect_with_backoff(target: &Target) -> Result<NodeSession, SshError> {
             Err(
                 e @ (SshError::UnknownHost { .. }
                 | SshError::HostKeyMismatch { .. }
+                | SshError::HostKeyRevoked { .. }
                 | SshError::Auth { .. }),
             ) => return Err(e),
             Err(e) if attempt >= RECONNECT_TRIES => return Err(e),

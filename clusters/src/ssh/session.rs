@@ -493,7 +493,20 @@ fn check_host_key(session: &Session, target: &Target) -> Result<(), SshError> {
         node: target.node.clone(),
         message: e.to_string(),
     })?;
-    let _ = known.read_file(&target.known_hosts, KnownHostFileKind::OpenSSH);
+    let text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
+    let lines = KnownHostsLines::parse(&text);
+    if lines.is_revoked(key) {
+        return Err(SshError::HostKeyRevoked {
+            node: target.node.clone(),
+            fingerprint,
+            known_hosts: target.known_hosts.display().to_string(),
+        });
+    }
+    // libssh2 knows no `@` markers and stops reading at the first line it cannot parse, so it
+    // is given the plain lines one by one.
+    for line in &lines.plain {
+        let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
+    }
     let accept = format!(
         "ssh-keyscan -p {} {} >> {}",
         target.port,
@@ -512,6 +525,47 @@ fn check_host_key(session: &Session, target: &Target) -> Result<(), SshError> {
             fingerprint,
             accept,
         }),
+    }
+}
+
+/// The lines of a known_hosts file, split by their marker.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct KnownHostsLines<'a> {
+    /// Lines without a marker (`hosts keytype key [comment]`), for libssh2.
+    plain: Vec<&'a str>,
+    /// The base64 key blobs of `@revoked` lines, without padding.
+    revoked: Vec<&'a str>,
+}
+
+impl<'a> KnownHostsLines<'a> {
+    fn parse(text: &'a str) -> KnownHostsLines<'a> {
+        let mut lines = KnownHostsLines::default();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split_whitespace();
+            match fields.next() {
+                Some(m) if m.eq_ignore_ascii_case("@revoked") => {
+                    // @revoked hosts keytype key [comment]
+                    if let Some(key) = fields.nth(2) {
+                        lines.revoked.push(key.trim_end_matches('='));
+                    }
+                }
+                // @cert-authority and any other marker: not a host key of its own.
+                Some(m) if m.starts_with('@') => {}
+                _ => lines.plain.push(line),
+            }
+        }
+        lines
+    }
+
+    /// Whether the host key blob `key` is revoked. As OpenSSH, a revoked key is refused; we
+    /// refuse it whatever host pattern its line names.
+    fn is_revoked(&self, key: &[u8]) -> bool {
+        let encoded = base64(key);
+        let encoded = encoded.trim_end_matches('=');
+        self.revoked.contains(&encoded)
     }
 }
 
@@ -543,7 +597,23 @@ fn authenticate(session: &Session, target: &Target) -> Result<(), SshError> {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::{base64, KnownHostsLines};
+
+    #[test]
+    fn revoked_lines_are_recognised_and_markers_kept_from_libssh2() {
+        let blob = b"\x00\x00\x00\x0bssh-ed25519 a key blob";
+        let key = base64(blob);
+        let text = format!(
+            "# comment\nn1 ssh-ed25519 AAAAother\n@cert-authority *.example ssh-ed25519 AAAAca\n@revoked * ssh-ed25519 {key}== revoked by ops\n\n10.0.0.2 ssh-ed25519 AAAAthird\n"
+        );
+        let lines = KnownHostsLines::parse(&text);
+        assert_eq!(
+            lines.plain,
+            ["n1 ssh-ed25519 AAAAother", "10.0.0.2 ssh-ed25519 AAAAthird"]
+        );
+        assert!(lines.is_revoked(blob));
+        assert!(!lines.is_revoked(b"another key"));
+    }
 
     #[test]
     fn base64_matches_rfc4648() {
