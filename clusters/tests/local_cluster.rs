@@ -328,3 +328,76 @@ fn down_restores_namespaces_links_and_processes() {
     }
     assert!(!dir.exists());
 }
+
+/// `down` signals a recorded PID only while it is still the process `up` started. Here the
+/// recorded PIDs of two namespace inits are made to name unrelated processes, as PID reuse
+/// (or a reboot) would: on n1 its identity file no longer matches, on n2 (a state directory
+/// from before identities were recorded) its command line does not name the node. Neither
+/// unrelated process is killed; the processes that are still the cluster's are.
+#[test]
+fn down_signals_only_the_processes_it_started() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !is_root("local cluster tests") {
+        return;
+    }
+    let (_, path) = up("t-reuse", 2);
+    let dir = path.parent().expect("dir").to_path_buf();
+    let pid_of = |node: &str, f: &str| -> i32 {
+        std::fs::read_to_string(dir.join(format!("nodes/{node}/{f}.pid")))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    };
+    let real_inits = [pid_of("n1", "init"), pid_of("n2", "init")];
+    let unshares = [pid_of("n1", "unshare"), pid_of("n2", "unshare")];
+    let mut strangers: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("300")
+                .spawn()
+                .expect("sleep")
+        })
+        .collect();
+    std::fs::write(
+        dir.join("nodes/n1/init.pid"),
+        format!("{}\n", strangers[0].id()),
+    )
+    .expect("write");
+    for f in ["init.id", "unshare.id"] {
+        let _ = std::fs::remove_file(dir.join("nodes/n2").join(f));
+    }
+    std::fs::write(
+        dir.join("nodes/n2/init.pid"),
+        format!("{}\n", strangers[1].id()),
+    )
+    .expect("write");
+
+    local::down("t-reuse").expect("down");
+    let alive: Vec<bool> = strangers
+        .iter_mut()
+        // Reaped by `down`'s waitpid, or exited: either is dead.
+        .map(|c| matches!(c.try_wait(), Ok(None)))
+        .collect();
+    // Clean up what the test diverted: the real inits it hid from `down`, and the strangers.
+    for pid in real_inits {
+        // SAFETY: the namespace inits this test's `up` started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for c in &mut strangers {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(alive, [true, true], "down killed a process it did not start");
+    for pid in unshares {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z"),
+            "the cluster's own process {pid} survived down: {state}"
+        );
+    }
+}
