@@ -84,12 +84,22 @@ impl ModelVisitor for CheckVisitor<'_> {
         let mut reader = read::open(&args.history, format).map_err(bad_input)?;
         reader.allow_truncated_tail(args.allow_truncated);
         let mut validator = Validator::new(&file);
+        // One memory budget for the ops builder and the search after it.
+        let limits = Limits::new(
+            args.time_limit,
+            args.memory_limit.unwrap_or_else(default_memory_limit),
+        );
+        validator.limit_memory(&limits);
         let mut builder = OpsBuilder::new(model, &file);
+        builder.limit_memory(&limits);
         let progress = std::io::stderr().is_terminal();
         let mut events: u64 = 0;
         for located in reader {
             let located = located.map_err(bad_input)?;
             validator.check(&located).map_err(bad_input)?;
+            if validator.exhausted().is_some() {
+                break;
+            }
             builder
                 .push(
                     &located.event,
@@ -98,6 +108,9 @@ impl ModelVisitor for CheckVisitor<'_> {
                     located.value_column,
                 )
                 .map_err(bad_input)?;
+            if builder.exhausted().is_some() {
+                break;
+            }
             events += 1;
             if progress && events.is_multiple_of(1_000_000) {
                 eprint!("\rread {events} events");
@@ -106,6 +119,11 @@ impl ModelVisitor for CheckVisitor<'_> {
         if progress && events >= 1_000_000 {
             eprintln!("\rread {events} events");
         }
+        if let Some(why) = validator.exhausted().or(builder.exhausted()) {
+            let report = Report::memory_exhausted_while_building(model.name(), why);
+            return Ok((report, Vec::new()));
+        }
+        // What the validator held is freed before the search.
         validator.finish().map_err(bad_input)?;
         let (by_key, _counts) = builder.finish().map_err(bad_input)?;
         let options = CheckOptions {
@@ -114,10 +132,7 @@ impl ModelVisitor for CheckVisitor<'_> {
             } else {
                 Strategy::Auto
             },
-            limits: Limits::new(
-                args.time_limit,
-                args.memory_limit.unwrap_or_else(default_memory_limit),
-            ),
+            limits,
             stop_at_first_invalid: !args.all_keys,
             ..CheckOptions::default()
         };
@@ -276,7 +291,9 @@ fn print_human(history: &Path, report: &Report) {
             .key
             .as_ref()
             .map_or_else(|| "history".to_string(), |k| format!("key {k}"));
-        if let Some(p) = &u.result.progress {
+        if let Some(reason) = &u.result.reason {
+            println!("\n{key}: UNDECIDED: {reason}");
+        } else if let Some(p) = &u.result.progress {
             println!(
                 "\n{key}: UNDECIDED: {} after linearizing at most {} of {} ops ({} configurations explored)",
                 p.stopped_by, p.linearized, p.ops, p.explored

@@ -245,3 +245,57 @@ fn reads_every_edn_layout_knossos_reads() {
         assert_eq!(json["ops"], ops, "{name}: {stdout}");
     }
 }
+
+/// A history with many processes in flight is held to `--memory-limit` while it is read, not
+/// only during the search: past the limit the verdict is unknown (exit 2) with a message that
+/// says so; within it the history checks as before. Before: exit 0, the builder's memory
+/// unaccounted.
+#[test]
+fn the_memory_limit_covers_reading_the_history() {
+    let dir = temp_dir("memory");
+    let lines: Vec<String> = (0..100_000)
+        .map(|p| {
+            format!(r#"{{"index":{p},"process":{p},"type":"invoke","f":"write","value":{p}}}"#)
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let file = write_history(&dir, "in-flight.jsonl", &refs);
+    let out = faultline(&[
+        "check",
+        "--model",
+        "cas-register",
+        "--memory-limit",
+        "2MiB",
+        &file,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout} {}", text(&out.stderr));
+    assert!(
+        stdout.contains("memory budget of 2097152 bytes used up while reading the history"),
+        "{stdout}"
+    );
+    let out = faultline(&[
+        "check",
+        "--model",
+        "cas-register",
+        "--memory-limit",
+        "2MiB",
+        "--json",
+        &file,
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["valid"], "unknown");
+    assert!(json["undecided"][0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("--memory-limit")));
+    let out = faultline(&[
+        "check",
+        "--model",
+        "cas-register",
+        "--memory-limit",
+        "256MiB",
+        &file,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}
