@@ -127,9 +127,16 @@ impl<'a> Parser<'a> {
             '"' => self.string(),
             '\\' => {
                 self.pos += 1;
-                let tok = self.token();
-                if tok.is_empty() {
-                    return self.err(start, "a character literal needs a character after \\");
+                // The first character is taken whatever it is (`\(`, `\"`); names such as
+                // `\newline` go on to the next delimiter.
+                let first = match self.chars.get(self.pos) {
+                    Some(&c) if !c.is_whitespace() => c,
+                    _ => return self.err(start, "a character literal needs a character after \\"),
+                };
+                self.pos += 1;
+                let mut tok = first.to_string();
+                if first.is_alphanumeric() {
+                    tok.push_str(&self.token());
                 }
                 Ok(Value::Str(match tok.as_str() {
                     "newline" => "\n".into(),
@@ -695,6 +702,14 @@ mod tests {
         assert_eq!(
             parse_one("\"a\\\"b\\u0041\"").unwrap(),
             Value::Str("a\"bA".into())
+        );
+        assert_eq!(
+            parse_one("[\\( \\] \\\" \\newline \\a]").unwrap(),
+            Value::List(
+                ["(", "]", "\"", "\n", "a"]
+                    .map(|s| Value::Str(s.into()))
+                    .to_vec()
+            )
         );
         assert_eq!(
             parse_one("#{1 2} ; comment").unwrap(),
