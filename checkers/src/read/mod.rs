@@ -315,12 +315,15 @@ impl EventReader {
             let next = p.peek().map_err(|e| err(e.offset, e.message))?;
             let Some(c) = next else { return Ok(()) };
             let start = p.offset();
-            // Columns of `f` and `value`, when they are on the form's first line.
-            let column_on_first_line = |offset: Option<usize>| {
-                offset
+            // An op printed over several lines is located at its `f` (where errors about its
+            // function point); the column of its value, when the value is on that line too.
+            let anchor = |f_at: Option<usize>, value_at: Option<usize>| {
+                let (line, f_column) = f_at.map_or((form.line(), 1), |o| form.locate(o));
+                let value_column = value_at
                     .map(|o| form.locate(o))
-                    .filter(|(l, _)| *l == form.line())
-                    .map_or(1, |(_, c)| c)
+                    .filter(|(l, _)| *l == line)
+                    .map_or(1, |(_, c)| c);
+                (line, f_column, value_column)
             };
             if c == '[' || c == '(' {
                 // The older layout: `[process type f value]`.
@@ -361,10 +364,11 @@ impl EventReader {
                     .map_err(|(which, m)| err(offsets[which], m))?;
                 self.next_index = ev.index + 1;
                 let value_at = offsets.get(3).copied();
+                let (line, f_column, value_column) = anchor(Some(offsets[2]), value_at);
                 let located = Located {
-                    line: form.line(),
-                    f_column: column_on_first_line(Some(offsets[2])),
-                    value_column: column_on_first_line(value_at),
+                    line,
+                    f_column,
+                    value_column,
                     event: ev,
                 };
                 let (value_line, value_column) = form.locate(value_at.unwrap_or(start));
@@ -377,10 +381,12 @@ impl EventReader {
             };
             let ev = event_from_edn(map, self.next_index).map_err(|m| err(start, m))?;
             self.next_index = ev.index + 1;
+            let (line, f_column, value_column) =
+                anchor(find_key(&form.text, ":f"), find_key(&form.text, ":value"));
             let located = Located {
-                line: form.line(),
-                f_column: column_on_first_line(find_key(&form.text, ":f")),
-                value_column: column_on_first_line(find_key(&form.text, ":value")),
+                line,
+                f_column,
+                value_column,
                 event: ev,
             };
             match &mut self.tuples {
@@ -740,9 +746,10 @@ mod tests {
         let e = read_all(text, Format::Auto).unwrap();
         assert_eq!(e.len(), 3);
         assert_eq!(e[1].event.process, Process::nemesis());
-        assert_eq!(e[1].line, 3);
+        // Located at its `:f`, on line 5.
+        assert_eq!((e[1].line, e[1].f_column, e[1].value_column), (5, 3, 1));
         assert_eq!(e[1].event.value, Value::Str("Cut off [:n3 #{:n1}]".into()));
-        assert_eq!(e[2].line, 8);
+        assert_eq!((e[2].line, e[2].f_column), (9, 14));
         assert_eq!(e[2].event.kind, EventKind::Ok);
         assert_eq!(e[2].event.index, 2);
         // Several ops on one line, and one op over lines without a wrapper.
