@@ -388,7 +388,11 @@ fn down_signals_only_the_processes_it_started() {
         let _ = c.kill();
         let _ = c.wait();
     }
-    assert_eq!(alive, [true, true], "down killed a process it did not start");
+    assert_eq!(
+        alive,
+        [true, true],
+        "down killed a process it did not start"
+    );
     for pid in unshares {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
