@@ -33,17 +33,7 @@ use search::{Deepest, SearchOutcome};
 use serde::Serialize;
 use std::time::Duration;
 
-/// A checker's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Linearizable.
-    Valid,
-    /// Not linearizable.
-    Invalid,
-    /// Undecided: a limit stopped the check.
-    Unknown,
-}
+pub use crate::verdict::Verdict;
 
 /// How to decide a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
