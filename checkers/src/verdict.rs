@@ -26,11 +26,12 @@ pub enum Verdict {
 impl Verdict {
     /// Invalid if any is invalid, else unknown if any is unknown, else valid (also for none).
     pub fn combine(all: impl IntoIterator<Item = Verdict>) -> Verdict {
-        all.into_iter().fold(Verdict::Valid, |acc, v| match (acc, v) {
-            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
-            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
-            _ => Verdict::Valid,
-        })
+        all.into_iter()
+            .fold(Verdict::Valid, |acc, v| match (acc, v) {
+                (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+                (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+                _ => Verdict::Valid,
+            })
     }
 
     /// `valid`, `invalid` or `unknown`.

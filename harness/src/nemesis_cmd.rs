@@ -16,15 +16,13 @@ use std::time::{Duration, Instant};
 
 /// Process hooks for database `name` on `cluster` (kill, pause and their heal).
 fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let db =
-        workloads::db::open(name, cluster, &workloads::db::DbOptions::default()).map_err(|e| {
-            match e {
-                workloads::DbError::Unknown(_) => bad_input(anyhow::anyhow!(
-                    "--db {name}: faultline knows {}",
-                    workloads::db::DATABASES.join(", ")
-                )),
-                other => internal(other),
+    let db = workloads::Registry::builtin()
+        .open_default(name, cluster)
+        .map_err(|e| match e {
+            workloads::DbError::Unknown { .. } | workloads::DbError::Config(_) => {
+                bad_input(anyhow::anyhow!("--db {name}: {e}"))
             }
+            other => internal(other),
         })?;
     Ok(Arc::new(crate::hooks::DbHooks(db)))
 }

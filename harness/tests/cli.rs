@@ -213,7 +213,7 @@ fn a_test_file_with_an_unknown_option_is_bad_input() {
     assert_eq!(out.status.code(), Some(254));
     let err = text(&out.stderr);
     assert!(
-        err.contains("time_limitt") && err.contains("t.yaml"),
+        err.contains("time-limitt") && err.contains("t.yaml") && err.contains("line 2"),
         "{err}"
     );
 }

@@ -36,12 +36,14 @@ fn latest(home: &Path) -> PathBuf {
 
 /// The temporary cluster of the latest run left no namespace and no state behind.
 fn assert_clean(home: &Path) {
-    let yaml = std::fs::read_to_string(latest(home).join("test.yaml")).unwrap_or_default();
-    let name = yaml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("name: run"))
+    // The run's log names its cluster: "test NAME: etcd on run123-0 (3 nodes), ...".
+    let log = std::fs::read_to_string(latest(home).join("faultline.log")).unwrap_or_default();
+    let name = log
+        .split(" on run")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
         .map(|n| format!("fl-run{n}-"))
-        .expect("the run's temporary cluster name in test.yaml");
+        .expect("the run's temporary cluster name in faultline.log");
     let ns = Command::new("ip")
         .args(["netns", "list"])
         .output()
