@@ -21,10 +21,10 @@ use crate::check_cmd::{check_file, exit_of, write_outputs};
 use crate::exit::{bad_input, internal, Exit, Failure};
 use crate::plan::{PlanFile, TestPlan};
 use crate::recorder::Recorder;
+use crate::report::Status;
 use anyhow::anyhow;
 use checkers::check::{Checked, Checker};
 use checkers::read::Format;
-use checkers::Verdict;
 use clusters::{Cluster, ClusterFile, RemoteCommand};
 use database::DbSession;
 use std::path::Path;
@@ -293,17 +293,8 @@ fn write_report(dir: &Path, test_name: &str, outcome: &Result<Checked, Failure>,
         return;
     }
     let (verdict, detail) = match outcome {
-        Ok(c) => (
-            match c.verdict {
-                Verdict::Valid => crate::report::Verdict::Valid,
-                Verdict::Invalid => crate::report::Verdict::Invalid,
-                Verdict::Unknown => crate::report::Verdict::Unknown,
-            },
-            c.summary().to_string(),
-        ),
-        Err(Failure::BadInput(e) | Failure::Internal(e)) => {
-            (crate::report::Verdict::Error, format!("{e:#}"))
-        }
+        Ok(c) => (Status::Checked(c.verdict), c.summary().to_string()),
+        Err(Failure::BadInput(e) | Failure::Internal(e)) => (Status::Error, format!("{e:#}")),
     };
     match crate::report::write(dir, test_name, verdict, &detail) {
         Ok(()) => log.say(&format!("report: {}", dir.join("report.html").display())),
