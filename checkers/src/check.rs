@@ -218,16 +218,14 @@ pub fn check(
 
 /// One line about a set check.
 fn set_summary(r: &SetReport) -> String {
-    let head = match r.valid {
-        Verdict::Valid => "set: valid",
-        Verdict::Invalid => "set: INVALID",
-        Verdict::Unknown => "set: unknown (no successful final read)",
-    };
     format!(
-        "{head}: {} adds attempted, {} acknowledged, {} in the final read; {} lost, {} unexpected, {} recovered",
+        "set: {} adds attempted, {} acknowledged, {}; {} lost, {} unexpected, {} recovered",
         r.attempted,
         r.acknowledged,
-        r.read,
+        match r.valid {
+            Verdict::Unknown => "no successful final read".to_string(),
+            _ => format!("{} in the final read", r.read),
+        },
         r.lost.len(),
         r.unexpected.len(),
         r.recovered.len()

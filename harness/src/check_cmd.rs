@@ -174,7 +174,12 @@ pub fn print_human(history: &Path, checked: &Checked) {
     match &checked.results.details {
         Details::Linearizable(report) => print_linear(history, report),
         Details::Set(r) => {
-            println!("{}: {}", history.display(), checked.summary());
+            println!(
+                "{}: {} ({})",
+                checked.verdict.as_str().to_uppercase(),
+                checked.summary(),
+                history.display()
+            );
             if !r.lost.is_empty() {
                 println!("  lost (acknowledged, not in the final read): {:?}", r.lost);
             }
@@ -187,7 +192,6 @@ pub fn print_human(history: &Path, checked: &Checked) {
                     r.failed_but_present
                 );
             }
-            println!("\n{}", checked.verdict.as_str().to_uppercase());
         }
     }
 }

@@ -407,7 +407,11 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
     assert_eq!(without_start(&yaml1), without_start(&yaml2));
     assert_ne!(yaml1, yaml2, "the start time differs");
     // analyze reproduces the stored verdict.
-    let analyzed = faultline(home.path(), &["analyze", run1.to_str().unwrap()]);
+    let analyzed = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["analyze", run1.to_str().unwrap()])
+        .env("FAULTLINE_HOME", home.path())
+        .output()
+        .expect("run faultline analyze");
     assert_eq!(
         analyzed.status.code(),
         first.status.code(),

@@ -283,6 +283,8 @@ fn check_run(
     let checked = check_file(&checker, &history, Format::Jsonl, true)?;
     write_outputs(dir, &history, &checked).map_err(internal)?;
     log.say(checked.summary());
+    // The verdict and its explanation on stdout, as `faultline check` prints them.
+    crate::check_cmd::print_human(&history, &checked);
     Ok(checked)
 }
 
