@@ -1,17 +1,38 @@
 //! Helpers for tests that bring up local clusters (feature `testing`, which the workspace's
 //! crates enable for their own tests only).
+//!
+//! Tests that need root or Chromium are marked ignored where the build lacks it, never passed:
+//! the crate's build script (see [`needs`]) sets `not_root` / `no_chromium`, and such a test
+//! carries `#[cfg_attr(not_root, ignore = "needs root: ...")]` and starts with
+//! [`require_root`] (or [`require_chromium`]), which panics if the need is missing after all.
+
+pub mod needs;
+
+pub use needs::{chromium, Need};
 
 use crate::{Cluster, RemoteCommand};
 
-/// Whether this process runs as root; when not, says that `what` are skipped (they need
-/// network namespaces, sshd and iptables; CI runs them as root).
-pub fn is_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: {what} need root");
-    }
-    root
+/// Panics unless this process has `need`. A test marked ignored where the build lacked `need`
+/// calls this first, so that it fails, rather than passing without testing, when it runs
+/// without it anyway (`--include-ignored`, a build made as another user, or `CI` set).
+pub fn require(need: Need) {
+    assert!(
+        need.met(),
+        "this test needs {}; build and run it where it has that (cargo test then marks it \
+         ignored where it has not)",
+        need.describe()
+    );
+}
+
+/// [`require`] root: for tests that make network namespaces, start sshd or change iptables.
+pub fn require_root() {
+    require(Need::Root);
+}
+
+/// [`require`] Chromium, and its path.
+pub fn require_chromium() -> &'static str {
+    require(Need::Chromium);
+    chromium().expect("Chromium was just found")
 }
 
 /// A fresh state directory for one test under /var/tmp/faultline-tests: not under /tmp,

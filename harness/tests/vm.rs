@@ -5,12 +5,12 @@
 //! for the length of a clock fault and runs again after reset, and `down` leaves no qemu
 //! process, tap device or overlay. Then an etcd test with clock, partition and kill faults on
 //! three guests completes and is checked.
-//! They need root and qemu (scripts/install-deps installs it) and take about ten minutes on a
-//! 2-core machine: the guest image is built once and cached in /var/lib/faultline/images, and
-//! guests run under TCG where KVM does not work. CI runs them; `cargo test -p harness --test
-//! vm` alone runs them by hand.
+//! They need root (built without it, they are listed as ignored) and qemu (scripts/install-deps
+//! installs it) and take about ten minutes on a 2-core machine: the guest image is built once
+//! and cached in /var/lib/faultline/images, and guests run under TCG where KVM does not work.
+//! CI runs them; `cargo test -p harness --test vm` alone runs them by hand.
 
-use clusters::testing::{home, is_root};
+use clusters::testing::{home, require_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -105,11 +105,10 @@ impl Drop for Down<'_> {
 }
 
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: qemu guests on tap devices")]
 fn clock_faults_move_exactly_the_chosen_guests_clock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("VM tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let _down = Down(home.path(), "t-vm");
     let t = Instant::now();
@@ -276,11 +275,10 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
 }
 
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: qemu guests on tap devices")]
 fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("VM tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let t = Instant::now();
     let store = home.path().join("store");
