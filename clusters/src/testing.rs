@@ -19,8 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub fn require(need: Need) {
     assert!(
         need.met(),
-        "this test needs {}; build and run it where it has that (cargo test then marks it \
-         ignored where it has not)",
+        "this test needs {}. It was not marked ignored because it was built where that need \
+         was met, or with CI set; run it where it is met, or rebuild here without CI to have \
+         it listed as ignored",
         need.describe()
     );
 }
