@@ -71,7 +71,7 @@ fn under_ci() -> bool {
 /// For a build script: declares the cfgs of `needs`, sets the cfg of each need this build
 /// lacks (never under CI), and tells cargo when to decide again: when the user changes (sudo,
 /// su and runuser set `USER` and `LOGNAME`), when `CI` changes, and, for Chromium, when
-/// /usr/bin gains or loses an entry.
+/// /usr/bin gains or loses an entry (no Chromium yet) or the Chromium found changes.
 pub fn emit_build_cfgs(needs: &[Need]) {
     for var in ["USER", "LOGNAME", "SUDO_USER", "CI"] {
         println!("cargo::rerun-if-env-changed={var}");
@@ -81,7 +81,12 @@ pub fn emit_build_cfgs(needs: &[Need]) {
         let cfg = need.missing_cfg();
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         if need == Need::Chromium {
-            println!("cargo::rerun-if-changed=/usr/bin");
+            // Installing Chromium adds an entry to /usr/bin; upgrading or removing it changes
+            // the binary itself (a missing one makes cargo run this script again).
+            println!(
+                "cargo::rerun-if-changed={}",
+                chromium().unwrap_or("/usr/bin")
+            );
         }
         if !need.met() && !ci {
             println!("cargo::rustc-cfg={cfg}");
