@@ -1,9 +1,9 @@
 //! The operator commands as a user runs them, on a real local cluster (network namespaces,
 //! sshd, iptables): `faultline exec`, `faultline nemesis` and `faultline heal`, including a
-//! controller killed with SIGKILL while it holds a partition. They need root (CI runs them
-//! as root).
+//! controller killed with SIGKILL while it holds a partition. They need root: built
+//! without it, they are listed as ignored (CI runs them as root).
 
-use clusters::testing::{home, is_root};
+use clusters::testing::{home, require_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -60,11 +60,13 @@ fn groups(stdout: &str) -> Vec<(String, Vec<String>)> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let _down = Down(home.path(), "t-exec-cli");
     let c = up(home.path(), "t-exec-cli", 3);
@@ -127,11 +129,13 @@ fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let _down = Down(home.path(), "t-heal-cli");
     let c = up(home.path(), "t-heal-cli", 3);
