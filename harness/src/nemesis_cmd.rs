@@ -3,9 +3,13 @@
 use crate::cli::{ClockCommand, FaultCommand, HealArgs, NemesisArgs, PartitionArgs};
 use crate::exit::{bad_input, internal, Exit, Failure};
 use clusters::{Cluster, ClusterFile};
+use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
 use nemesis::fault::PartitionSpec;
+use nemesis::netem::NetemFaultSpec;
+use nemesis::partition::PartitionFaultSpec;
+use nemesis::process::{KillSpec, PauseSpec};
 use nemesis::{
-    Fault, FaultSpec, Grudge, Journal, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
+    FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
     Topology, Undo,
 };
 use std::collections::BTreeMap;
@@ -114,11 +118,12 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs)?;
-    let spec = match &args.fault {
-        FaultCommand::Partition(p) => FaultSpec::Partition {
+    let spec: FaultSpec = match &args.fault {
+        FaultCommand::Partition(p) => PartitionFaultSpec {
             partition: partition_spec(p, &file.nodes)?,
-        },
-        FaultCommand::Netem(n) => FaultSpec::Netem {
+        }
+        .into(),
+        FaultCommand::Netem(n) => NetemFaultSpec {
             targets: Targets::parse(&n.nodes),
             to: n.to.as_deref().map(Targets::parse),
             spec: NetemSpec {
@@ -130,28 +135,33 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
                 corrupt: n.corrupt,
                 rate_kbit: n.rate,
             },
-        },
-        FaultCommand::Kill(p) => FaultSpec::Kill {
+        }
+        .into(),
+        FaultCommand::Kill(p) => KillSpec {
             targets: Targets::parse(&p.nodes),
-        },
-        FaultCommand::Pause(p) => FaultSpec::Pause {
+        }
+        .into(),
+        FaultCommand::Pause(p) => PauseSpec {
             targets: Targets::parse(&p.nodes),
-        },
-        FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => FaultSpec::ClockBump {
+        }
+        .into(),
+        FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => ClockBumpSpec {
             targets: Targets::parse(nodes),
             by_ms: *by,
-        },
+        }
+        .into(),
         FaultCommand::Clock(ClockCommand::Strobe {
             nodes,
             delta,
             period,
             duration,
-        }) => FaultSpec::ClockStrobe {
+        }) => ClockStrobeSpec {
             targets: Targets::parse(nodes),
             delta_ms: i64::try_from(delta.as_millis()).unwrap_or(i64::MAX),
             period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        },
+        }
+        .into(),
         FaultCommand::Clock(ClockCommand::Reset { nodes }) => {
             return clock_reset(&nem, nodes);
         }
@@ -235,8 +245,8 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     let pending = nem.journal().pending().map_err(internal)?;
     let mut time_sync: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &pending {
-        if let Undo::ResetClock { time_sync: t, .. } = &p.undo {
-            for (n, units) in t.iter().filter(|(n, _)| nodes.contains(n)) {
+        if let Undo::ResetClock(r) = &p.undo {
+            for (n, units) in r.time_sync.iter().filter(|(n, _)| nodes.contains(n)) {
                 let all = time_sync.entry(n.clone()).or_default();
                 all.extend(units.iter().cloned());
                 all.sort();
@@ -251,12 +261,8 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     if errors.is_empty() {
         // Clock faults on these nodes are undone now.
         for p in pending {
-            if let Fault::ClockBump { nodes: n, .. } | Fault::ClockStrobe { nodes: n, .. } =
-                &p.fault
-            {
-                if n.iter().all(|x| nodes.contains(x)) {
-                    nem.journal().record_healed(p.id).map_err(internal)?;
-                }
+            if p.fault.kind() == Kind::Clock && p.fault.nodes().iter().all(|x| nodes.contains(x)) {
+                nem.journal().record_healed(p.id).map_err(internal)?;
             }
         }
         eprintln!("clocks reset on {}", nodes.join(", "));
@@ -297,9 +303,9 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     // A killed database is restarted through its hooks.
     let mut dbs: Vec<String> = Vec::new();
     for p in journal.pending().map_err(internal)? {
-        if let nemesis::Undo::Restart { db, .. } = &p.undo {
-            if !dbs.contains(db) {
-                dbs.push(db.clone());
+        if let Some(db) = p.undo.database() {
+            if !dbs.iter().any(|d| d == db) {
+                dbs.push(db.to_string());
             }
         }
     }

@@ -12,13 +12,247 @@
 //! fault within seconds, so the services that run are found while the fault is planned,
 //! journaled with its undo, stopped with the fault, and started again once heal has reset
 //! the clock.
+//!
+//! The kind `clock` has two shapes, [`ClockBumpSpec`] / [`ClockBumpFault`] and
+//! [`ClockStrobeSpec`] / [`ClockStrobeFault`], both undone by [`ResetClock`].
 
+use crate::fault::{Apply, Heal, NodeErrors, Package, Spec, Targets};
 use crate::helper::HELPER_PATH;
-use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
-use crate::NemesisError;
+use crate::registry::{FaultSpec, Kind};
+use crate::remote::{all_ok, collect_each, on_each, on_each_retrying, root_script};
+use crate::{helper, FaultRng, Nemesis, NemesisError};
 use clusters::{quote, Cluster, RemoteCommand};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The kind `clock` (see [`Package`]).
+pub struct Clock;
+
+impl Package for Clock {
+    const NAME: &'static str = "clock";
+    const ABOUT: &'static str =
+        "clock bumps and strobes (nodes with their own kernel; time sync stopped meanwhile)";
+    const COLOR: [u8; 3] = [90, 180, 180];
+
+    /// A bump of 1 to 60 s either way, or a strobe, on random targets.
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        let targets = Targets::random(rng);
+        if rng.random_bool(0.5) {
+            let secs: i64 = rng.random_range(1..=60);
+            let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+            FaultSpec::ClockBump(ClockBumpSpec {
+                targets,
+                by_ms: sign * secs * 1000,
+            })
+        } else {
+            FaultSpec::ClockStrobe(ClockStrobeSpec {
+                targets,
+                delta_ms: rng.random_range(10..=500),
+                period_ms: rng.random_range(1..=50),
+                duration_ms: rng.random_range(1_000..=10_000),
+            })
+        }
+    }
+}
+
+/// Move the targets' clocks by `by_ms` milliseconds (may be negative), as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockBumpSpec {
+    /// Which nodes.
+    pub targets: Targets,
+    /// The offset.
+    pub by_ms: i64,
+}
+
+/// Jump the targets' clocks back and forth by `delta_ms` every `period_ms` for
+/// `duration_ms`, as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockStrobeSpec {
+    /// Which nodes.
+    pub targets: Targets,
+    /// How far each jump goes.
+    pub delta_ms: i64,
+    /// Time between jumps.
+    pub period_ms: u64,
+    /// How long the strobe lasts.
+    pub duration_ms: u64,
+}
+
+/// Clocks moved by `by_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockBumpFault {
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+    /// The offset in milliseconds.
+    pub by_ms: i64,
+}
+
+/// Clocks strobed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockStrobeFault {
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+    /// Jump size in milliseconds.
+    pub delta_ms: i64,
+    /// Time between jumps in milliseconds.
+    pub period_ms: u64,
+    /// How long, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Set these nodes' clocks back to the controller's time, then start the time-sync units
+/// the fault stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetClock {
+    /// The nodes.
+    pub nodes: Vec<String>,
+    /// Node to the time-synchronisation units (systemd) that ran before the fault.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub time_sync: BTreeMap<String, Vec<String>>,
+}
+
+impl Spec for ClockBumpSpec {
+    type Fault = ClockBumpFault;
+
+    fn resolve<R: Rng>(
+        &self,
+        nem: &Nemesis<'_>,
+        rng: &mut R,
+    ) -> Result<ClockBumpFault, NemesisError> {
+        Ok(ClockBumpFault {
+            nodes: self
+                .targets
+                .resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?,
+            by_ms: self.by_ms,
+        })
+    }
+}
+
+impl Spec for ClockStrobeSpec {
+    type Fault = ClockStrobeFault;
+
+    fn resolve<R: Rng>(
+        &self,
+        nem: &Nemesis<'_>,
+        rng: &mut R,
+    ) -> Result<ClockStrobeFault, NemesisError> {
+        Ok(ClockStrobeFault {
+            nodes: self
+                .targets
+                .resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?,
+            delta_ms: self.delta_ms,
+            period_ms: self.period_ms,
+            duration_ms: self.duration_ms,
+        })
+    }
+}
+
+/// Plans a clock fault on `nodes`: refuses shared kernels, installs the helper, and records
+/// the time-sync units to stop and start again.
+fn plan_clock(nem: &Nemesis<'_>, nodes: &[String]) -> Result<(ResetClock, ()), NemesisError> {
+    require_own_clocks(nem.cluster(), nodes)?;
+    all_ok(helper::install(nem.cluster(), nodes, &nem.helper()?))?;
+    let undo = ResetClock {
+        nodes: nodes.to_vec(),
+        time_sync: active_time_sync(nem.cluster(), nodes)?,
+    };
+    Ok((undo, ()))
+}
+
+impl Apply for ClockBumpFault {
+    const KIND: Kind = Kind::Clock;
+    type Undo = ResetClock;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(ResetClock, ()), NemesisError> {
+        plan_clock(nem, &self.nodes)
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &ResetClock,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        Ok(bump(
+            nem.cluster(),
+            &self.nodes,
+            self.by_ms,
+            &undo.time_sync,
+        ))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl Apply for ClockStrobeFault {
+    const KIND: Kind = Kind::Clock;
+    type Undo = ResetClock;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(ResetClock, ()), NemesisError> {
+        plan_clock(nem, &self.nodes)
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &ResetClock,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        let s = Strobe {
+            delta_ms: self.delta_ms,
+            period_ms: self.period_ms,
+            duration_ms: self.duration_ms,
+        };
+        Ok(strobe(nem.cluster(), &self.nodes, s, &undo.time_sync))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl fmt::Display for ClockBumpFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clock bump {:+}ms on {}",
+            self.by_ms,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl fmt::Display for ClockStrobeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clock strobe ±{}ms every {}ms for {}ms on {}",
+            self.delta_ms,
+            self.period_ms,
+            self.duration_ms,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl Heal for ResetClock {
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        reset(nem.cluster(), &self.nodes, &self.time_sync)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
 
 /// Where a running strobe's PID is kept on a node.
 const STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
@@ -482,15 +716,15 @@ mod tests {
             serde_json::from_str(r#"{"undo":"reset-clock","nodes":["n1"]}"#).expect("parse");
         assert_eq!(
             old,
-            crate::Undo::ResetClock {
+            crate::Undo::ResetClock(ResetClock {
                 nodes: vec!["n1".into()],
                 time_sync: BTreeMap::new(),
-            }
+            })
         );
-        let new = crate::Undo::ResetClock {
+        let new = crate::Undo::ResetClock(ResetClock {
             nodes: vec!["n1".into()],
             time_sync: [("n1".to_string(), vec!["chrony.service".to_string()])].into(),
-        };
+        });
         let line = serde_json::to_string(&new).expect("json");
         assert_eq!(
             serde_json::from_str::<crate::Undo>(&line).expect("parse"),

@@ -9,10 +9,11 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
+//! use nemesis::process::{KillFault, Restart};
 //! use nemesis::{Fault, Journal, Undo};
 //! let j = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
-//! let fault = Fault::Kill { db: "etcd".into(), nodes: vec!["n1".into()] };
-//! let undo = Undo::Restart { db: "etcd".into(), nodes: vec!["n1".into()] };
+//! let fault = Fault::Kill(KillFault { db: "etcd".into(), nodes: vec!["n1".into()] });
+//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()] });
 //! let id = j.record_apply(&fault, &undo).unwrap();
 //! assert_eq!(j.pending().unwrap().len(), 1);
 //! j.record_healed(id).unwrap();
@@ -352,13 +353,13 @@ mod tests {
 
     fn fault(n: &str) -> (Fault, Undo) {
         (
-            Fault::Pause {
+            Fault::Pause(crate::process::PauseFault {
                 db: "db".into(),
                 nodes: vec![n.into()],
-            },
-            Undo::Resume {
+            }),
+            Undo::Resume(crate::process::Resume {
                 pids: [(n.to_string(), vec![42])].into(),
-            },
+            }),
         )
     }
 

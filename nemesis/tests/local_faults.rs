@@ -7,6 +7,9 @@
 
 use clusters::testing::{is_root, run};
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
+use nemesis::clock::ClockBumpFault;
+use nemesis::partition::PartitionFaultSpec;
+use nemesis::process::{KillFault, PauseFault, PauseSpec};
 use nemesis::{
     seeded, Fault, FaultSpec, Grudge, Journal, NemesisError, ProcessHooks, Targets, Topology,
 };
@@ -97,14 +100,14 @@ fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
         Topology::Bridge,
         Topology::MinorityThird,
     ] {
-        let spec = FaultSpec::Partition {
+        let spec = FaultSpec::Partition(PartitionFaultSpec {
             partition: nemesis::fault::PartitionSpec::Topology(topology.clone()),
-        };
+        });
         let fault = nem.resolve(&spec, &mut rng).unwrap();
-        let Fault::Partition { grudge, .. } = &fault else {
+        let Fault::Partition(p) = &fault else {
             panic!("not a partition")
         };
-        let grudge = grudge.clone();
+        let grudge = p.grudge.clone();
         nem.apply(fault).unwrap();
         assert_eq!(
             reachability(&cluster, &addrs),
@@ -199,18 +202,18 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     // Pause the primary: its process is stopped (T), the others are not.
     let f = nem
         .resolve(
-            &FaultSpec::Pause {
+            &FaultSpec::Pause(PauseSpec {
                 targets: Targets::Primaries,
-            },
+            }),
             &mut seeded(2),
         )
         .unwrap();
     assert_eq!(
         f,
-        Fault::Pause {
+        Fault::Pause(PauseFault {
             db: "sleepdb".into(),
             nodes: vec!["n1".into()]
-        }
+        })
     );
     let paused = nem.apply(f).unwrap();
     assert!(
@@ -223,10 +226,10 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     assert!(state(&cluster, "n1", p1).starts_with('S'));
 
     // Kill two nodes: their processes are gone; heal starts new ones.
-    let f = Fault::Kill {
+    let f = Fault::Kill(KillFault {
         db: "sleepdb".into(),
         nodes: vec!["n2".into(), "n3".into()],
-    };
+    });
     let (p2, p3) = (pid("n2"), pid("n3"));
     nem.apply(f.clone()).unwrap();
     assert_eq!(state(&cluster, "n2", p2), "gone");
@@ -256,9 +259,9 @@ fn a_panic_mid_partition_still_heals() {
         let _heal = nem.heal_on_drop();
         let f = nem
             .resolve(
-                &FaultSpec::Partition {
+                &FaultSpec::Partition(PartitionFaultSpec {
                     partition: nemesis::fault::PartitionSpec::Topology(Topology::Halves),
-                },
+                }),
                 &mut seeded(0),
             )
             .unwrap();
@@ -287,10 +290,10 @@ fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
     );
     let before = std::time::SystemTime::now();
     let e = nem
-        .apply(Fault::ClockBump {
+        .apply(Fault::ClockBump(ClockBumpFault {
             nodes: vec!["n1".into()],
             by_ms: 3_600_000,
-        })
+        }))
         .unwrap_err();
     assert!(matches!(e, NemesisError::Refused(_)), "{e}");
     assert!(
