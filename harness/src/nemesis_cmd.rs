@@ -302,7 +302,8 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let journal = open_journal(args.journal.as_ref(), &file)?;
     // A killed database is restarted through its hooks.
     let mut dbs: Vec<String> = Vec::new();
-    for p in journal.pending().map_err(internal)? {
+    // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
+    for p in journal.pending().unwrap_or_default() {
         if let Some(db) = p.undo.database() {
             if !dbs.iter().any(|d| d == db) {
                 dbs.push(db.to_string());
@@ -320,6 +321,9 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
         for (n, e) in errs {
             eprintln!("    {n}: {e}");
         }
+    }
+    if let Some(e) = &report.journal_error {
+        eprintln!("HEAL INCOMPLETE: {e}; swept faultline's rules off every node, but faults the journal records (pauses, kills, clocks) may still be applied");
     }
     for (n, e) in &report.sweep_errors {
         eprintln!("HEAL FAILED: sweeping faultline's rules off {n}: {e}");

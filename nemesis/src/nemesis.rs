@@ -34,12 +34,14 @@ pub struct HealReport {
     /// Errors of the sweep (faultline's own rules removed from every node whatever the
     /// journal says), per node.
     pub sweep_errors: BTreeMap<String, String>,
+    /// Why the journal could not be read, when it could not (heal then only swept).
+    pub journal_error: Option<String>,
 }
 
 impl HealReport {
     /// Whether everything was undone.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.sweep_errors.is_empty()
+        self.failed.is_empty() && self.sweep_errors.is_empty() && self.journal_error.is_none()
     }
 }
 
@@ -219,7 +221,15 @@ impl<'c> Nemesis<'c> {
     /// the journal says. Idempotent.
     pub fn heal_all(&self, sweep: bool) -> Result<HealReport, NemesisError> {
         let mut report = HealReport::default();
-        let mut pending: Vec<Pending> = self.journal.pending()?;
+        // With a sweep, an unreadable journal does not keep faultline's rules on the nodes.
+        let mut pending: Vec<Pending> = match self.journal.pending() {
+            Ok(p) => p,
+            Err(e) if sweep => {
+                report.journal_error = Some(e.to_string());
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         pending.reverse();
         for p in pending {
             let what = p.fault.to_string();
