@@ -254,8 +254,13 @@ impl Heal for ResetClock {
     }
 }
 
-/// Where a running strobe's PID is kept on a node.
-const STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
+/// Where running strobes' PIDs are kept on a node: one file per strobe (`PID.pid`), so that
+/// a reset stops every strobe, also when several were started on one node.
+const STROBE_DIR: &str = "/run/faultline/strobe";
+
+/// Where faultline kept the one strobe's PID before [`STROBE_DIR`] (a reset still stops a
+/// strobe that an earlier version started).
+const OLD_STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
 
 /// This machine's boot id (`/proc/sys/kernel/random/boot_id`).
 fn local_boot_id() -> Option<String> {
@@ -368,15 +373,51 @@ fn stop_time_sync(time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> Stri
     }
 }
 
-/// The script of a reset on `node`: stop any strobe; set the clock with `set_clock` (a
+/// The script that starts `cmd` (a strobe) in the background and records its PID in a file
+/// of its own in `strobe_dir`.
+fn start_strobe_script(cmd: &str, strobe_dir: &str) -> String {
+    let dir = quote(strobe_dir);
+    format!(
+        "mkdir -p {dir} && chmod 700 {dir}\n\
+         setsid {cmd} </dev/null >/dev/null 2>&1 &\n\
+         echo $! > {dir}/$!.pid\n"
+    )
+}
+
+/// The script that stops every strobe recorded in `strobe_dir` (and one an earlier version
+/// recorded), each only if its PID is still a strobe (not a PID reused since), and removes
+/// the records.
+fn stop_strobes_script(strobe_dir: &str) -> String {
+    // Tests use their own directory and must not touch this machine's strobes.
+    let legacy = if strobe_dir == STROBE_DIR {
+        OLD_STROBE_PID
+    } else {
+        ""
+    };
+    format!(
+        "for f in {}/*.pid {legacy}; do\n\
+         \x20 [ -f \"$f\" ] || continue\n\
+         \x20 p=$(cat \"$f\" 2>/dev/null)\n\
+         \x20 case \"$p\" in ''|*[!0-9]*) ;; *) if grep -qa strobe /proc/\"$p\"/cmdline 2>/dev/null; then kill \"$p\" 2>/dev/null; fi ;; esac\n\
+         \x20 rm -f \"$f\"\n\
+         done\n",
+        quote(strobe_dir)
+    )
+}
+
+/// The script of a reset on `node`: stop every strobe; set the clock with `set_clock` (a
 /// helper command) when the helper is there; start `node`'s units in `time_sync` again
 /// whatever happened to the clock (units that no longer exist are skipped, so that a removed
 /// service cannot keep a fault from being healed); exit non-zero when anything failed.
-fn reset_script(set_clock: &str, time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> String {
+fn reset_script(
+    set_clock: &str,
+    time_sync: &BTreeMap<String, Vec<String>>,
+    node: &str,
+    strobe_dir: &str,
+) -> String {
     let mut script = format!(
-        "s=0\n\
-         if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
-         if [ -x {HELPER_PATH} ]; then {set_clock} || s=$?; fi\n"
+        "s=0\n{}if [ -x {HELPER_PATH} ]; then {set_clock} || s=$?; fi\n",
+        stop_strobes_script(strobe_dir)
     );
     if let Some(units) = time_sync.get(node).filter(|u| !u.is_empty()) {
         let units: Vec<String> = units.iter().map(|u| quote(u)).collect();
@@ -436,8 +477,9 @@ pub fn strobe(
     ]);
     on_each(cluster, nodes, |n| {
         let script = format!(
-            "{}setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}",
-            stop_time_sync(time_sync, n)
+            "{}{}",
+            stop_time_sync(time_sync, n),
+            start_strobe_script(&cmd, STROBE_DIR)
         );
         root_script(cluster, n, "clock strobe", &script).map(|_| ())
     })
@@ -527,6 +569,7 @@ pub fn reset(
                     &helper(&["sync".into(), "--server".into(), addr]),
                     time_sync,
                     n,
+                    STROBE_DIR,
                 );
                 match root_script(cluster, n, "clock sync", &script) {
                     Ok(_) => return Ok(()),
@@ -549,6 +592,7 @@ pub fn reset(
             &helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()]),
             time_sync,
             n,
+            STROBE_DIR,
         );
         root_script(cluster, n, "clock reset", &script).map(|_| ())
     })
@@ -668,11 +712,11 @@ mod tests {
             "systemctl stop chrony.service 'x; reboot' || exit\n"
         );
         assert_eq!(stop_time_sync(&t, "n2"), "");
-        let r = reset_script("helper sync", &t, "n1");
+        let r = reset_script("helper sync", &t, "n1", STROBE_DIR);
         assert!(r.contains("then helper sync || s=$?; fi"), "{r}");
         assert!(r.contains("for u in chrony.service 'x; reboot'; do"), "{r}");
         assert!(r.ends_with("exit $s\n"), "{r}");
-        assert!(!reset_script("helper sync", &t, "n3").contains("systemctl"));
+        assert!(!reset_script("helper sync", &t, "n3", STROBE_DIR).contains("systemctl"));
     }
 
     /// The reset script as sh runs it: units are started even when setting the clock
@@ -684,7 +728,8 @@ mod tests {
             vec!["a.service".to_string(), "gone.service".to_string()],
         )]
         .into();
-        let script = reset_script("false", &t, "n1").replace(HELPER_PATH, "/bin/sh");
+        let script =
+            reset_script("false", &t, "n1", "/nonexistent").replace(HELPER_PATH, "/bin/sh");
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         // A stand-in systemctl that knows only a.service and logs what it is asked.
@@ -730,5 +775,66 @@ mod tests {
             serde_json::from_str::<crate::Undo>(&line).expect("parse"),
             new
         );
+    }
+
+    /// Whether process `pid` is still running (a zombie is not).
+    fn running(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().to_string())
+            })
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    /// Two strobes on one node used to share one PID file, so that a reset stopped only the
+    /// newest and the other went on moving the clock after heal.
+    #[test]
+    fn a_reset_stops_every_strobe_on_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let strobes = dir.path().join("strobe");
+        let strobes = strobes.to_str().unwrap();
+        // A stand-in for the helper's strobe: a loop whose command line says "strobe".
+        let fake = "sh -c 'while :; do sleep 0.05; done' strobe";
+        for _ in 0..2 {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(start_strobe_script(fake, strobes))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        let pids: Vec<u32> = std::fs::read_dir(strobes)
+            .unwrap()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                text.trim().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(pids.len(), 2, "one PID file per strobe");
+        assert!(pids.iter().all(|p| running(*p)));
+        let script = reset_script("true", &BTreeMap::new(), "n1", strobes)
+            .replace(HELPER_PATH, "/nonexistent");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|p| running(*p)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<u32> = pids.iter().copied().filter(|p| running(*p)).collect();
+        for p in &left {
+            // SAFETY: kill of a process this test started.
+            unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+        }
+        assert!(
+            left.is_empty(),
+            "strobes still running after reset: {left:?}"
+        );
+        assert_eq!(std::fs::read_dir(strobes).unwrap().count(), 0);
     }
 }
