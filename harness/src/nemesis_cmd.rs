@@ -33,11 +33,14 @@ fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>,
     Ok(Arc::new(crate::hooks::DbHooks(db)))
 }
 
+/// The cluster's journal (or the one named), refused when it belongs to another cluster.
 fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journal, Failure> {
     let path = explicit
         .cloned()
         .unwrap_or_else(|| Journal::default_path(&file.name));
-    Journal::open(&path).map_err(internal)
+    Journal::open(&path)
+        .and_then(|j| j.bind(file))
+        .map_err(nemesis_failure)
 }
 
 fn nemesis_failure(e: NemesisError) -> Failure {

@@ -289,7 +289,7 @@ fn lifecycle(
     .map_err(internal)?;
 
     // Faults are journaled in the cluster's journal and mirrored into the store.
-    let journal = Journal::open(&Journal::default_path(&cluster.file().name))
+    let journal = Journal::for_cluster(cluster.file())
         .and_then(|j| j.with_mirror(&dir.join("nemesis.jsonl")))
         .map_err(internal)?;
     let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks(db.clone())));

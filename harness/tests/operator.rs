@@ -223,7 +223,39 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     // Idempotent.
     let out = faultline(home.path(), &["heal", "--cluster", c]);
     assert_eq!(out.status.code(), Some(0));
-    faultline(home.path(), &["cluster", "down", "--name", "t-heal-cli"]);
+
+    // A cluster file with the same name and other nodes is another cluster: it does not get
+    // this cluster's journal (its heal would undo this cluster's faults on its own nodes).
+    let mut other = clusters::ClusterFile::load(Path::new(c)).expect("cluster file");
+    other.nodes.pop();
+    let other_path = home.path().join("other.yaml");
+    std::fs::write(&other_path, other.to_yaml()).expect("write cluster file");
+    let out = faultline(
+        home.path(),
+        &["heal", "--cluster", other_path.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("belongs to cluster \"t-heal-cli\" (n1 at "),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The journal goes with its cluster: a new cluster of that name starts afresh.
+    let out = faultline(home.path(), &["cluster", "down", "--name", "t-heal-cli"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !journal.exists(),
+        "the journal must be retired with its cluster"
+    );
+    let retired = std::fs::read_dir(home.path().join("journal/retired"))
+        .expect("retired journals")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        })
+        .count();
+    assert_eq!(retired, 1);
 }
 
 /// A node's address on the cluster network, asked through `faultline exec`.

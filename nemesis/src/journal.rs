@@ -22,8 +22,10 @@
 
 use crate::fault::{Fault, Undo};
 use crate::NemesisError;
+use clusters::ClusterFile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -84,6 +86,54 @@ pub struct Pending {
     pub heal_errors: BTreeMap<String, String>,
 }
 
+/// Whose faults a journal holds: a cluster's name and where each of its nodes is. Kept
+/// beside the journal ([`Journal::identity_path`]) when a cluster first uses it, so that a
+/// second cluster with the same name (and so the same default journal) is refused instead of
+/// healing, or forgetting, the first one's faults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// The cluster's `name:`.
+    pub name: String,
+    /// Each node and the address faultline reaches it at (`host:port`, after the ssh
+    /// config's `HostName` and `Port`).
+    pub nodes: BTreeMap<String, String>,
+}
+
+impl ClusterIdentity {
+    /// The identity of the cluster that `file` describes (reads the ssh config it names;
+    /// connects to nothing).
+    pub fn of(file: &ClusterFile) -> ClusterIdentity {
+        let nodes = file
+            .nodes
+            .iter()
+            .map(|n| {
+                let t = clusters::ssh::Target::resolve(n, &file.ssh);
+                let addr = if t.host.contains(':') {
+                    format!("[{}]:{}", t.host, t.port)
+                } else {
+                    format!("{}:{}", t.host, t.port)
+                };
+                (n.clone(), addr)
+            })
+            .collect();
+        ClusterIdentity {
+            name: file.name.clone(),
+            nodes,
+        }
+    }
+}
+
+impl fmt::Display for ClusterIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(n, a)| format!("{n} at {a}"))
+            .collect();
+        write!(f, "{:?} ({})", self.name, nodes.join(", "))
+    }
+}
+
 /// An append-only, fsynced, lock-protected fault journal.
 #[derive(Debug)]
 pub struct Journal {
@@ -127,6 +177,101 @@ impl Journal {
         clusters::local::state_root()
             .join("journal")
             .join(format!("{safe}.jsonl"))
+    }
+
+    /// The journal of the cluster `file` describes: its default path
+    /// ([`Journal::default_path`]), bound to the cluster ([`Journal::bind`]).
+    pub fn for_cluster(file: &ClusterFile) -> Result<Journal, NemesisError> {
+        Journal::open(&Journal::default_path(&file.name))?.bind(file)
+    }
+
+    /// Where the identity of the cluster this journal belongs to is kept: beside it,
+    /// `NAME.cluster.json` for `NAME.jsonl`.
+    pub fn identity_path(&self) -> PathBuf {
+        self.path.with_extension("cluster.json")
+    }
+
+    /// The identity of the cluster this journal belongs to, if one is recorded.
+    pub fn identity(&self) -> Result<Option<ClusterIdentity>, NemesisError> {
+        read_identity(&self.identity_path())
+    }
+
+    /// Binds the journal to the cluster `file` describes: the first cluster to use a journal
+    /// (also one written before identities were recorded) is recorded as its owner; another
+    /// cluster is refused, with both identities and what to do, because two clusters sharing
+    /// one journal heal each other's faults.
+    pub fn bind(self, file: &ClusterFile) -> Result<Journal, NemesisError> {
+        let mine = ClusterIdentity::of(file);
+        let lock = File::open(&self.path).map_err(|e| err(&self.path, e))?;
+        lock.lock().map_err(|e| err(&self.path, e))?;
+        let result = (|| {
+            let id_path = self.identity_path();
+            match read_identity(&id_path)? {
+                Some(owner) if owner == mine => Ok(()),
+                Some(owner) => Err(NemesisError::Refused(format!(
+                    "the fault journal {} belongs to cluster {owner}, but this cluster file describes cluster {mine}. Two clusters sharing one journal would heal each other's faults and forget their own. Give this cluster a name of its own (`name:` in its cluster file) or its own `--journal FILE`. If cluster {:?} of the journal is gone: `faultline cluster down --name {}` retires its journal (local clusters); otherwise heal it with its own cluster file, then remove {} and {}",
+                    self.path.display(),
+                    owner.name,
+                    owner.name,
+                    self.path.display(),
+                    id_path.display()
+                ))),
+                None => {
+                    let json = serde_json::to_string_pretty(&mine).map_err(|e| {
+                        NemesisError::Journal {
+                            path: id_path.display().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    let tmp = id_path.with_extension(format!("tmp{}", std::process::id()));
+                    std::fs::write(&tmp, json + "\n").map_err(|e| err(&tmp, e))?;
+                    std::fs::rename(&tmp, &id_path).map_err(|e| err(&id_path, e))
+                }
+            }
+        })();
+        let _ = lock.unlock();
+        result.map(|()| self)
+    }
+
+    /// Retires the default journal of cluster `identity.name` when its cluster is taken down:
+    /// moves it and its identity into `journal/retired/`, so that a new cluster with the same
+    /// name starts with an empty journal. A journal that another cluster of that name owns is
+    /// left alone. Returns where the journal went, if it was retired.
+    pub fn retire(identity: &ClusterIdentity) -> Result<Option<PathBuf>, NemesisError> {
+        Journal::retire_at(&Journal::default_path(&identity.name), identity)
+    }
+
+    /// [`Journal::retire`] for the journal at `path`.
+    fn retire_at(path: &Path, identity: &ClusterIdentity) -> Result<Option<PathBuf>, NemesisError> {
+        let path = path.to_path_buf();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let j = Journal {
+            path: path.clone(),
+            mirror: None,
+        };
+        if j.identity()?.is_some_and(|owner| owner != *identity) {
+            return Ok(None);
+        }
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("retired"), |d| d.join("retired"));
+        std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        let to = dir.join(format!("{stem}-{stamp}.jsonl"));
+        std::fs::rename(&path, &to).map_err(|e| err(&path, e))?;
+        let id_path = j.identity_path();
+        if id_path.exists() {
+            let id_to = to.with_extension("cluster.json");
+            std::fs::rename(&id_path, &id_to).map_err(|e| err(&id_path, e))?;
+        }
+        Ok(Some(to))
     }
 
     /// Also appends every line to `mirror` (a test run's own nemesis.jsonl in its store).
@@ -354,6 +499,19 @@ fn salvage_id(line: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+fn read_identity(path: &Path) -> Result<Option<ClusterIdentity>, NemesisError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NemesisError::Journal {
+                path: path.display().to_string(),
+                message: format!("{e} (the identity of the cluster that owns the journal beside it; remove it to let the next cluster that uses the journal own it)"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(path, e)),
+    }
+}
+
 fn write_synced(file: &mut File, path: &Path, line: &str) -> Result<(), NemesisError> {
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_data())
@@ -470,5 +628,70 @@ mod tests {
         let b = std::fs::read_to_string(dir.path().join("b.jsonl")).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.lines().count(), 2);
+    }
+
+    fn cluster_file(name: &str, nodes: &[&str]) -> ClusterFile {
+        let text = format!(
+            "name: {name}\nnodes: [{}]\nssh:\n  port: 2222\n",
+            nodes.join(", ")
+        );
+        ClusterFile::parse(&text, "c.yaml").unwrap()
+    }
+
+    /// Two cluster files with the same name and different nodes used to share one journal,
+    /// so that heal of one restarted the database on the other and forgot its fault.
+    #[test]
+    fn a_journal_belongs_to_one_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        let a = cluster_file("c", &["10.0.0.1", "10.0.0.2"]);
+        let b = cluster_file("c", &["10.0.9.1", "10.0.9.2"]);
+        // A journal written before identities: the first cluster to use it owns it.
+        let (f, u) = fault("10.0.0.1");
+        Journal::open(&path).unwrap().record_apply(&f, &u).unwrap();
+        let j = Journal::open(&path).unwrap().bind(&a).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 1);
+        assert_eq!(j.identity().unwrap(), Some(ClusterIdentity::of(&a)));
+        assert_eq!(
+            ClusterIdentity::of(&a).nodes["10.0.0.2"],
+            "10.0.0.2:2222",
+            "nodes are known by where they are reached"
+        );
+        Journal::open(&path).unwrap().bind(&a).unwrap();
+        let e = Journal::open(&path).unwrap().bind(&b).unwrap_err();
+        assert!(matches!(e, NemesisError::Refused(_)), "{e}");
+        let e = e.to_string();
+        assert!(
+            e.contains("10.0.0.1:2222") && e.contains("10.0.9.1:2222"),
+            "{e}"
+        );
+        assert!(e.contains("cluster down --name c"), "{e}");
+    }
+
+    #[test]
+    fn a_retired_journal_is_out_of_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal/gone.jsonl");
+        let a = cluster_file("gone", &["10.0.0.1"]);
+        let j = Journal::open(&path).unwrap().bind(&a).unwrap();
+        let (f, u) = fault("10.0.0.1");
+        j.record_apply(&f, &u).unwrap();
+        // Another cluster's journal of that name is not retired for it.
+        let other = ClusterIdentity::of(&cluster_file("gone", &["10.7.0.1"]));
+        assert_eq!(Journal::retire_at(&path, &other).unwrap(), None);
+        let to = Journal::retire_at(&path, &ClusterIdentity::of(&a))
+            .unwrap()
+            .unwrap();
+        assert!(to.starts_with(dir.path().join("journal/retired")), "{to:?}");
+        assert!(to.exists() && to.with_extension("cluster.json").exists());
+        assert!(!path.exists() && !j.identity_path().exists());
+        // A new cluster with the old name starts afresh.
+        let b = cluster_file("gone", &["10.7.0.1"]);
+        let j = Journal::open(&path).unwrap().bind(&b).unwrap();
+        assert!(j.pending().unwrap().is_empty());
+        assert_eq!(
+            Journal::retire_at(&path, &ClusterIdentity::of(&a)).unwrap(),
+            None
+        );
     }
 }
