@@ -265,6 +265,7 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
         // Clock faults on these nodes are undone now.
         for p in pending {
             if p.fault.kind() == Kind::Clock && p.fault.nodes().iter().all(|x| nodes.contains(x)) {
+                nem.forget(&p.undo);
                 nem.journal().record_healed(p.id).map_err(internal)?;
             }
         }
@@ -304,17 +305,35 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     // A killed database is restarted through its hooks.
-    let mut dbs: Vec<String> = Vec::new();
     // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
-    for p in journal.pending().unwrap_or_default() {
-        if let Some(db) = p.undo.database() {
-            if !dbs.iter().any(|d| d == db) {
-                dbs.push(db.to_string());
+    let mut undos: Vec<Undo> = journal
+        .pending()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.undo)
+        .collect();
+    if !args.no_sweep {
+        // Faults recorded on the nodes themselves, which the sweep undoes too.
+        let (records, _) = nemesis::node_state::read(&cluster, &cluster.nodes());
+        undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
+    }
+    let mut dbs: Vec<String> = Vec::new();
+    for db in undos.iter().filter_map(Undo::database) {
+        if !dbs.iter().any(|d| d == db) {
+            dbs.push(db.to_string());
+        }
+    }
+    // A database faultline cannot open does not keep heal from undoing everything else: the
+    // faults that need it are reported as failed.
+    let mut nem = Nemesis::new(&cluster, journal);
+    for db in &dbs {
+        match process_hooks(db, &cluster) {
+            Ok(h) => nem = nem.with_hooks(h),
+            Err(Failure::BadInput(e) | Failure::Internal(e)) => {
+                eprintln!("WARNING: cannot restart {db} where it was killed: {e:#}")
             }
         }
     }
-    let names: Vec<&str> = dbs.iter().map(String::as_str).collect();
-    let nem = build(&cluster, journal, &names)?;
     let report = nem.heal_all(!args.no_sweep).map_err(nemesis_failure)?;
     for (id, what) in &report.healed {
         eprintln!("healed #{id} {what}");
@@ -328,12 +347,21 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     if let Some(e) = &report.journal_error {
         eprintln!("HEAL INCOMPLETE: {e}; swept faultline's rules off every node, but faults the journal records (pauses, kills, clocks) may still be applied");
     }
+    for (n, found) in &report.swept {
+        for what in found {
+            eprintln!("sweep: {n}: removed {what}");
+        }
+    }
     for (n, e) in &report.sweep_errors {
-        eprintln!("HEAL FAILED: sweeping faultline's rules off {n}: {e}");
+        eprintln!("HEAL FAILED: sweeping faultline's faults off {n}: {e}");
     }
     if report.is_clean() {
-        if report.healed.is_empty() {
-            eprintln!("nothing to heal: the journal lists no applied fault");
+        if report.healed.is_empty() && report.swept.is_empty() {
+            if args.no_sweep {
+                eprintln!("nothing to heal: the journal lists no applied fault");
+            } else {
+                eprintln!("nothing to heal: the journal lists no applied fault, and the sweep found none of faultline's faults on the nodes");
+            }
         }
         Ok(Exit::Valid)
     } else {

@@ -224,6 +224,25 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     let out = faultline(home.path(), &["heal", "--cluster", c]);
     assert_eq!(out.status.code(), Some(0));
 
+    // With the journal lost, heal still finds and removes the partition, and says so.
+    let out = faultline(
+        home.path(),
+        &["nemesis", "--cluster", c, "partition", "--isolate", "n2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!reach("n1"));
+    std::fs::remove_file(&journal).expect("lose the journal");
+    std::fs::remove_file(journal.with_extension("cluster.json")).expect("and its owner");
+    let out = faultline(home.path(), &["heal", "--cluster", c]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("sweep: n2: removed partition rules"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing to heal"), "{said}");
+    assert!(reach("n1") && reach("n3"));
+
     // A cluster file with the same name and other nodes is another cluster: it does not get
     // this cluster's journal (its heal would undo this cluster's faults on its own nodes).
     let mut other = clusters::ClusterFile::load(Path::new(c)).expect("cluster file");

@@ -244,6 +244,22 @@ impl fmt::Display for ClockStrobeFault {
     }
 }
 
+impl fmt::Display for ResetClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reset the clock of {}", self.nodes.join(","))?;
+        let units: Vec<String> = self
+            .time_sync
+            .iter()
+            .filter(|(_, u)| !u.is_empty())
+            .map(|(n, u)| format!("{} on {n}", u.join(",")))
+            .collect();
+        if !units.is_empty() {
+            write!(f, " and start {}", units.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
 impl Heal for ResetClock {
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
         reset(nem.cluster(), &self.nodes, &self.time_sync)
@@ -251,6 +267,18 @@ impl Heal for ResetClock {
 
     fn nodes(&self) -> Vec<String> {
         self.nodes.clone()
+    }
+
+    /// Also what stops a strobe and restarts the time-sync units a clock fault stopped.
+    fn on_node(&self, node: &str) -> Option<ResetClock> {
+        Some(ResetClock {
+            nodes: vec![node.to_string()],
+            time_sync: self
+                .time_sync
+                .get(node)
+                .map(|u| [(node.to_string(), u.clone())].into())
+                .unwrap_or_default(),
+        })
     }
 }
 

@@ -84,14 +84,24 @@ pub trait Apply: fmt::Display {
 }
 
 /// How a fault is undone (one variant of [`Undo`]). Heal must be idempotent: undoing what is
-/// already undone succeeds and changes nothing.
-pub trait Heal {
+/// already undone succeeds and changes nothing. `Display` says what undoing does, for heal's
+/// output.
+pub trait Heal: fmt::Display {
     /// Undoes the fault on its nodes, retrying each; returns the nodes where it failed.
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors;
     /// The nodes it touches.
     fn nodes(&self) -> Vec<String>;
     /// The database whose hooks undoing needs (a killed database is started by its hooks).
     fn database(&self) -> Option<&str> {
+        None
+    }
+    /// The part of this undo that concerns `node`, kept on the node itself
+    /// ([`crate::node_state`]) so that heal finds it without the journal; `None` (the
+    /// default) when heal's sweep finds the fault's traces by itself.
+    fn on_node(&self, _node: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
         None
     }
 }

@@ -12,6 +12,8 @@
 //!   [`Undo`] are made.
 //! - [`journal`]: the fault journal (nemesis.jsonl). A fault is journaled, and the journal
 //!   flushed to disk, before it is applied; it is marked healed after it is undone.
+//! - [`node_state`]: what undoes a pause, a kill or a clock fault, recorded on the node too,
+//!   so that heal finds it without the journal.
 //! - [`Nemesis`]: applies faults and heals them; [`schedule`]: a seeded schedule of faults.
 
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@ pub mod helper;
 pub mod journal;
 mod nemesis;
 pub mod netem;
+pub mod node_state;
 pub mod partition;
 pub mod process;
 pub mod registry;
@@ -33,7 +36,7 @@ pub mod schedule;
 pub use fault::{Apply, Fault, FaultSpec, Heal, Kind, NetemSpec, Package, Spec, Targets, Undo};
 pub use grudge::{Grudge, Topology};
 pub use journal::{Journal, JournalEntry};
-pub use nemesis::{Applied, HealReport, Nemesis};
+pub use nemesis::{Applied, HealReport, Nemesis, Sweep};
 pub use process::ProcessHooks;
 
 use clusters::SshError;

@@ -3,8 +3,8 @@
 use crate::fault::{Apply, Fault, FaultSpec, Undo};
 use crate::journal::{Journal, Pending};
 use crate::process::ProcessHooks;
-use crate::remote::{all_ok, on_each_retrying, root_script};
-use crate::{clock, helper, netem, partition, NemesisError};
+use crate::remote::{all_ok, each_retrying, root_script};
+use crate::{clock, helper, netem, node_state, partition, NemesisError};
 use clusters::Cluster;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -36,6 +36,36 @@ pub struct HealReport {
     pub sweep_errors: BTreeMap<String, String>,
     /// Why the journal could not be read, when it could not (heal then only swept).
     pub journal_error: Option<String>,
+    /// What the sweep found and removed, per node (faultline's rules, and faults recorded on
+    /// the nodes that the journal did not list).
+    pub swept: BTreeMap<String, Vec<String>>,
+}
+
+/// What [`Nemesis::sweep`] found and removed, and where it failed.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Per node, one line for each thing found and removed.
+    pub found: BTreeMap<String, Vec<String>>,
+    /// Per node, what could not be removed.
+    pub errors: BTreeMap<String, String>,
+}
+
+/// The script that removes faultline's partition chain, its root qdiscs and its packet-fault
+/// emulator from a node, printing a line for each it found.
+fn sweep_script() -> String {
+    format!(
+        "s=0\n\
+         ( {p} ) || s=1\n\
+         ( command -v tc >/dev/null || exit 0\n\
+           for d in $(ls /sys/class/net); do\n\
+             if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root && echo \"packet faults on $d (tc qdisc {h})\"; fi\n\
+           done ) || s=1\n\
+         ( {e} ) || s=1\n\
+         exit $s\n",
+        p = partition::sweep_script(),
+        h = netem::HANDLE,
+        e = netem::sweep_emulator_script(),
+    )
 }
 
 impl HealReport {
@@ -183,7 +213,12 @@ impl<'c> Nemesis<'c> {
         let journaled: Undo = undo.clone().into();
         let id = self.journal.record_apply(whole, &journaled)?;
         tracing::info!(id, fault = %whole, "applying");
-        let errors = kind.apply(self, &undo, plan, id)?;
+        // What undoes it is also kept on the nodes, for a heal that has lost the journal.
+        let records = node_state::records_of(&journaled);
+        let mut errors = node_state::write(self.cluster, &records);
+        if errors.is_empty() {
+            errors = kind.apply(self, &undo, plan, id)?;
+        }
         if errors.is_empty() {
             self.journal.record_applied(id)?;
             // A fault that replaces earlier ones (a new partition's rules) healed them.
@@ -203,11 +238,29 @@ impl<'c> Nemesis<'c> {
     pub fn heal_one(&self, id: u64, undo: &Undo) -> Result<(), NemesisError> {
         let errors = undo.heal_with(self);
         if errors.is_empty() {
+            self.forget(undo);
             self.journal.record_healed(id)?;
             Ok(())
         } else {
             self.journal.record_heal_failed(id, errors.clone())?;
             Err(NemesisError::Nodes(errors.into_iter().collect()))
+        }
+    }
+
+    /// Removes the records of `undo` from its nodes ([`node_state`]): the fault is undone.
+    /// A record that cannot be removed is logged; a later sweep would undo it again, which
+    /// changes nothing.
+    pub fn forget(&self, undo: &Undo) {
+        let records = node_state::records_of(undo);
+        if records.is_empty() {
+            return;
+        }
+        let errors = node_state::remove(self.cluster, &records);
+        if !errors.is_empty() {
+            tracing::warn!(
+                ?errors,
+                "could not remove the undo records of a healed fault"
+            );
         }
     }
 
@@ -242,41 +295,68 @@ impl<'c> Nemesis<'c> {
             }
         }
         if sweep {
-            report.sweep_errors = self.sweep();
+            let swept = self.sweep();
+            report.swept = swept.found;
+            report.sweep_errors = swept.errors;
         }
         Ok(report)
     }
 
-    /// Removes faultline's partition chain and faultline's root qdiscs from every node.
-    pub fn sweep(&self) -> BTreeMap<String, String> {
+    /// Removes faultline's traces from every node, whatever the journal says: its partition
+    /// chain, its root qdiscs and packet-fault emulator, and, through the records kept on
+    /// the nodes ([`node_state`]), the processes it paused or killed and the clocks and
+    /// time-sync services it changed. Says what it found.
+    pub fn sweep(&self) -> Sweep {
         let nodes = self.cluster.nodes();
-        let mut errors = partition::heal(self.cluster, &nodes);
-        let netem_errors = on_each_retrying(self.cluster, &nodes, |n| {
-            root_script(
-                self.cluster,
-                n,
-                "tc (sweep)",
-                &format!(
-                    "command -v tc >/dev/null || exit 0\n\
-                     for d in $(ls /sys/class/net); do\n\
-                       if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root; fi\n\
-                     done\n{e}",
-                    h = netem::HANDLE,
-                    e = netem::heal_emulator_script()
-                ),
-            )
-            .map(|_| ())
+        let (found, mut errors) = each_retrying(self.cluster, &nodes, |n| {
+            let out = root_script(self.cluster, n, "sweep", &sweep_script())?;
+            Ok(out
+                .stdout_text()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect::<Vec<String>>())
         });
-        for (n, e) in netem_errors {
-            errors
-                .entry(n)
-                .and_modify(|x| {
-                    x.push_str("; ");
+        let mut sweep = Sweep {
+            found: found.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            errors: BTreeMap::new(),
+        };
+        let (records, read_errors) = node_state::read(self.cluster, &nodes);
+        errors.extend(read_errors);
+        for (node, list) in records {
+            for (file, undo) in list {
+                let result = match undo {
+                    Ok(u) => {
+                        let errs = u.heal_with(self);
+                        if errs.is_empty() {
+                            sweep
+                                .found
+                                .entry(node.clone())
+                                .or_default()
+                                .push(format!("{u} (recorded on the node)"));
+                            node_state::remove_file(self.cluster, &node, &file)
+                                .map_err(|e| e.to_string())
+                        } else {
+                            Err(errs.into_values().collect::<Vec<_>>().join("; "))
+                        }
+                    }
+                    Err(e) => Err(format!(
+                        "unreadable undo record {}/{file}: {e}",
+                        node_state::DIR
+                    )),
+                };
+                if let Err(e) = result {
+                    let x = errors.entry(node.clone()).or_default();
+                    if !x.is_empty() {
+                        x.push_str("; ");
+                    }
                     x.push_str(&e);
-                })
-                .or_insert(e);
+                }
+            }
         }
-        errors
+        sweep.errors = errors;
+        sweep
     }
 
     /// A guard that heals, when dropped (also when unwinding from a panic), every fault

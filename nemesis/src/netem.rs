@@ -183,6 +183,17 @@ impl fmt::Display for NetemFault {
     }
 }
 
+impl fmt::Display for NetemUndo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .ifaces
+            .iter()
+            .map(|(n, i)| format!("{n} ({})", i.join(",")))
+            .collect();
+        write!(f, "remove the packet faults of {}", parts.join(", "))
+    }
+}
+
 impl Heal for NetemUndo {
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
         heal(nem.cluster(), &self.ifaces)
@@ -499,6 +510,14 @@ pub fn heal_emulator_script() -> String {
            iptables -w -X {QUEUE_CHAIN} 2>/dev/null || true\n\
          fi\n\
          if [ -f {EMULATOR_PID} ]; then kill \"$(cat {EMULATOR_PID})\" 2>/dev/null || true; rm -f {EMULATOR_PID}; fi\n"
+    )
+}
+
+/// [`heal_emulator_script`] for heal's sweep: also prints a line when the emulator was there.
+pub(crate) fn sweep_emulator_script() -> String {
+    format!(
+        "if {{ command -v iptables >/dev/null && iptables -w -n -L {QUEUE_CHAIN} >/dev/null 2>&1; }} || [ -f {EMULATOR_PID} ]; then echo 'packet-fault emulator (iptables chain {QUEUE_CHAIN})'; fi\n{}",
+        heal_emulator_script()
     )
 }
 

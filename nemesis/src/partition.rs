@@ -164,6 +164,12 @@ impl fmt::Display for PartitionFault {
     }
 }
 
+impl fmt::Display for PartitionUndo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "remove the partition rules of {}", self.nodes.join(","))
+    }
+}
+
 impl Heal for PartitionUndo {
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
         heal(nem.cluster(), &self.nodes)
@@ -227,6 +233,14 @@ fn heal_script() -> String {
          while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
          iptables -w -X {CHAIN} 2>/dev/null || true\n\
          if iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'the FAULTLINE chain is still there' >&2; exit 1; fi\n"
+    )
+}
+
+/// The heal script for heal's sweep: also prints a line when there was a chain to remove.
+pub(crate) fn sweep_script() -> String {
+    format!(
+        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'partition rules (iptables chain {CHAIN})'; fi\n{}",
+        heal_script()
     )
 }
 

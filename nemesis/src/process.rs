@@ -219,6 +219,31 @@ impl fmt::Display for PauseFault {
     }
 }
 
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "start {} where it is not running on {}",
+            self.db,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl fmt::Display for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .pids
+            .iter()
+            .map(|(n, p)| {
+                let p: Vec<String> = p.iter().map(u32::to_string).collect();
+                format!("{} on {n}", p.join(","))
+            })
+            .collect();
+        write!(f, "resume (SIGCONT) PIDs {}", parts.join("; "))
+    }
+}
+
 impl Heal for Restart {
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
         match nem.hooks_for(&self.db) {
@@ -238,6 +263,13 @@ impl Heal for Restart {
     fn database(&self) -> Option<&str> {
         Some(&self.db)
     }
+
+    fn on_node(&self, node: &str) -> Option<Restart> {
+        Some(Restart {
+            db: self.db.clone(),
+            nodes: vec![node.to_string()],
+        })
+    }
 }
 
 impl Heal for Resume {
@@ -248,6 +280,13 @@ impl Heal for Resume {
 
     fn nodes(&self) -> Vec<String> {
         self.pids.keys().cloned().collect()
+    }
+
+    fn on_node(&self, node: &str) -> Option<Resume> {
+        let pids = self.pids.get(node)?;
+        Some(Resume {
+            pids: [(node.to_string(), pids.clone())].into(),
+        })
     }
 }
 

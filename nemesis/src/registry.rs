@@ -150,6 +150,12 @@ macro_rules! registry {
             }
         }
 
+        impl fmt::Display for Undo {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self { $( Undo::$U(x) => fmt::Display::fmt(x, f), )+ }
+            }
+        }
+
         impl fmt::Display for Fault {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self { $( Fault::$V(x) => fmt::Display::fmt(x, f), )+ }
@@ -165,6 +171,11 @@ macro_rules! registry {
             /// The database whose hooks undoing needs, if any.
             pub fn database(&self) -> Option<&str> {
                 match self { $( Undo::$U(u) => Heal::database(u), )+ }
+            }
+
+            /// The part of this undo that is recorded on `node` (see [`Heal::on_node`]).
+            pub fn on_node(&self, node: &str) -> Option<Undo> {
+                match self { $( Undo::$U(u) => Heal::on_node(u, node).map(Undo::$U), )+ }
             }
 
             /// Undoes the fault on its nodes (see [`Heal::heal`]).

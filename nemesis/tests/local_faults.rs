@@ -307,3 +307,72 @@ fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
     assert!(nem.journal().pending().unwrap().is_empty());
     local::down("t-clock").unwrap();
 }
+
+/// With the controller's journal lost, heal used to say "nothing to heal" while the database
+/// stayed stopped on one node and dead on another. What undoes a pause or a kill is also kept
+/// on the node itself, and heal's sweep finds it there.
+#[test]
+fn heal_without_the_journal_resumes_and_restarts_from_records_on_the_nodes() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !is_root("local cluster tests") {
+        return;
+    }
+    let cluster = cluster("t-lost", 3);
+    for n in cluster.nodes() {
+        SleepDb.start(&cluster, &n).unwrap();
+    }
+    let pid = |n: &str| SleepDb.pids(&cluster, n).unwrap()[0];
+    let (p1, p2) = (pid("n1"), pid("n2"));
+    let dir = tempfile::tempdir().unwrap();
+    let lost = dir.path().join("lost.jsonl");
+    {
+        let nem = nemesis::Nemesis::new(&cluster, Journal::open(&lost).unwrap())
+            .with_hooks(Arc::new(SleepDb));
+        nem.apply(Fault::Pause(PauseFault {
+            db: "sleepdb".into(),
+            nodes: vec!["n1".into()],
+        }))
+        .unwrap();
+        nem.apply(Fault::Kill(KillFault {
+            db: "sleepdb".into(),
+            nodes: vec!["n2".into()],
+        }))
+        .unwrap();
+        let spec = FaultSpec::Partition(PartitionFaultSpec {
+            partition: nemesis::fault::PartitionSpec::Topology(Topology::Isolate("n3".into())),
+        });
+        let f = nem.resolve(&spec, &mut seeded(0)).unwrap();
+        nem.apply(f).unwrap();
+    }
+    assert!(state(&cluster, "n1", p1).starts_with('T'));
+    assert_eq!(state(&cluster, "n2", p2), "gone");
+    std::fs::remove_file(&lost).unwrap();
+
+    // A new journal knows nothing; the sweep finds all three faults on the nodes.
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("new.jsonl")).unwrap(),
+    )
+    .with_hooks(Arc::new(SleepDb));
+    let report = nem.heal_all(true).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(report.healed.is_empty());
+    let found = |n: &str| report.swept.get(n).cloned().unwrap_or_default().join("\n");
+    assert!(
+        found("n1").contains(&format!("resume (SIGCONT) PIDs {p1} on n1")),
+        "{report:?}"
+    );
+    assert!(found("n2").contains("start sleepdb"), "{report:?}");
+    assert!(found("n3").contains("partition rules"), "{report:?}");
+    assert!(state(&cluster, "n1", p1).starts_with('S'));
+    assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
+    let addrs = nem.addresses().unwrap();
+    assert_eq!(
+        reachability(&cluster, &addrs),
+        all_connected(&cluster.nodes())
+    );
+    // Nothing is left to find.
+    let again = nem.heal_all(true).unwrap();
+    assert!(again.is_clean() && again.swept.is_empty(), "{again:?}");
+    local::down("t-lost").unwrap();
+}
