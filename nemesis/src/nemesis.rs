@@ -50,6 +50,13 @@ pub struct Sweep {
     pub errors: BTreeMap<String, String>,
 }
 
+impl HealReport {
+    /// Whether everything was undone.
+    pub fn is_clean(&self) -> bool {
+        self.failed.is_empty() && self.sweep_errors.is_empty() && self.journal_error.is_none()
+    }
+}
+
 /// The script that removes faultline's partition chain, its root qdiscs and its packet-fault
 /// emulator from a node, printing a line for each it found.
 fn sweep_script() -> String {
@@ -66,13 +73,6 @@ fn sweep_script() -> String {
         h = netem::HANDLE,
         e = netem::sweep_emulator_script(),
     )
-}
-
-impl HealReport {
-    /// Whether everything was undone.
-    pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.sweep_errors.is_empty() && self.journal_error.is_none()
-    }
 }
 
 /// Applies faults to a cluster and heals them. Every fault is journaled before it is
@@ -394,5 +394,20 @@ impl Drop for HealGuard<'_, '_> {
                 Err(e) => tracing::error!(error = %e, "HEAL FAILED; run `faultline heal`"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The sweep runs as one script per node: it must at least parse.
+    #[test]
+    fn the_sweep_script_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(super::sweep_script())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 }
