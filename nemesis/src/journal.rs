@@ -94,24 +94,32 @@ pub struct Pending {
 pub struct ClusterIdentity {
     /// The cluster's `name:`.
     pub name: String,
-    /// Each node and the address faultline reaches it at (`host:port`, after the ssh
-    /// config's `HostName` and `Port`).
+    /// Each node and the address faultline reaches it at (`host:port`, after the
+    /// `HostName` and `Port` of the ssh config that the cluster file names).
     pub nodes: BTreeMap<String, String>,
 }
 
 impl ClusterIdentity {
-    /// The identity of the cluster that `file` describes (reads the ssh config it names;
-    /// connects to nothing).
+    /// The identity of the cluster that `file` describes; connects to nothing. Nodes are
+    /// resolved through the ssh config the cluster file names (`ssh.config`, as local and VM
+    /// clusters do), never through `~/.ssh/config`, which depends on who runs faultline (a
+    /// `sudo faultline heal` must find the journal that `faultline nemesis` wrote).
     pub fn of(file: &ClusterFile) -> ClusterIdentity {
         let nodes = file
             .nodes
             .iter()
             .map(|n| {
-                let t = clusters::ssh::Target::resolve(n, &file.ssh);
-                let addr = if t.host.contains(':') {
-                    format!("[{}]:{}", t.host, t.port)
+                let (host, port) = match &file.ssh.config {
+                    Some(_) => {
+                        let t = clusters::ssh::Target::resolve(n, &file.ssh);
+                        (t.host, t.port)
+                    }
+                    None => (n.clone(), file.ssh.port.unwrap_or(22)),
+                };
+                let addr = if host.contains(':') {
+                    format!("[{host}]:{port}")
                 } else {
-                    format!("{}:{}", t.host, t.port)
+                    format!("{host}:{port}")
                 };
                 (n.clone(), addr)
             })
@@ -666,6 +674,25 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("cluster down --name c"), "{e}");
+    }
+
+    #[test]
+    fn nodes_are_known_by_the_address_the_cluster_files_ssh_config_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ssh_config");
+        std::fs::write(&config, "Host n1\n  HostName 10.250.3.2\n  Port 2200\n").unwrap();
+        let text = format!(
+            "name: c\nnodes: [n1, n2]\nssh:\n  config: {}\n",
+            config.display()
+        );
+        let id = ClusterIdentity::of(&ClusterFile::parse(&text, "c.yaml").unwrap());
+        assert_eq!(id.nodes["n1"], "10.250.3.2:2200");
+        assert_eq!(id.nodes["n2"], "n2:22");
+        assert_eq!(
+            ClusterIdentity::of(&cluster_file("c", &["n1"])).nodes["n1"],
+            "n1:2222",
+            "without ssh.config, ~/.ssh/config is not read"
+        );
     }
 
     #[test]
