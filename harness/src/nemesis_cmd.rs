@@ -349,7 +349,7 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     }
     for (n, found) in &report.swept {
         for what in found {
-            eprintln!("sweep: {n}: removed {what}");
+            eprintln!("sweep: {n}: {what}");
         }
     }
     for (n, e) in &report.sweep_errors {

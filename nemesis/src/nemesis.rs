@@ -65,7 +65,7 @@ fn sweep_script() -> String {
          ( {p} ) || s=1\n\
          ( command -v tc >/dev/null || exit 0\n\
            for d in $(ls /sys/class/net); do\n\
-             if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root && echo \"packet faults on $d (tc qdisc {h})\"; fi\n\
+             if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root && echo \"removed packet faults on $d (tc qdisc {h})\"; fi\n\
            done ) || s=1\n\
          ( {e} ) || s=1\n\
          exit $s\n",
@@ -334,7 +334,7 @@ impl<'c> Nemesis<'c> {
                                 .found
                                 .entry(node.clone())
                                 .or_default()
-                                .push(format!("{u} (recorded on the node)"));
+                                .push(format!("undid a fault recorded on the node: {u}"));
                             node_state::remove_file(self.cluster, &node, &file)
                                 .map_err(|e| e.to_string())
                         } else {

@@ -516,7 +516,7 @@ pub fn heal_emulator_script() -> String {
 /// [`heal_emulator_script`] for heal's sweep: also prints a line when the emulator was there.
 pub(crate) fn sweep_emulator_script() -> String {
     format!(
-        "if {{ command -v iptables >/dev/null && iptables -w -n -L {QUEUE_CHAIN} >/dev/null 2>&1; }} || [ -f {EMULATOR_PID} ]; then echo 'packet-fault emulator (iptables chain {QUEUE_CHAIN})'; fi\n{}",
+        "if {{ command -v iptables >/dev/null && iptables -w -n -L {QUEUE_CHAIN} >/dev/null 2>&1; }} || [ -f {EMULATOR_PID} ]; then echo 'stopped the packet-fault emulator (iptables chain {QUEUE_CHAIN})'; fi\n{}",
         heal_emulator_script()
     )
 }

@@ -239,7 +239,7 @@ fn heal_script() -> String {
 /// The heal script for heal's sweep: also prints a line when there was a chain to remove.
 pub(crate) fn sweep_script() -> String {
     format!(
-        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'partition rules (iptables chain {CHAIN})'; fi\n{}",
+        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'removed partition rules (iptables chain {CHAIN})'; fi\n{}",
         heal_script()
     )
 }
