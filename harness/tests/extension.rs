@@ -188,7 +188,10 @@ fn run(lossy: bool) -> (Exit, serde_json::Value, String) {
 }
 
 #[test]
-#[cfg_attr(not_root, ignore = "needs root: brings up a local cluster (network namespaces, sshd)")]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
 fn a_toy_database_and_workload_run_end_to_end_through_the_registries() {
     clusters::testing::require_root();
     let (exit, results, history) = run(false);
@@ -197,6 +200,10 @@ fn a_toy_database_and_workload_run_end_to_end_through_the_registries() {
     assert_eq!(results["model"], "counter");
     assert!(history.contains(r#""f":"add""#) && history.contains(r#""f":"read""#));
     let (exit, results, _) = run(true);
-    assert_eq!(exit, Exit::Invalid, "a counter that drops acknowledged adds: {results}");
+    assert_eq!(
+        exit,
+        Exit::Invalid,
+        "a counter that drops acknowledged adds: {results}"
+    );
     assert_eq!(results["valid"], false);
 }

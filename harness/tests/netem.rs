@@ -6,6 +6,7 @@
 
 use clusters::testing::{require_root, run};
 use clusters::{local, Cluster, ClusterFile};
+use nemesis::netem::{NetemFault, NetemFaultSpec};
 use nemesis::{seeded, Fault, FaultSpec, Journal, Nemesis, NetemSpec, Targets};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -55,11 +56,11 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // Only n1's packets to n3 are delayed.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: Some(Targets::parse("n3")),
                 spec: delay.clone(),
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -74,11 +75,11 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // All of n1's traffic.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: None,
                 spec: delay,
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -92,14 +93,14 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // Loss: with every packet to n3 lost, n1 cannot connect to it, but still to n2.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: Some(Targets::parse("n3")),
                 spec: NetemSpec {
                     loss: Some(100.0),
                     ..NetemSpec::default()
                 },
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -116,14 +117,14 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
 
     // A root qdisc of the user's own is never replaced.
     run(&cluster, "n2", "tc qdisc add dev eth0 root handle 1: pfifo");
-    let f = Fault::Netem {
+    let f = Fault::Netem(NetemFault {
         nodes: vec!["n2".into()],
         to: vec![],
         spec: NetemSpec {
             loss: Some(10.0),
             ..NetemSpec::default()
         },
-    };
+    });
     let e = nem.apply(f).unwrap_err().to_string();
     assert!(e.contains("someone else"), "{e}");
     assert!(nem.journal().pending().unwrap().is_empty());

@@ -24,7 +24,7 @@ pub fn nemesis<'c>(
     dir: &Path,
     log: &RunLog,
 ) -> Result<Nemesis<'c>, Failure> {
-    let journal = Journal::open(&Journal::default_path(&cluster.file().name))
+    let journal = Journal::for_cluster(cluster.file())
         .and_then(|j| j.with_mirror(&dir.join("nemesis.jsonl")))
         .map_err(internal)?;
     let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks(db)));
