@@ -67,12 +67,21 @@ impl Drop for TempCluster {
     fn drop(&mut self) {
         if let Some(name) = self.0.take() {
             let started = std::time::Instant::now();
+            // Its fault journal goes with it, so that no later cluster inherits it.
+            let identity = ClusterFile::load(&local::state_dir(&name).join("cluster.yaml"))
+                .ok()
+                .map(|f| nemesis::journal::ClusterIdentity::of(&f));
             match local::down(&name) {
                 Ok(()) => tracing::debug!(
                     "removed the temporary cluster {name} in {:?}",
                     started.elapsed()
                 ),
                 Err(e) => eprintln!("could not remove the temporary cluster {name}: {e}"),
+            }
+            if let Some(id) = identity {
+                if let Err(e) = nemesis::Journal::retire(&id) {
+                    eprintln!("could not retire the fault journal of {name}: {e}");
+                }
             }
         }
     }

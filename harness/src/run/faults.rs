@@ -26,15 +26,33 @@ pub fn nemesis<'c>(
 ) -> Result<Nemesis<'c>, Failure> {
     let journal = Journal::for_cluster(cluster.file())
         .and_then(|j| j.with_mirror(&dir.join("nemesis.jsonl")))
-        .map_err(internal)?;
+        .map_err(|e| match e {
+            // Another cluster's journal: the user's cluster file must change.
+            NemesisError::Refused(_) => bad_input(e),
+            other => internal(other),
+        })?;
     let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks(db)));
+    // Heal what an earlier run left: what the journal lists, and, through the sweep, what the
+    // nodes themselves record (a controller that lost its journal, a fault applied by hand).
     let leftover = nem.journal().pending().map_err(internal)?;
     if !leftover.is_empty() {
         log.say(&format!(
             "healing {} fault(s) left applied by an earlier run",
             leftover.len()
         ));
-        nem.heal_all(true).map_err(internal)?;
+    }
+    let report = nem.heal_all(true).map_err(internal)?;
+    for (node, found) in &report.swept {
+        for f in found {
+            log.say(&format!("before the run, the sweep on {node}: {f}"));
+        }
+    }
+    if !report.is_clean() {
+        return Err(internal(anyhow::anyhow!(
+            "faults left by an earlier run could not be healed: {:?} {:?}; run `faultline heal --cluster FILE`",
+            report.failed,
+            report.sweep_errors
+        )));
     }
     if schedule.kinds.contains(&Kind::Clock) {
         log.say("clock faults: checking that nodes own their clocks, installing the node helper");
