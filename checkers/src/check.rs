@@ -262,28 +262,55 @@ impl<I: Iterator<Item = Result<Located, InputError>>> ModelVisitor for LinearVis
 
     fn visit<M: Model>(self, model: &M) -> Self::Output {
         let start = std::time::Instant::now();
+        // One memory budget for the validator, the ops builder and the search after them.
         let mut validator = Validator::new(self.file);
+        validator.limit_memory(&self.options.limits);
         let mut builder = OpsBuilder::new(model, self.file);
+        builder.limit_memory(&self.options.limits);
         let mut n = 0u64;
         for located in self.events {
             let located = located?;
             validator.check(&located)?;
+            if validator.exhausted().is_some() {
+                break;
+            }
             builder.push(
                 &located.event,
                 located.line,
                 located.f_column,
                 located.value_column,
             )?;
+            if builder.exhausted().is_some() {
+                break;
+            }
             n += 1;
             if n.is_multiple_of(1_000_000) {
                 (self.progress)(n);
             }
         }
-        validator.finish()?;
-        let (by_key, _counts) = builder.finish()?;
-        let mut report = check_keys(model, &by_key, self.options);
+        let exhausted = validator.exhausted().or(builder.exhausted()).cloned();
+        let mut report = match exhausted {
+            Some(why) => Report::memory_exhausted_while_building(model.name(), &why),
+            None => {
+                // What the validator held is freed before the search.
+                validator.finish()?;
+                let (by_key, _counts) = builder.finish()?;
+                let mut report = check_keys(model, &by_key, self.options);
+                report.elapsed_ms = start.elapsed().as_millis() as u64;
+                let timeline = timeline_ops(model, &by_key, &report);
+                return Ok(Checked {
+                    verdict: report.valid,
+                    results: Results {
+                        checker: "linearizable",
+                        summary: linear_summary(&report),
+                        details: Details::Linearizable(report),
+                    },
+                    timeline,
+                    events: n,
+                });
+            }
+        };
         report.elapsed_ms = start.elapsed().as_millis() as u64;
-        let timeline = timeline_ops(model, &by_key, &report);
         Ok(Checked {
             verdict: report.valid,
             results: Results {
@@ -291,7 +318,7 @@ impl<I: Iterator<Item = Result<Located, InputError>>> ModelVisitor for LinearVis
                 summary: linear_summary(&report),
                 details: Details::Linearizable(report),
             },
-            timeline,
+            timeline: Vec::new(),
             events: n,
         })
     }

@@ -51,6 +51,17 @@ pub enum SshError {
         /// The known_hosts file.
         known_hosts: String,
     },
+    /// The host key is marked `@revoked` in known_hosts: OpenSSH refuses such a key, and so
+    /// do we, whatever other lines say.
+    #[error("{node}: the node presented {fingerprint}, a host key marked @revoked in {known_hosts}: refusing to connect. A revoked key may be a stolen one used to impersonate the host")]
+    HostKeyRevoked {
+        /// The node.
+        node: String,
+        /// SHA256 fingerprint of the key the node presented.
+        fingerprint: String,
+        /// The known_hosts file.
+        known_hosts: String,
+    },
     /// No authentication method worked.
     #[error("{node}: could not authenticate as {user} (tried: {tried})")]
     Auth {

@@ -6,8 +6,9 @@
 //!
 //! Everything `up` makes is recorded under the cluster's state directory
 //! (`$FAULTLINE_HOME/clusters/NAME`, default `/var/lib/faultline`), and `down` removes exactly
-//! that: the namespaces' processes (by the PIDs recorded), the namespaces, the bridge, and the
-//! directory. Requires root.
+//! that: the namespaces' processes (by the PIDs recorded, each signalled only while it is
+//! still the process `up` started: same start time, boot, PID namespace and command line), the
+//! namespaces, the bridge, and the directory. Requires root.
 
 use crate::config::{ClusterFile, SshOptions};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -270,6 +271,148 @@ pub(crate) fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// What identifies a process that `up` started, recorded next to its PID file
+/// (`<name>.id` beside `<name>.pid`) so that `down` signals it only while that PID is still
+/// that process: a PID is reused once its process is gone, and after a reboot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// Start time in clock ticks after boot (field 22 of /proc/PID/stat).
+    start: u64,
+    /// The kernel's boot id (/proc/sys/kernel/random/boot_id) when it was recorded.
+    boot: String,
+    /// Its PID namespace (the target of /proc/PID/ns/pid).
+    pidns: String,
+    /// A string its command line holds: the node's state directory, which every command
+    /// `up` starts for a node names (before and after it execs).
+    marker: String,
+}
+
+/// Start time of `pid` in clock ticks after boot.
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; field 22 is the
+    // 20th after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The command line of `pid`, its arguments joined by spaces.
+fn cmdline(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        String::from_utf8_lossy(&raw)
+            .split('\0')
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+fn boot_id() -> Option<String> {
+    Some(
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()?
+            .trim()
+            .to_string(),
+    )
+}
+
+impl Identity {
+    /// The identity of the running process `pid`, whose command line must hold `marker`.
+    pub(crate) fn of(pid: i32, marker: &str) -> Option<Identity> {
+        if pid <= 0 || !cmdline(pid)?.contains(marker) {
+            return None;
+        }
+        Some(Identity {
+            start: start_ticks(pid)?,
+            boot: boot_id()?,
+            pidns: std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()?
+                .display()
+                .to_string(),
+            marker: marker.to_string(),
+        })
+    }
+
+    fn render(&self) -> String {
+        format!(
+            "start={}\nboot={}\npidns={}\nmarker={}\n",
+            self.start, self.boot, self.pidns, self.marker
+        )
+    }
+
+    fn parse(text: &str) -> Option<Identity> {
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        Some(Identity {
+            start: field("start")?.parse().ok()?,
+            boot: field("boot")?,
+            pidns: field("pidns")?,
+            marker: field("marker")?,
+        })
+    }
+}
+
+/// Records `pid` as `<name>.pid` in `dir`, with its identity in `<name>.id` (its command
+/// line must hold `marker` within 5 s).
+pub(crate) fn record_pid(dir: &Path, name: &str, pid: i32, marker: &str) -> Result<(), LocalError> {
+    record_pid_within(dir, name, pid, marker, Duration::from_secs(5))
+}
+
+fn record_pid_within(
+    dir: &Path,
+    name: &str,
+    pid: i32,
+    marker: &str,
+    wait: Duration,
+) -> Result<(), LocalError> {
+    // Just spawned, it may not have exec'd its command yet: wait until its command line
+    // names the marker.
+    let deadline = Instant::now() + wait;
+    let mut id = Identity::of(pid, marker);
+    while id.is_none() && pid_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        id = Identity::of(pid, marker);
+    }
+    let id = id.ok_or_else(|| LocalError::Command {
+        command: format!("recording {name} (PID {pid})"),
+        message: format!("process {pid} is gone, or its command line does not name {marker}"),
+    })?;
+    write(&dir.join(format!("{name}.id")), &id.render())?;
+    write(&dir.join(format!("{name}.pid")), &format!("{pid}\n"))
+}
+
+/// The PID recorded as `<name>.pid` in `dir`, if that PID is still the process `up` recorded
+/// there: the same start time, boot and PID namespace, and a command line that holds its
+/// marker. A state directory from before identities were recorded (no `<name>.id`) is
+/// trusted only as far as the command line: it must hold `marker` (the node's directory).
+/// Anything else is logged and `None`: the PID now belongs to some other process.
+pub(crate) fn recorded_pid(dir: &Path, name: &str, marker: &str) -> Option<i32> {
+    let pid = read_pid(&dir.join(format!("{name}.pid")))?;
+    if !pid_alive(pid) {
+        return None;
+    }
+    let ours = match std::fs::read_to_string(dir.join(format!("{name}.id"))) {
+        Ok(text) => match Identity::parse(&text) {
+            Some(recorded) => Identity::of(pid, &recorded.marker).as_ref() == Some(&recorded),
+            None => false,
+        },
+        Err(_) => cmdline(pid).is_some_and(|c| c.contains(marker)),
+    };
+    if !ours {
+        tracing::warn!(
+            pid,
+            file = %dir.join(format!("{name}.pid")).display(),
+            "PID is no longer the process this cluster started (reused after it exited, or after a reboot): not signalled"
+        );
+        return None;
+    }
+    Some(pid)
+}
+
 /// Brings up a local cluster of `n` nodes named `name` and returns the path of its cluster
 /// file. Idempotent: a cluster that is already up and answering is left as it is.
 pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
@@ -298,7 +441,8 @@ pub fn up(n: usize, name: &str) -> Result<PathBuf, LocalError> {
         let count = (1..).take_while(|i| layout.node_dir(*i).exists()).count();
         let healthy = count == n
             && (1..=n).all(|i| {
-                read_pid(&layout.node_dir(i).join("init.pid")).is_some_and(pid_alive)
+                let dir = layout.node_dir(i);
+                recorded_pid(&dir, "init", &dir.display().to_string()).is_some()
                     && answers(layout.addr(i))
             });
         if healthy {
@@ -597,14 +741,18 @@ fn start_node(layout: &Layout, i: usize) -> Result<(), LocalError> {
         message: e.to_string(),
     })?;
     let outer = child.id() as i32;
-    write(&node_dir.join("unshare.pid"), &format!("{outer}\n"))?;
+    record_pid(&node_dir, "unshare", outer, &nd)?;
     // The namespace's init is unshare's child; find it by parentage (never by name).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let children = std::fs::read_to_string(format!("/proc/{outer}/task/{outer}/children"))
             .unwrap_or_default();
-        if let Some(init) = children.split_whitespace().next() {
-            write(&node_dir.join("init.pid"), &format!("{init}\n"))?;
+        if let Some(init) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            record_pid(&node_dir, "init", init, &nd)?;
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -638,24 +786,24 @@ pub fn down(name: &str) -> Result<(), LocalError> {
         .unwrap_or(0);
     for i in 1..=nodes.max(1) {
         let node_dir = layout.node_dir(i);
-        // Killing a PID namespace's init kills every process in it.
-        for f in ["init.pid", "unshare.pid"] {
-            if let Some(pid) = read_pid(&node_dir.join(f)) {
-                if pid_alive(pid) {
-                    // SAFETY: sending a signal to a PID we recorded.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
+        // Killing a PID namespace's init kills every process in it. Only PIDs that are
+        // still the processes `up` started are signalled.
+        let marker = node_dir.display().to_string();
+        let pids: Vec<i32> = ["init", "unshare"]
+            .iter()
+            .filter_map(|f| recorded_pid(&node_dir, f, &marker))
+            .collect();
+        for &pid in &pids {
+            // SAFETY: sending a signal to a PID we recorded and verified just now.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        for f in ["init.pid", "unshare.pid"] {
-            if let Some(pid) = read_pid(&node_dir.join(f)) {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while pid_alive(pid) && Instant::now() < deadline {
-                    // Reap it if it is our child; otherwise wait for init to.
-                    // SAFETY: waitpid on a specific PID with WNOHANG.
-                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+        for &pid in &pids {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pid_alive(pid) && Instant::now() < deadline {
+                // Reap it if it is our child; otherwise wait for init to.
+                // SAFETY: waitpid on a specific PID with WNOHANG.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         run_quiet("ip", &["link", "del", &layout.veth(i)]);
@@ -669,6 +817,45 @@ pub fn down(name: &str) -> Result<(), LocalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recorded PID is signalled only while it is the same process: another process with
+    /// that PID (reuse), another start time or another command line is not ours.
+    #[test]
+    fn recorded_pids_are_verified_before_a_signal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().display().to_string();
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 60", &marker])
+            .spawn()
+            .expect("spawn");
+        let pid = child.id() as i32;
+        record_pid(dir.path(), "init", pid, &marker).expect("record");
+        assert_eq!(recorded_pid(dir.path(), "init", &marker), Some(pid));
+        // Another process now holds the recorded PID: a different start time.
+        let id = dir.path().join("init.id");
+        let text = std::fs::read_to_string(&id).expect("id");
+        let start = Identity::parse(&text).expect("parse").start;
+        std::fs::write(
+            &id,
+            text.replace(&format!("start={start}"), &format!("start={}", start + 1)),
+        )
+        .expect("write");
+        assert_eq!(recorded_pid(dir.path(), "init", &marker), None);
+        // A state directory without identities: the command line must name the node.
+        std::fs::remove_file(&id).expect("rm");
+        assert_eq!(recorded_pid(dir.path(), "init", &marker), Some(pid));
+        assert_eq!(
+            recorded_pid(dir.path(), "init", "/var/lib/faultline/other"),
+            None
+        );
+        // A PID whose command line does not name the node is never recorded.
+        let me = std::process::id() as i32;
+        let wait = Duration::from_millis(100);
+        assert!(record_pid_within(dir.path(), "x", me, "/no/such/dir", wait).is_err());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(recorded_pid(dir.path(), "init", &marker), None);
+    }
 
     #[test]
     fn names_fit_interface_limits() {

@@ -17,8 +17,8 @@
 
 use crate::local::{
     answers, await_sshd, existing, hosts_file, io_err, is_root, keygen, make_bridge, new_layout,
-    pid_alive, read_pid, run, run_quiet, state_dir, state_root, tag, validate_name, write,
-    write_cluster_file, Access, Layout, LocalError,
+    pid_alive, read_pid, record_pid, recorded_pid, run, run_quiet, state_dir, state_root, tag,
+    validate_name, write, write_cluster_file, Access, Layout, LocalError,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -304,18 +304,24 @@ fn launch(
         args.splice(0..0, ["-accel".to_string(), "tcg".into()]);
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    run("qemu-system-x86_64", &refs).map(|_| ())
+    run("qemu-system-x86_64", &refs)?;
+    // qemu wrote its daemon's PID; record its identity beside it for `down`.
+    let pid = read_pid(&nd.join("qemu.pid")).ok_or_else(|| LocalError::Command {
+        command: "qemu-system-x86_64 -daemonize".into(),
+        message: format!("no PID in {}", nd.join("qemu.pid").display()),
+    })?;
+    record_pid(&nd, "qemu", pid, &nd.display().to_string())
 }
 
 fn stop_guest(layout: &Layout, i: usize) {
-    if let Some(pid) = read_pid(&layout.node_dir(i).join("qemu.pid")) {
-        if pid_alive(pid) {
-            // SAFETY: a PID we recorded for our own qemu.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while pid_alive(pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+    let dir = layout.node_dir(i);
+    // Only while the PID is still the qemu that `up` started (see `local::recorded_pid`).
+    if let Some(pid) = recorded_pid(&dir, "qemu", &dir.display().to_string()) {
+        // SAFETY: a PID we recorded for our own qemu, verified just now.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -345,7 +351,8 @@ pub fn up(n: usize, name: &str, opts: &VmOptions) -> Result<PathBuf, LocalError>
         let vm = layout.dir.join("vm").exists();
         let healthy =
             vm && (1..=n).all(|i| {
-                read_pid(&layout.node_dir(i).join("qemu.pid")).is_some_and(pid_alive)
+                let dir = layout.node_dir(i);
+                recorded_pid(&dir, "qemu", &dir.display().to_string()).is_some()
                     && answers(layout.addr(i))
             }) && !layout.node_dir(n + 1).exists();
         if healthy {

@@ -119,6 +119,33 @@ fn exec_transfer_timeouts_and_escaping() {
         ps.stdout_text()
     );
 
+    // Output past the limit is read to its end and dropped, and counted: a command that
+    // writes without end (`cat /dev/zero`) cannot fill this machine's memory.
+    let out = cluster
+        .exec_limited(
+            "n1",
+            &RemoteCommand::script("head -c 20000000 /dev/zero; echo done >&2"),
+            Duration::from_secs(60),
+            1 << 20,
+        )
+        .expect("exec");
+    assert_eq!(out.stdout.len(), 1 << 20);
+    assert_eq!(out.stdout_dropped, 20_000_000 - (1 << 20));
+    assert_eq!(
+        (out.stderr_text().as_str(), out.stderr_dropped),
+        ("done\n", 0)
+    );
+    assert!(out.truncated() && out.success());
+    let out = cluster
+        .exec_limited(
+            "n1",
+            &RemoteCommand::script("cat /dev/zero"),
+            Duration::from_secs(2),
+            1 << 20,
+        )
+        .map(|o| o.stdout.len());
+    assert!(matches!(out, Err(SshError::Timeout { .. })), "{out:?}");
+
     // Upload and download of a directory, with awkward names.
     let local_dir = std::env::temp_dir().join(format!("faultline-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&local_dir);
@@ -203,6 +230,28 @@ fn host_keys_are_checked_and_unreachable_nodes_reported() {
         "{e}"
     );
 
+    // A key marked @revoked is refused, even though a plain line accepts it (OpenSSH does the
+    // same); the other node, whose key is not revoked, is still reached.
+    let revoked = dir.join("known_hosts.revoked");
+    std::fs::write(
+        &revoked,
+        format!("{known}@revoked * {} stolen\n", key(lines[0])),
+    )
+    .expect("write");
+    // known_hosts lists the nodes in order: lines[0] is n1's key.
+    let mut f = file.clone();
+    f.ssh.known_hosts = Some(revoked);
+    let cluster = Cluster::new(f, 1);
+    let e = cluster
+        .exec("n1", &RemoteCommand::new("true"))
+        .expect_err("a revoked key must be refused")
+        .to_string();
+    assert!(e.contains("@revoked") && e.contains("SHA256:"), "{e}");
+    assert!(cluster
+        .exec("n2", &RemoteCommand::new("true"))
+        .expect("a key not revoked is accepted")
+        .success());
+
     // Unknown host: refused, with the exact way to accept it.
     let empty = dir.join("known_hosts.empty");
     std::fs::write(&empty, "").expect("write");
@@ -284,4 +333,80 @@ fn down_restores_namespaces_links_and_processes() {
         );
     }
     assert!(!dir.exists());
+}
+
+/// `down` signals a recorded PID only while it is still the process `up` started. Here the
+/// recorded PIDs of two namespace inits are made to name unrelated processes, as PID reuse
+/// (or a reboot) would: on n1 its identity file no longer matches, on n2 (a state directory
+/// from before identities were recorded) its command line does not name the node. Neither
+/// unrelated process is killed; the processes that are still the cluster's are.
+#[test]
+#[cfg_attr(not_root, ignore = "needs root: network namespaces, sshd")]
+fn down_signals_only_the_processes_it_started() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (_, path) = up("t-reuse", 2);
+    let dir = path.parent().expect("dir").to_path_buf();
+    let pid_of = |node: &str, f: &str| -> i32 {
+        std::fs::read_to_string(dir.join(format!("nodes/{node}/{f}.pid")))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    };
+    let real_inits = [pid_of("n1", "init"), pid_of("n2", "init")];
+    let unshares = [pid_of("n1", "unshare"), pid_of("n2", "unshare")];
+    let mut strangers: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("300")
+                .spawn()
+                .expect("sleep")
+        })
+        .collect();
+    std::fs::write(
+        dir.join("nodes/n1/init.pid"),
+        format!("{}\n", strangers[0].id()),
+    )
+    .expect("write");
+    for f in ["init.id", "unshare.id"] {
+        let _ = std::fs::remove_file(dir.join("nodes/n2").join(f));
+    }
+    std::fs::write(
+        dir.join("nodes/n2/init.pid"),
+        format!("{}\n", strangers[1].id()),
+    )
+    .expect("write");
+
+    local::down("t-reuse").expect("down");
+    let alive: Vec<bool> = strangers
+        .iter_mut()
+        // Reaped by `down`'s waitpid, or exited: either is dead.
+        .map(|c| matches!(c.try_wait(), Ok(None)))
+        .collect();
+    // Clean up what the test diverted: the real inits it hid from `down`, and the strangers.
+    for pid in real_inits {
+        // SAFETY: the namespace inits this test's `up` started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for c in &mut strangers {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(
+        alive,
+        [true, true],
+        "down killed a process it did not start"
+    );
+    for pid in unshares {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z"),
+            "the cluster's own process {pid} survived down: {state}"
+        );
+    }
 }

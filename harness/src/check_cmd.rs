@@ -257,7 +257,9 @@ fn print_linear(history: &Path, report: &Report) {
             .key
             .as_ref()
             .map_or_else(|| "history".to_string(), |k| format!("key {k}"));
-        if let Some(p) = &u.result.progress {
+        if let Some(reason) = &u.result.reason {
+            println!("\n{key}: UNDECIDED: {reason}");
+        } else if let Some(p) = &u.result.progress {
             println!(
                 "\n{key}: UNDECIDED: {} after linearizing at most {} of {} ops ({} configurations explored)",
                 p.stopped_by, p.linearized, p.ops, p.explored

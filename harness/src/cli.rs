@@ -214,6 +214,10 @@ pub struct ExecArgs {
     /// Run as root (through sudo, unless the SSH user is root).
     #[arg(long)]
     pub sudo: bool,
+    /// Keep at most this much of each node's standard output and of its standard error, e.g.
+    /// 4MiB; the rest is read and dropped, and the output says it was cut.
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub max_output: usize,
     /// The command and its arguments (after `--`).
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -413,6 +417,10 @@ pub struct ServeArgs {
     /// trust.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// How long a connection may take to send a request's headers, and how long it may stay
+    /// idle (nothing read or written) before it is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Options of `faultline heal`.

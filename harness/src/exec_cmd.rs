@@ -2,8 +2,28 @@
 
 use crate::cli::ExecArgs;
 use crate::exit::{bad_input, Exit, Failure};
-use clusters::{Cluster, ClusterFile, RemoteCommand};
+use clusters::{Cluster, ClusterFile, Output, RemoteCommand};
 use std::io::{IsTerminal, Write};
+
+/// What a node's output lost to `--max-output`, if anything.
+fn cut_note(o: &Output, limit: usize) -> Option<String> {
+    let stream = |name: &str, kept: usize, dropped: u64| {
+        (dropped > 0).then(|| format!("{name}: first {kept} of {} bytes", kept as u64 + dropped))
+    };
+    let parts: Vec<String> = [
+        stream("stdout", o.stdout.len(), o.stdout_dropped),
+        stream("stderr", o.stderr.len(), o.stderr_dropped),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "output cut at {limit} bytes per stream ({}); --max-output keeps more",
+            parts.join(", ")
+        )
+    })
+}
 
 /// Runs `faultline exec`.
 pub fn run(args: &ExecArgs) -> Result<Exit, Failure> {
@@ -32,7 +52,8 @@ pub fn run(args: &ExecArgs) -> Result<Exit, Failure> {
     }
     let timeout = args.timeout.unwrap_or(file.ssh.command_timeout);
     let cluster = Cluster::new(file, 1);
-    let results = cluster.on_nodes(&nodes, |n| cluster.exec_timeout(n, &cmd, timeout));
+    let limit = args.max_output;
+    let results = cluster.on_nodes(&nodes, |n| cluster.exec_limited(n, &cmd, timeout, limit));
 
     let color = std::io::stdout().is_terminal();
     let paint = |code: &str, text: &str| {
@@ -60,6 +81,9 @@ pub fn run(args: &ExecArgs) -> Result<Exit, Failure> {
             for line in o.stderr_text().lines() {
                 let _ = writeln!(out, "{}", paint("33", &format!("stderr: {line}")));
             }
+            if let Some(note) = cut_note(o, limit) {
+                let _ = writeln!(out, "{}", paint("1;33", &note));
+            }
         }
         if !ok {
             failed.push(format!("{} ({status})", r.node));
@@ -76,5 +100,30 @@ pub fn run(args: &ExecArgs) -> Result<Exit, Failure> {
             failed.join(", ")
         );
         Ok(Exit::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_output_is_announced() {
+        let o = Output {
+            status: 0,
+            stdout: vec![0; 10],
+            stderr: b"x".to_vec(),
+            stdout_dropped: 90,
+            stderr_dropped: 0,
+        };
+        assert_eq!(
+            cut_note(&o, 10).as_deref(),
+            Some("output cut at 10 bytes per stream (stdout: first 10 of 100 bytes); --max-output keeps more")
+        );
+        let whole = Output {
+            stdout_dropped: 0,
+            ..o
+        };
+        assert_eq!(cut_note(&whole, 10), None);
     }
 }

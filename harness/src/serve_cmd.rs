@@ -1,7 +1,9 @@
 //! `faultline serve`: the store over HTTP. `/` is an index of every run (newest first) with
 //! its verdict, read anew on each request; `/runs/<path>` serves files and directory
 //! listings from inside the store, and nothing outside it (`..` is refused and symbolic links
-//! such as `latest` are followed only when they stay in the store).
+//! such as `latest` are followed only when they stay in the store). Listings show a link that
+//! leads out of the store as such, without following it. A connection that does not finish
+//! its request's headers, or stays idle, within `--idle-timeout` is closed.
 
 use crate::cli::ServeArgs;
 use crate::exit::{bad_input, internal, Exit, Failure};
@@ -13,9 +15,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use std::future::Future;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Serves `args.store` until the process is stopped.
 pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
@@ -57,9 +64,113 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
                 addr.ip().is_loopback(),
                 only_local_names,
             ));
-        axum::serve(listener, app).await.map_err(internal)?;
+        accept(listener, app, args.idle_timeout).await;
         Ok(Exit::Valid)
     })
+}
+
+/// Serves connections from `listener` with `app`, one task each. A connection that has not
+/// sent a request's headers within `timeout` (a half-sent request, or an idle keep-alive
+/// connection), or that reads and writes nothing for `timeout`, is closed: a client cannot hold
+/// connections, and their file descriptors, open for ever.
+async fn accept(listener: tokio::net::TcpListener, app: Router, timeout: Duration) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait for connections to close.
+                tracing::warn!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(Idle::new(stream, timeout));
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeout);
+            if let Err(e) = builder.serve_connection(io, service).await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+}
+
+/// A stream that fails with `TimedOut` when neither a read nor a write makes progress for
+/// its timeout (a client that stops reading a response, or sends nothing).
+struct Idle<T> {
+    inner: T,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> Idle<T> {
+    fn new(inner: T, timeout: Duration) -> Idle<T> {
+        Idle {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    /// After a poll of the inner stream: progress moves the deadline; no progress past the
+    /// deadline is an error.
+    fn check<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        match poll {
+            Poll::Ready(r) => {
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.check(cx, poll)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.check(cx, poll)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.check(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// On a loopback address, answers only requests that name this machine as localhost (or a
@@ -305,7 +416,7 @@ async fn file(State(store): State<Arc<PathBuf>>, UrlPath(rel): UrlPath<String>) 
             return Redirect::permanent(&format!("/runs/{}/", url_path(&rel))).into_response();
         }
         let title = rel.trim_end_matches('/').to_string();
-        return match tokio::task::spawn_blocking(move || listing(&path, &title)).await {
+        return match tokio::task::spawn_blocking(move || listing(&store, &path, &title)).await {
             Ok(Some(page)) => Html(page).into_response(),
             _ => not_found(),
         };
@@ -360,36 +471,86 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// A directory's entries, directories first, with sizes.
-fn listing(dir: &Path, title: &str) -> Option<String> {
-    let mut entries: Vec<(bool, String, u64)> = std::fs::read_dir(dir)
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its name.
+    pub name: String,
+    /// What it is, links resolved only inside the store.
+    pub kind: EntryKind,
+}
+
+/// What a listed entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory (or a link to one inside the store).
+    Dir,
+    /// A file (or a link to one inside the store) and its size.
+    File(u64),
+    /// A link that leads out of the store, or nowhere: listed, never followed.
+    Outside,
+}
+
+/// The entries of `dir` (inside `store`), directories first. Links are read with `lstat` and
+/// resolved only when their target stays inside the store, so a listing never reports the
+/// size or type of anything outside it.
+pub fn entries(store: &Path, dir: &Path) -> Option<Vec<Entry>> {
+    let mut entries: Vec<Entry> = std::fs::read_dir(dir)
         .ok()?
         .flatten()
         .map(|e| {
-            let meta = std::fs::metadata(e.path()).ok();
-            (
-                meta.as_ref().is_some_and(|m| m.is_dir()),
-                e.file_name().to_string_lossy().into_owned(),
-                meta.map_or(0, |m| m.len()),
-            )
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(e.path()).ok();
+            let meta = match meta {
+                Some(m) if m.file_type().is_symlink() => std::fs::canonicalize(e.path())
+                    .ok()
+                    .filter(|t| t.starts_with(store))
+                    .and_then(|t| std::fs::metadata(t).ok()),
+                other => other,
+            };
+            let kind = match meta {
+                Some(m) if m.is_dir() => EntryKind::Dir,
+                Some(m) if m.is_file() => EntryKind::File(m.len()),
+                _ => EntryKind::Outside,
+            };
+            Entry { name, kind }
         })
         .collect();
-    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let rank = |k: &EntryKind| match k {
+        EntryKind::Dir => 0,
+        _ => 1,
+    };
+    entries.sort_by(|a, b| {
+        rank(&a.kind)
+            .cmp(&rank(&b.kind))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Some(entries)
+}
+
+/// A directory's listing page, directories first, with sizes.
+fn listing(store: &Path, dir: &Path, title: &str) -> Option<String> {
+    let entries = entries(store, dir)?;
     let mut h = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>body{{font:14px system-ui,sans-serif;margin:24px}}td{{padding:2px 12px}}</style></head><body><h1>{t}</h1><p><a href=\"/\">all runs</a> · <a href=\"../\">up</a></p><table>",
         t = escape(title)
     );
-    for (is_dir, name, size) in entries {
-        let slash = if is_dir { "/" } else { "" };
+    for Entry { name, kind } in entries {
+        let (slash, size) = match kind {
+            EntryKind::Dir => ("/", String::new()),
+            EntryKind::File(n) => ("", n.to_string()),
+            EntryKind::Outside => {
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td>link outside the store (not followed)</td></tr>",
+                    escape(&name)
+                ));
+                continue;
+            }
+        };
         h.push_str(&format!(
-            "<tr><td><a href=\"{}{slash}\">{}{slash}</a></td><td>{}</td></tr>",
+            "<tr><td><a href=\"{}{slash}\">{}{slash}</a></td><td>{size}</td></tr>",
             url_path(&name),
             escape(&name),
-            if is_dir {
-                String::new()
-            } else {
-                size.to_string()
-            }
         ));
     }
     h.push_str("</table></body></html>\n");

@@ -213,3 +213,110 @@ fn a_missing_store_is_bad_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/store"), "{err}");
 }
+
+/// Starts `faultline serve` on `store` with `extra` options; returns the server and its address.
+fn serve(store: &Path, extra: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultline serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read address");
+    let addr = first
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("first line should be the address: {first:?}"))
+        .to_string();
+    (server, addr)
+}
+
+/// Half-sent requests (headers never finished) and idle connections are closed after the
+/// idle timeout, and the server still answers others meanwhile. Before: 200 such
+/// connections stayed open indefinitely.
+#[test]
+fn half_sent_requests_time_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let (_server, addr) = serve(&store, &["--idle-timeout", "2s"]);
+    let started = std::time::Instant::now();
+    let mut conns: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            if i % 2 == 0 {
+                // Headers begun, never ended.
+                write!(s, "GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").unwrap();
+            }
+            s
+        })
+        .collect();
+    // Others are still answered.
+    let (status, _, _) = get(&addr, "/");
+    assert_eq!(status, 200);
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(8)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        // The server closes: EOF, a reset, or a 408 answer followed by EOF.
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(
+            closed,
+            "connection {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1500) && took < std::time::Duration::from_secs(10),
+        "closed after {took:?}"
+    );
+}
+
+/// Directory listings show links as links: a link leading out of the store is listed
+/// without being followed (no size, no type of its target); one inside is listed as what
+/// it points at. Before: the size of the link's target outside the store was shown.
+#[test]
+fn listings_do_not_follow_links_out_of_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let run = store.join("reg/20261201T080000");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("history.jsonl"), VALID).unwrap();
+    std::fs::write(tmp.path().join("secret"), vec![b'x'; 987_654]).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret"), run.join("shadow")).unwrap();
+    std::os::unix::fs::symlink(tmp.path(), run.join("outdir")).unwrap();
+    std::os::unix::fs::symlink("history.jsonl", run.join("inside")).unwrap();
+    let (_server, addr) = serve(&store, &[]);
+    let (status, _, list) = get(&addr, "/runs/reg/20261201T080000/");
+    assert_eq!(status, 200, "{list}");
+    assert!(!list.contains("987654"), "{list}");
+    assert!(list.contains("shadow") && list.contains("outdir"), "{list}");
+    assert!(list.contains("outside the store"), "{list}");
+    assert!(
+        !list.contains("outdir/"),
+        "not listed as a directory: {list}"
+    );
+    let len = VALID.len().to_string();
+    assert!(
+        list.contains(&format!("inside</a></td><td>{len}")),
+        "{list}"
+    );
+    let (status, _, body) = get(&addr, "/runs/reg/20261201T080000/shadow");
+    assert_eq!(status, 404, "{body}");
+}

@@ -1,8 +1,10 @@
 //! Time, memory and cancellation limits shared by the searches of all keys.
 //!
-//! The search's memo is the only thing that grows; every entry is reserved from a shared
-//! [`MemoryPool`] before it is inserted. When the pool is exhausted the search stops and the key
-//! is reported `unknown` with how far it got, instead of the process running out of memory.
+//! What grows is reserved from a shared [`MemoryPool`] before it is allocated: the ops builder's
+//! ops in flight and built ops ([`crate::linear::OpsBuilder::limit_memory`]), then every entry
+//! of the search's memo. When the pool is exhausted the builder or the search stops and the
+//! history or key is reported `unknown` with how far it got, instead of the process running out
+//! of memory.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -59,6 +61,16 @@ impl MemoryPool {
     /// The limit in bytes.
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Starts measuring the peak again from what is reserved now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.used(), Ordering::Relaxed);
     }
 
     fn try_take(&self, bytes: usize) -> bool {
@@ -156,9 +168,137 @@ impl MemoryReservation {
     }
 }
 
+impl MemoryReservation {
+    /// Returns `bytes` of this reservation to the pool (what was freed).
+    pub(crate) fn release(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.bytes);
+        self.pool.give_back(bytes);
+        self.bytes -= bytes;
+    }
+
+    /// Bytes held.
+    pub(crate) fn held(&self) -> usize {
+        self.bytes
+    }
+
+    /// Keeps the bytes reserved for as long as the pool lives (memory that stays in use while
+    /// the pool's check runs, such as the built ops).
+    pub(crate) fn keep(mut self) {
+        self.bytes = 0;
+    }
+}
+
 impl Drop for MemoryReservation {
     fn drop(&mut self) {
         self.pool.give_back(self.bytes);
+    }
+}
+
+/// Reading a history needed more memory than the budget (`--memory-limit`): the history
+/// cannot be checked within the limit, and its verdict is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryExhausted {
+    /// The budget, in bytes.
+    pub limit: usize,
+    /// The line of the event that did not fit.
+    pub line: u64,
+    /// What held the memory, e.g. "the ops builder held 1000 bytes for 10 ops in flight".
+    pub what: String,
+}
+
+impl std::fmt::Display for MemoryExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "memory budget of {} bytes used up while reading the history, at line {}: {} (--memory-limit covers reading the history and the search)",
+            self.limit, self.line, self.what
+        )
+    }
+}
+
+/// Bytes the allocator takes for a heap block of `n` bytes (glibc: 16-byte chunks, 8 bytes of
+/// header, at least 32).
+pub(crate) fn alloc_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n + 8).next_multiple_of(16).max(32)
+    }
+}
+
+/// Bytes a hash table with room for `capacity` entries of `entry` bytes takes (buckets at 7/8
+/// load, a control byte each).
+pub(crate) fn table_bytes(capacity: usize, entry: usize) -> usize {
+    capacity.saturating_mul(entry + 1).saturating_mul(8) / 7
+}
+
+/// Accounts what a reader of the history holds (hash tables and the heap their entries own)
+/// against a memory pool, before it is allocated.
+pub(crate) struct Tracker {
+    reservation: MemoryReservation,
+    limit: usize,
+}
+
+impl Tracker {
+    pub(crate) fn new(limits: &Limits) -> Tracker {
+        Tracker {
+            reservation: MemoryReservation::new(limits),
+            limit: limits.memory.limit(),
+        }
+    }
+
+    /// The budget in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes held.
+    pub(crate) fn held(&self) -> usize {
+        self.reservation.held()
+    }
+
+    /// Reserves `bytes`; false when the pool refuses.
+    pub(crate) fn take(&mut self, bytes: usize) -> bool {
+        self.reservation.take(bytes)
+    }
+
+    /// Gives back `bytes` that were freed.
+    pub(crate) fn release(&mut self, bytes: usize) {
+        self.reservation.release(bytes);
+    }
+
+    /// Before inserting into a table of `len` entries with room for `capacity`: when it is full,
+    /// reserves its growth and makes it (`grow` is called with how many more entries to make
+    /// room for). False, with nothing grown, when the pool refuses.
+    pub(crate) fn grow_table(
+        &mut self,
+        len: usize,
+        capacity: usize,
+        entry: usize,
+        grow: impl FnOnce(usize) -> usize,
+    ) -> bool {
+        if len < capacity {
+            return true;
+        }
+        // hashbrown doubles its buckets: room for about twice as many entries.
+        let want = (capacity * 2).max(16);
+        if !self.take(table_bytes(want, entry).saturating_sub(table_bytes(capacity, entry))) {
+            return false;
+        }
+        let got = grow(want - len);
+        // The table may have made more room than asked: account for it too.
+        if got > want {
+            let extra = table_bytes(got, entry) - table_bytes(want, entry);
+            if !self.take(extra) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Keeps the bytes reserved for as long as the pool lives.
+    pub(crate) fn keep(self) {
+        self.reservation.keep();
     }
 }
 

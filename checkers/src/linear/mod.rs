@@ -23,7 +23,7 @@ mod ops;
 mod report;
 mod search;
 
-pub use budget::{Limits, MemoryPool, Stop};
+pub use budget::{Limits, MemoryExhausted, MemoryPool, Stop};
 pub use build::{KeyOps, OpCounts, OpsBuilder, OpsByKey};
 pub use ops::Operation;
 pub use report::{check_keys, CheckOptions, KeyReport, Report};

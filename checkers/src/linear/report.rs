@@ -1,6 +1,9 @@
 //! Checking every key of a history, in parallel, into one report.
 
-use super::{check_ops_capped, KeyOps, KeyResult, Limits, Method, Stop, Strategy, Verdict};
+use super::{
+    check_ops_capped, KeyOps, KeyResult, Limits, MemoryExhausted, Method, Progress, Stop, Strategy,
+    Verdict,
+};
 
 /// Configurations a key may explore in the first round.
 const FIRST_CAP: u64 = 1 << 14;
@@ -79,9 +82,47 @@ pub struct Report {
     pub peak_memo_bytes: usize,
 }
 
+impl Report {
+    /// The report of a history whose ops could not be built within the memory budget: its
+    /// verdict is unknown, and its one undecided entry says why.
+    pub fn memory_exhausted_while_building(model: &str, why: &MemoryExhausted) -> Report {
+        let result = KeyResult {
+            verdict: Verdict::Unknown,
+            method: Method::Empty,
+            reason: Some(why.to_string()),
+            counterexample: None,
+            progress: Some(Progress {
+                stopped_by: Stop::Memory.to_string(),
+                linearized: 0,
+                ops: 0,
+                explored: 0,
+            }),
+        };
+        Report {
+            valid: Verdict::Unknown,
+            model: model.to_string(),
+            ops: 0,
+            keys: 0,
+            elapsed_ms: 0,
+            anomalies: Vec::new(),
+            undecided: vec![KeyReport {
+                key: None,
+                ops: 0,
+                result,
+            }],
+            fast_path_keys: 0,
+            search_keys: 0,
+            peak_memo_bytes: 0,
+        }
+    }
+}
+
 /// Checks every key of a history (in parallel) and combines the results.
 pub fn check_keys<M: Model>(model: &M, by_key: &[KeyOps<M::Op>], options: &CheckOptions) -> Report {
     let start = Instant::now();
+    // What is reserved already (the built ops) is not the memo's.
+    let base = options.limits.memory.used();
+    options.limits.memory.reset_peak();
     // Rounds of growing exploration caps: every key first gets a small cap, so that cheap keys
     // and cheap violations are found before any expensive key holds a thread; keys that hit
     // the cap are retried with a 16 times larger one, the last round without a cap. Repeated
@@ -165,7 +206,7 @@ pub fn check_keys<M: Model>(model: &M, by_key: &[KeyOps<M::Op>], options: &Check
     } else {
         Verdict::Valid
     };
-    report.peak_memo_bytes = options.limits.memory.peak();
+    report.peak_memo_bytes = options.limits.memory.peak().saturating_sub(base);
     report.elapsed_ms = start.elapsed().as_millis() as u64;
     report
 }

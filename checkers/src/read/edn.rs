@@ -6,9 +6,15 @@
 //! dropped, except `#jepsen.independent.Tuple{:key k :value v}`, read as
 //! `["independent/tuple", k, v]`). Nesting deeper than [`MAX_DEPTH`] is refused.
 //!
-//! No well-kept EDN crate on crates.io reports error positions and reads one line at a time
-//! (`edn-format` and `edn-rs` parse whole documents and report no column), so this is ~250
-//! lines with its own tests and a fuzz target.
+//! [`Splitter`] cuts a stream of lines into top-level forms whatever their layout (one op per
+//! line, ops printed over several lines, a whole history as one top-level vector or list whose
+//! elements are then the forms), tracking only brackets, strings, comments and character
+//! literals, so that memory holds one op at a time; [`Parser`] parses each form, and
+//! [`Form::locate`] maps its offsets back to the file's lines and columns.
+//!
+//! No well-kept EDN crate on crates.io reports error positions and reads one form at a time
+//! (`edn-format` and `edn-rs` parse whole documents and report no column), so this is our own,
+//! with its own tests and a fuzz target.
 
 use crate::history::Value;
 
@@ -121,9 +127,16 @@ impl<'a> Parser<'a> {
             '"' => self.string(),
             '\\' => {
                 self.pos += 1;
-                let tok = self.token();
-                if tok.is_empty() {
-                    return self.err(start, "a character literal needs a character after \\");
+                // The first character is taken whatever it is (`\(`, `\"`); names such as
+                // `\newline` go on to the next delimiter.
+                let first = match self.chars.get(self.pos) {
+                    Some(&c) if !c.is_whitespace() => c,
+                    _ => return self.err(start, "a character literal needs a character after \\"),
+                };
+                self.pos += 1;
+                let mut tok = first.to_string();
+                if first.is_alphanumeric() {
+                    tok.push_str(&self.token());
                 }
                 Ok(Value::Str(match tok.as_str() {
                     "newline" => "\n".into(),
@@ -313,6 +326,368 @@ pub fn parse_one(text: &str) -> Result<Value, EdnError> {
     Ok(v)
 }
 
+/// One top-level form cut from a stream of lines by [`Splitter`], with what is needed to map
+/// its character offsets back to the file's lines and columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Form {
+    /// The form's text (lines joined with `\n`).
+    pub text: String,
+    /// (character offset in `text`, line, column of that character) for each line it spans.
+    starts: Vec<(usize, u64, u64)>,
+    chars: usize,
+}
+
+impl Form {
+    fn new(line: u64, column: u64) -> Form {
+        Form {
+            text: String::new(),
+            starts: vec![(0, line, column)],
+            chars: 0,
+        }
+    }
+
+    fn push(&mut self, c: char, line: u64, column: u64) {
+        if self.starts.last().is_some_and(|(_, l, _)| *l != line) {
+            self.starts.push((self.chars, line, column));
+        }
+        self.text.push(c);
+        self.chars += 1;
+    }
+
+    /// The line where the form starts.
+    pub fn line(&self) -> u64 {
+        self.starts[0].1
+    }
+
+    /// The 1-based (line, column) in the file of the character at `offset` in [`Form::text`].
+    pub fn locate(&self, offset: usize) -> (u64, u64) {
+        let i = self.starts.partition_point(|(o, _, _)| *o <= offset);
+        let (start, line, column) = self.starts[i.saturating_sub(1)];
+        (line, column + offset.saturating_sub(start) as u64)
+    }
+}
+
+/// An error found while cutting forms: 1-based line and column, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitError {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+    /// What was wrong, and what was expected.
+    pub message: String,
+}
+
+/// The collection that holds a whole history, if the file is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wrapper {
+    /// Nothing significant read yet.
+    Unknown,
+    /// The file opened with `[` or `(`: a whole history, or a `[process type f value]` tuple;
+    /// the next significant character tells.
+    Pending { close: char, line: u64, column: u64 },
+    /// Inside the history's collection.
+    Open { close: char, line: u64, column: u64 },
+    /// The history's collection was closed there.
+    Closed { line: u64, column: u64 },
+    /// The file is a sequence of top-level forms.
+    Absent,
+}
+
+/// Cuts a stream of lines into top-level EDN forms, whatever their layout: one op per line,
+/// ops printed over several lines, or a whole history as one top-level vector or list (whose
+/// elements are then the forms). It only tracks brackets, strings, comments and character
+/// literals, so memory holds one form at a time; [`Parser`] parses each form.
+#[derive(Debug)]
+pub struct Splitter {
+    wrapper: Wrapper,
+    form: Option<Form>,
+    /// Expected closers of the open collections of the current form, with their openers'
+    /// positions.
+    stack: Vec<(char, u64, u64)>,
+    in_string: bool,
+    escape: bool,
+    in_comment: bool,
+    char_literal: bool,
+    /// Byte offset in the form's text where the top-level token being read starts.
+    token: Option<usize>,
+    /// `#_` discards and `#tag`s at top level still waiting for the form they apply to.
+    prefixes: usize,
+    ready: std::collections::VecDeque<Form>,
+}
+
+impl Default for Splitter {
+    fn default() -> Splitter {
+        Splitter::new()
+    }
+}
+
+fn closer(open: char) -> char {
+    match open {
+        '[' => ']',
+        '(' => ')',
+        _ => '}',
+    }
+}
+
+impl Splitter {
+    /// A splitter at the start of a file.
+    pub fn new() -> Splitter {
+        Splitter {
+            wrapper: Wrapper::Unknown,
+            form: None,
+            stack: Vec::new(),
+            in_string: false,
+            escape: false,
+            in_comment: false,
+            char_literal: false,
+            token: None,
+            prefixes: 0,
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The next complete form, if any.
+    pub fn pop(&mut self) -> Option<Form> {
+        self.ready.pop_front()
+    }
+
+    /// Feeds one line (without its line break) read at 1-based `line`.
+    pub fn feed_line(&mut self, text: &str, line: u64) -> Result<(), SplitError> {
+        let mut column = 0;
+        for c in text.chars() {
+            column += 1;
+            self.feed(c, line, column)?;
+        }
+        self.feed('\n', line, column + 1)
+    }
+
+    /// Ends the input: a form still open is handed out as it is (so that parsing it names what
+    /// is missing), and a history collection that was never closed is an error.
+    pub fn finish(&mut self) -> Result<(), SplitError> {
+        if self.token.is_some() {
+            self.end_token();
+        }
+        if let Some(form) = self.form.take() {
+            self.ready.push_back(form);
+        }
+        match self.wrapper {
+            Wrapper::Open { close, line, column } | Wrapper::Pending { close, line, column } => {
+                Err(SplitError {
+                    line,
+                    column,
+                    message: format!(
+                        "the history's collection opened here is never closed (expected '{close}' before the end of the file)"
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn start(&mut self, line: u64, column: u64) {
+        if self.form.is_none() {
+            self.form = Some(Form::new(line, column));
+        }
+    }
+
+    fn append(&mut self, c: char, line: u64, column: u64) {
+        if let Some(form) = &mut self.form {
+            form.push(c, line, column);
+        }
+    }
+
+    /// A top-level value is complete: the form is, unless a prefix (`#_`, a tag) took it.
+    fn complete(&mut self) {
+        if self.prefixes > 0 {
+            self.prefixes -= 1;
+            if self.prefixes > 0 {
+                return;
+            }
+        }
+        if let Some(form) = self.form.take() {
+            self.ready.push_back(form);
+        }
+    }
+
+    fn end_token(&mut self) {
+        let Some(at) = self.token.take() else { return };
+        let prefix = self
+            .form
+            .as_ref()
+            .is_some_and(|f| f.text[at..].starts_with('#'));
+        if prefix {
+            self.prefixes += 1;
+        } else {
+            self.complete();
+        }
+    }
+
+    fn feed(&mut self, c: char, line: u64, column: u64) -> Result<(), SplitError> {
+        if self.in_comment {
+            self.append(c, line, column);
+            self.in_comment = c != '\n';
+            return Ok(());
+        }
+        if self.in_string {
+            self.append(c, line, column);
+            if self.escape {
+                self.escape = false;
+            } else if c == '\\' {
+                self.escape = true;
+            } else if c == '"' {
+                self.in_string = false;
+                if self.stack.is_empty() {
+                    self.complete();
+                }
+            }
+            return Ok(());
+        }
+        if self.char_literal {
+            self.append(c, line, column);
+            self.char_literal = false;
+            return Ok(());
+        }
+        let blank = c.is_whitespace() || c == ',';
+        if let Wrapper::Pending { close, .. } = self.wrapper {
+            if c == ';' {
+                self.append(c, line, column);
+                self.in_comment = true;
+                return Ok(());
+            }
+            if blank {
+                self.append(c, line, column);
+                return Ok(());
+            }
+            if matches!(c, '{' | '[' | '(' | '#') || c == close {
+                // A collection of ops: a whole history.
+                let Some(form) = self.form.take() else {
+                    return Ok(());
+                };
+                let (line, column) = form.locate(0);
+                self.wrapper = Wrapper::Open {
+                    close,
+                    line,
+                    column,
+                };
+                self.stack.clear();
+            } else {
+                // A `[process type f value]` tuple at top level.
+                self.wrapper = Wrapper::Absent;
+            }
+        }
+        if (blank || matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';'))
+            && self.token.is_some()
+            && self.stack.is_empty()
+        {
+            self.end_token();
+        }
+        if blank {
+            self.append(c, line, column);
+            return Ok(());
+        }
+        if let Wrapper::Closed {
+            line: l,
+            column: col,
+        } = self.wrapper
+        {
+            if c == ';' {
+                self.in_comment = true;
+                return Ok(());
+            }
+            return Err(SplitError {
+                line,
+                column,
+                message: format!(
+                    "unexpected {c:?} after the end of the history (its collection was closed at {l}:{col})"
+                ),
+            });
+        }
+        if self.wrapper == Wrapper::Unknown {
+            if c == ';' {
+                self.in_comment = true;
+                return Ok(());
+            }
+            if c == '[' || c == '(' {
+                self.wrapper = Wrapper::Pending {
+                    close: closer(c),
+                    line,
+                    column,
+                };
+                self.start(line, column);
+                self.append(c, line, column);
+                self.stack.push((closer(c), line, column));
+                return Ok(());
+            }
+            self.wrapper = Wrapper::Absent;
+        }
+        match c {
+            ';' => {
+                self.append(c, line, column);
+                self.in_comment = true;
+            }
+            '"' => {
+                self.start(line, column);
+                self.append(c, line, column);
+                self.in_string = true;
+            }
+            '(' | '[' | '{' => {
+                self.start(line, column);
+                self.append(c, line, column);
+                self.stack.push((closer(c), line, column));
+                if self.stack.len() > MAX_DEPTH + 2 {
+                    // Let the parser refuse it.
+                    if let Some(form) = self.form.take() {
+                        self.ready.push_back(form);
+                    }
+                    self.stack.clear();
+                }
+            }
+            ')' | ']' | '}' => match self.stack.last() {
+                Some(&(want, _, _)) if want == c => {
+                    self.append(c, line, column);
+                    self.stack.pop();
+                    if self.stack.is_empty() {
+                        self.complete();
+                    }
+                }
+                Some(&(want, l, col)) => {
+                    return Err(SplitError {
+                        line,
+                        column,
+                        message: format!(
+                            "unexpected '{c}' (expected '{want}' to close the collection opened at {l}:{col})"
+                        ),
+                    })
+                }
+                None => match self.wrapper {
+                    Wrapper::Open { close, .. } if close == c && self.form.is_none() => {
+                        self.wrapper = Wrapper::Closed { line, column };
+                    }
+                    _ => {
+                        return Err(SplitError {
+                            line,
+                            column,
+                            message: format!("unexpected '{c}' (no collection is open here)"),
+                        })
+                    }
+                },
+            },
+            _ => {
+                self.start(line, column);
+                if self.stack.is_empty() && self.token.is_none() {
+                    self.token = Some(self.form.as_ref().map_or(0, |f| f.text.len()));
+                }
+                self.append(c, line, column);
+                if c == '\\' {
+                    self.char_literal = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +702,14 @@ mod tests {
         assert_eq!(
             parse_one("\"a\\\"b\\u0041\"").unwrap(),
             Value::Str("a\"bA".into())
+        );
+        assert_eq!(
+            parse_one("[\\( \\] \\\" \\newline \\a]").unwrap(),
+            Value::List(
+                ["(", "]", "\"", "\n", "a"]
+                    .map(|s| Value::Str(s.into()))
+                    .to_vec()
+            )
         );
         assert_eq!(
             parse_one("#{1 2} ; comment").unwrap(),

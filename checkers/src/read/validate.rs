@@ -3,6 +3,7 @@
 use super::Located;
 use crate::error::InputError;
 use crate::history::{EventKind, Key, Process};
+use crate::linear::budget::{alloc_bytes, Limits, MemoryExhausted, Tracker};
 use std::collections::HashMap;
 
 struct InFlight {
@@ -14,12 +15,15 @@ struct InFlight {
 /// Checks, event by event, that a history follows DESIGN.md's rules for client processes: a
 /// completion needs an op in flight on its process, with the same `f` and `key`; a process has
 /// at most one op in flight; a process that completed with `info` is never used again; `index`
-/// increases. Events of named processes (the nemesis) are not checked. Memory is O(processes).
+/// increases. Events of named processes (the nemesis) are not checked. Memory is O(processes),
+/// and can be held to a budget ([`Validator::limit_memory`]).
 pub struct Validator {
     file: String,
     in_flight: HashMap<u64, InFlight>,
     retired: HashMap<u64, u64>,
     last_index: Option<(u64, u64)>,
+    budget: Option<Tracker>,
+    exhausted: Option<MemoryExhausted>,
 }
 
 impl Validator {
@@ -30,7 +34,67 @@ impl Validator {
             in_flight: HashMap::new(),
             retired: HashMap::new(),
             last_index: None,
+            budget: None,
+            exhausted: None,
         }
+    }
+
+    /// Reserves what the validator holds (ops in flight and retired processes) from `limits`'
+    /// memory pool before it is allocated. When the pool refuses, the validator stops checking
+    /// and [`Validator::exhausted`] says why.
+    pub fn limit_memory(&mut self, limits: &Limits) {
+        self.budget = Some(Tracker::new(limits));
+    }
+
+    /// Set when the memory budget was used up: the events after it were not checked.
+    pub fn exhausted(&self) -> Option<&MemoryExhausted> {
+        self.exhausted.as_ref()
+    }
+
+    /// Reserves `heap` bytes and the growth of the table of ops in flight (`retired`: of
+    /// retired processes) before an insert; false, with [`Validator::exhausted`] set, when
+    /// the pool refuses.
+    fn reserve(&mut self, line: u64, heap: usize, retired: bool) -> bool {
+        let Some(budget) = &mut self.budget else {
+            return true;
+        };
+        let ok = budget.take(heap)
+            && if retired {
+                let (len, cap) = (self.retired.len(), self.retired.capacity());
+                let table = &mut self.retired;
+                budget.grow_table(len, cap, std::mem::size_of::<(u64, u64)>(), |more| {
+                    table.reserve(more);
+                    table.capacity()
+                })
+            } else {
+                let (len, cap) = (self.in_flight.len(), self.in_flight.capacity());
+                let table = &mut self.in_flight;
+                budget.grow_table(len, cap, std::mem::size_of::<(u64, InFlight)>(), |more| {
+                    table.reserve(more);
+                    table.capacity()
+                })
+            };
+        if !ok {
+            self.exhausted = Some(MemoryExhausted {
+                limit: budget.limit(),
+                line,
+                what: format!(
+                    "the validator held {} bytes for {} ops in flight and {} retired processes",
+                    budget.held(),
+                    self.in_flight.len(),
+                    self.retired.len()
+                ),
+            });
+        }
+        ok
+    }
+
+    fn heap(f: &str, key: &Option<Key>) -> usize {
+        alloc_bytes(f.len())
+            + match key {
+                Some(Key::Str(k)) => alloc_bytes(k.len()),
+                _ => 0,
+            }
     }
 
     fn err(&self, line: u64, column: u64, message: String) -> InputError {
@@ -56,6 +120,9 @@ impl Validator {
         let Process::Client(p) = ev.process else {
             return Ok(());
         };
+        if self.exhausted.is_some() {
+            return Ok(());
+        }
         if let Some(&line) = self.retired.get(&p) {
             return Err(self.err(
                 l.line,
@@ -70,6 +137,9 @@ impl Validator {
                     1,
                     format!("process {p} invokes {:?} while its invoke of {:?} on line {} has not completed (expected one op in flight per process)", ev.f, open.f, open.line),
                 ));
+            }
+            if !self.reserve(l.line, Self::heap(&ev.f, &ev.key), false) {
+                return Ok(());
             }
             self.in_flight.insert(
                 p,
@@ -114,13 +184,17 @@ impl Validator {
                 ),
             ));
         }
-        if ev.kind == EventKind::Info {
+        if let Some(budget) = &mut self.budget {
+            budget.release(Self::heap(&open.f, &open.key));
+        }
+        if ev.kind == EventKind::Info && self.reserve(l.line, 0, true) {
             self.retired.insert(p, l.line);
         }
         Ok(())
     }
 
-    /// Ends the history. Ops still in flight are fine: they count as `info`.
+    /// Ends the history. Ops still in flight are fine: they count as `info`. What the
+    /// validator held is given back to the memory pool.
     pub fn finish(self) -> Result<(), InputError> {
         Ok(())
     }
@@ -165,5 +239,32 @@ mod tests {
         v.check(&at(1, 0, EventKind::Invoke, "write")).unwrap();
         let e = v.check(&at(2, 0, EventKind::Ok, "read")).unwrap_err();
         assert!(e.to_string().contains("but invoked \"write\""), "{e}");
+    }
+
+    /// Ops in flight count against the memory budget; past it the validator stops and says
+    /// why.
+    #[test]
+    fn ops_in_flight_count_against_the_memory_budget() {
+        let limits = Limits::new(None, 256 << 10);
+        let mut v = Validator::new("h");
+        v.limit_memory(&limits);
+        let mut line = 0;
+        while v.exhausted().is_none() && line < 1_000_000 {
+            line += 1;
+            v.check(&at(line, line, EventKind::Invoke, "read")).unwrap();
+        }
+        let why = v.exhausted().expect("exhausted").to_string();
+        assert!(
+            why.contains(&format!("at line {line}: the validator held")),
+            "{why}"
+        );
+        assert!(limits.memory.peak() <= 256 << 10);
+        assert!(line > 100, "{line}");
+        v.finish().unwrap();
+        assert_eq!(
+            limits.memory.used(),
+            0,
+            "given back when the validator is done"
+        );
     }
 }

@@ -5,4 +5,4 @@ pub mod session;
 pub mod ssh_config;
 
 pub use pool::{Cluster, NodeResult};
-pub use session::{NodeSession, Output, Target, SUDO_PASSWORD_ENV};
+pub use session::{NodeSession, Output, Target, DEFAULT_OUTPUT_LIMIT, SUDO_PASSWORD_ENV};

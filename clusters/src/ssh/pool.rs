@@ -128,6 +128,18 @@ impl Cluster {
         self.with_session(node, |s| s.exec(cmd, timeout))
     }
 
+    /// Runs a command on one node with a timeout, keeping at most `limit` bytes of each of its
+    /// output streams (see [`NodeSession::exec_limited`]).
+    pub fn exec_limited(
+        &self,
+        node: &str,
+        cmd: &RemoteCommand,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Output, SshError> {
+        self.with_session(node, |s| s.exec_limited(cmd, timeout, limit))
+    }
+
     /// Uploads a file or directory to one node.
     pub fn upload(&self, node: &str, local: &Path, remote: &Path) -> Result<(), SshError> {
         self.with_session(node, |s| s.upload(local, remote))
@@ -175,6 +187,7 @@ fn connect_with_backoff(target: &Target) -> Result<NodeSession, SshError> {
             Err(
                 e @ (SshError::UnknownHost { .. }
                 | SshError::HostKeyMismatch { .. }
+                | SshError::HostKeyRevoked { .. }
                 | SshError::Auth { .. }),
             ) => return Err(e),
             Err(e) if attempt >= RECONNECT_TRIES => return Err(e),

@@ -15,15 +15,24 @@ use std::time::{Duration, Instant};
 /// The environment variable that holds the sudo password, if sudo needs one.
 pub const SUDO_PASSWORD_ENV: &str = "FAULTLINE_SUDO_PASSWORD";
 
+/// How much of each of a command's output streams [`NodeSession::exec`] keeps: a command that
+/// writes more (`cat /dev/zero`) is read to its end, but what is past this is dropped, and
+/// counted in [`Output::stdout_dropped`] / [`Output::stderr_dropped`].
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
+
 /// What a remote command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     /// Exit status (128+N when killed by signal N).
     pub status: i32,
-    /// Standard output.
+    /// Standard output (at most the output limit).
     pub stdout: Vec<u8>,
-    /// Standard error.
+    /// Standard error (at most the output limit).
     pub stderr: Vec<u8>,
+    /// Bytes of standard output past the limit, read and dropped.
+    pub stdout_dropped: u64,
+    /// Bytes of standard error past the limit, read and dropped.
+    pub stderr_dropped: u64,
 }
 
 impl Output {
@@ -39,6 +48,17 @@ impl Output {
     pub fn success(&self) -> bool {
         self.status == 0
     }
+    /// True when output past the limit was dropped.
+    pub fn truncated(&self) -> bool {
+        self.stdout_dropped > 0 || self.stderr_dropped > 0
+    }
+}
+
+/// Appends `data` to `kept` up to `limit` bytes; counts the rest in `dropped`.
+fn keep(kept: &mut Vec<u8>, dropped: &mut u64, data: &[u8], limit: usize) {
+    let room = limit.saturating_sub(kept.len()).min(data.len());
+    kept.extend_from_slice(&data[..room]);
+    *dropped += (data.len() - room) as u64;
 }
 
 /// Where and how to reach one node, after ~/.ssh/config is applied.
@@ -199,7 +219,20 @@ impl NodeSession {
     /// Runs a command; on `timeout` it is killed on the node (the remote `timeout` utility
     /// sends SIGTERM to its whole process group, then SIGKILL two seconds later) and
     /// `SshError::Timeout` is returned.
+    /// Keeps at most [`DEFAULT_OUTPUT_LIMIT`] bytes of each output stream.
     pub fn exec(&self, cmd: &RemoteCommand, timeout: Duration) -> Result<Output, SshError> {
+        self.exec_limited(cmd, timeout, DEFAULT_OUTPUT_LIMIT)
+    }
+
+    /// Runs a command as [`NodeSession::exec`] does, keeping at most `limit` bytes of each of
+    /// its output streams: the rest is read (so that the command runs to its end as it would
+    /// have) and dropped, and the dropped bytes are counted in the [`Output`].
+    pub fn exec_limited(
+        &self,
+        cmd: &RemoteCommand,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Output, SshError> {
         let secs = timeout.as_secs_f64().max(0.001);
         let sudo = cmd.wants_sudo() && !self.is_root;
         let inner = if sudo {
@@ -230,13 +263,14 @@ impl NodeSession {
         self.session.set_blocking(false);
         let deadline = Instant::now() + timeout + Duration::from_secs(5);
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let (mut stdout_dropped, mut stderr_dropped) = (0u64, 0u64);
         let mut buf = [0u8; 32 * 1024];
         let result = loop {
             let mut progressed = false;
             match channel.read(&mut buf) {
                 Ok(0) => {}
                 Ok(n) => {
-                    stdout.extend_from_slice(&buf[..n]);
+                    keep(&mut stdout, &mut stdout_dropped, &buf[..n], limit);
                     progressed = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -250,7 +284,7 @@ impl NodeSession {
             match channel.stderr().read(&mut buf) {
                 Ok(0) => {}
                 Ok(n) => {
-                    stderr.extend_from_slice(&buf[..n]);
+                    keep(&mut stderr, &mut stderr_dropped, &buf[..n], limit);
                     progressed = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -296,6 +330,8 @@ impl NodeSession {
             status,
             stdout,
             stderr,
+            stdout_dropped,
+            stderr_dropped,
         })
     }
 
@@ -457,7 +493,20 @@ fn check_host_key(session: &Session, target: &Target) -> Result<(), SshError> {
         node: target.node.clone(),
         message: e.to_string(),
     })?;
-    let _ = known.read_file(&target.known_hosts, KnownHostFileKind::OpenSSH);
+    let text = std::fs::read_to_string(&target.known_hosts).unwrap_or_default();
+    let lines = KnownHostsLines::parse(&text);
+    if lines.is_revoked(key) {
+        return Err(SshError::HostKeyRevoked {
+            node: target.node.clone(),
+            fingerprint,
+            known_hosts: target.known_hosts.display().to_string(),
+        });
+    }
+    // libssh2 knows no `@` markers and stops reading at the first line it cannot parse, so it
+    // is given the plain lines one by one.
+    for line in &lines.plain {
+        let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
+    }
     let accept = format!(
         "ssh-keyscan -p {} {} >> {}",
         target.port,
@@ -476,6 +525,47 @@ fn check_host_key(session: &Session, target: &Target) -> Result<(), SshError> {
             fingerprint,
             accept,
         }),
+    }
+}
+
+/// The lines of a known_hosts file, split by their marker.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct KnownHostsLines<'a> {
+    /// Lines without a marker (`hosts keytype key [comment]`), for libssh2.
+    plain: Vec<&'a str>,
+    /// The base64 key blobs of `@revoked` lines, without padding.
+    revoked: Vec<&'a str>,
+}
+
+impl<'a> KnownHostsLines<'a> {
+    fn parse(text: &'a str) -> KnownHostsLines<'a> {
+        let mut lines = KnownHostsLines::default();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split_whitespace();
+            match fields.next() {
+                Some(m) if m.eq_ignore_ascii_case("@revoked") => {
+                    // @revoked hosts keytype key [comment]
+                    if let Some(key) = fields.nth(2) {
+                        lines.revoked.push(key.trim_end_matches('='));
+                    }
+                }
+                // @cert-authority and any other marker: not a host key of its own.
+                Some(m) if m.starts_with('@') => {}
+                _ => lines.plain.push(line),
+            }
+        }
+        lines
+    }
+
+    /// Whether the host key blob `key` is revoked. As OpenSSH, a revoked key is refused; we
+    /// refuse it whatever host pattern its line names.
+    fn is_revoked(&self, key: &[u8]) -> bool {
+        let encoded = base64(key);
+        let encoded = encoded.trim_end_matches('=');
+        self.revoked.contains(&encoded)
     }
 }
 
@@ -507,7 +597,23 @@ fn authenticate(session: &Session, target: &Target) -> Result<(), SshError> {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::{base64, KnownHostsLines};
+
+    #[test]
+    fn revoked_lines_are_recognised_and_markers_kept_from_libssh2() {
+        let blob = b"\x00\x00\x00\x0bssh-ed25519 a key blob";
+        let key = base64(blob);
+        let text = format!(
+            "# comment\nn1 ssh-ed25519 AAAAother\n@cert-authority *.example ssh-ed25519 AAAAca\n@revoked * ssh-ed25519 {key}== revoked by ops\n\n10.0.0.2 ssh-ed25519 AAAAthird\n"
+        );
+        let lines = KnownHostsLines::parse(&text);
+        assert_eq!(
+            lines.plain,
+            ["n1 ssh-ed25519 AAAAother", "10.0.0.2 ssh-ed25519 AAAAthird"]
+        );
+        assert!(lines.is_revoked(blob));
+        assert!(!lines.is_revoked(b"another key"));
+    }
 
     #[test]
     fn base64_matches_rfc4648() {
