@@ -6,6 +6,7 @@
 
 #[doc(hidden)]
 pub mod brute;
+pub mod check;
 pub mod error;
 pub mod generate;
 pub mod history;
@@ -13,3 +14,6 @@ pub mod linear;
 pub mod model;
 pub mod read;
 pub mod set_check;
+pub mod verdict;
+
+pub use verdict::Verdict;

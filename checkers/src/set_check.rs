@@ -15,10 +15,11 @@
 //! c.push(&Event::client(3, 1, EventKind::Ok, "read", Value::List(vec![])));
 //! let r = c.finish();
 //! assert_eq!(r.lost, vec![1]);
-//! assert_eq!(r.valid, Some(false));
+//! assert_eq!(r.valid, Verdict::Invalid);
 //! ```
 
 use crate::history::{Event, EventKind, Process, Value};
+use crate::Verdict;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,8 +36,9 @@ pub struct SetChecker {
 /// The set checker's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SetReport {
-    /// `Some(true)` valid, `Some(false)` invalid, `None` unknown (no successful final read).
-    pub valid: Option<bool>,
+    /// Valid, invalid, or unknown (no successful final read).
+    #[serde(with = "crate::verdict::json")]
+    pub valid: Verdict,
     /// Elements whose add was attempted.
     pub attempted: usize,
     /// Elements whose add was acknowledged.
@@ -93,7 +95,7 @@ impl SetChecker {
     pub fn finish(self) -> SetReport {
         let Some(read) = self.final_read else {
             return SetReport {
-                valid: None,
+                valid: Verdict::Unknown,
                 attempted: self.attempted.len(),
                 acknowledged: self.acknowledged.len(),
                 read: 0,
@@ -112,7 +114,11 @@ impl SetChecker {
             .collect();
         let failed_but_present: Vec<i64> = read.intersection(&self.failed).copied().collect();
         SetReport {
-            valid: Some(lost.is_empty() && unexpected.is_empty() && failed_but_present.is_empty()),
+            valid: if lost.is_empty() && unexpected.is_empty() && failed_but_present.is_empty() {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
             attempted: self.attempted.len(),
             acknowledged: self.acknowledged.len(),
             read: read.len(),
@@ -157,7 +163,7 @@ mod tests {
         assert_eq!(r.lost, vec![2]);
         assert_eq!(r.unexpected, vec![9]);
         assert_eq!(r.recovered, vec![3]);
-        assert_eq!(r.valid, Some(false));
+        assert_eq!(r.valid, Verdict::Invalid);
         assert_eq!((r.attempted, r.acknowledged, r.read), (4, 2, 3));
     }
 
@@ -168,7 +174,7 @@ mod tests {
         c.push(&ev(1, 0, EventKind::Ok, "add", Value::Int(5)));
         let mut d = SetChecker::default();
         d.push(&ev(0, 0, EventKind::Invoke, "add", Value::Int(5)));
-        assert_eq!(d.finish().valid, None);
+        assert_eq!(d.finish().valid, Verdict::Unknown);
         c.push(&ev(2, 1, EventKind::Invoke, "read", Value::Null));
         c.push(&ev(
             3,
@@ -177,6 +183,6 @@ mod tests {
             "read",
             Value::List(vec![Value::Int(5)]),
         ));
-        assert_eq!(c.finish().valid, Some(true));
+        assert_eq!(c.finish().valid, Verdict::Valid);
     }
 }

@@ -183,11 +183,19 @@ fn cas_op(rng: &mut Rng) -> (&'static str, Value) {
     }
 }
 
+/// A read's result; writes and cas complete with `null` (no result of their own: an `ok`
+/// carrying another value than the invoke's is bad input). The draw is made either way, so the
+/// random stream is the same for every `f`.
 fn register_result(rng: &mut Rng, f: &str) -> Value {
-    if f == "read" && rng.chance(0.25) {
+    let drawn = if f == "read" && rng.chance(0.25) {
         Value::Null
     } else {
         small(rng)
+    };
+    if f == "read" {
+        drawn
+    } else {
+        Value::Null
     }
 }
 
@@ -233,12 +241,17 @@ fn cas_register_distinct_values_match_brute_force() {
             }
         }
     }
-    fn distinct_result(rng: &mut Rng, _f: &str) -> Value {
+    fn distinct_result(rng: &mut Rng, f: &str) -> Value {
         let recent = NEXT.load(Ordering::Relaxed);
-        if rng.chance(0.15) {
+        let drawn = if rng.chance(0.15) {
             Value::Null
         } else {
             Value::Int(recent - 1 - rng.below(4) as i64)
+        };
+        if f == "read" {
+            drawn
+        } else {
+            Value::Null
         }
     }
     property(

@@ -1,9 +1,9 @@
 //! End-to-end tests on real local clusters (network namespaces, real sshd, real SSH):
 //! exec, timeouts, transfer, host keys, unreachable nodes, escaping, and a clean `down`.
-//! They need root; without it they say so and pass vacuously (CI runs them as root).
+//! They need root: built without it, they are listed as ignored (CI runs them as root).
 
 use clusters::local;
-use clusters::testing::is_root;
+use clusters::testing::require_root;
 use clusters::{Cluster, ClusterFile, RemoteCommand, SshError};
 use std::path::Path;
 use std::sync::Mutex;
@@ -28,11 +28,13 @@ fn up(name: &str, n: usize) -> (ClusterFile, std::path::PathBuf) {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd)"
+)]
 fn exec_transfer_timeouts_and_escaping() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let (file, _) = up("t-exec", 3);
     let cluster = Cluster::new(file, 2);
 
@@ -187,11 +189,13 @@ fn exec_transfer_timeouts_and_escaping() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd)"
+)]
 fn host_keys_are_checked_and_unreachable_nodes_reported() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let (file, path) = up("t-keys", 2);
     let dir = path.parent().expect("dir").to_path_buf();
     let known = std::fs::read_to_string(dir.join("known_hosts")).expect("known_hosts");
@@ -298,11 +302,13 @@ fn host_keys_are_checked_and_unreachable_nodes_reported() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd)"
+)]
 fn down_restores_namespaces_links_and_processes() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let _ = local::down("t-clean");
     let netns_before = sh("ip netns list");
     let links_before = sh("ip -o link show | cut -d: -f2");
@@ -335,11 +341,10 @@ fn down_restores_namespaces_links_and_processes() {
 /// from before identities were recorded) its command line does not name the node. Neither
 /// unrelated process is killed; the processes that are still the cluster's are.
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: network namespaces, sshd")]
 fn down_signals_only_the_processes_it_started() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let (_, path) = up("t-reuse", 2);
     let dir = path.parent().expect("dir").to_path_buf();
     let pid_of = |node: &str, f: &str| -> i32 {

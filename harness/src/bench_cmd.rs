@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workloads::gen::{Gen, Limit, Source};
 use workloads::op::BoxFuture;
-use workloads::workload::{Generator, Workload};
+use workloads::workload::{SetWorkload, Workload, WorkloadOptions};
 use workloads::{Client, Op, Outcome};
 
 /// Acknowledges every op at once.
@@ -18,7 +18,7 @@ struct NoopClient;
 
 impl Client for NoopClient {
     fn invoke<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { Outcome::ok(op.value.clone()) })
+        Box::pin(async move { Outcome::ok(op.value()) })
     }
 }
 
@@ -48,7 +48,7 @@ pub fn run(args: &BenchRecordArgs) -> Result<Exit, Failure> {
     // Set adds: every op acknowledged is a valid history for `faultline check --model set`.
     let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(Limit::new(
         args.ops,
-        Source::new(Generator::new(Workload::Set, 1, 1)),
+        Source::new(SetWorkload.ops(1, &WorkloadOptions::default())),
     )));
     let stop = AtomicBool::new(false);
     let client: Arc<dyn Client> = Arc::new(NoopClient);
@@ -77,6 +77,7 @@ pub fn run(args: &BenchRecordArgs) -> Result<Exit, Failure> {
             }
         });
         let r = crate::scheduler::run(crate::scheduler::Workers {
+            processes: crate::scheduler::first_processes(args.workers),
             clients,
             generator: &generator,
             recorder: &recorder,
@@ -85,7 +86,7 @@ pub fn run(args: &BenchRecordArgs) -> Result<Exit, Failure> {
             stop: &stop,
         });
         done.store(true, std::sync::atomic::Ordering::SeqCst);
-        r
+        r.map(|_| ())
     })
     .map_err(internal)?;
     let secs = start.elapsed().as_secs_f64();

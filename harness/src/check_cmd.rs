@@ -2,15 +2,14 @@
 
 use crate::cli::CheckArgs;
 use crate::exit::{bad_input, internal, Exit, Failure};
-use crate::timeline::{self, Bar, Outcome};
+use crate::timeline;
 use anyhow::Context;
+use checkers::check::{check, CheckError, Checked, Checker, Details};
 use checkers::history::Value;
-use checkers::linear::{
-    check_keys, CheckOptions, KeyReport, Limits, OpsBuilder, Report, Stop, Strategy, Verdict,
-};
-use checkers::model::catalog::{with_model, ModelOptions, ModelVisitor};
-use checkers::model::Model;
-use checkers::read::{self, Format, Validator};
+use checkers::linear::{CheckOptions, KeyReport, Limits, Report, Stop, Strategy};
+use checkers::model::catalog::ModelOptions;
+use checkers::read::{self, Format};
+use checkers::Verdict;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,34 +17,92 @@ use std::time::{Duration, Instant};
 
 /// Runs `faultline check`.
 pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
-    let start = Instant::now();
-    let options = ModelOptions {
-        initial: args.initial.as_deref().map(parse_initial),
-        nil_read_unknown: args.knossos_nil_reads,
+    let format: Format = args
+        .format
+        .parse()
+        .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
+    let checker = Checker::Linearizable {
+        model: args.model.clone(),
+        model_options: ModelOptions {
+            initial: args.initial.as_deref().map(parse_initial),
+            nil_read_unknown: args.knossos_nil_reads,
+        },
+        options: CheckOptions {
+            strategy: if args.search_only {
+                Strategy::Search
+            } else {
+                Strategy::Auto
+            },
+            limits: Limits::new(
+                args.time_limit,
+                args.memory_limit.unwrap_or_else(default_memory_limit),
+            ),
+            stop_at_first_invalid: !args.all_keys,
+            ..CheckOptions::default()
+        },
     };
-    let visitor = CheckVisitor { args };
-    let (mut report, bars) = with_model(&args.model, &options, visitor).map_err(bad_input)??;
-    report.elapsed_ms = start.elapsed().as_millis() as u64;
-
+    let checked = check_file(&checker, &args.history, format, args.allow_truncated)?;
     if let Some(dir) = &args.out {
-        write_outputs(dir, &args.history, &report, &bars).map_err(internal)?;
+        write_outputs(dir, &args.history, &checked).map_err(internal)?;
     }
     if args.json {
-        let mut value = serde_json::to_value(&report).map_err(internal)?;
+        let mut value = serde_json::to_value(&checked.results).map_err(internal)?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("file".into(), args.history.display().to_string().into());
         }
         println!("{value}");
     } else {
-        print_human(&args.history, &report);
-        if let Some(dir) = &args.out {
+        print_human(&args.history, &checked);
+        if let (Some(dir), Details::Linearizable(_)) = (&args.out, &checked.results.details) {
             println!("timeline: {}", dir.join("timeline.html").display());
         }
     }
-    Ok(match report.valid {
+    Ok(exit_of(checked.verdict))
+}
+
+/// The exit code of a verdict.
+pub fn exit_of(v: Verdict) -> Exit {
+    match v {
         Verdict::Valid => Exit::Valid,
         Verdict::Invalid => Exit::Invalid,
         Verdict::Unknown => Exit::Unknown,
+    }
+}
+
+/// Checks a history file with `checker` (the one checking entry point of `check`, `test` and
+/// `analyze`), with progress on a terminal. Unreadable or invalid input is bad input.
+pub fn check_file(
+    checker: &Checker,
+    history: &Path,
+    format: Format,
+    allow_truncated: bool,
+) -> Result<Checked, Failure> {
+    let file = history.display().to_string();
+    let mut reader = read::open(history, format).map_err(bad_input)?;
+    reader.allow_truncated_tail(allow_truncated);
+    let progress = std::io::stderr().is_terminal();
+    let mut shown = false;
+    let mut on_events = |n: u64| {
+        if progress {
+            eprint!("\rread {n} events");
+            shown = true;
+        }
+    };
+    let keys_done = match checker {
+        Checker::Linearizable { options, .. } => Some(options.keys_done.clone()),
+        Checker::Set => None,
+    };
+    let work = || check(checker, reader, &file, &mut on_events);
+    let checked = match keys_done {
+        Some(done) if progress => with_progress(&done, work),
+        _ => work(),
+    };
+    if shown {
+        eprintln!();
+    }
+    checked.map_err(|e| match e {
+        CheckError::Input(e) => bad_input(e),
+        CheckError::Model(e) => bad_input(e),
     })
 }
 
@@ -67,89 +124,8 @@ fn default_memory_limit() -> usize {
     total_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
 }
 
-struct CheckVisitor<'a> {
-    args: &'a CheckArgs,
-}
-
-impl ModelVisitor for CheckVisitor<'_> {
-    type Output = Result<(Report, Vec<Bar>), Failure>;
-
-    fn visit<M: Model>(self, model: &M) -> Self::Output {
-        let args = self.args;
-        let format: Format = args
-            .format
-            .parse()
-            .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
-        let file = args.history.display().to_string();
-        let mut reader = read::open(&args.history, format).map_err(bad_input)?;
-        reader.allow_truncated_tail(args.allow_truncated);
-        let mut validator = Validator::new(&file);
-        // One memory budget for the ops builder and the search after it.
-        let limits = Limits::new(
-            args.time_limit,
-            args.memory_limit.unwrap_or_else(default_memory_limit),
-        );
-        validator.limit_memory(&limits);
-        let mut builder = OpsBuilder::new(model, &file);
-        builder.limit_memory(&limits);
-        let progress = std::io::stderr().is_terminal();
-        let mut events: u64 = 0;
-        for located in reader {
-            let located = located.map_err(bad_input)?;
-            validator.check(&located).map_err(bad_input)?;
-            if validator.exhausted().is_some() {
-                break;
-            }
-            builder
-                .push(
-                    &located.event,
-                    located.line,
-                    located.f_column,
-                    located.value_column,
-                )
-                .map_err(bad_input)?;
-            if builder.exhausted().is_some() {
-                break;
-            }
-            events += 1;
-            if progress && events.is_multiple_of(1_000_000) {
-                eprint!("\rread {events} events");
-            }
-        }
-        if progress && events >= 1_000_000 {
-            eprintln!("\rread {events} events");
-        }
-        if let Some(why) = validator.exhausted().or(builder.exhausted()) {
-            let report = Report::memory_exhausted_while_building(model.name(), why);
-            return Ok((report, Vec::new()));
-        }
-        // What the validator held is freed before the search.
-        validator.finish().map_err(bad_input)?;
-        let (by_key, _counts) = builder.finish().map_err(bad_input)?;
-        let options = CheckOptions {
-            strategy: if args.search_only {
-                Strategy::Search
-            } else {
-                Strategy::Auto
-            },
-            limits,
-            stop_at_first_invalid: !args.all_keys,
-            ..CheckOptions::default()
-        };
-        let report = if progress {
-            with_progress(&options.keys_done, by_key.len(), || {
-                check_keys(model, &by_key, &options)
-            })
-        } else {
-            check_keys(model, &by_key, &options)
-        };
-        let bars = timeline_bars(model, &by_key, &report);
-        Ok((report, bars))
-    }
-}
-
 /// Runs `work` while a thread shows, every half second after the first, how many keys are done.
-fn with_progress<T>(done: &AtomicUsize, total: usize, work: impl FnOnce() -> T) -> T {
+fn with_progress<T>(done: &AtomicUsize, work: impl FnOnce() -> T) -> T {
     let finished = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -161,7 +137,7 @@ fn with_progress<T>(done: &AtomicUsize, total: usize, work: impl FnOnce() -> T) 
                     && start.elapsed().as_millis() % 500 < 100
                 {
                     eprint!(
-                        "\rchecked {} of {total} keys ({:.0?})",
+                        "\rchecked {} keys ({:.0?})",
                         done.load(Ordering::Relaxed),
                         start.elapsed()
                     );
@@ -178,59 +154,49 @@ fn with_progress<T>(done: &AtomicUsize, total: usize, work: impl FnOnce() -> T) 
     })
 }
 
-/// The ops of the failing keys (at most 5 keys), as timeline bars.
-fn timeline_bars<M: Model>(
-    model: &M,
-    by_key: &[checkers::linear::KeyOps<M::Op>],
-    report: &Report,
-) -> Vec<Bar> {
-    let mut bars = Vec::new();
-    for anomaly in report.anomalies.iter().take(5) {
-        let Some((key, ops)) = by_key.iter().find(|(k, _)| *k == anomaly.key) else {
-            continue;
-        };
-        let cex = anomaly.result.counterexample.as_ref();
-        let failed = cex
-            .and_then(|c| c.failed_op.as_ref())
-            .map(|o| o.invoke_index);
-        let prefix: Vec<u64> = cex
-            .map(|c| c.prefix_tail.iter().map(|s| s.op.invoke_index).collect())
-            .unwrap_or_default();
-        for op in ops {
-            bars.push(Bar {
-                key: key.as_ref().map(|k| k.to_string()),
-                process: op.process,
-                start: op.call,
-                end: op.ret,
-                label: model.show_op(&op.op),
-                index: op.invoke_index,
-                outcome: if Some(op.invoke_index) == failed {
-                    Outcome::Failed
-                } else if prefix.contains(&op.invoke_index) {
-                    Outcome::InPrefix
-                } else if op.ret.is_none() {
-                    Outcome::Unknown
-                } else {
-                    Outcome::Ok
-                },
-            });
-        }
-    }
-    bars
-}
-
-fn write_outputs(dir: &Path, history: &Path, report: &Report, bars: &[Bar]) -> anyhow::Result<()> {
+/// Writes results.json (the typed results document) and, for a linearizability check,
+/// timeline.html into `dir`.
+pub fn write_outputs(dir: &Path, history: &Path, checked: &Checked) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let results = dir.join("results.json");
-    std::fs::write(&results, serde_json::to_vec_pretty(report)?)
+    std::fs::write(&results, serde_json::to_vec_pretty(&checked.results)?)
         .with_context(|| format!("writing {}", results.display()))?;
-    let page = timeline::render(&history.display().to_string(), report, bars);
-    let path = dir.join("timeline.html");
-    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    if let Details::Linearizable(report) = &checked.results.details {
+        let page = timeline::render(&history.display().to_string(), report, &checked.timeline);
+        let path = dir.join("timeline.html");
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
-fn print_human(history: &Path, report: &Report) {
+/// Prints what a check found, for people.
+pub fn print_human(history: &Path, checked: &Checked) {
+    match &checked.results.details {
+        Details::Linearizable(report) => print_linear(history, report),
+        Details::Set(r) => {
+            println!(
+                "{}: {} ({})",
+                checked.verdict.as_str().to_uppercase(),
+                checked.summary(),
+                history.display()
+            );
+            if !r.lost.is_empty() {
+                println!("  lost (acknowledged, not in the final read): {:?}", r.lost);
+            }
+            if !r.unexpected.is_empty() {
+                println!("  unexpected (read, never added): {:?}", r.unexpected);
+            }
+            if !r.failed_but_present.is_empty() {
+                println!(
+                    "  failed adds present in the final read: {:?}",
+                    r.failed_but_present
+                );
+            }
+        }
+    }
+}
+
+fn print_linear(history: &Path, report: &Report) {
     println!(
         "{}: {} ops over {} key{}, model {}; checked in {} ms ({} key(s) by fast path, {} by search)",
         history.display(),

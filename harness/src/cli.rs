@@ -12,7 +12,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// What to log on stderr (and in a run's faultline.log): error, warn, info, debug,
-    /// trace, or a tracing filter such as `warn,faultline=debug` [default: info for `test`,
+    /// trace, or a tracing filter such as `warn,harness=debug` [default: info for `test`,
     /// warn otherwise; the FAULTLINE_LOG variable overrides].
     #[arg(long, global = true)]
     pub log_level: Option<String>,
@@ -76,7 +76,8 @@ Every fault is healed at the end, also on Ctrl-C or an error. Exit codes: 0 vali
 2 unknown, 254 bad usage, 255 the run could not be completed (unreachable node, database
 that does not start, ...).";
 
-/// Options of `faultline test`.
+/// Options of `faultline test`. Options left out take the value of a `--config` file, else
+/// their default; with `--replay`, the stored run's.
 #[derive(Debug, Args, Clone)]
 pub struct TestArgs {
     /// The cluster file, or `local:N` for a temporary local cluster of N nodes (root only).
@@ -86,43 +87,50 @@ pub struct TestArgs {
     /// namespaces; the clock nemesis then joins the default --nemesis.
     #[arg(long)]
     pub vm: bool,
-    /// The database.
-    #[arg(long, default_value = "etcd")]
-    pub db: String,
-    /// How to install the database: auto (the node's own, else upload this machine's
-    /// binary), upload, or package (the node's apt).
-    #[arg(long, default_value = "auto")]
-    pub db_install: String,
-    /// A database binary to upload instead of this machine's.
+    /// The database [default: etcd].
+    #[arg(long, value_parser = database_names())]
+    pub db: Option<String>,
+    /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
+    /// install, binary, read-mode). Validated by the database and recorded in test.yaml.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub db_opt: Vec<String>,
+    /// etcd: how to install it: auto (the node's own, else upload this machine's binary),
+    /// upload, or package (the node's apt) [default: auto]. Same as --db-opt install=...
+    #[arg(long)]
+    pub db_install: Option<String>,
+    /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
     #[arg(long)]
     pub db_binary: Option<PathBuf>,
-    /// The workload: register, cas-register, set.
-    #[arg(long, default_value = "cas-register")]
-    pub workload: String,
-    /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none.
-    #[arg(long, default_value = "partition,kill,pause")]
-    pub nemesis: String,
-    /// Time between fault steps (a fault starts, then is healed one interval later).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub nemesis_interval: Duration,
-    /// How long the workload runs.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub time_limit: Duration,
-    /// Client workers (each bound to one node, round robin).
-    #[arg(long, default_value_t = 10)]
-    pub concurrency: usize,
-    /// Ops per second, over all workers.
-    #[arg(long, default_value_t = 100.0)]
-    pub rate: f64,
-    /// Ops per key before a keyed workload moves to a fresh key.
-    #[arg(long, default_value_t = 200)]
-    pub ops_per_key: u64,
-    /// An op with no answer after this long completes as `info`.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub op_timeout: Duration,
-    /// Reads: linearizable (etcd's default) or serializable (served by the node alone).
-    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
-    pub read_mode: String,
+    /// The workload [default: cas-register].
+    #[arg(long, value_parser = workload_names())]
+    pub workload: Option<String>,
+    /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none
+    /// [default: partition,kill,pause; with --vm also clock].
+    #[arg(long)]
+    pub nemesis: Option<String>,
+    /// Time between fault steps (a fault starts, then is healed one interval later)
+    /// [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub nemesis_interval: Option<Duration>,
+    /// How long the workload runs [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// Client workers, each bound to one node, round robin [default: 10].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Ops per second, over all workers [default: 100].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Ops per key before a keyed workload moves to a fresh key [default: 200].
+    #[arg(long)]
+    pub ops_per_key: Option<u64>,
+    /// An op with no answer after this long completes as `info` [default: 2s].
+    #[arg(long, value_parser = parse_duration)]
+    pub op_timeout: Option<Duration>,
+    /// etcd: reads are linearizable (etcd's default) or serializable (served by the node
+    /// alone) [default: linearizable]. Same as --db-opt read-mode=...
+    #[arg(long, value_parser = ["linearizable", "serializable"])]
+    pub read_mode: Option<String>,
     /// Seed for the op generator and the fault schedule [default: from the clock, printed].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -133,7 +141,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Read options from a YAML test file (keys as the long options, e.g. `time-limit: 60s`,
-    /// `nemesis: partition,kill`); options on the command line win.
+    /// `nemesis: partition,kill`, `db-options: {read-mode: serializable}`); options on the
+    /// command line win. A run's test.yaml is a valid test file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Run again with a stored run's options, seed and so fault schedule (its test.yaml);
@@ -142,11 +151,21 @@ pub struct TestArgs {
     pub replay: Option<PathBuf>,
     /// Run the test this many times (a nightly loop), each with the next seed; stops at the
     /// first invalid run unless --keep-going.
-    #[arg(long, default_value_t = 1)]
-    pub test_count: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_count: u64,
     /// With --test-count, go on after an invalid run.
     #[arg(long)]
     pub keep_going: bool,
+}
+
+/// The databases `--db` accepts (from the built-in registry).
+fn database_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(workloads::Registry::builtin().database_names())
+}
+
+/// The workloads `--workload` accepts (from the built-in registry).
+fn workload_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(workloads::Registry::builtin().workload_names())
 }
 
 const ANALYZE_EXAMPLES: &str = "\

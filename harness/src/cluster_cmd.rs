@@ -29,8 +29,19 @@ pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
             Ok(Exit::Valid)
         }
         ClusterCommand::Down(args) => {
+            // Who the cluster is, asked before its files go: its fault journal goes with it.
+            let identity = ClusterFile::load(&local::state_dir(&args.name).join("cluster.yaml"))
+                .ok()
+                .map(|f| nemesis::journal::ClusterIdentity::of(&f));
             local::down(&args.name).map_err(local_failure)?;
             eprintln!("cluster {} is down", args.name);
+            if let Some(id) = identity {
+                match nemesis::Journal::retire(&id) {
+                    Ok(Some(to)) => eprintln!("its fault journal is retired to {}", to.display()),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("WARNING: could not retire its fault journal: {e}"),
+                }
+            }
             Ok(Exit::Valid)
         }
         ClusterCommand::Status(args) => {

@@ -18,7 +18,7 @@ fn nem_err(e: DbError) -> NemesisError {
             step,
             message,
         } => NemesisError::Nodes(vec![(node, format!("{step} failed: {message}"))]),
-        DbError::Config(_) | DbError::Unknown(_) => NemesisError::BadFault(e.to_string()),
+        DbError::Config(_) | DbError::Unknown { .. } => NemesisError::BadFault(e.to_string()),
     }
 }
 

@@ -3,34 +3,13 @@
 //! Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 254 bad usage or unreadable input,
 //! 255 internal error.
 
-mod bench_cmd;
-mod check_cmd;
-mod cli;
-mod cluster_cmd;
-mod exec_cmd;
-mod exit;
-mod hooks;
-mod logging;
-mod nemesis_cmd;
-mod node_cmd;
-mod recorder;
-mod report;
-mod scheduler;
-mod serve_cmd;
-mod store;
-mod test_cmd;
-mod test_config;
-mod timeline;
-
-use exit::{Exit, Failure};
+use harness::exit::{Exit, Failure};
+use harness::*;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
-    let parsed = cli::Cli::command()
-        .try_get_matches()
-        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
-    let (mut cli, matches) = match parsed {
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse() {
         Ok(x) => x,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -42,17 +21,9 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
-    // Options given on the command line win over a --config file or a --replayed run's.
-    if let (cli::Command::Test(args), Some(("test", m))) = (&mut cli.command, matches.subcommand())
-    {
-        if let Err(e) = test_config::apply(args, m) {
-            eprintln!("error: {e:#}");
-            return Exit::BadInput.into();
-        }
-    }
     let level = match (&cli.log_level, &cli.command) {
         (Some(l), _) => l.clone(),
-        (None, cli::Command::Test(_)) => "warn,faultline=info".to_string(),
+        (None, cli::Command::Test(_)) => "warn,harness=info".to_string(),
         (None, _) => "warn".to_string(),
     };
     logging::init(&level);
@@ -80,7 +51,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     match cli.command {
         cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args),
-        cli::Command::Analyze(args) => test_cmd::analyze(&args),
+        cli::Command::Analyze(args) => run::analyze(&args, &workloads::Registry::builtin()),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
         cli::Command::Exec(args) => exec_cmd::run(&args),
         cli::Command::Nemesis(args) => nemesis_cmd::run(&args),

@@ -3,9 +3,13 @@
 use crate::cli::{ClockCommand, FaultCommand, HealArgs, NemesisArgs, PartitionArgs};
 use crate::exit::{bad_input, internal, Exit, Failure};
 use clusters::{Cluster, ClusterFile};
+use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
 use nemesis::fault::PartitionSpec;
+use nemesis::netem::NetemFaultSpec;
+use nemesis::partition::PartitionFaultSpec;
+use nemesis::process::{KillSpec, PauseSpec};
 use nemesis::{
-    Fault, FaultSpec, Grudge, Journal, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
+    FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
     Topology, Undo,
 };
 use std::collections::BTreeMap;
@@ -16,24 +20,25 @@ use std::time::{Duration, Instant};
 
 /// Process hooks for database `name` on `cluster` (kill, pause and their heal).
 fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let db =
-        workloads::db::open(name, cluster, &workloads::db::DbOptions::default()).map_err(|e| {
-            match e {
-                workloads::DbError::Unknown(_) => bad_input(anyhow::anyhow!(
-                    "--db {name}: faultline knows {}",
-                    workloads::db::DATABASES.join(", ")
-                )),
-                other => internal(other),
+    let db = workloads::Registry::builtin()
+        .open_default(name, cluster)
+        .map_err(|e| match e {
+            workloads::DbError::Unknown { .. } | workloads::DbError::Config(_) => {
+                bad_input(anyhow::anyhow!("--db {name}: {e}"))
             }
+            other => internal(other),
         })?;
     Ok(Arc::new(crate::hooks::DbHooks(db)))
 }
 
+/// The cluster's journal (or the one named), refused when it belongs to another cluster.
 fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journal, Failure> {
     let path = explicit
         .cloned()
         .unwrap_or_else(|| Journal::default_path(&file.name));
-    Journal::open(&path).map_err(internal)
+    Journal::open(&path)
+        .and_then(|j| j.bind(file))
+        .map_err(nemesis_failure)
 }
 
 fn nemesis_failure(e: NemesisError) -> Failure {
@@ -114,11 +119,12 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs)?;
-    let spec = match &args.fault {
-        FaultCommand::Partition(p) => FaultSpec::Partition {
+    let spec: FaultSpec = match &args.fault {
+        FaultCommand::Partition(p) => PartitionFaultSpec {
             partition: partition_spec(p, &file.nodes)?,
-        },
-        FaultCommand::Netem(n) => FaultSpec::Netem {
+        }
+        .into(),
+        FaultCommand::Netem(n) => NetemFaultSpec {
             targets: Targets::parse(&n.nodes),
             to: n.to.as_deref().map(Targets::parse),
             spec: NetemSpec {
@@ -130,28 +136,33 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
                 corrupt: n.corrupt,
                 rate_kbit: n.rate,
             },
-        },
-        FaultCommand::Kill(p) => FaultSpec::Kill {
+        }
+        .into(),
+        FaultCommand::Kill(p) => KillSpec {
             targets: Targets::parse(&p.nodes),
-        },
-        FaultCommand::Pause(p) => FaultSpec::Pause {
+        }
+        .into(),
+        FaultCommand::Pause(p) => PauseSpec {
             targets: Targets::parse(&p.nodes),
-        },
-        FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => FaultSpec::ClockBump {
+        }
+        .into(),
+        FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => ClockBumpSpec {
             targets: Targets::parse(nodes),
             by_ms: *by,
-        },
+        }
+        .into(),
         FaultCommand::Clock(ClockCommand::Strobe {
             nodes,
             delta,
             period,
             duration,
-        }) => FaultSpec::ClockStrobe {
+        }) => ClockStrobeSpec {
             targets: Targets::parse(nodes),
             delta_ms: i64::try_from(delta.as_millis()).unwrap_or(i64::MAX),
             period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        },
+        }
+        .into(),
         FaultCommand::Clock(ClockCommand::Reset { nodes }) => {
             return clock_reset(&nem, nodes);
         }
@@ -235,8 +246,8 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     let pending = nem.journal().pending().map_err(internal)?;
     let mut time_sync: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &pending {
-        if let Undo::ResetClock { time_sync: t, .. } = &p.undo {
-            for (n, units) in t.iter().filter(|(n, _)| nodes.contains(n)) {
+        if let Undo::ResetClock(r) = &p.undo {
+            for (n, units) in r.time_sync.iter().filter(|(n, _)| nodes.contains(n)) {
                 let all = time_sync.entry(n.clone()).or_default();
                 all.extend(units.iter().cloned());
                 all.sort();
@@ -251,12 +262,9 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     if errors.is_empty() {
         // Clock faults on these nodes are undone now.
         for p in pending {
-            if let Fault::ClockBump { nodes: n, .. } | Fault::ClockStrobe { nodes: n, .. } =
-                &p.fault
-            {
-                if n.iter().all(|x| nodes.contains(x)) {
-                    nem.journal().record_healed(p.id).map_err(internal)?;
-                }
+            if p.fault.kind() == Kind::Clock && p.fault.nodes().iter().all(|x| nodes.contains(x)) {
+                nem.forget(&p.undo);
+                nem.journal().record_healed(p.id).map_err(internal)?;
             }
         }
         eprintln!("clocks reset on {}", nodes.join(", "));
@@ -295,16 +303,35 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     // A killed database is restarted through its hooks.
+    // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
+    let mut undos: Vec<Undo> = journal
+        .pending()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.undo)
+        .collect();
+    if !args.no_sweep {
+        // Faults recorded on the nodes themselves, which the sweep undoes too.
+        let (records, _) = nemesis::node_state::read(&cluster, &cluster.nodes());
+        undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
+    }
     let mut dbs: Vec<String> = Vec::new();
-    for p in journal.pending().map_err(internal)? {
-        if let nemesis::Undo::Restart { db, .. } = &p.undo {
-            if !dbs.contains(db) {
-                dbs.push(db.clone());
+    for db in undos.iter().filter_map(Undo::database) {
+        if !dbs.iter().any(|d| d == db) {
+            dbs.push(db.to_string());
+        }
+    }
+    // A database faultline cannot open does not keep heal from undoing everything else: the
+    // faults that need it are reported as failed.
+    let mut nem = Nemesis::new(&cluster, journal);
+    for db in &dbs {
+        match process_hooks(db, &cluster) {
+            Ok(h) => nem = nem.with_hooks(h),
+            Err(Failure::BadInput(e) | Failure::Internal(e)) => {
+                eprintln!("WARNING: cannot restart {db} where it was killed: {e:#}")
             }
         }
     }
-    let names: Vec<&str> = dbs.iter().map(String::as_str).collect();
-    let nem = build(&cluster, journal, &names)?;
     let report = nem.heal_all(!args.no_sweep).map_err(nemesis_failure)?;
     for (id, what) in &report.healed {
         eprintln!("healed #{id} {what}");
@@ -315,12 +342,24 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
             eprintln!("    {n}: {e}");
         }
     }
+    if let Some(e) = &report.journal_error {
+        eprintln!("HEAL INCOMPLETE: {e}; swept faultline's rules off every node, but faults the journal records (pauses, kills, clocks) may still be applied");
+    }
+    for (n, found) in &report.swept {
+        for what in found {
+            eprintln!("sweep: {n}: {what}");
+        }
+    }
     for (n, e) in &report.sweep_errors {
-        eprintln!("HEAL FAILED: sweeping faultline's rules off {n}: {e}");
+        eprintln!("HEAL FAILED: sweeping faultline's faults off {n}: {e}");
     }
     if report.is_clean() {
-        if report.healed.is_empty() {
-            eprintln!("nothing to heal: the journal lists no applied fault");
+        if report.healed.is_empty() && report.swept.is_empty() {
+            if args.no_sweep {
+                eprintln!("nothing to heal: the journal lists no applied fault");
+            } else {
+                eprintln!("nothing to heal: the journal lists no applied fault, and the sweep found none of faultline's faults on the nodes");
+            }
         }
         Ok(Exit::Valid)
     } else {

@@ -1,7 +1,8 @@
 //! The scheduler: one tokio task per worker, each bound to a client (and so a node), taking
 //! ops from a shared generator. Each op's invoke is recorded (and flushed) before the client
 //! is called; an op with no answer within the timeout completes as `info`, and its worker
-//! continues as a new process (`p + concurrency`), as DESIGN.md says.
+//! continues as a new process (`p + concurrency`), as DESIGN.md says. The generator is told
+//! every outcome ([`Gen::update`]), so that final reads retry until they succeed.
 
 use crate::recorder::Recorder;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,11 +15,14 @@ use workloads::{Client, Outcome};
 pub struct Workers<'a> {
     /// One (node, client) per worker.
     pub clients: Vec<(String, Arc<dyn Client>)>,
+    /// Each worker's process number now (`0..concurrency` for a fresh run; what an earlier
+    /// [`run`] returned for a later phase).
+    pub processes: Vec<u64>,
     /// Where ops come from.
     pub generator: &'a Mutex<Box<dyn Gen>>,
     /// Where the history goes.
     pub recorder: &'a Recorder,
-    /// When the workload started (the generator's clock).
+    /// When the phase started (the generator's clock).
     pub start: Instant,
     /// How long an op may take before it completes as `info`.
     pub op_timeout: Duration,
@@ -26,35 +30,52 @@ pub struct Workers<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Runs the workers until the generator is done or `stop` is set.
-pub fn run(w: Workers<'_>) -> anyhow::Result<()> {
+/// Each worker's first process number: `0..concurrency`.
+pub fn first_processes(concurrency: usize) -> Vec<u64> {
+    (0..concurrency as u64).collect()
+}
+
+/// Runs the workers until the generator is done or `stop` is set; returns each worker's
+/// process number at the end (for a later phase on the same history).
+pub fn run(w: Workers<'_>) -> anyhow::Result<Vec<u64>> {
+    anyhow::ensure!(
+        w.processes.len() == w.clients.len(),
+        "{} process numbers for {} workers",
+        w.processes.len(),
+        w.clients.len()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let concurrency = w.clients.len() as u64;
     rt.block_on(async {
-        let tasks =
-            w.clients.iter().enumerate().map(|(i, (node, client))| {
-                worker(i, concurrency, client.clone(), node.clone(), &w)
-            });
+        let tasks = w.clients.iter().enumerate().map(|(i, (node, client))| {
+            worker(
+                i,
+                w.processes[i],
+                concurrency,
+                client.clone(),
+                node.clone(),
+                &w,
+            )
+        });
         let results = futures::future::join_all(tasks).await;
-        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        Ok(())
+        results.into_iter().collect::<anyhow::Result<Vec<u64>>>()
     })
 }
 
 async fn worker(
     index: usize,
+    mut process: u64,
     concurrency: u64,
     client: Arc<dyn Client>,
     node: String,
     w: &Workers<'_>,
-) -> anyhow::Result<()> {
-    let mut process = index as u64;
+) -> anyhow::Result<u64> {
     loop {
         if w.stop.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(process);
         }
         let ctx = Ctx {
             elapsed: w.start.elapsed(),
@@ -68,12 +89,11 @@ async fn worker(
         let op = match next {
             Next::Op(op) => op,
             Next::WaitUntil(t) => {
-                // Short naps, so that a stop is noticed.
                 let until = (w.start + t).min(Instant::now() + Duration::from_millis(100));
                 tokio::time::sleep_until(until.into()).await;
                 continue;
             }
-            Next::Done => return Ok(()),
+            Next::Done => return Ok(process),
         };
         w.recorder.invoke(process, &op, &node)?;
         let outcome = match tokio::time::timeout(
@@ -83,14 +103,18 @@ async fn worker(
         .await
         {
             Ok(o) => o,
-            Err(_) => Outcome::info(
-                op.value.clone(),
-                format!("no answer within {:?}", w.op_timeout),
-            ),
+            Err(_) => Outcome::info(op.value(), format!("no answer within {:?}", w.op_timeout)),
         };
         w.recorder.complete(process, &op, &outcome, &node)?;
+        let ctx = Ctx {
+            elapsed: w.start.elapsed(),
+            worker: index,
+        };
+        w.generator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&op, &outcome, &ctx);
         if outcome.kind == checkers::history::EventKind::Info {
-            // The op may still take effect: this process is never used again.
             process += concurrency;
         }
     }

@@ -260,41 +260,38 @@ pub fn runs(store: &Path) -> Vec<RunRow> {
 }
 
 fn row(dir: &Path, test: &str, stamp: &str) -> RunRow {
-    let results = std::fs::read_to_string(dir.join("results.json"))
+    let head = std::fs::read_to_string(dir.join("results.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    let (verdict, summary) = match &results {
+        .map(|t| serde_json::from_str::<checkers::check::ResultsHead>(&t));
+    let (verdict, summary) = match head {
         None => (
             "none".to_string(),
             "no results yet: running, or interrupted".to_string(),
         ),
-        Some(v) => (
-            match &v["valid"] {
-                serde_json::Value::Bool(true) => "valid".to_string(),
-                serde_json::Value::Bool(false) => "INVALID".to_string(),
-                _ => "unknown".to_string(),
-            },
-            crate::test_cmd::summary_of(v),
+        Some(Err(e)) => (
+            "unknown".to_string(),
+            format!("unreadable results.json: {e}"),
+        ),
+        Some(Ok(h)) => (
+            match h.valid {
+                checkers::Verdict::Valid => "valid",
+                checkers::Verdict::Invalid => "INVALID",
+                checkers::Verdict::Unknown => "unknown",
+            }
+            .to_string(),
+            h.summary
+                .unwrap_or_else(|| "(written by an older faultline: no summary)".to_string()),
         ),
     };
-    let yaml = std::fs::read_to_string(dir.join("test.yaml"))
-        .ok()
-        .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok());
-    let field = |k: &str| {
-        yaml.as_ref().and_then(|y| match y.get(k)? {
-            serde_yaml_ng::Value::String(s) => Some(s.clone()),
-            serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-    };
+    let plan = crate::plan::PlanFile::load(&dir.join("test.yaml")).ok();
     RunRow {
         path: format!("{test}/{stamp}"),
         test: test.to_string(),
         stamp: stamp.to_string(),
         verdict,
         summary,
-        seed: field("seed"),
-        nemesis: field("nemesis"),
+        seed: plan.as_ref().and_then(|p| p.seed()).map(|s| s.to_string()),
+        nemesis: plan.as_ref().and_then(|p| p.nemesis()).map(String::from),
     }
 }
 

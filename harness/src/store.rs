@@ -1,11 +1,7 @@
 //! The store layout of DESIGN.md: `STORE/<test-name>/<YYYYmmddTHHMMSS>/`, with `STORE/latest`
-//! pointing at the newest run, and the run's fully resolved options in test.yaml.
+//! pointing at the newest run (the run's test.yaml is written by `plan::TestPlan::write`).
 
-use crate::cli::TestArgs;
 use anyhow::{anyhow, Context};
-use clusters::ClusterFile;
-use nemesis::schedule::Schedule;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Creates the directory of a new run of `test_name` and points `STORE/latest` at it.
@@ -105,59 +101,6 @@ pub fn node_component(node: &str) -> String {
 /// Every local path derived from a node's name goes through here.
 pub fn node_dir(run: &Path, node: &str) -> PathBuf {
     run.join("nodes").join(node_component(node))
-}
-
-#[derive(Serialize)]
-struct TestYaml<'a> {
-    name: String,
-    cluster: &'a ClusterFile,
-    db: &'a str,
-    db_install: &'a str,
-    workload: &'a str,
-    nemesis: &'a str,
-    nemesis_interval: String,
-    time_limit: String,
-    concurrency: usize,
-    rate: f64,
-    ops_per_key: u64,
-    op_timeout: String,
-    read_mode: &'a str,
-    seed: u64,
-    faultline_version: &'a str,
-    schedule: &'a Schedule,
-}
-
-/// Writes test.yaml: every option as resolved (the seed included) and the fault schedule.
-pub fn write_test_yaml(
-    dir: &Path,
-    args: &TestArgs,
-    seed: u64,
-    cluster: &ClusterFile,
-    schedule: &Schedule,
-) -> anyhow::Result<()> {
-    let t = TestYaml {
-        name: args
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{}-{}", args.db, args.workload)),
-        cluster,
-        db: &args.db,
-        db_install: &args.db_install,
-        workload: &args.workload,
-        nemesis: &args.nemesis,
-        nemesis_interval: humantime::format_duration(args.nemesis_interval).to_string(),
-        time_limit: humantime::format_duration(args.time_limit).to_string(),
-        concurrency: args.concurrency,
-        rate: args.rate,
-        ops_per_key: args.ops_per_key,
-        op_timeout: humantime::format_duration(args.op_timeout).to_string(),
-        read_mode: &args.read_mode,
-        seed,
-        faultline_version: env!("CARGO_PKG_VERSION"),
-        schedule,
-    };
-    let text = serde_yaml_ng::to_string(&t)?;
-    std::fs::write(dir.join("test.yaml"), text).context("writing test.yaml")
 }
 
 #[cfg(test)]

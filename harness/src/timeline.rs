@@ -6,37 +6,10 @@ use checkers::linear::{Report, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// How a bar is coloured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Completed ok.
-    Ok,
-    /// Unknown outcome: drawn to the end of the axis.
-    Unknown,
-    /// Part of the longest linearizable prefix shown in the counterexample.
-    InPrefix,
-    /// The op that could not be linearized.
-    Failed,
-}
-
 /// One op drawn as a bar.
-#[derive(Debug, Clone)]
-pub struct Bar {
-    /// The key, if the history is keyed.
-    pub key: Option<String>,
-    /// The client process (one lane each).
-    pub process: u64,
-    /// Position of the invocation (history order).
-    pub start: u64,
-    /// Position of the completion; None for unknown outcomes.
-    pub end: Option<u64>,
-    /// The op as the model shows it.
-    pub label: String,
-    /// `index` of the invocation.
-    pub index: u64,
-    /// Colour.
-    pub outcome: Outcome,
-}
+pub use checkers::check::TimelineOp as Bar;
+/// How a bar is coloured.
+pub use checkers::check::TimelineOutcome as Outcome;
 
 /// Escapes text for HTML and XML (the five characters with a meaning there).
 pub fn escape(s: &str) -> String {

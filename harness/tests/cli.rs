@@ -168,6 +168,51 @@ fn exit_codes_and_json() {
     assert!(text(&help.stdout).contains("Examples:"));
 }
 
+/// Two violations: op 4 reads 1 after 2 was written (the first one the search runs into),
+/// and op 5 reads 7, which no op wrote (the one the fast path finds first). The reason and the
+/// counterexample must be about the same op, in the text and in the JSON.
+#[test]
+fn the_reason_names_the_op_the_counterexample_cannot_linearize() {
+    let dir = temp_dir("reason");
+    let h = write_history(
+        &dir,
+        "two-violations.jsonl",
+        &[
+            r#"{"index":0,"process":0,"type":"invoke","f":"write","value":1}"#,
+            r#"{"index":1,"process":0,"type":"ok","f":"write","value":1}"#,
+            r#"{"index":2,"process":0,"type":"invoke","f":"write","value":2}"#,
+            r#"{"index":3,"process":0,"type":"ok","f":"write","value":2}"#,
+            r#"{"index":4,"process":1,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":5,"process":2,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":6,"process":1,"type":"ok","f":"read","value":1}"#,
+            r#"{"index":7,"process":2,"type":"ok","f":"read","value":7}"#,
+        ],
+    );
+    let out = faultline(&["check", "--model", "register", &h]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 key(s) by fast path"), "{stdout}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout}"))
+            .to_string()
+    };
+    let reason = line("reason: ");
+    let failed = line("cannot linearize next: ");
+    assert!(failed.starts_with("[4] "), "{stdout}");
+    assert!(reason.starts_with("op 4 (read -> 1) "), "{stdout}");
+
+    let out = faultline(&["check", "--model", "register", "--json", &h]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let anomaly = &v["anomalies"][0];
+    assert_eq!(anomaly["method"], "fast-path", "{anomaly:#}");
+    assert_eq!(anomaly["counterexample"]["failed_op"]["invoke_index"], 4);
+    let reason = anomaly["reason"].as_str().expect("a reason");
+    assert!(reason.starts_with("op 4 "), "{anomaly:#}");
+}
+
 #[test]
 fn out_dir_gets_results_and_a_timeline() {
     let dir = temp_dir("out");
@@ -213,7 +258,7 @@ fn a_test_file_with_an_unknown_option_is_bad_input() {
     assert_eq!(out.status.code(), Some(254));
     let err = text(&out.stderr);
     assert!(
-        err.contains("time_limitt") && err.contains("t.yaml"),
+        err.contains("time-limitt") && err.contains("t.yaml") && err.contains("line 2"),
         "{err}"
     );
 }

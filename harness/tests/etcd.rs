@@ -2,9 +2,10 @@
 //! clusters, with real partitions (iptables), kills and pauses. Linearizable reads are judged
 //! valid; serializable reads are caught serving stale values; an unreachable node, a database
 //! that does not start and a database that errors on every op each end with a clear message
-//! and exit 255, and still heal and collect logs. They need root (CI runs them as root).
+//! and exit 255, and still heal and collect logs. They need root: built
+//! without it, they are listed as ignored (CI runs them as root).
 
-use clusters::testing::{home, is_root};
+use clusters::testing::{home, require_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -36,12 +37,14 @@ fn latest(home: &Path) -> PathBuf {
 
 /// The temporary cluster of the latest run left no namespace and no state behind.
 fn assert_clean(home: &Path) {
-    let yaml = std::fs::read_to_string(latest(home).join("test.yaml")).unwrap_or_default();
-    let name = yaml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("name: run"))
+    // The run's log names its cluster: "test NAME: etcd on run123-0 (3 nodes), ...".
+    let log = std::fs::read_to_string(latest(home).join("faultline.log")).unwrap_or_default();
+    let name = log
+        .split(" on run")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
         .map(|n| format!("fl-run{n}-"))
-        .expect("the run's temporary cluster name in test.yaml");
+        .expect("the run's temporary cluster name in faultline.log");
     let ns = Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -55,11 +58,13 @@ fn assert_clean(home: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let out = faultline(
         home.path(),
@@ -119,12 +124,18 @@ fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
     assert_clean(home.path());
 }
 
+/// The seed fixes the ops and the fault schedule, not etcd's timing, so whether one run serves a
+/// stale read is up to chance: runs are repeated (`--test-count`, which stops at the first
+/// invalid run) until one does, at most four times. How often a single run finds one is
+/// measured over many seeds by scripts/stale-reads, not claimed here.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn serializable_reads_are_caught_serving_stale_values() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let out = faultline(
         home.path(),
@@ -144,26 +155,45 @@ fn serializable_reads_are_caught_serving_stale_values() {
             "30s",
             "--seed",
             "2",
+            "--test-count",
+            "4",
         ],
     );
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no stale read in 4 runs: {stdout}"
+    );
     assert!(stdout.contains("INVALID"), "{stdout}");
-    // The counterexample ends in a read that no state allows: a stale read.
+    // The invalid run is the last one, and what it stored shows a stale read: a counterexample
+    // ending in a read that no state allows.
+    let run = latest(home.path());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
+            .expect("results.json");
+    assert_eq!(results["valid"], serde_json::json!(false), "{results:#}");
+    let failed = &results["anomalies"][0]["counterexample"]["failed_op"]["op"];
+    assert!(
+        failed.as_str().is_some_and(|op| op.starts_with("read -> ")),
+        "{results:#}"
+    );
     let line = stdout
         .lines()
-        .find(|l| l.contains("cannot linearize next"))
+        .rfind(|l| l.contains("cannot linearize next"))
         .unwrap_or_default();
     assert!(line.contains(": read -> "), "{stdout}");
     assert_clean(home.path());
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn an_unreachable_node_ends_the_run_with_a_clear_message() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     /// Removes the cluster however the test ends.
     struct Down<'a>(&'a Path);
@@ -224,11 +254,13 @@ fn fixture(name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn a_database_that_does_not_start_is_reported_with_its_log() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let bin = fixture("fake-etcd-broken");
     let out = faultline(
@@ -258,11 +290,13 @@ fn a_database_that_does_not_start_is_reported_with_its_log() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let bin = fixture("fake-etcd-errors");
     let out = faultline(
@@ -296,11 +330,13 @@ fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn the_set_workload_loses_nothing_under_partitions_and_kills() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let out = faultline(
         home.path(),
@@ -346,11 +382,13 @@ fn nemesis_events(run: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn a_replayed_run_has_the_same_options_seed_and_faults() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     // A YAML test file gives the options; the command line wins where both give one.
     let config = home.path().join("t.yaml");
@@ -395,8 +433,27 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
     let run2 = latest(home.path());
     assert_ne!(run1, run2);
     let yaml2 = std::fs::read_to_string(run2.join("test.yaml")).unwrap();
-    let schedule = |y: &str| y[y.find("schedule:").unwrap_or(0)..].to_string();
-    assert_eq!(schedule(&yaml1), schedule(&yaml2));
+    // test.yaml of the replay equals the original's but for the start time.
+    let without_start = |y: &str| {
+        y.lines()
+            .filter(|l| !l.starts_with("started:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(without_start(&yaml1), without_start(&yaml2));
+    assert_ne!(yaml1, yaml2, "the start time differs");
+    // analyze reproduces the stored verdict.
+    let analyzed = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["analyze", run1.to_str().unwrap()])
+        .env("FAULTLINE_HOME", home.path())
+        .output()
+        .expect("run faultline analyze");
+    assert_eq!(
+        analyzed.status.code(),
+        first.status.code(),
+        "{}",
+        text(&analyzed.stderr)
+    );
     // The same faults on the same nodes, in the same order.
     let (e1, e2) = (nemesis_events(&run1), nemesis_events(&run2));
     assert!(e1.len() >= 4, "{e1:?}");
@@ -405,11 +462,13 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
@@ -473,11 +532,13 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn clock_faults_are_refused_up_front_on_namespace_nodes() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("end-to-end tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let t = Instant::now();
     let out = faultline(

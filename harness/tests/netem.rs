@@ -1,10 +1,12 @@
 //! Packet faults on a real local cluster: delay where asked (all traffic, or only towards
 //! chosen nodes), loss, heal removing every trace, and a user's own qdisc left alone. On a
 //! kernel without sch_netem (like this machine's) the user-space emulator does the work; on
-//! one with it, tc netem does. They need root (CI runs them as root).
+//! one with it, tc netem does. They need root: built
+//! without it, they are listed as ignored (CI runs them as root).
 
-use clusters::testing::{is_root, run};
+use clusters::testing::{require_root, run};
 use clusters::{local, Cluster, ClusterFile};
+use nemesis::netem::{NetemFault, NetemFaultSpec};
 use nemesis::{seeded, Fault, FaultSpec, Journal, Nemesis, NetemSpec, Targets};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -27,10 +29,12 @@ fn connect_ms(cluster: &Cluster, from: &str, ip: Ipv4Addr) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, tc)"
+)]
 fn netem_adds_delay_where_asked_and_heal_removes_it() {
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let _ = local::down("t-netem");
     let path = local::up(3, "t-netem").expect("cluster up");
     let cluster = Cluster::new(ClusterFile::load(&path).expect("cluster file"), 4);
@@ -52,11 +56,11 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // Only n1's packets to n3 are delayed.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: Some(Targets::parse("n3")),
                 spec: delay.clone(),
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -71,11 +75,11 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // All of n1's traffic.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: None,
                 spec: delay,
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -89,14 +93,14 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
     // Loss: with every packet to n3 lost, n1 cannot connect to it, but still to n2.
     let f = nem
         .resolve(
-            &FaultSpec::Netem {
+            &FaultSpec::Netem(NetemFaultSpec {
                 targets: Targets::parse("n1"),
                 to: Some(Targets::parse("n3")),
                 spec: NetemSpec {
                     loss: Some(100.0),
                     ..NetemSpec::default()
                 },
-            },
+            }),
             &mut seeded(1),
         )
         .unwrap();
@@ -113,14 +117,14 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
 
     // A root qdisc of the user's own is never replaced.
     run(&cluster, "n2", "tc qdisc add dev eth0 root handle 1: pfifo");
-    let f = Fault::Netem {
+    let f = Fault::Netem(NetemFault {
         nodes: vec!["n2".into()],
         to: vec![],
         spec: NetemSpec {
             loss: Some(10.0),
             ..NetemSpec::default()
         },
-    };
+    });
     let e = nem.apply(f).unwrap_err().to_string();
     assert!(e.contains("someone else"), "{e}");
     assert!(nem.journal().pending().unwrap().is_empty());

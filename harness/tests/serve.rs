@@ -70,6 +70,14 @@ fn get(addr: &str, path: &str) -> (u16, String, String) {
     (status, head.to_lowercase(), body.to_string())
 }
 
+/// The value of the content-type header in a lower-cased head.
+fn content_type(head: &str) -> &str {
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_else(|| panic!("no content-type in {head}"))
+        .trim()
+}
+
 #[test]
 fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -101,7 +109,7 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
     // The index: both runs, newest first, with their verdicts.
     let (status, head, index) = get(&addr, "/");
     assert_eq!(status, 200, "{head}");
-    assert!(head.contains("content-type: text/html"), "{head}");
+    assert_eq!(content_type(&head), "text/html; charset=utf-8", "{head}");
     let stale = index
         .find("2026-12-01 09:00:00 UTC")
         .expect("the later run");
@@ -117,19 +125,30 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
     assert!(index.contains("/runs/reg/20261201T090000/timeline.html"));
     assert_eq!(index.matches("<tr><td>").count(), 2, "latest is not a run");
 
-    // A run's files, with their types.
+    // A run's files, each with its own type and exactly the stored bytes.
+    let run = |stamp: &str, file: &str| {
+        std::fs::read_to_string(store.join("reg").join(stamp).join(file)).expect(file)
+    };
     let (status, head, timeline) = get(&addr, "/runs/reg/20261201T090000/timeline.html");
     assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/html"), "{head}");
-    assert!(timeline.contains("<svg") || timeline.contains("<html"));
+    assert_eq!(content_type(&head), "text/html; charset=utf-8", "{head}");
+    assert_eq!(timeline, run("20261201T090000", "timeline.html"));
+    assert!(
+        timeline.starts_with("<!DOCTYPE html>")
+            && timeline.contains("<b>INVALID: not linearizable</b>"),
+        "{timeline}"
+    );
     let (status, head, history) = get(&addr, "/runs/latest/history.jsonl");
     assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert_eq!(content_type(&head), "text/plain; charset=utf-8", "{head}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     assert_eq!(history, STALE);
-    let (status, _, results) = get(&addr, "/runs/reg/20261201T080000/results.json");
+    let (status, head, results) = get(&addr, "/runs/reg/20261201T080000/results.json");
     assert_eq!(status, 200);
-    assert!(results.contains("\"valid\""), "{results}");
+    assert_eq!(content_type(&head), "application/json", "{head}");
+    assert_eq!(results, run("20261201T080000", "results.json"));
+    let results: serde_json::Value = serde_json::from_str(&results).expect("results.json");
+    assert_eq!(results["valid"], serde_json::json!(true), "{results}");
 
     // A directory: redirected to its slash, then listed.
     let (status, head, _) = get(&addr, "/runs/reg/20261201T090000");

@@ -5,16 +5,16 @@
 //! for the length of a clock fault and runs again after reset, and `down` leaves no qemu
 //! process, tap device or overlay. Then an etcd test with clock, partition and kill faults on
 //! three guests completes and is checked.
-//! They need root and qemu (scripts/install-deps installs it) and take about ten minutes on a
-//! 2-core machine: the guest image is built once and cached in /var/lib/faultline/images, and
-//! guests run under TCG where KVM does not work. CI runs them; `cargo test -p harness --test
-//! vm` alone runs them by hand.
+//! They need root (built without it, they are listed as ignored) and qemu (scripts/install-deps
+//! installs it) and take about ten minutes on a 2-core machine: the guest image is built once
+//! and cached in /var/lib/faultline/images, and guests run under TCG where KVM does not work.
+//! CI runs them; `cargo test -p harness --test vm` alone runs them by hand.
 
-use clusters::testing::{home, is_root};
+use clusters::testing::{home, require_root, HostClock};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -105,11 +105,10 @@ impl Drop for Down<'_> {
 }
 
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: qemu guests on tap devices")]
 fn clock_faults_move_exactly_the_chosen_guests_clock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("VM tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let _down = Down(home.path(), "t-vm");
     let t = Instant::now();
@@ -121,7 +120,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     eprintln!("up took {:.1} s", t.elapsed().as_secs_f64());
     let c = PathBuf::from(text(&up.stdout).trim());
     let c = c.to_str().unwrap();
-    let host_before = SystemTime::now();
+    let host = HostClock::start();
     let server = nemesis::clock::TimeServer::start().expect("time server");
     let port = server.port();
 
@@ -246,10 +245,7 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     // Time synchronisation runs again where the faults stopped it.
     assert_eq!(timesyncd(home.path(), c), ["active", "active", "active"]);
     // This machine's clock never moved (wall time advanced as much as monotonic time).
-    let wall = SystemTime::now()
-        .duration_since(host_before)
-        .unwrap_or_default();
-    assert!(wall < Duration::from_secs(600), "the host clock jumped");
+    host.assert_unmoved(Duration::from_secs(1));
     let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
     assert!(st.contains("no faults applied"), "{st}");
 
@@ -276,11 +272,10 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
 }
 
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: qemu guests on tap devices")]
 fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("VM tests") {
-        return;
-    }
+    require_root();
     let home = home();
     let t = Instant::now();
     let store = home.path().join("store");
@@ -309,13 +304,18 @@ fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
         ],
     );
     eprintln!("the whole test took {:.1} s", t.elapsed().as_secs_f64());
-    let code = out.status.code();
-    assert!(
-        code == Some(0) || code == Some(1),
-        "exit {code:?}: {}",
-        text(&out.stdout)
-    );
+    // etcd's reads are linearizable by default (read index, not leases), whatever the clocks
+    // do: the run completes, is checked, and is valid, and what it stored says the same.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
+            .expect("results.json");
+    assert_eq!(results["valid"], serde_json::json!(true), "{results:#}");
+    assert!(
+        results["ops"].as_u64().is_some_and(|n| n > 0),
+        "no op was checked: {results:#}"
+    );
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
     for kind in ["clock", "partition", "kill"] {
         assert!(

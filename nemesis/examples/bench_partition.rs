@@ -6,6 +6,7 @@
 
 use clusters::{local, Cluster, ClusterFile};
 use nemesis::fault::PartitionSpec;
+use nemesis::partition::PartitionFaultSpec;
 use nemesis::{seeded, FaultSpec, Journal, Nemesis, Topology};
 use std::time::{Duration, Instant};
 
@@ -41,9 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = seeded(1);
     let (mut apply, mut heal) = (Vec::new(), Vec::new());
     for i in 0..runs {
-        let spec = FaultSpec::Partition {
+        let spec = FaultSpec::Partition(PartitionFaultSpec {
             partition: PartitionSpec::Topology(topologies[i % topologies.len()].clone()),
-        };
+        });
         let fault = nem.resolve(&spec, &mut rng)?;
         let t = Instant::now();
         let applied = nem.apply(fault)?;

@@ -12,16 +12,283 @@
 //! fault within seconds, so the services that run are found while the fault is planned,
 //! journaled with its undo, stopped with the fault, and started again once heal has reset
 //! the clock.
+//!
+//! The kind `clock` has two shapes, [`ClockBumpSpec`] / [`ClockBumpFault`] and
+//! [`ClockStrobeSpec`] / [`ClockStrobeFault`], both undone by [`ResetClock`].
 
+use crate::fault::{Apply, Heal, NodeErrors, Package, Spec, Targets};
 use crate::helper::HELPER_PATH;
-use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
-use crate::NemesisError;
+use crate::registry::{FaultSpec, Kind};
+use crate::remote::{all_ok, collect_each, on_each, on_each_retrying, root_script};
+use crate::{helper, FaultRng, Nemesis, NemesisError};
 use clusters::{quote, Cluster, RemoteCommand};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Where a running strobe's PID is kept on a node.
-const STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
+/// The kind `clock` (see [`Package`]).
+pub struct Clock;
+
+impl Package for Clock {
+    const NAME: &'static str = "clock";
+    const ABOUT: &'static str =
+        "clock bumps and strobes (nodes with their own kernel; time sync stopped meanwhile)";
+    const COLOR: [u8; 3] = [90, 180, 180];
+
+    /// A bump of 1 to 60 s either way, or a strobe, on random targets.
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        let targets = Targets::random(rng);
+        if rng.random_bool(0.5) {
+            let secs: i64 = rng.random_range(1..=60);
+            let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+            FaultSpec::ClockBump(ClockBumpSpec {
+                targets,
+                by_ms: sign * secs * 1000,
+            })
+        } else {
+            FaultSpec::ClockStrobe(ClockStrobeSpec {
+                targets,
+                delta_ms: rng.random_range(10..=500),
+                period_ms: rng.random_range(1..=50),
+                duration_ms: rng.random_range(1_000..=10_000),
+            })
+        }
+    }
+}
+
+/// Move the targets' clocks by `by_ms` milliseconds (may be negative), as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockBumpSpec {
+    /// Which nodes.
+    pub targets: Targets,
+    /// The offset.
+    pub by_ms: i64,
+}
+
+/// Jump the targets' clocks back and forth by `delta_ms` every `period_ms` for
+/// `duration_ms`, as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockStrobeSpec {
+    /// Which nodes.
+    pub targets: Targets,
+    /// How far each jump goes.
+    pub delta_ms: i64,
+    /// Time between jumps.
+    pub period_ms: u64,
+    /// How long the strobe lasts.
+    pub duration_ms: u64,
+}
+
+/// Clocks moved by `by_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockBumpFault {
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+    /// The offset in milliseconds.
+    pub by_ms: i64,
+}
+
+/// Clocks strobed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockStrobeFault {
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+    /// Jump size in milliseconds.
+    pub delta_ms: i64,
+    /// Time between jumps in milliseconds.
+    pub period_ms: u64,
+    /// How long, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Set these nodes' clocks back to the controller's time, then start the time-sync units
+/// the fault stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetClock {
+    /// The nodes.
+    pub nodes: Vec<String>,
+    /// Node to the time-synchronisation units (systemd) that ran before the fault.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub time_sync: BTreeMap<String, Vec<String>>,
+}
+
+impl Spec for ClockBumpSpec {
+    type Fault = ClockBumpFault;
+
+    fn resolve<R: Rng>(
+        &self,
+        nem: &Nemesis<'_>,
+        rng: &mut R,
+    ) -> Result<ClockBumpFault, NemesisError> {
+        Ok(ClockBumpFault {
+            nodes: self
+                .targets
+                .resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?,
+            by_ms: self.by_ms,
+        })
+    }
+}
+
+impl Spec for ClockStrobeSpec {
+    type Fault = ClockStrobeFault;
+
+    fn resolve<R: Rng>(
+        &self,
+        nem: &Nemesis<'_>,
+        rng: &mut R,
+    ) -> Result<ClockStrobeFault, NemesisError> {
+        Ok(ClockStrobeFault {
+            nodes: self
+                .targets
+                .resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?,
+            delta_ms: self.delta_ms,
+            period_ms: self.period_ms,
+            duration_ms: self.duration_ms,
+        })
+    }
+}
+
+/// Plans a clock fault on `nodes`: refuses shared kernels, installs the helper, and records
+/// the time-sync units to stop and start again.
+fn plan_clock(nem: &Nemesis<'_>, nodes: &[String]) -> Result<(ResetClock, ()), NemesisError> {
+    require_own_clocks(nem.cluster(), nodes)?;
+    all_ok(helper::install(nem.cluster(), nodes, &nem.helper()?))?;
+    let undo = ResetClock {
+        nodes: nodes.to_vec(),
+        time_sync: active_time_sync(nem.cluster(), nodes)?,
+    };
+    Ok((undo, ()))
+}
+
+impl Apply for ClockBumpFault {
+    const KIND: Kind = Kind::Clock;
+    type Undo = ResetClock;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(ResetClock, ()), NemesisError> {
+        plan_clock(nem, &self.nodes)
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &ResetClock,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        Ok(bump(
+            nem.cluster(),
+            &self.nodes,
+            self.by_ms,
+            &undo.time_sync,
+        ))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl Apply for ClockStrobeFault {
+    const KIND: Kind = Kind::Clock;
+    type Undo = ResetClock;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(ResetClock, ()), NemesisError> {
+        plan_clock(nem, &self.nodes)
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &ResetClock,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        let s = Strobe {
+            delta_ms: self.delta_ms,
+            period_ms: self.period_ms,
+            duration_ms: self.duration_ms,
+        };
+        Ok(strobe(nem.cluster(), &self.nodes, s, &undo.time_sync))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl fmt::Display for ClockBumpFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clock bump {:+}ms on {}",
+            self.by_ms,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl fmt::Display for ClockStrobeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clock strobe ±{}ms every {}ms for {}ms on {}",
+            self.delta_ms,
+            self.period_ms,
+            self.duration_ms,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl fmt::Display for ResetClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reset the clock of {}", self.nodes.join(","))?;
+        let units: Vec<String> = self
+            .time_sync
+            .iter()
+            .filter(|(_, u)| !u.is_empty())
+            .map(|(n, u)| format!("{} on {n}", u.join(",")))
+            .collect();
+        if !units.is_empty() {
+            write!(f, " and start {}", units.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+impl Heal for ResetClock {
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        reset(nem.cluster(), &self.nodes, &self.time_sync)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
+    /// Also what stops a strobe and restarts the time-sync units a clock fault stopped.
+    fn on_node(&self, node: &str) -> Option<ResetClock> {
+        Some(ResetClock {
+            nodes: vec![node.to_string()],
+            time_sync: self
+                .time_sync
+                .get(node)
+                .map(|u| [(node.to_string(), u.clone())].into())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Where running strobes' PIDs are kept on a node: one file per strobe (`PID.pid`), so that
+/// a reset stops every strobe, also when several were started on one node.
+const STROBE_DIR: &str = "/run/faultline/strobe";
+
+/// Where faultline kept the one strobe's PID before [`STROBE_DIR`] (a reset still stops a
+/// strobe that an earlier version started).
+const OLD_STROBE_PID: &str = "/var/tmp/faultline-strobe.pid";
 
 /// This machine's boot id (`/proc/sys/kernel/random/boot_id`).
 fn local_boot_id() -> Option<String> {
@@ -134,15 +401,51 @@ fn stop_time_sync(time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> Stri
     }
 }
 
-/// The script of a reset on `node`: stop any strobe; set the clock with `set_clock` (a
+/// The script that starts `cmd` (a strobe) in the background and records its PID in a file
+/// of its own in `strobe_dir`.
+fn start_strobe_script(cmd: &str, strobe_dir: &str) -> String {
+    let dir = quote(strobe_dir);
+    format!(
+        "mkdir -p {dir} && chmod 700 {dir}\n\
+         setsid {cmd} </dev/null >/dev/null 2>&1 &\n\
+         echo $! > {dir}/$!.pid\n"
+    )
+}
+
+/// The script that stops every strobe recorded in `strobe_dir` (and one an earlier version
+/// recorded), each only if its PID is still a strobe (not a PID reused since), and removes
+/// the records.
+fn stop_strobes_script(strobe_dir: &str) -> String {
+    // Tests use their own directory and must not touch this machine's strobes.
+    let legacy = if strobe_dir == STROBE_DIR {
+        OLD_STROBE_PID
+    } else {
+        ""
+    };
+    format!(
+        "for f in {}/*.pid {legacy}; do\n\
+         \x20 [ -f \"$f\" ] || continue\n\
+         \x20 p=$(cat \"$f\" 2>/dev/null)\n\
+         \x20 case \"$p\" in ''|*[!0-9]*) ;; *) if grep -qa strobe /proc/\"$p\"/cmdline 2>/dev/null; then kill \"$p\" 2>/dev/null; fi ;; esac\n\
+         \x20 rm -f \"$f\"\n\
+         done\n",
+        quote(strobe_dir)
+    )
+}
+
+/// The script of a reset on `node`: stop every strobe; set the clock with `set_clock` (a
 /// helper command) when the helper is there; start `node`'s units in `time_sync` again
 /// whatever happened to the clock (units that no longer exist are skipped, so that a removed
 /// service cannot keep a fault from being healed); exit non-zero when anything failed.
-fn reset_script(set_clock: &str, time_sync: &BTreeMap<String, Vec<String>>, node: &str) -> String {
+fn reset_script(
+    set_clock: &str,
+    time_sync: &BTreeMap<String, Vec<String>>,
+    node: &str,
+    strobe_dir: &str,
+) -> String {
     let mut script = format!(
-        "s=0\n\
-         if [ -f {STROBE_PID} ]; then kill \"$(cat {STROBE_PID})\" 2>/dev/null; rm -f {STROBE_PID}; fi\n\
-         if [ -x {HELPER_PATH} ]; then {set_clock} || s=$?; fi\n"
+        "s=0\n{}if [ -x {HELPER_PATH} ]; then {set_clock} || s=$?; fi\n",
+        stop_strobes_script(strobe_dir)
     );
     if let Some(units) = time_sync.get(node).filter(|u| !u.is_empty()) {
         let units: Vec<String> = units.iter().map(|u| quote(u)).collect();
@@ -202,8 +505,9 @@ pub fn strobe(
     ]);
     on_each(cluster, nodes, |n| {
         let script = format!(
-            "{}setsid {cmd} </dev/null >/dev/null 2>&1 & echo $! > {STROBE_PID}",
-            stop_time_sync(time_sync, n)
+            "{}{}",
+            stop_time_sync(time_sync, n),
+            start_strobe_script(&cmd, STROBE_DIR)
         );
         root_script(cluster, n, "clock strobe", &script).map(|_| ())
     })
@@ -293,6 +597,7 @@ pub fn reset(
                     &helper(&["sync".into(), "--server".into(), addr]),
                     time_sync,
                     n,
+                    STROBE_DIR,
                 );
                 match root_script(cluster, n, "clock sync", &script) {
                     Ok(_) => return Ok(()),
@@ -315,6 +620,7 @@ pub fn reset(
             &helper(&["reset".into(), "--to-unix-ns".into(), now.to_string()]),
             time_sync,
             n,
+            STROBE_DIR,
         );
         root_script(cluster, n, "clock reset", &script).map(|_| ())
     })
@@ -434,11 +740,11 @@ mod tests {
             "systemctl stop chrony.service 'x; reboot' || exit\n"
         );
         assert_eq!(stop_time_sync(&t, "n2"), "");
-        let r = reset_script("helper sync", &t, "n1");
+        let r = reset_script("helper sync", &t, "n1", STROBE_DIR);
         assert!(r.contains("then helper sync || s=$?; fi"), "{r}");
         assert!(r.contains("for u in chrony.service 'x; reboot'; do"), "{r}");
         assert!(r.ends_with("exit $s\n"), "{r}");
-        assert!(!reset_script("helper sync", &t, "n3").contains("systemctl"));
+        assert!(!reset_script("helper sync", &t, "n3", STROBE_DIR).contains("systemctl"));
     }
 
     /// The reset script as sh runs it: units are started even when setting the clock
@@ -450,7 +756,8 @@ mod tests {
             vec!["a.service".to_string(), "gone.service".to_string()],
         )]
         .into();
-        let script = reset_script("false", &t, "n1").replace(HELPER_PATH, "/bin/sh");
+        let script =
+            reset_script("false", &t, "n1", "/nonexistent").replace(HELPER_PATH, "/bin/sh");
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         // A stand-in systemctl that knows only a.service and logs what it is asked.
@@ -482,19 +789,80 @@ mod tests {
             serde_json::from_str(r#"{"undo":"reset-clock","nodes":["n1"]}"#).expect("parse");
         assert_eq!(
             old,
-            crate::Undo::ResetClock {
+            crate::Undo::ResetClock(ResetClock {
                 nodes: vec!["n1".into()],
                 time_sync: BTreeMap::new(),
-            }
+            })
         );
-        let new = crate::Undo::ResetClock {
+        let new = crate::Undo::ResetClock(ResetClock {
             nodes: vec!["n1".into()],
             time_sync: [("n1".to_string(), vec!["chrony.service".to_string()])].into(),
-        };
+        });
         let line = serde_json::to_string(&new).expect("json");
         assert_eq!(
             serde_json::from_str::<crate::Undo>(&line).expect("parse"),
             new
         );
+    }
+
+    /// Whether process `pid` is still running (a zombie is not).
+    fn running(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().to_string())
+            })
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    /// Two strobes on one node used to share one PID file, so that a reset stopped only the
+    /// newest and the other went on moving the clock after heal.
+    #[test]
+    fn a_reset_stops_every_strobe_on_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let strobes = dir.path().join("strobe");
+        let strobes = strobes.to_str().unwrap();
+        // A stand-in for the helper's strobe: a loop whose command line says "strobe".
+        let fake = "sh -c 'while :; do sleep 0.05; done' strobe";
+        for _ in 0..2 {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(start_strobe_script(fake, strobes))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        let pids: Vec<u32> = std::fs::read_dir(strobes)
+            .unwrap()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                text.trim().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(pids.len(), 2, "one PID file per strobe");
+        assert!(pids.iter().all(|p| running(*p)));
+        let script = reset_script("true", &BTreeMap::new(), "n1", strobes)
+            .replace(HELPER_PATH, "/nonexistent");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|p| running(*p)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<u32> = pids.iter().copied().filter(|p| running(*p)).collect();
+        for p in &left {
+            // SAFETY: kill of a process this test started.
+            unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+        }
+        assert!(
+            left.is_empty(),
+            "strobes still running after reset: {left:?}"
+        );
+        assert_eq!(std::fs::read_dir(strobes).unwrap().count(), 0);
     }
 }

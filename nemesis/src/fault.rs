@@ -1,15 +1,110 @@
-//! Faults: as asked for ([`FaultSpec`]: "a random minority", "halves"), as applied
-//! ([`Fault`]: concrete nodes and values, the form journaled and written into histories), and
-//! how each is undone ([`Undo`]: what heal needs, discovered before the fault is applied).
+//! What every fault kind has in common, and the traits a kind implements.
+//!
+//! A fault goes through three forms: as asked for ([`FaultSpec`]: "a random minority",
+//! "halves"), as applied ([`Fault`]: concrete nodes and values, the form journaled and written
+//! into histories), and how it is undone ([`Undo`]: what heal needs, found before the fault is
+//! applied). Each kind of fault (partition, netem, kill, pause, clock) lives in its own module
+//! with its three forms and implements the traits below: [`Package`] (its name, plot colour and
+//! random choice for schedules), [`Spec`] (resolve), [`Apply`] (plan, apply, describe) and
+//! [`Heal`] (undo). The registry ([`crate::registry`]) lists the kinds once and makes
+//! [`Kind`], [`FaultSpec`], [`Fault`] and [`Undo`] from that list.
 
-use crate::grudge::{Grudge, Topology};
-use crate::NemesisError;
-use rand::seq::SliceRandom;
+use crate::{FaultRng, Nemesis, NemesisError};
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+
+pub use crate::netem::NetemSpec;
+pub use crate::partition::PartitionSpec;
+pub use crate::registry::{Fault, FaultSpec, Kind, Undo};
+
+/// Per-node errors: node to message (empty when every node succeeded).
+pub type NodeErrors = BTreeMap<String, String>;
+
+/// A kind of fault as `--nemesis` names it (a "nemesis package", in Jepsen's words): what a
+/// schedule needs to know about it. Implemented by a unit type in the kind's module and
+/// listed in [`crate::registry`].
+pub trait Package {
+    /// Its name: in `--nemesis` lists, in the history's `start-NAME` / `stop-NAME` ops, in
+    /// test.yaml's `kinds` and in reports.
+    const NAME: &'static str;
+    /// One line on what it does.
+    const ABOUT: &'static str;
+    /// The colour of its intervals in plots (red, green, blue).
+    const COLOR: [u8; 3];
+    /// A random fault of this kind for a schedule, drawn from `rng` only (so that a seed
+    /// replays the schedule). Node choices are left to [`Spec::resolve`].
+    fn random(rng: &mut FaultRng) -> FaultSpec;
+}
+
+/// A fault as asked for (one variant of [`FaultSpec`]).
+pub trait Spec {
+    /// The fault it resolves to (the matching variant of [`Fault`]).
+    type Fault: Apply;
+    /// Makes every choice: random nodes from `rng`, the database's primaries, the database
+    /// that process faults target. Changes nothing on the nodes.
+    fn resolve<R: Rng>(&self, nem: &Nemesis<'_>, rng: &mut R) -> Result<Self::Fault, NemesisError>;
+}
+
+/// A fault with every choice made (one variant of [`Fault`]): how it is planned, applied and
+/// described.
+pub trait Apply: fmt::Display {
+    /// The kind it belongs to.
+    const KIND: Kind;
+    /// How it is undone (one variant of [`Undo`]).
+    type Undo: Heal + Into<Undo> + Clone;
+    /// What planning found that applying needs besides the undo (`()` for most kinds).
+    type Plan;
+    /// Finds out, without changing anything, how to undo the fault (the interfaces, PIDs,
+    /// services it will touch), and refuses a fault that cannot be applied.
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(Self::Undo, Self::Plan), NemesisError>;
+    /// Applies the fault on its nodes, in parallel; `undo` is journaled already and `id` is
+    /// the fault's journal id. Returns the nodes where it failed.
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &Self::Undo,
+        plan: Self::Plan,
+        id: u64,
+    ) -> Result<NodeErrors, NemesisError>;
+    /// The nodes it acts on.
+    fn nodes(&self) -> Vec<String>;
+    /// Whether applying this fault undoes a pending fault with `undo` by itself (a new
+    /// partition replaces the rules of the previous one), so that it can be marked healed.
+    fn supersedes(&self, _undo: &Undo) -> bool {
+        false
+    }
+    /// The value of its history ops, when it is not the journaled form of the fault (a
+    /// partition's is its grudge, as DESIGN.md shows).
+    fn history_value(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// How a fault is undone (one variant of [`Undo`]). Heal must be idempotent: undoing what is
+/// already undone succeeds and changes nothing. `Display` says what undoing does, for heal's
+/// output.
+pub trait Heal: fmt::Display {
+    /// Undoes the fault on its nodes, retrying each; returns the nodes where it failed.
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors;
+    /// The nodes it touches.
+    fn nodes(&self) -> Vec<String>;
+    /// The database whose hooks undoing needs (a killed database is started by its hooks).
+    fn database(&self) -> Option<&str> {
+        None
+    }
+    /// The part of this undo that concerns `node`, kept on the node itself
+    /// ([`crate::node_state`]) so that heal finds it without the journal; `None` (the
+    /// default) when heal's sweep finds the fault's traces by itself.
+    fn on_node(&self, _node: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
 
 /// Which nodes a fault targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +142,20 @@ impl Targets {
                     .collect(),
             ),
         }
+    }
+
+    /// A random choice among one, minority, majority, primaries and all (for schedules).
+    pub fn random(rng: &mut FaultRng) -> Targets {
+        [
+            Targets::One,
+            Targets::Minority,
+            Targets::Majority,
+            Targets::Primaries,
+            Targets::All,
+        ]
+        .choose(rng)
+        .cloned()
+        .unwrap_or(Targets::One)
     }
 
     /// The concrete nodes; `primaries` is asked only for [`Targets::Primaries`].
@@ -113,372 +222,8 @@ impl fmt::Display for Targets {
     }
 }
 
-/// Packet faults applied with `tc netem`. Percentages are 0-100.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetemSpec {
-    /// Added delay.
-    #[serde(
-        default,
-        with = "opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub delay: Option<Duration>,
-    /// Jitter around the delay (needs a delay).
-    #[serde(
-        default,
-        with = "opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub jitter: Option<Duration>,
-    /// Packets lost, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<f64>,
-    /// Packets duplicated, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate: Option<f64>,
-    /// Packets sent at once, out of order, in percent (needs a delay).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reorder: Option<f64>,
-    /// Packets with a flipped bit, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub corrupt: Option<f64>,
-    /// Rate limit in kilobits per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_kbit: Option<u64>,
-}
-
-impl NetemSpec {
-    /// Checks the combination and the ranges.
-    pub fn validate(&self) -> Result<(), NemesisError> {
-        let bad = |m: String| Err(NemesisError::BadFault(m));
-        if *self == NetemSpec::default() {
-            return bad(
-                "netem needs at least one of delay, loss, duplicate, reorder, corrupt, rate".into(),
-            );
-        }
-        if self.jitter.is_some() && self.delay.is_none() {
-            return bad("jitter needs a delay".into());
-        }
-        if self.reorder.is_some() && self.delay.is_none() {
-            return bad(
-                "reorder needs a delay (netem reorders by sending some packets without it)".into(),
-            );
-        }
-        for (name, v) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
-            if let Some(p) = v {
-                if !(0.0..=100.0).contains(&p) {
-                    return bad(format!("{name} {p}: expected a percentage from 0 to 100"));
-                }
-            }
-        }
-        if self.rate_kbit == Some(0) {
-            return bad("rate 0: expected a positive rate in kbit/s".into());
-        }
-        Ok(())
-    }
-
-    /// The netem arguments (`delay 200ms 50ms loss 5% ...`).
-    pub fn tc_args(&self) -> Vec<String> {
-        let ms = |d: Duration| format!("{}us", d.as_micros());
-        let mut a = Vec::new();
-        if let Some(d) = self.delay {
-            a.push("delay".into());
-            a.push(ms(d));
-            if let Some(j) = self.jitter {
-                a.push(ms(j));
-            }
-        }
-        for (name, v) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
-            if let Some(p) = v {
-                a.push(name.into());
-                a.push(format!("{p}%"));
-            }
-        }
-        if let Some(r) = self.rate_kbit {
-            a.push("rate".into());
-            a.push(format!("{r}kbit"));
-        }
-        a
-    }
-}
-
-impl fmt::Display for NetemSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if let Some(d) = self.delay {
-            parts.push(format!("delay {}", humantime::format_duration(d)));
-        }
-        if let Some(j) = self.jitter {
-            parts.push(format!("jitter {}", humantime::format_duration(j)));
-        }
-        for (name, v) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
-            if let Some(p) = v {
-                parts.push(format!("{name} {p}%"));
-            }
-        }
-        if let Some(r) = self.rate_kbit {
-            parts.push(format!("rate {r}kbit"));
-        }
-        f.write_str(&parts.join(" "))
-    }
-}
-
-/// How a partition is asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum PartitionSpec {
-    /// A named topology.
-    Topology(Topology),
-    /// An explicit grudge.
-    Grudge(Grudge),
-}
-
-/// A fault as asked for, before random choices and the database's primaries are resolved.
-/// This is what a schedule holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "fault", rename_all = "kebab-case")]
-pub enum FaultSpec {
-    /// A network partition.
-    Partition {
-        /// Its shape.
-        partition: PartitionSpec,
-    },
-    /// Packet faults on the targets' outgoing traffic (to `to` only, when given).
-    Netem {
-        /// Nodes whose outgoing packets are affected.
-        targets: Targets,
-        /// Only packets to these nodes (default: all traffic).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        to: Option<Targets>,
-        /// The faults.
-        spec: NetemSpec,
-    },
-    /// SIGKILL the database on the targets; heal restarts it.
-    Kill {
-        /// Which nodes.
-        targets: Targets,
-    },
-    /// SIGSTOP the database on the targets; heal sends SIGCONT.
-    Pause {
-        /// Which nodes.
-        targets: Targets,
-    },
-    /// Move the targets' clocks by `by_ms` milliseconds (may be negative).
-    ClockBump {
-        /// Which nodes.
-        targets: Targets,
-        /// The offset.
-        by_ms: i64,
-    },
-    /// Jump the targets' clocks back and forth by `delta_ms` every `period_ms` for
-    /// `duration_ms`.
-    ClockStrobe {
-        /// Which nodes.
-        targets: Targets,
-        /// How far each jump goes.
-        delta_ms: i64,
-        /// Time between jumps.
-        period_ms: u64,
-        /// How long the strobe lasts.
-        duration_ms: u64,
-    },
-}
-
-/// A fault with every choice made: concrete nodes and values. This is what is journaled and
-/// written into histories as a `process: "nemesis"` op.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "fault", rename_all = "kebab-case")]
-pub enum Fault {
-    /// Each node drops packets from the nodes its grudge names.
-    Partition {
-        /// Who drops whom.
-        grudge: Grudge,
-        /// The topology it came from, for people.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        topology: Option<String>,
-    },
-    /// Packet faults on the outgoing traffic of `nodes` (to `to` only, when not empty).
-    Netem {
-        /// Affected nodes.
-        nodes: Vec<String>,
-        /// Only traffic to these nodes (empty: all traffic).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        to: Vec<String>,
-        /// The faults.
-        spec: NetemSpec,
-    },
-    /// The database killed with SIGKILL on `nodes`.
-    Kill {
-        /// The database.
-        db: String,
-        /// Affected nodes.
-        nodes: Vec<String>,
-    },
-    /// The database paused with SIGSTOP on `nodes`.
-    Pause {
-        /// The database.
-        db: String,
-        /// Affected nodes.
-        nodes: Vec<String>,
-    },
-    /// Clocks moved by `by_ms`.
-    ClockBump {
-        /// Affected nodes.
-        nodes: Vec<String>,
-        /// The offset in milliseconds.
-        by_ms: i64,
-    },
-    /// Clocks strobed.
-    ClockStrobe {
-        /// Affected nodes.
-        nodes: Vec<String>,
-        /// Jump size in milliseconds.
-        delta_ms: i64,
-        /// Time between jumps in milliseconds.
-        period_ms: u64,
-        /// How long, in milliseconds.
-        duration_ms: u64,
-    },
-}
-
-impl Fault {
-    /// The kind, as in `--nemesis` lists: partition, netem, kill, pause, clock.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Partition { .. } => "partition",
-            Fault::Netem { .. } => "netem",
-            Fault::Kill { .. } => "kill",
-            Fault::Pause { .. } => "pause",
-            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } => "clock",
-        }
-    }
-
-    /// The `f` of the history op that records the fault's start (`start-partition`, ...).
-    pub fn start_f(&self) -> String {
-        format!("start-{}", self.kind())
-    }
-
-    /// The `f` of the history op that records its heal (`stop-partition`, ...).
-    pub fn stop_f(&self) -> String {
-        format!("stop-{}", self.kind())
-    }
-
-    /// The value written into the history: a grudge for partitions (as DESIGN.md shows),
-    /// the affected nodes and parameters otherwise.
-    pub fn history_value(&self) -> serde_json::Value {
-        match self {
-            Fault::Partition { grudge, .. } => serde_json::to_value(grudge).unwrap_or_default(),
-            other => serde_json::to_value(other).unwrap_or_default(),
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Partition { grudge, topology } => match topology {
-                Some(t) => write!(f, "partition ({t}): {grudge}"),
-                None => write!(f, "partition: {grudge}"),
-            },
-            Fault::Netem { nodes, to, spec } if to.is_empty() => {
-                write!(f, "netem {spec} on {}", nodes.join(","))
-            }
-            Fault::Netem { nodes, to, spec } => {
-                write!(
-                    f,
-                    "netem {spec} from {} to {}",
-                    nodes.join(","),
-                    to.join(",")
-                )
-            }
-            Fault::Kill { db, nodes } => write!(f, "kill {db} on {}", nodes.join(",")),
-            Fault::Pause { db, nodes } => write!(f, "pause {db} on {}", nodes.join(",")),
-            Fault::ClockBump { nodes, by_ms } => {
-                write!(f, "clock bump {by_ms:+}ms on {}", nodes.join(","))
-            }
-            Fault::ClockStrobe {
-                nodes,
-                delta_ms,
-                period_ms,
-                duration_ms,
-            } => write!(
-                f,
-                "clock strobe ±{delta_ms}ms every {period_ms}ms for {duration_ms}ms on {}",
-                nodes.join(",")
-            ),
-        }
-    }
-}
-
-/// What heal does to undo a fault. Found out before the fault is applied (which interfaces,
-/// which processes) and journaled with it, so that another faultline process can heal it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "undo", rename_all = "kebab-case")]
-pub enum Undo {
-    /// Remove faultline's iptables chain (and the jump to it) on these nodes.
-    Partition {
-        /// The nodes.
-        nodes: Vec<String>,
-    },
-    /// Remove faultline's root qdisc from these interfaces, per node.
-    Netem {
-        /// Node to interfaces.
-        ifaces: BTreeMap<String, Vec<String>>,
-    },
-    /// Send SIGCONT to these processes, per node.
-    Resume {
-        /// Node to PIDs.
-        pids: BTreeMap<String, Vec<u32>>,
-    },
-    /// Start the database again where it is not running.
-    Restart {
-        /// The database.
-        db: String,
-        /// The nodes.
-        nodes: Vec<String>,
-    },
-    /// Set these nodes' clocks back to the controller's time, then start the time-sync
-    /// units the fault stopped.
-    ResetClock {
-        /// The nodes.
-        nodes: Vec<String>,
-        /// Node to the time-synchronisation units (systemd) that ran before the fault.
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        time_sync: BTreeMap<String, Vec<String>>,
-    },
-}
-
-impl Undo {
-    /// The nodes this undo touches.
-    pub fn nodes(&self) -> Vec<String> {
-        match self {
-            Undo::Partition { nodes }
-            | Undo::Restart { nodes, .. }
-            | Undo::ResetClock { nodes, .. } => nodes.clone(),
-            Undo::Netem { ifaces } => ifaces.keys().cloned().collect(),
-            Undo::Resume { pids } => pids.keys().cloned().collect(),
-        }
-    }
-}
-
 /// Serde for `Option<Duration>` as human-readable strings (`200ms`).
-mod opt_duration {
+pub(crate) mod opt_duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
@@ -543,52 +288,5 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[test]
-    fn netem_args_and_validation() {
-        let spec = NetemSpec {
-            delay: Some(Duration::from_millis(200)),
-            jitter: Some(Duration::from_millis(50)),
-            loss: Some(5.0),
-            ..NetemSpec::default()
-        };
-        spec.validate().unwrap();
-        assert_eq!(
-            spec.tc_args(),
-            ["delay", "200000us", "50000us", "loss", "5%"]
-        );
-        assert!(NetemSpec::default().validate().is_err());
-        let no_delay = NetemSpec {
-            jitter: Some(Duration::from_millis(5)),
-            ..NetemSpec::default()
-        };
-        assert!(no_delay.validate().is_err());
-        let too_much = NetemSpec {
-            loss: Some(150.0),
-            ..NetemSpec::default()
-        };
-        assert!(too_much.validate().is_err());
-    }
-
-    #[test]
-    fn faults_round_trip_through_json() {
-        let f = Fault::Netem {
-            nodes: nodes(2),
-            to: vec!["n3".into()],
-            spec: NetemSpec {
-                delay: Some(Duration::from_millis(20)),
-                ..NetemSpec::default()
-            },
-        };
-        let text = serde_json::to_string(&f).unwrap();
-        assert_eq!(serde_json::from_str::<Fault>(&text).unwrap(), f);
-        let g = Grudge::complete(&[vec!["n1".into()], vec!["n2".into()]]);
-        let p = Fault::Partition {
-            grudge: g.clone(),
-            topology: None,
-        };
-        assert_eq!(p.history_value(), serde_json::to_value(&g).unwrap());
-        assert_eq!(p.start_f(), "start-partition");
     }
 }

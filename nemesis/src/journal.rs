@@ -9,10 +9,11 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
+//! use nemesis::process::{KillFault, Restart};
 //! use nemesis::{Fault, Journal, Undo};
 //! let j = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
-//! let fault = Fault::Kill { db: "etcd".into(), nodes: vec!["n1".into()] };
-//! let undo = Undo::Restart { db: "etcd".into(), nodes: vec!["n1".into()] };
+//! let fault = Fault::Kill(KillFault { db: "etcd".into(), nodes: vec!["n1".into()] });
+//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()] });
 //! let id = j.record_apply(&fault, &undo).unwrap();
 //! assert_eq!(j.pending().unwrap().len(), 1);
 //! j.record_healed(id).unwrap();
@@ -21,8 +22,10 @@
 
 use crate::fault::{Fault, Undo};
 use crate::NemesisError;
+use clusters::ClusterFile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -83,6 +86,62 @@ pub struct Pending {
     pub heal_errors: BTreeMap<String, String>,
 }
 
+/// Whose faults a journal holds: a cluster's name and where each of its nodes is. Kept
+/// beside the journal ([`Journal::identity_path`]) when a cluster first uses it, so that a
+/// second cluster with the same name (and so the same default journal) is refused instead of
+/// healing, or forgetting, the first one's faults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// The cluster's `name:`.
+    pub name: String,
+    /// Each node and the address faultline reaches it at (`host:port`, after the
+    /// `HostName` and `Port` of the ssh config that the cluster file names).
+    pub nodes: BTreeMap<String, String>,
+}
+
+impl ClusterIdentity {
+    /// The identity of the cluster that `file` describes; connects to nothing. Nodes are
+    /// resolved through the ssh config the cluster file names (`ssh.config`, as local and VM
+    /// clusters do), never through `~/.ssh/config`, which depends on who runs faultline (a
+    /// `sudo faultline heal` must find the journal that `faultline nemesis` wrote).
+    pub fn of(file: &ClusterFile) -> ClusterIdentity {
+        let nodes = file
+            .nodes
+            .iter()
+            .map(|n| {
+                let (host, port) = match &file.ssh.config {
+                    Some(_) => {
+                        let t = clusters::ssh::Target::resolve(n, &file.ssh);
+                        (t.host, t.port)
+                    }
+                    None => (n.clone(), file.ssh.port.unwrap_or(22)),
+                };
+                let addr = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                (n.clone(), addr)
+            })
+            .collect();
+        ClusterIdentity {
+            name: file.name.clone(),
+            nodes,
+        }
+    }
+}
+
+impl fmt::Display for ClusterIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(n, a)| format!("{n} at {a}"))
+            .collect();
+        write!(f, "{:?} ({})", self.name, nodes.join(", "))
+    }
+}
+
 /// An append-only, fsynced, lock-protected fault journal.
 #[derive(Debug)]
 pub struct Journal {
@@ -126,6 +185,101 @@ impl Journal {
         clusters::local::state_root()
             .join("journal")
             .join(format!("{safe}.jsonl"))
+    }
+
+    /// The journal of the cluster `file` describes: its default path
+    /// ([`Journal::default_path`]), bound to the cluster ([`Journal::bind`]).
+    pub fn for_cluster(file: &ClusterFile) -> Result<Journal, NemesisError> {
+        Journal::open(&Journal::default_path(&file.name))?.bind(file)
+    }
+
+    /// Where the identity of the cluster this journal belongs to is kept: beside it,
+    /// `NAME.cluster.json` for `NAME.jsonl`.
+    pub fn identity_path(&self) -> PathBuf {
+        self.path.with_extension("cluster.json")
+    }
+
+    /// The identity of the cluster this journal belongs to, if one is recorded.
+    pub fn identity(&self) -> Result<Option<ClusterIdentity>, NemesisError> {
+        read_identity(&self.identity_path())
+    }
+
+    /// Binds the journal to the cluster `file` describes: the first cluster to use a journal
+    /// (also one written before identities were recorded) is recorded as its owner; another
+    /// cluster is refused, with both identities and what to do, because two clusters sharing
+    /// one journal heal each other's faults.
+    pub fn bind(self, file: &ClusterFile) -> Result<Journal, NemesisError> {
+        let mine = ClusterIdentity::of(file);
+        let lock = File::open(&self.path).map_err(|e| err(&self.path, e))?;
+        lock.lock().map_err(|e| err(&self.path, e))?;
+        let result = (|| {
+            let id_path = self.identity_path();
+            match read_identity(&id_path)? {
+                Some(owner) if owner == mine => Ok(()),
+                Some(owner) => Err(NemesisError::Refused(format!(
+                    "the fault journal {} belongs to cluster {owner}, but this cluster file describes cluster {mine}. Two clusters sharing one journal would heal each other's faults and forget their own. Give this cluster a name of its own (`name:` in its cluster file) or its own `--journal FILE`. If cluster {:?} of the journal is gone: `faultline cluster down --name {}` retires its journal (local clusters); otherwise heal it with its own cluster file, then remove {} and {}",
+                    self.path.display(),
+                    owner.name,
+                    owner.name,
+                    self.path.display(),
+                    id_path.display()
+                ))),
+                None => {
+                    let json = serde_json::to_string_pretty(&mine).map_err(|e| {
+                        NemesisError::Journal {
+                            path: id_path.display().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    let tmp = id_path.with_extension(format!("tmp{}", std::process::id()));
+                    std::fs::write(&tmp, json + "\n").map_err(|e| err(&tmp, e))?;
+                    std::fs::rename(&tmp, &id_path).map_err(|e| err(&id_path, e))
+                }
+            }
+        })();
+        let _ = lock.unlock();
+        result.map(|()| self)
+    }
+
+    /// Retires the default journal of cluster `identity.name` when its cluster is taken down:
+    /// moves it and its identity into `journal/retired/`, so that a new cluster with the same
+    /// name starts with an empty journal. A journal that another cluster of that name owns is
+    /// left alone. Returns where the journal went, if it was retired.
+    pub fn retire(identity: &ClusterIdentity) -> Result<Option<PathBuf>, NemesisError> {
+        Journal::retire_at(&Journal::default_path(&identity.name), identity)
+    }
+
+    /// [`Journal::retire`] for the journal at `path`.
+    fn retire_at(path: &Path, identity: &ClusterIdentity) -> Result<Option<PathBuf>, NemesisError> {
+        let path = path.to_path_buf();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let j = Journal {
+            path: path.clone(),
+            mirror: None,
+        };
+        if j.identity()?.is_some_and(|owner| owner != *identity) {
+            return Ok(None);
+        }
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("retired"), |d| d.join("retired"));
+        std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        let to = dir.join(format!("{stem}-{stamp}.jsonl"));
+        std::fs::rename(&path, &to).map_err(|e| err(&path, e))?;
+        let id_path = j.identity_path();
+        if id_path.exists() {
+            let id_to = to.with_extension("cluster.json");
+            std::fs::rename(&id_path, &id_to).map_err(|e| err(&id_path, e))?;
+        }
+        Ok(Some(to))
     }
 
     /// Also appends every line to `mirror` (a test run's own nemesis.jsonl in its store).
@@ -219,9 +373,12 @@ impl Journal {
             let mut text = String::new();
             file.read_to_string(&mut text)
                 .map_err(|e| err(&self.path, e))?;
-            let next = parse_entries(&self.path, &text)?
+            let (entries, damaged_ids) = parse_entries(&self.path, &text);
+            let next = entries
                 .iter()
-                .map(|e| e.id + 1)
+                .map(|e| e.id)
+                .chain(damaged_ids)
+                .map(|id| id + 1)
                 .max()
                 .unwrap_or(1);
             let entry = make(next);
@@ -302,31 +459,65 @@ impl Journal {
 fn read_entries(path: &Path, mut file: &File) -> Result<Vec<JournalEntry>, NemesisError> {
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(|e| err(path, e))?;
-    parse_entries(path, &text)
+    Ok(parse_entries(path, &text).0)
 }
 
-fn parse_entries(path: &Path, text: &str) -> Result<Vec<JournalEntry>, NemesisError> {
+/// The entries of a journal's text, and the ids named by lines that could not be read.
+///
+/// A line that is not a journal entry (cut short by a crash mid-write, or damaged by anything
+/// else) is skipped with a warning naming the file and the line: one bad line must not keep
+/// heal from undoing the faults that the other lines record (and heal's sweep removes
+/// faultline's rules whatever the journal says). The id such a line names, when one can
+/// still be read, is kept so that new faults never reuse it.
+fn parse_entries(path: &Path, text: &str) -> (Vec<JournalEntry>, Vec<u64>) {
     let mut out = Vec::new();
+    let mut damaged_ids = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<JournalEntry>(line) {
             Ok(e) => out.push(e),
-            // A line cut short by a crash mid-write (the JSON just stops); anything else is
-            // corruption that heal must not guess around.
-            Err(e) if e.is_eof() => {
-                tracing::warn!(file = %path.display(), line = i + 1, "ignoring a journal line cut short");
-            }
             Err(e) => {
-                return Err(NemesisError::Journal {
-                    path: path.display().to_string(),
-                    message: format!("line {}: {e}", i + 1),
-                })
+                let what = if e.is_eof() {
+                    "cut short"
+                } else {
+                    "not a journal entry"
+                };
+                tracing::warn!(
+                    "fault journal {}: skipping line {} ({what}: {e}); a fault it recorded may still be applied, and `faultline heal` sweeps faultline's rules off every node",
+                    path.display(),
+                    i + 1
+                );
+                damaged_ids.extend(salvage_id(line));
             }
         }
     }
-    Ok(out)
+    (out, damaged_ids)
+}
+
+/// The `"id":N` of a damaged line, if it can still be read.
+fn salvage_id(line: &str) -> Option<u64> {
+    let rest = &line[line.find("\"id\":")? + 5..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn read_identity(path: &Path) -> Result<Option<ClusterIdentity>, NemesisError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NemesisError::Journal {
+                path: path.display().to_string(),
+                message: format!("{e} (the identity of the cluster that owns the journal beside it; remove it to let the next cluster that uses the journal own it)"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(path, e)),
+    }
 }
 
 fn write_synced(file: &mut File, path: &Path, line: &str) -> Result<(), NemesisError> {
@@ -352,13 +543,13 @@ mod tests {
 
     fn fault(n: &str) -> (Fault, Undo) {
         (
-            Fault::Pause {
+            Fault::Pause(crate::process::PauseFault {
                 db: "db".into(),
                 nodes: vec![n.into()],
-            },
-            Undo::Resume {
+            }),
+            Undo::Resume(crate::process::Resume {
                 pids: [(n.to_string(), vec![42])].into(),
-            },
+            }),
         )
     }
 
@@ -388,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_is_ignored_but_corruption_is_an_error() {
+    fn a_torn_last_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nemesis.jsonl");
         let j = Journal::open(&path).unwrap();
@@ -402,10 +593,33 @@ mod tests {
         assert_eq!(j.pending().unwrap().len(), 2);
         j.record_healed(id).unwrap();
         assert_eq!(j.pending().unwrap().len(), 1);
-        drop(file);
-        std::fs::write(&path, "not json at all\n").unwrap();
-        let e = j.pending().unwrap_err().to_string();
-        assert!(e.contains("line 1"), "{e}");
+    }
+
+    /// One corrupt line in the middle (line 3 here) used to fail every read of the journal
+    /// ("line 3: expected value"), so that heal, status and test could not undo the faults
+    /// the other lines record.
+    #[test]
+    fn a_corrupt_line_in_the_middle_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nemesis.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let (f1, u1) = fault("n1");
+        let (f2, u2) = fault("n2");
+        let a = j.record_apply(&f1, &u1).unwrap();
+        j.record_applied(a).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"time\":\"x\",\"id\":7,\"event\":\"apply\",garbage}\nnot json\n")
+            .unwrap();
+        let b = j.record_apply(&f2, &u2).unwrap();
+        assert!(b > 7, "a damaged line's id is never reused: {b}");
+        let pending = j.pending().unwrap();
+        assert_eq!(pending.iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b]);
+        assert!(pending[0].applied);
+        j.record_healed(a).unwrap();
+        j.record_healed(b).unwrap();
+        assert!(j.pending().unwrap().is_empty());
+        assert_eq!(salvage_id(r#"{"time":"t","id": 12,"ev"#), Some(12));
+        assert_eq!(salvage_id("not json"), None);
     }
 
     #[test]
@@ -422,5 +636,89 @@ mod tests {
         let b = std::fs::read_to_string(dir.path().join("b.jsonl")).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.lines().count(), 2);
+    }
+
+    fn cluster_file(name: &str, nodes: &[&str]) -> ClusterFile {
+        let text = format!(
+            "name: {name}\nnodes: [{}]\nssh:\n  port: 2222\n",
+            nodes.join(", ")
+        );
+        ClusterFile::parse(&text, "c.yaml").unwrap()
+    }
+
+    /// Two cluster files with the same name and different nodes used to share one journal,
+    /// so that heal of one restarted the database on the other and forgot its fault.
+    #[test]
+    fn a_journal_belongs_to_one_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        let a = cluster_file("c", &["10.0.0.1", "10.0.0.2"]);
+        let b = cluster_file("c", &["10.0.9.1", "10.0.9.2"]);
+        // A journal written before identities: the first cluster to use it owns it.
+        let (f, u) = fault("10.0.0.1");
+        Journal::open(&path).unwrap().record_apply(&f, &u).unwrap();
+        let j = Journal::open(&path).unwrap().bind(&a).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 1);
+        assert_eq!(j.identity().unwrap(), Some(ClusterIdentity::of(&a)));
+        assert_eq!(
+            ClusterIdentity::of(&a).nodes["10.0.0.2"],
+            "10.0.0.2:2222",
+            "nodes are known by where they are reached"
+        );
+        Journal::open(&path).unwrap().bind(&a).unwrap();
+        let e = Journal::open(&path).unwrap().bind(&b).unwrap_err();
+        assert!(matches!(e, NemesisError::Refused(_)), "{e}");
+        let e = e.to_string();
+        assert!(
+            e.contains("10.0.0.1:2222") && e.contains("10.0.9.1:2222"),
+            "{e}"
+        );
+        assert!(e.contains("cluster down --name c"), "{e}");
+    }
+
+    #[test]
+    fn nodes_are_known_by_the_address_the_cluster_files_ssh_config_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ssh_config");
+        std::fs::write(&config, "Host n1\n  HostName 10.250.3.2\n  Port 2200\n").unwrap();
+        let text = format!(
+            "name: c\nnodes: [n1, n2]\nssh:\n  config: {}\n",
+            config.display()
+        );
+        let id = ClusterIdentity::of(&ClusterFile::parse(&text, "c.yaml").unwrap());
+        assert_eq!(id.nodes["n1"], "10.250.3.2:2200");
+        assert_eq!(id.nodes["n2"], "n2:22");
+        assert_eq!(
+            ClusterIdentity::of(&cluster_file("c", &["n1"])).nodes["n1"],
+            "n1:2222",
+            "without ssh.config, ~/.ssh/config is not read"
+        );
+    }
+
+    #[test]
+    fn a_retired_journal_is_out_of_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal/gone.jsonl");
+        let a = cluster_file("gone", &["10.0.0.1"]);
+        let j = Journal::open(&path).unwrap().bind(&a).unwrap();
+        let (f, u) = fault("10.0.0.1");
+        j.record_apply(&f, &u).unwrap();
+        // Another cluster's journal of that name is not retired for it.
+        let other = ClusterIdentity::of(&cluster_file("gone", &["10.7.0.1"]));
+        assert_eq!(Journal::retire_at(&path, &other).unwrap(), None);
+        let to = Journal::retire_at(&path, &ClusterIdentity::of(&a))
+            .unwrap()
+            .unwrap();
+        assert!(to.starts_with(dir.path().join("journal/retired")), "{to:?}");
+        assert!(to.exists() && to.with_extension("cluster.json").exists());
+        assert!(!path.exists() && !j.identity_path().exists());
+        // A new cluster with the old name starts afresh.
+        let b = cluster_file("gone", &["10.7.0.1"]);
+        let j = Journal::open(&path).unwrap().bind(&b).unwrap();
+        assert!(j.pending().unwrap().is_empty());
+        assert_eq!(
+            Journal::retire_at(&path, &ClusterIdentity::of(&a)).unwrap(),
+            None
+        );
     }
 }

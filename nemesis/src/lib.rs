@@ -2,12 +2,18 @@
 //! each one is undone.
 //!
 //! - [`grudge`]: partition shapes (halves, isolate, majorities ring, bridge, ...).
-//! - [`fault`]: a fault as asked for ([`FaultSpec`], possibly "a random minority"), as
-//!   applied ([`Fault`], concrete nodes) and how to undo it ([`Undo`]).
-//! - [`partition`], [`netem`], [`process`], [`clock`]: how each kind is applied and undone
-//!   on the nodes, over the cluster's SSH sessions.
+//! - [`fault`]: what every kind of fault has in common: a fault as asked for ([`FaultSpec`],
+//!   possibly "a random minority"), as applied ([`Fault`], concrete nodes) and how to undo it
+//!   ([`Undo`]), and the traits a kind implements ([`Package`], [`Spec`], [`Apply`],
+//!   [`Heal`]).
+//! - [`partition`], [`netem`], [`process`] (kill, pause), [`clock`]: one module per kind, with
+//!   its forms and how it is chosen, planned, applied and undone on the nodes.
+//! - [`registry`]: the list of kinds, from which [`Kind`], [`FaultSpec`], [`Fault`] and
+//!   [`Undo`] are made.
 //! - [`journal`]: the fault journal (nemesis.jsonl). A fault is journaled, and the journal
 //!   flushed to disk, before it is applied; it is marked healed after it is undone.
+//! - [`node_state`]: what undoes a pause, a kill or a clock fault, recorded on the node too,
+//!   so that heal finds it without the journal.
 //! - [`Nemesis`]: applies faults and heals them; [`schedule`]: a seeded schedule of faults.
 
 #![warn(missing_docs)]
@@ -20,15 +26,17 @@ pub mod helper;
 pub mod journal;
 mod nemesis;
 pub mod netem;
+pub mod node_state;
 pub mod partition;
 pub mod process;
+pub mod registry;
 mod remote;
 pub mod schedule;
 
-pub use fault::{Fault, FaultSpec, NetemSpec, Targets, Undo};
+pub use fault::{Apply, Fault, FaultSpec, Heal, Kind, NetemSpec, Package, Spec, Targets, Undo};
 pub use grudge::{Grudge, Topology};
 pub use journal::{Journal, JournalEntry};
-pub use nemesis::{Applied, HealReport, Nemesis};
+pub use nemesis::{Applied, HealReport, Nemesis, Sweep};
 pub use process::ProcessHooks;
 
 use clusters::SshError;

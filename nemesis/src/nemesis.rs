@@ -1,11 +1,10 @@
 //! Applying faults and healing them, with the journal in between.
 
-use crate::fault::{Fault, FaultSpec, PartitionSpec, Undo};
-use crate::grudge::Topology;
+use crate::fault::{Apply, Fault, FaultSpec, Undo};
 use crate::journal::{Journal, Pending};
 use crate::process::ProcessHooks;
-use crate::remote::{all_ok, on_each_retrying, root_script};
-use crate::{clock, helper, netem, partition, process, NemesisError};
+use crate::remote::{all_ok, each_retrying, root_script};
+use crate::{clock, helper, netem, node_state, partition, NemesisError};
 use clusters::Cluster;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -35,13 +34,45 @@ pub struct HealReport {
     /// Errors of the sweep (faultline's own rules removed from every node whatever the
     /// journal says), per node.
     pub sweep_errors: BTreeMap<String, String>,
+    /// Why the journal could not be read, when it could not (heal then only swept).
+    pub journal_error: Option<String>,
+    /// What the sweep found and removed, per node (faultline's rules, and faults recorded on
+    /// the nodes that the journal did not list).
+    pub swept: BTreeMap<String, Vec<String>>,
+}
+
+/// What [`Nemesis::sweep`] found and removed, and where it failed.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Per node, one line for each thing found and removed.
+    pub found: BTreeMap<String, Vec<String>>,
+    /// Per node, what could not be removed.
+    pub errors: BTreeMap<String, String>,
 }
 
 impl HealReport {
     /// Whether everything was undone.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.sweep_errors.is_empty()
+        self.failed.is_empty() && self.sweep_errors.is_empty() && self.journal_error.is_none()
     }
+}
+
+/// The script that removes faultline's partition chain, its root qdiscs and its packet-fault
+/// emulator from a node, printing a line for each it found.
+fn sweep_script() -> String {
+    format!(
+        "s=0\n\
+         ( {p} ) || s=1\n\
+         ( command -v tc >/dev/null || exit 0\n\
+           for d in $(ls /sys/class/net); do\n\
+             if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root && echo \"removed packet faults on $d (tc qdisc {h})\"; fi\n\
+           done ) || s=1\n\
+         ( {e} ) || s=1\n\
+         exit $s\n",
+        p = partition::sweep_script(),
+        h = netem::HANDLE,
+        e = netem::sweep_emulator_script(),
+    )
 }
 
 /// Applies faults to a cluster and heals them. Every fault is journaled before it is
@@ -101,14 +132,16 @@ impl<'c> Nemesis<'c> {
         self.cluster
     }
 
-    fn hooks_for(&self, db: &str) -> Result<&Arc<dyn ProcessHooks>, NemesisError> {
+    /// The hooks of database `db`.
+    pub(crate) fn hooks_for(&self, db: &str) -> Result<&Arc<dyn ProcessHooks>, NemesisError> {
         self.hooks
             .iter()
             .find(|h| h.name() == db)
             .ok_or_else(|| NemesisError::NoHooks(db.to_string()))
     }
 
-    fn target_hooks(&self) -> Result<&Arc<dyn ProcessHooks>, NemesisError> {
+    /// The hooks of the database that process faults target.
+    pub(crate) fn target_hooks(&self) -> Result<&Arc<dyn ProcessHooks>, NemesisError> {
         let db = self.db.as_deref().ok_or_else(|| {
             NemesisError::BadFault("process faults need a database (--db)".into())
         })?;
@@ -135,73 +168,18 @@ impl<'c> Nemesis<'c> {
         Ok(a)
     }
 
-    fn primaries(&self) -> Result<Vec<String>, NemesisError> {
+    /// The nodes the target database reports as primaries.
+    pub(crate) fn primaries(&self) -> Result<Vec<String>, NemesisError> {
         self.target_hooks()?.primaries(self.cluster)
     }
 
     /// Makes every choice in `spec` (random nodes, primaries) and returns the concrete fault.
     pub fn resolve(&self, spec: &FaultSpec, rng: &mut impl Rng) -> Result<Fault, NemesisError> {
-        let nodes = self.cluster.nodes();
-        Ok(match spec {
-            FaultSpec::Partition { partition } => match partition {
-                PartitionSpec::Topology(t) => {
-                    let primaries = if *t == Topology::Primaries {
-                        self.primaries()?
-                    } else {
-                        Vec::new()
-                    };
-                    Fault::Partition {
-                        grudge: t.grudge(&nodes, &primaries, rng)?,
-                        topology: Some(t.to_string()),
-                    }
-                }
-                PartitionSpec::Grudge(g) => {
-                    g.validate(&nodes)?;
-                    Fault::Partition {
-                        grudge: g.clone(),
-                        topology: None,
-                    }
-                }
-            },
-            FaultSpec::Netem { targets, to, spec } => {
-                spec.validate()?;
-                Fault::Netem {
-                    nodes: targets.resolve(&nodes, || self.primaries(), rng)?,
-                    to: match to {
-                        Some(t) => t.resolve(&nodes, || self.primaries(), rng)?,
-                        None => Vec::new(),
-                    },
-                    spec: spec.clone(),
-                }
-            }
-            FaultSpec::Kill { targets } => Fault::Kill {
-                db: self.target_hooks()?.name().to_string(),
-                nodes: targets.resolve(&nodes, || self.primaries(), rng)?,
-            },
-            FaultSpec::Pause { targets } => Fault::Pause {
-                db: self.target_hooks()?.name().to_string(),
-                nodes: targets.resolve(&nodes, || self.primaries(), rng)?,
-            },
-            FaultSpec::ClockBump { targets, by_ms } => Fault::ClockBump {
-                nodes: targets.resolve(&nodes, || self.primaries(), rng)?,
-                by_ms: *by_ms,
-            },
-            FaultSpec::ClockStrobe {
-                targets,
-                delta_ms,
-                period_ms,
-                duration_ms,
-            } => Fault::ClockStrobe {
-                nodes: targets.resolve(&nodes, || self.primaries(), rng)?,
-                delta_ms: *delta_ms,
-                period_ms: *period_ms,
-                duration_ms: *duration_ms,
-            },
-        })
+        spec.resolve_with(self, rng)
     }
 
     /// The clock and packet-fault helper to upload: the configured one, else this program.
-    fn helper(&self) -> Result<PathBuf, NemesisError> {
+    pub(crate) fn helper(&self) -> Result<PathBuf, NemesisError> {
         match &self.helper {
             Some(h) => Ok(h.clone()),
             None => std::env::current_exe().map_err(|e| {
@@ -210,186 +188,79 @@ impl<'c> Nemesis<'c> {
         }
     }
 
-    /// Finds out how to undo `fault` without changing anything, and refuses faults that
-    /// cannot be applied (a clock fault on a shared kernel, a database that is not running).
-    fn plan(&self, fault: &Fault) -> Result<(Undo, Option<netem::NetemPlan>), NemesisError> {
-        if let Fault::Netem { nodes, to, spec } = fault {
-            spec.validate()?;
-            let dests = self.netem_dests(nodes, to)?;
-            let plan = netem::plan(self.cluster, nodes, &dests)?;
-            if !plan.emulate.is_empty() {
-                let list: Vec<String> = plan.emulate.iter().cloned().collect();
-                if spec.duplicate.is_some() {
-                    return Err(NemesisError::Refused(format!(
-                        "the kernel of {} has no netem, and duplication cannot be emulated without it (delay, jitter, loss, reorder, corrupt and rate can)",
-                        list.join(", ")
-                    )));
-                }
-                all_ok(helper::install(self.cluster, &list, &self.helper()?))?;
-            }
-            let undo = Undo::Netem {
-                ifaces: plan.ifaces.clone(),
-            };
-            return Ok((undo, Some(plan)));
-        }
-        self.plan_other(fault).map(|u| (u, None))
-    }
-
-    fn plan_other(&self, fault: &Fault) -> Result<Undo, NemesisError> {
-        Ok(match fault {
-            Fault::Partition { grudge, .. } => {
-                grudge.validate(&self.cluster.nodes())?;
-                self.addresses()?;
-                Undo::Partition {
-                    nodes: self.cluster.nodes(),
-                }
-            }
-            Fault::Netem { .. } => unreachable!("planned above"),
-            Fault::Kill { db, nodes } => {
-                let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
-                require_running(db, &pids)?;
-                Undo::Restart {
-                    db: db.clone(),
-                    nodes: nodes.clone(),
-                }
-            }
-            Fault::Pause { db, nodes } => {
-                let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
-                require_running(db, &pids)?;
-                Undo::Resume { pids }
-            }
-            Fault::ClockBump { nodes, .. } | Fault::ClockStrobe { nodes, .. } => {
-                clock::require_own_clocks(self.cluster, nodes)?;
-                all_ok(helper::install(self.cluster, nodes, &self.helper()?))?;
-                Undo::ResetClock {
-                    nodes: nodes.clone(),
-                    time_sync: clock::active_time_sync(self.cluster, nodes)?,
-                }
-            }
-        })
-    }
-
-    /// The addresses each netem node routes towards: those of `to`, or of all its peers.
-    fn netem_dests(
-        &self,
-        nodes: &[String],
-        to: &[String],
-    ) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
-        let addrs = self.addresses()?;
-        let mut out = BTreeMap::new();
-        for n in nodes {
-            let own: Vec<Ipv4Addr> = addrs.get(n).cloned().unwrap_or_default();
-            let peers: Vec<Ipv4Addr> = addrs
-                .iter()
-                .filter(|(m, _)| *m != n && (to.is_empty() || to.contains(m)))
-                .flat_map(|(_, a)| a.iter().copied())
-                .filter(|a| !own.contains(a))
-                .collect();
-            out.insert(n.clone(), peers);
-        }
-        Ok(out)
-    }
-
     /// Applies `fault`: plans its undo, journals both (on disk before anything changes),
     /// applies it on the nodes in parallel, and journals the outcome. When applying fails on
     /// some node, what was applied is healed at once and the error is returned.
     pub fn apply(&self, fault: Fault) -> Result<Applied, NemesisError> {
-        let (undo, netem_plan) = self.plan(&fault)?;
-        let superseded: Vec<u64> = match fault {
-            Fault::Partition { .. } => self
-                .journal
-                .pending()?
-                .into_iter()
-                .filter(|p| matches!(p.undo, Undo::Partition { .. }))
-                .map(|p| p.id)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let id = self.journal.record_apply(&fault, &undo)?;
-        tracing::info!(id, fault = %fault, "applying");
-        let errors = match &fault {
-            Fault::Partition { grudge, .. } => {
-                partition::apply(self.cluster, grudge, &self.addresses()?)
-            }
-            Fault::Netem { nodes, to, spec } => {
-                let to_addrs = if to.is_empty() {
-                    BTreeMap::new()
-                } else {
-                    self.netem_dests(nodes, to)?
-                };
-                let plan = netem_plan.unwrap_or_default();
-                if !plan.emulate.is_empty() {
-                    tracing::info!(nodes = ?plan.emulate, "no netem in the kernel: emulating packet faults in user space");
-                }
-                netem::apply(
-                    self.cluster,
-                    &plan,
-                    spec,
-                    &to_addrs,
-                    id,
-                    helper::HELPER_PATH,
-                )
-            }
-            Fault::Kill { db, nodes } => {
-                let pids = process::find_pids(self.cluster, self.hooks_for(db)?.as_ref(), nodes)?;
-                process::signal(self.cluster, &pids, "KILL", true)
-            }
-            Fault::Pause { .. } => match &undo {
-                Undo::Resume { pids } => process::signal(self.cluster, pids, "STOP", true),
-                _ => unreachable!("pause plans a resume"),
-            },
-            Fault::ClockBump { nodes, by_ms } => {
-                clock::bump(self.cluster, nodes, *by_ms, time_sync_of(&undo))
-            }
-            Fault::ClockStrobe {
-                nodes,
-                delta_ms,
-                period_ms,
-                duration_ms,
-            } => clock::strobe(
-                self.cluster,
-                nodes,
-                clock::Strobe {
-                    delta_ms: *delta_ms,
-                    period_ms: *period_ms,
-                    duration_ms: *duration_ms,
-                },
-                time_sync_of(&undo),
-            ),
-        };
+        let (id, undo) = fault.apply_with(self)?;
+        Ok(Applied { id, fault, undo })
+    }
+
+    /// [`Nemesis::apply`] for one kind: `fault` is the variant of `whole` that `kind` is.
+    pub(crate) fn apply_kind<F: Apply>(
+        &self,
+        whole: &Fault,
+        kind: &F,
+    ) -> Result<(u64, Undo), NemesisError> {
+        let (undo, plan) = kind.plan(self)?;
+        let superseded: Vec<u64> = self
+            .journal
+            .pending()?
+            .into_iter()
+            .filter(|p| whole.supersedes(&p.undo))
+            .map(|p| p.id)
+            .collect();
+        let journaled: Undo = undo.clone().into();
+        let id = self.journal.record_apply(whole, &journaled)?;
+        tracing::info!(id, fault = %whole, "applying");
+        // What undoes it is also kept on the nodes, for a heal that has lost the journal.
+        let records = node_state::records_of(&journaled);
+        let mut errors = node_state::write(self.cluster, &records);
+        if errors.is_empty() {
+            errors = kind.apply(self, &undo, plan, id)?;
+        }
         if errors.is_empty() {
             self.journal.record_applied(id)?;
-            // A new partition replaces the rules of any earlier one.
+            // A fault that replaces earlier ones (a new partition's rules) healed them.
             for old in superseded {
                 self.journal.record_healed(old)?;
             }
-            Ok(Applied { id, fault, undo })
+            Ok((id, journaled))
         } else {
             self.journal.record_apply_failed(id, errors.clone())?;
             tracing::error!(id, ?errors, "applying failed; healing what was applied");
-            let _ = self.heal_one(id, &undo);
+            let _ = self.heal_one(id, &journaled);
             Err(NemesisError::Nodes(errors.into_iter().collect()))
         }
     }
 
     /// Undoes one fault and journals the outcome.
     pub fn heal_one(&self, id: u64, undo: &Undo) -> Result<(), NemesisError> {
-        let errors = match undo {
-            Undo::Partition { nodes } => partition::heal(self.cluster, nodes),
-            Undo::Netem { ifaces } => netem::heal(self.cluster, ifaces),
-            Undo::Resume { pids } => process::signal(self.cluster, pids, "CONT", false),
-            Undo::Restart { db, nodes } => match self.hooks_for(db) {
-                Ok(h) => process::restart(self.cluster, h.as_ref(), nodes),
-                Err(e) => nodes.iter().map(|n| (n.clone(), e.to_string())).collect(),
-            },
-            Undo::ResetClock { nodes, time_sync } => clock::reset(self.cluster, nodes, time_sync),
-        };
+        let errors = undo.heal_with(self);
         if errors.is_empty() {
+            self.forget(undo);
             self.journal.record_healed(id)?;
             Ok(())
         } else {
             self.journal.record_heal_failed(id, errors.clone())?;
             Err(NemesisError::Nodes(errors.into_iter().collect()))
+        }
+    }
+
+    /// Removes the records of `undo` from its nodes ([`node_state`]): the fault is undone.
+    /// A record that cannot be removed is logged; a later sweep would undo it again, which
+    /// changes nothing.
+    pub fn forget(&self, undo: &Undo) {
+        let records = node_state::records_of(undo);
+        if records.is_empty() {
+            return;
+        }
+        let errors = node_state::remove(self.cluster, &records);
+        if !errors.is_empty() {
+            tracing::warn!(
+                ?errors,
+                "could not remove the undo records of a healed fault"
+            );
         }
     }
 
@@ -403,7 +274,15 @@ impl<'c> Nemesis<'c> {
     /// the journal says. Idempotent.
     pub fn heal_all(&self, sweep: bool) -> Result<HealReport, NemesisError> {
         let mut report = HealReport::default();
-        let mut pending: Vec<Pending> = self.journal.pending()?;
+        // With a sweep, an unreadable journal does not keep faultline's rules on the nodes.
+        let mut pending: Vec<Pending> = match self.journal.pending() {
+            Ok(p) => p,
+            Err(e) if sweep => {
+                report.journal_error = Some(e.to_string());
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         pending.reverse();
         for p in pending {
             let what = p.fault.to_string();
@@ -416,41 +295,68 @@ impl<'c> Nemesis<'c> {
             }
         }
         if sweep {
-            report.sweep_errors = self.sweep();
+            let swept = self.sweep();
+            report.swept = swept.found;
+            report.sweep_errors = swept.errors;
         }
         Ok(report)
     }
 
-    /// Removes faultline's partition chain and faultline's root qdiscs from every node.
-    pub fn sweep(&self) -> BTreeMap<String, String> {
+    /// Removes faultline's traces from every node, whatever the journal says: its partition
+    /// chain, its root qdiscs and packet-fault emulator, and, through the records kept on
+    /// the nodes ([`node_state`]), the processes it paused or killed and the clocks and
+    /// time-sync services it changed. Says what it found.
+    pub fn sweep(&self) -> Sweep {
         let nodes = self.cluster.nodes();
-        let mut errors = partition::heal(self.cluster, &nodes);
-        let netem_errors = on_each_retrying(self.cluster, &nodes, |n| {
-            root_script(
-                self.cluster,
-                n,
-                "tc (sweep)",
-                &format!(
-                    "command -v tc >/dev/null || exit 0\n\
-                     for d in $(ls /sys/class/net); do\n\
-                       if [ \"$(tc qdisc show dev \"$d\" root 2>/dev/null | awk '{{print $3}}')\" = {h} ]; then tc qdisc del dev \"$d\" root; fi\n\
-                     done\n{e}",
-                    h = netem::HANDLE,
-                    e = netem::heal_emulator_script()
-                ),
-            )
-            .map(|_| ())
+        let (found, mut errors) = each_retrying(self.cluster, &nodes, |n| {
+            let out = root_script(self.cluster, n, "sweep", &sweep_script())?;
+            Ok(out
+                .stdout_text()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect::<Vec<String>>())
         });
-        for (n, e) in netem_errors {
-            errors
-                .entry(n)
-                .and_modify(|x| {
-                    x.push_str("; ");
+        let mut sweep = Sweep {
+            found: found.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            errors: BTreeMap::new(),
+        };
+        let (records, read_errors) = node_state::read(self.cluster, &nodes);
+        errors.extend(read_errors);
+        for (node, list) in records {
+            for (file, undo) in list {
+                let result = match undo {
+                    Ok(u) => {
+                        let errs = u.heal_with(self);
+                        if errs.is_empty() {
+                            sweep
+                                .found
+                                .entry(node.clone())
+                                .or_default()
+                                .push(format!("undid a fault recorded on the node: {u}"));
+                            node_state::remove_file(self.cluster, &node, &file)
+                                .map_err(|e| e.to_string())
+                        } else {
+                            Err(errs.into_values().collect::<Vec<_>>().join("; "))
+                        }
+                    }
+                    Err(e) => Err(format!(
+                        "unreadable undo record {}/{file}: {e}",
+                        node_state::DIR
+                    )),
+                };
+                if let Err(e) = result {
+                    let x = errors.entry(node.clone()).or_default();
+                    if !x.is_empty() {
+                        x.push_str("; ");
+                    }
                     x.push_str(&e);
-                })
-                .or_insert(e);
+                }
+            }
         }
-        errors
+        sweep.errors = errors;
+        sweep
     }
 
     /// A guard that heals, when dropped (also when unwinding from a panic), every fault
@@ -460,31 +366,6 @@ impl<'c> Nemesis<'c> {
             nemesis: self,
             armed: true,
         }
-    }
-}
-
-/// The time-sync units a clock fault's undo records (none for other undos).
-fn time_sync_of(undo: &Undo) -> &BTreeMap<String, Vec<String>> {
-    static NONE: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    match undo {
-        Undo::ResetClock { time_sync, .. } => time_sync,
-        _ => &NONE,
-    }
-}
-
-fn require_running(db: &str, pids: &BTreeMap<String, Vec<u32>>) -> Result<(), NemesisError> {
-    let idle: Vec<&str> = pids
-        .iter()
-        .filter(|(_, p)| p.is_empty())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if idle.is_empty() {
-        Ok(())
-    } else {
-        Err(NemesisError::Refused(format!(
-            "{db} is not running on {}",
-            idle.join(", ")
-        )))
     }
 }
 
@@ -513,5 +394,20 @@ impl Drop for HealGuard<'_, '_> {
                 Err(e) => tracing::error!(error = %e, "HEAL FAILED; run `faultline heal`"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The sweep runs as one script per node: it must at least parse.
+    #[test]
+    fn the_sweep_script_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(super::sweep_script())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 }

@@ -8,13 +8,349 @@
 //! are emulated in user space by [`crate::emulator`], fed by an NFQUEUE rule in faultline's
 //! chain `FAULTLINE-NETEM` on OUTPUT. The node's SSH replies are exempt there, so that the
 //! controller keeps its hold on the node. Heal removes both kinds, whichever was used.
+//!
+//! The kind `netem`: [`NetemFaultSpec`] (target and destination sets, [`NetemSpec`]),
+//! [`NetemFault`] (concrete nodes), [`NetemUndo`] (the interfaces to clean).
 
-use crate::fault::NetemSpec;
-use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
-use crate::NemesisError;
+use crate::fault::{opt_duration, Apply, Heal, NodeErrors, Package, Spec, Targets};
+use crate::registry::{FaultSpec, Kind};
+use crate::remote::{all_ok, collect_each, on_each, on_each_retrying, root_script};
+use crate::{helper, FaultRng, Nemesis, NemesisError};
 use clusters::{quote, Cluster};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The kind `netem` (see [`Package`]).
+pub struct Netem;
+
+impl Package for Netem {
+    const NAME: &'static str = "netem";
+    const ABOUT: &'static str =
+        "packet faults: delay, loss, reordering, corruption, rate (tc netem or its emulator)";
+    const COLOR: [u8; 3] = [160, 110, 200];
+
+    /// Delay with jitter, loss, reordering or corruption, on random targets.
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        let spec = match rng.random_range(0..4) {
+            0 => NetemSpec {
+                delay: Some(Duration::from_millis(rng.random_range(20..=200))),
+                jitter: Some(Duration::from_millis(rng.random_range(0..=50))),
+                ..NetemSpec::default()
+            },
+            1 => NetemSpec {
+                loss: Some(f64::from(rng.random_range(5..=40u32))),
+                ..NetemSpec::default()
+            },
+            2 => NetemSpec {
+                delay: Some(Duration::from_millis(50)),
+                reorder: Some(f64::from(rng.random_range(10..=50u32))),
+                ..NetemSpec::default()
+            },
+            _ => NetemSpec {
+                corrupt: Some(f64::from(rng.random_range(1..=10u32))),
+                ..NetemSpec::default()
+            },
+        };
+        FaultSpec::Netem(NetemFaultSpec {
+            targets: Targets::random(rng),
+            to: None,
+            spec,
+        })
+    }
+}
+
+/// Packet faults as asked for: on the targets' outgoing traffic (to `to` only, when given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetemFaultSpec {
+    /// Nodes whose outgoing packets are affected.
+    pub targets: Targets,
+    /// Only packets to these nodes (default: all traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Targets>,
+    /// The faults.
+    pub spec: NetemSpec,
+}
+
+/// Packet faults as applied: on the outgoing traffic of `nodes` (to `to` only, when not
+/// empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetemFault {
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+    /// Only traffic to these nodes (empty: all traffic).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// The faults.
+    pub spec: NetemSpec,
+}
+
+/// Remove faultline's root qdisc from these interfaces, per node (and the emulator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetemUndo {
+    /// Node to interfaces.
+    pub ifaces: BTreeMap<String, Vec<String>>,
+}
+
+impl Spec for NetemFaultSpec {
+    type Fault = NetemFault;
+
+    fn resolve<R: Rng>(&self, nem: &Nemesis<'_>, rng: &mut R) -> Result<NetemFault, NemesisError> {
+        self.spec.validate()?;
+        let nodes = nem.cluster().nodes();
+        Ok(NetemFault {
+            nodes: self.targets.resolve(&nodes, || nem.primaries(), rng)?,
+            to: match &self.to {
+                Some(t) => t.resolve(&nodes, || nem.primaries(), rng)?,
+                None => Vec::new(),
+            },
+            spec: self.spec.clone(),
+        })
+    }
+}
+
+impl Apply for NetemFault {
+    const KIND: Kind = Kind::Netem;
+    type Undo = NetemUndo;
+    type Plan = NetemPlan;
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(NetemUndo, NetemPlan), NemesisError> {
+        self.spec.validate()?;
+        let dests = destinations(nem, &self.nodes, &self.to)?;
+        let plan = plan(nem.cluster(), &self.nodes, &dests)?;
+        if !plan.emulate.is_empty() {
+            let list: Vec<String> = plan.emulate.iter().cloned().collect();
+            if self.spec.duplicate.is_some() {
+                return Err(NemesisError::Refused(format!(
+                    "the kernel of {} has no netem, and duplication cannot be emulated without it (delay, jitter, loss, reorder, corrupt and rate can)",
+                    list.join(", ")
+                )));
+            }
+            all_ok(helper::install(nem.cluster(), &list, &nem.helper()?))?;
+        }
+        let undo = NetemUndo {
+            ifaces: plan.ifaces.clone(),
+        };
+        Ok((undo, plan))
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        _undo: &NetemUndo,
+        plan: NetemPlan,
+        id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        let to_addrs = if self.to.is_empty() {
+            BTreeMap::new()
+        } else {
+            destinations(nem, &self.nodes, &self.to)?
+        };
+        if !plan.emulate.is_empty() {
+            tracing::info!(nodes = ?plan.emulate, "no netem in the kernel: emulating packet faults in user space");
+        }
+        Ok(apply(
+            nem.cluster(),
+            &plan,
+            &self.spec,
+            &to_addrs,
+            id,
+            helper::HELPER_PATH,
+        ))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl fmt::Display for NetemFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.to.is_empty() {
+            write!(f, "netem {} on {}", self.spec, self.nodes.join(","))
+        } else {
+            write!(
+                f,
+                "netem {} from {} to {}",
+                self.spec,
+                self.nodes.join(","),
+                self.to.join(",")
+            )
+        }
+    }
+}
+
+impl fmt::Display for NetemUndo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .ifaces
+            .iter()
+            .map(|(n, i)| format!("{n} ({})", i.join(",")))
+            .collect();
+        write!(f, "remove the packet faults of {}", parts.join(", "))
+    }
+}
+
+impl Heal for NetemUndo {
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        heal(nem.cluster(), &self.ifaces)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.ifaces.keys().cloned().collect()
+    }
+}
+
+/// The addresses each of `nodes` routes packet faults towards: those of `to`, or of all its
+/// peers.
+fn destinations(
+    nem: &Nemesis<'_>,
+    nodes: &[String],
+    to: &[String],
+) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, NemesisError> {
+    let addrs = nem.addresses()?;
+    let mut out = BTreeMap::new();
+    for n in nodes {
+        let own: Vec<Ipv4Addr> = addrs.get(n).cloned().unwrap_or_default();
+        let peers: Vec<Ipv4Addr> = addrs
+            .iter()
+            .filter(|(m, _)| *m != n && (to.is_empty() || to.contains(m)))
+            .flat_map(|(_, a)| a.iter().copied())
+            .filter(|a| !own.contains(a))
+            .collect();
+        out.insert(n.clone(), peers);
+    }
+    Ok(out)
+}
+
+/// Packet faults applied with `tc netem`. Percentages are 0-100.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetemSpec {
+    /// Added delay.
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub delay: Option<Duration>,
+    /// Jitter around the delay (needs a delay).
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jitter: Option<Duration>,
+    /// Packets lost, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    /// Packets duplicated, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<f64>,
+    /// Packets sent at once, out of order, in percent (needs a delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<f64>,
+    /// Packets with a flipped bit, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<f64>,
+    /// Rate limit in kilobits per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kbit: Option<u64>,
+}
+
+impl NetemSpec {
+    /// Checks the combination and the ranges.
+    pub fn validate(&self) -> Result<(), NemesisError> {
+        let bad = |m: String| Err(NemesisError::BadFault(m));
+        if *self == NetemSpec::default() {
+            return bad(
+                "netem needs at least one of delay, loss, duplicate, reorder, corrupt, rate".into(),
+            );
+        }
+        if self.jitter.is_some() && self.delay.is_none() {
+            return bad("jitter needs a delay".into());
+        }
+        if self.reorder.is_some() && self.delay.is_none() {
+            return bad(
+                "reorder needs a delay (netem reorders by sending some packets without it)".into(),
+            );
+        }
+        for (name, v) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+            ("corrupt", self.corrupt),
+        ] {
+            if let Some(p) = v {
+                if !(0.0..=100.0).contains(&p) {
+                    return bad(format!("{name} {p}: expected a percentage from 0 to 100"));
+                }
+            }
+        }
+        if self.rate_kbit == Some(0) {
+            return bad("rate 0: expected a positive rate in kbit/s".into());
+        }
+        Ok(())
+    }
+
+    /// The netem arguments (`delay 200ms 50ms loss 5% ...`).
+    pub fn tc_args(&self) -> Vec<String> {
+        let ms = |d: Duration| format!("{}us", d.as_micros());
+        let mut a = Vec::new();
+        if let Some(d) = self.delay {
+            a.push("delay".into());
+            a.push(ms(d));
+            if let Some(j) = self.jitter {
+                a.push(ms(j));
+            }
+        }
+        for (name, v) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+            ("corrupt", self.corrupt),
+        ] {
+            if let Some(p) = v {
+                a.push(name.into());
+                a.push(format!("{p}%"));
+            }
+        }
+        if let Some(r) = self.rate_kbit {
+            a.push("rate".into());
+            a.push(format!("{r}kbit"));
+        }
+        a
+    }
+}
+
+impl fmt::Display for NetemSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(d) = self.delay {
+            parts.push(format!("delay {}", humantime::format_duration(d)));
+        }
+        if let Some(j) = self.jitter {
+            parts.push(format!("jitter {}", humantime::format_duration(j)));
+        }
+        for (name, v) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+            ("corrupt", self.corrupt),
+        ] {
+            if let Some(p) = v {
+                parts.push(format!("{name} {p}%"));
+            }
+        }
+        if let Some(r) = self.rate_kbit {
+            parts.push(format!("rate {r}kbit"));
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
 
 /// The handle of faultline's root qdiscs.
 pub const HANDLE: &str = "fa17:";
@@ -177,6 +513,14 @@ pub fn heal_emulator_script() -> String {
     )
 }
 
+/// [`heal_emulator_script`] for heal's sweep: also prints a line when the emulator was there.
+pub(crate) fn sweep_emulator_script() -> String {
+    format!(
+        "if {{ command -v iptables >/dev/null && iptables -w -n -L {QUEUE_CHAIN} >/dev/null 2>&1; }} || [ -f {EMULATOR_PID} ]; then echo 'stopped the packet-fault emulator (iptables chain {QUEUE_CHAIN})'; fi\n{}",
+        heal_emulator_script()
+    )
+}
+
 /// The script that starts the emulator with `spec` and queues the node's outgoing packets
 /// (to `to` only, when not empty) to it, SSH replies excepted.
 fn emulator_script(
@@ -293,5 +637,31 @@ mod tests {
             Some("fa17:")
         );
         assert_eq!(root_handle(""), None);
+    }
+
+    #[test]
+    fn netem_args_and_validation() {
+        let spec = NetemSpec {
+            delay: Some(Duration::from_millis(200)),
+            jitter: Some(Duration::from_millis(50)),
+            loss: Some(5.0),
+            ..NetemSpec::default()
+        };
+        spec.validate().unwrap();
+        assert_eq!(
+            spec.tc_args(),
+            ["delay", "200000us", "50000us", "loss", "5%"]
+        );
+        assert!(NetemSpec::default().validate().is_err());
+        let no_delay = NetemSpec {
+            jitter: Some(Duration::from_millis(5)),
+            ..NetemSpec::default()
+        };
+        assert!(no_delay.validate().is_err());
+        let too_much = NetemSpec {
+            loss: Some(150.0),
+            ..NetemSpec::default()
+        };
+        assert!(too_much.validate().is_err());
     }
 }

@@ -3,13 +3,182 @@
 //! reached by one jump from INPUT; heal flushes and deletes that chain and the jump, and
 //! never touches any other rule. The controller's own address is never dropped, so the
 //! nodes stay reachable over SSH.
+//!
+//! The kind `partition`: [`PartitionFaultSpec`] (a topology or a grudge), [`PartitionFault`]
+//! (the grudge), [`PartitionUndo`] (remove the chain). A new partition replaces the previous
+//! one.
 
-use crate::grudge::Grudge;
+use crate::fault::{Apply, Heal, NodeErrors, Package, Spec};
+use crate::grudge::{Grudge, Topology};
+use crate::registry::{FaultSpec, Kind, Undo};
 use crate::remote::{on_each, on_each_retrying, root_script};
-use crate::NemesisError;
+use crate::{FaultRng, Nemesis, NemesisError};
 use clusters::{quote, Cluster};
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::Ipv4Addr;
+
+/// The kind `partition` (see [`Package`]).
+pub struct Partition;
+
+impl Package for Partition {
+    const NAME: &'static str = "partition";
+    const ABOUT: &'static str = "network partitions (iptables drops in faultline's chain)";
+    const COLOR: [u8; 3] = [120, 120, 220];
+
+    /// A random topology of those Jepsen's partition nemeses use.
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        let t = [
+            Topology::RandomHalves,
+            Topology::IsolateRandom,
+            Topology::MajoritiesRing,
+            Topology::MinorityThird,
+            Topology::Bridge,
+            Topology::Primaries,
+        ]
+        .choose(rng)
+        .cloned()
+        .unwrap_or(Topology::RandomHalves);
+        FaultSpec::Partition(PartitionFaultSpec {
+            partition: PartitionSpec::Topology(t),
+        })
+    }
+}
+
+/// How a partition is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PartitionSpec {
+    /// A named topology.
+    Topology(Topology),
+    /// An explicit grudge.
+    Grudge(Grudge),
+}
+
+/// A partition as asked for (`{"fault":"partition","partition":...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionFaultSpec {
+    /// Its shape.
+    pub partition: PartitionSpec,
+}
+
+/// A partition as applied: each node drops packets from the nodes its grudge names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionFault {
+    /// Who drops whom.
+    pub grudge: Grudge,
+    /// The topology it came from, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<String>,
+}
+
+/// Remove faultline's iptables chain (and the jump to it) on these nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionUndo {
+    /// The nodes.
+    pub nodes: Vec<String>,
+}
+
+impl Spec for PartitionFaultSpec {
+    type Fault = PartitionFault;
+
+    fn resolve<R: Rng>(
+        &self,
+        nem: &Nemesis<'_>,
+        rng: &mut R,
+    ) -> Result<PartitionFault, NemesisError> {
+        let nodes = nem.cluster().nodes();
+        Ok(match &self.partition {
+            PartitionSpec::Topology(t) => {
+                let primaries = if *t == Topology::Primaries {
+                    nem.primaries()?
+                } else {
+                    Vec::new()
+                };
+                PartitionFault {
+                    grudge: t.grudge(&nodes, &primaries, rng)?,
+                    topology: Some(t.to_string()),
+                }
+            }
+            PartitionSpec::Grudge(g) => {
+                g.validate(&nodes)?;
+                PartitionFault {
+                    grudge: g.clone(),
+                    topology: None,
+                }
+            }
+        })
+    }
+}
+
+impl Apply for PartitionFault {
+    const KIND: Kind = Kind::Partition;
+    type Undo = PartitionUndo;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(PartitionUndo, ()), NemesisError> {
+        let nodes = nem.cluster().nodes();
+        self.grudge.validate(&nodes)?;
+        nem.addresses()?;
+        Ok((PartitionUndo { nodes }, ()))
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        _undo: &PartitionUndo,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        Ok(apply(nem.cluster(), &self.grudge, &nem.addresses()?))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        let mut v: BTreeSet<String> = BTreeSet::new();
+        for (n, from) in &self.grudge.0 {
+            v.insert(n.clone());
+            v.extend(from.iter().cloned());
+        }
+        v.into_iter().collect()
+    }
+
+    /// A partition's rules replace any earlier partition's.
+    fn supersedes(&self, undo: &Undo) -> bool {
+        matches!(undo, Undo::Partition(_))
+    }
+
+    fn history_value(&self) -> Option<serde_json::Value> {
+        Some(serde_json::to_value(&self.grudge).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for PartitionFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.topology {
+            Some(t) => write!(f, "partition ({t}): {}", self.grudge),
+            None => write!(f, "partition: {}", self.grudge),
+        }
+    }
+}
+
+impl fmt::Display for PartitionUndo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "remove the partition rules of {}", self.nodes.join(","))
+    }
+}
+
+impl Heal for PartitionUndo {
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        heal(nem.cluster(), &self.nodes)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
 
 /// The iptables chain faultline owns.
 pub const CHAIN: &str = "FAULTLINE";
@@ -64,6 +233,14 @@ fn heal_script() -> String {
          while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
          iptables -w -X {CHAIN} 2>/dev/null || true\n\
          if iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'the FAULTLINE chain is still there' >&2; exit 1; fi\n"
+    )
+}
+
+/// The heal script for heal's sweep: also prints a line when there was a chain to remove.
+pub(crate) fn sweep_script() -> String {
+    format!(
+        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'removed partition rules (iptables chain {CHAIN})'; fi\n{}",
+        heal_script()
     )
 }
 

@@ -3,11 +3,292 @@
 //! SIGSTOP, SIGCONT), so that the journal can record exactly which processes were paused,
 //! and heal can resume them without knowing the database. A killed database is started again
 //! through [`ProcessHooks::start`].
+//!
+//! Two kinds: `kill` ([`KillSpec`], [`KillFault`], undone by [`Restart`]) and `pause`
+//! ([`PauseSpec`], [`PauseFault`], undone by [`Resume`] of the PIDs found when planning).
 
+use crate::fault::{Apply, Heal, NodeErrors, Package, Spec, Targets};
+use crate::registry::{FaultSpec, Kind};
 use crate::remote::{collect_each, on_each, on_each_retrying, root_script};
-use crate::NemesisError;
+use crate::{FaultRng, Nemesis, NemesisError};
 use clusters::Cluster;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// The kind `kill` (see [`Package`]).
+pub struct Kill;
+
+impl Package for Kill {
+    const NAME: &'static str = "kill";
+    const ABOUT: &'static str = "SIGKILL of the database; heal restarts it";
+    const COLOR: [u8; 3] = [220, 90, 90];
+
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        FaultSpec::Kill(KillSpec {
+            targets: Targets::random(rng),
+        })
+    }
+}
+
+/// The kind `pause` (see [`Package`]).
+pub struct Pause;
+
+impl Package for Pause {
+    const NAME: &'static str = "pause";
+    const ABOUT: &'static str = "SIGSTOP of the database; heal sends SIGCONT";
+    const COLOR: [u8; 3] = [200, 160, 60];
+
+    fn random(rng: &mut FaultRng) -> FaultSpec {
+        FaultSpec::Pause(PauseSpec {
+            targets: Targets::random(rng),
+        })
+    }
+}
+
+/// SIGKILL the database on the targets, as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSpec {
+    /// Which nodes.
+    pub targets: Targets,
+}
+
+/// SIGSTOP the database on the targets, as asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseSpec {
+    /// Which nodes.
+    pub targets: Targets,
+}
+
+/// The database killed with SIGKILL on `nodes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillFault {
+    /// The database.
+    pub db: String,
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+}
+
+/// The database paused with SIGSTOP on `nodes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseFault {
+    /// The database.
+    pub db: String,
+    /// Affected nodes.
+    pub nodes: Vec<String>,
+}
+
+/// Start the database again where it is not running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    /// The database.
+    pub db: String,
+    /// The nodes.
+    pub nodes: Vec<String>,
+}
+
+/// Send SIGCONT to these processes, per node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// Node to PIDs.
+    pub pids: BTreeMap<String, Vec<u32>>,
+}
+
+/// The target database and nodes of a process fault.
+fn resolve<R: Rng>(
+    nem: &Nemesis<'_>,
+    targets: &Targets,
+    rng: &mut R,
+) -> Result<(String, Vec<String>), NemesisError> {
+    let db = nem.target_hooks()?.name().to_string();
+    let nodes = targets.resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?;
+    Ok((db, nodes))
+}
+
+/// The database's PIDs on `nodes`; refuses when it is not running on one of them.
+fn running_pids(
+    nem: &Nemesis<'_>,
+    db: &str,
+    nodes: &[String],
+) -> Result<BTreeMap<String, Vec<u32>>, NemesisError> {
+    let pids = find_pids(nem.cluster(), nem.hooks_for(db)?.as_ref(), nodes)?;
+    let idle: Vec<&str> = pids
+        .iter()
+        .filter(|(_, p)| p.is_empty())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if idle.is_empty() {
+        Ok(pids)
+    } else {
+        Err(NemesisError::Refused(format!(
+            "{db} is not running on {}",
+            idle.join(", ")
+        )))
+    }
+}
+
+impl Spec for KillSpec {
+    type Fault = KillFault;
+
+    fn resolve<R: Rng>(&self, nem: &Nemesis<'_>, rng: &mut R) -> Result<KillFault, NemesisError> {
+        let (db, nodes) = resolve(nem, &self.targets, rng)?;
+        Ok(KillFault { db, nodes })
+    }
+}
+
+impl Spec for PauseSpec {
+    type Fault = PauseFault;
+
+    fn resolve<R: Rng>(&self, nem: &Nemesis<'_>, rng: &mut R) -> Result<PauseFault, NemesisError> {
+        let (db, nodes) = resolve(nem, &self.targets, rng)?;
+        Ok(PauseFault { db, nodes })
+    }
+}
+
+impl Apply for KillFault {
+    const KIND: Kind = Kind::Kill;
+    type Undo = Restart;
+    type Plan = ();
+
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(Restart, ()), NemesisError> {
+        running_pids(nem, &self.db, &self.nodes)?;
+        let undo = Restart {
+            db: self.db.clone(),
+            nodes: self.nodes.clone(),
+        };
+        Ok((undo, ()))
+    }
+
+    /// Kills the processes running now (a database restarted since planning included).
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        _undo: &Restart,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        let pids = find_pids(
+            nem.cluster(),
+            nem.hooks_for(&self.db)?.as_ref(),
+            &self.nodes,
+        )?;
+        Ok(signal(nem.cluster(), &pids, "KILL", true))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl Apply for PauseFault {
+    const KIND: Kind = Kind::Pause;
+    type Undo = Resume;
+    type Plan = ();
+
+    /// The undo records exactly the PIDs that will be stopped.
+    fn plan(&self, nem: &Nemesis<'_>) -> Result<(Resume, ()), NemesisError> {
+        let pids = running_pids(nem, &self.db, &self.nodes)?;
+        Ok((Resume { pids }, ()))
+    }
+
+    fn apply(
+        &self,
+        nem: &Nemesis<'_>,
+        undo: &Resume,
+        _plan: (),
+        _id: u64,
+    ) -> Result<NodeErrors, NemesisError> {
+        Ok(signal(nem.cluster(), &undo.pids, "STOP", true))
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+}
+
+impl fmt::Display for KillFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kill {} on {}", self.db, self.nodes.join(","))
+    }
+}
+
+impl fmt::Display for PauseFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pause {} on {}", self.db, self.nodes.join(","))
+    }
+}
+
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "start {} where it is not running on {}",
+            self.db,
+            self.nodes.join(",")
+        )
+    }
+}
+
+impl fmt::Display for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .pids
+            .iter()
+            .map(|(n, p)| {
+                let p: Vec<String> = p.iter().map(u32::to_string).collect();
+                format!("{} on {n}", p.join(","))
+            })
+            .collect();
+        write!(f, "resume (SIGCONT) PIDs {}", parts.join("; "))
+    }
+}
+
+impl Heal for Restart {
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        match nem.hooks_for(&self.db) {
+            Ok(h) => restart(nem.cluster(), h.as_ref(), &self.nodes),
+            Err(e) => self
+                .nodes
+                .iter()
+                .map(|n| (n.clone(), e.to_string()))
+                .collect(),
+        }
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
+    fn database(&self) -> Option<&str> {
+        Some(&self.db)
+    }
+
+    fn on_node(&self, node: &str) -> Option<Restart> {
+        Some(Restart {
+            db: self.db.clone(),
+            nodes: vec![node.to_string()],
+        })
+    }
+}
+
+impl Heal for Resume {
+    /// SIGCONT to the recorded PIDs; a process that is gone is fine.
+    fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
+        signal(nem.cluster(), &self.pids, "CONT", false)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.pids.keys().cloned().collect()
+    }
+
+    fn on_node(&self, node: &str) -> Option<Resume> {
+        let pids = self.pids.get(node)?;
+        Some(Resume {
+            pids: [(node.to_string(), pids.clone())].into(),
+        })
+    }
+}
 
 /// What the nemesis needs from a database to kill, pause and restart it.
 pub trait ProcessHooks: Send + Sync {

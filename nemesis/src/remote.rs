@@ -76,11 +76,20 @@ pub(crate) fn on_each_retrying(
     nodes: &[String],
     f: impl Fn(&str) -> Result<(), NemesisError> + Sync,
 ) -> BTreeMap<String, String> {
-    on_each(cluster, nodes, |n| {
+    each_retrying(cluster, nodes, f).1
+}
+
+/// Like [`on_each_retrying`], also keeping the value of each node where `f` succeeded.
+pub(crate) fn each_retrying<T: Send>(
+    cluster: &Cluster,
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<T, NemesisError> + Sync,
+) -> (BTreeMap<String, T>, BTreeMap<String, String>) {
+    each(cluster, nodes, |n| {
         let mut delays = [Duration::from_millis(200), Duration::from_secs(1)].into_iter();
         loop {
             match f(n) {
-                Ok(()) => return Ok(()),
+                Ok(v) => return Ok(v),
                 Err(e) => match delays.next() {
                     Some(d) => {
                         tracing::warn!(node = n, error = %e, "heal step failed; retrying");

@@ -1,7 +1,7 @@
 //! The combined nemesis: a schedule that mixes the enabled fault kinds, drawn from a seeded
 //! RNG so that the same seed (and options) gives the same schedule. Every `interval` the
 //! schedule either starts a fault (when none is active) or heals the active one, as
-//! Jepsen's combined nemesis does; the test heals everything at the end whatever the
+//! Jepsen's combined nemesis does (each kind draws its own faults: [`Kind::random_spec`]); the test heals everything at the end whatever the
 //! schedule says. Random node choices are made when a step is applied, from an RNG seeded
 //! by the step ([`Step::rng`]), so that they too replay from the seed.
 //!
@@ -15,65 +15,13 @@
 //! assert_eq!(a.steps.len(), 11); // at 5 s, 10 s, ... 55 s
 //! ```
 
-use crate::fault::{FaultSpec, NetemSpec, PartitionSpec, Targets};
-use crate::grudge::Topology;
-use crate::{seeded, FaultRng, NemesisError};
-use rand::seq::IndexedRandom;
+use crate::fault::FaultSpec;
+use crate::{seeded, FaultRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// A kind of fault that `--nemesis` can enable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Network partitions.
-    Partition,
-    /// Packet faults.
-    Netem,
-    /// SIGKILL and restart of the database.
-    Kill,
-    /// SIGSTOP and SIGCONT of the database.
-    Pause,
-    /// Clock bumps and strobes.
-    Clock,
-}
-
-impl Kind {
-    /// All kinds, in `--nemesis` order.
-    pub const ALL: [Kind; 5] = [
-        Kind::Partition,
-        Kind::Kill,
-        Kind::Pause,
-        Kind::Clock,
-        Kind::Netem,
-    ];
-
-    /// Parses a comma-separated list (`partition,kill,pause,clock,netem`, or `none`).
-    pub fn parse_list(s: &str) -> Result<Vec<Kind>, NemesisError> {
-        let mut out = Vec::new();
-        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            let k = match word {
-                "none" => continue,
-                "partition" => Kind::Partition,
-                "netem" => Kind::Netem,
-                "kill" => Kind::Kill,
-                "pause" => Kind::Pause,
-                "clock" => Kind::Clock,
-                other => {
-                    return Err(NemesisError::BadFault(format!(
-                        "unknown nemesis {other:?}: expected a comma-separated list of partition, kill, pause, clock, netem (or none)"
-                    )))
-                }
-            };
-            if !out.contains(&k) {
-                out.push(k);
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-}
+pub use crate::registry::Kind;
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +89,7 @@ impl Schedule {
             } else {
                 let kind = kinds[rng.random_range(0..kinds.len())];
                 Action::Start {
-                    fault: random_fault(kind, &mut rng),
+                    fault: kind.random_spec(&mut rng),
                 }
             };
             active = !active;
@@ -157,92 +105,6 @@ impl Schedule {
             kinds: kinds.to_vec(),
             interval_ms,
             steps,
-        }
-    }
-}
-
-fn random_targets(rng: &mut FaultRng) -> Targets {
-    [
-        Targets::One,
-        Targets::Minority,
-        Targets::Majority,
-        Targets::Primaries,
-        Targets::All,
-    ]
-    .choose(rng)
-    .cloned()
-    .unwrap_or(Targets::One)
-}
-
-/// A random fault of `kind`, in the shapes Jepsen's nemeses use.
-fn random_fault(kind: Kind, rng: &mut FaultRng) -> FaultSpec {
-    match kind {
-        Kind::Partition => {
-            let t = [
-                Topology::RandomHalves,
-                Topology::IsolateRandom,
-                Topology::MajoritiesRing,
-                Topology::MinorityThird,
-                Topology::Bridge,
-                Topology::Primaries,
-            ]
-            .choose(rng)
-            .cloned()
-            .unwrap_or(Topology::RandomHalves);
-            FaultSpec::Partition {
-                partition: PartitionSpec::Topology(t),
-            }
-        }
-        Kind::Kill => FaultSpec::Kill {
-            targets: random_targets(rng),
-        },
-        Kind::Pause => FaultSpec::Pause {
-            targets: random_targets(rng),
-        },
-        Kind::Clock => {
-            let targets = random_targets(rng);
-            if rng.random_bool(0.5) {
-                let secs: i64 = rng.random_range(1..=60);
-                let sign = if rng.random_bool(0.5) { 1 } else { -1 };
-                FaultSpec::ClockBump {
-                    targets,
-                    by_ms: sign * secs * 1000,
-                }
-            } else {
-                FaultSpec::ClockStrobe {
-                    targets,
-                    delta_ms: rng.random_range(10..=500),
-                    period_ms: rng.random_range(1..=50),
-                    duration_ms: rng.random_range(1_000..=10_000),
-                }
-            }
-        }
-        Kind::Netem => {
-            let spec = match rng.random_range(0..4) {
-                0 => NetemSpec {
-                    delay: Some(Duration::from_millis(rng.random_range(20..=200))),
-                    jitter: Some(Duration::from_millis(rng.random_range(0..=50))),
-                    ..NetemSpec::default()
-                },
-                1 => NetemSpec {
-                    loss: Some(f64::from(rng.random_range(5..=40u32))),
-                    ..NetemSpec::default()
-                },
-                2 => NetemSpec {
-                    delay: Some(Duration::from_millis(50)),
-                    reorder: Some(f64::from(rng.random_range(10..=50u32))),
-                    ..NetemSpec::default()
-                },
-                _ => NetemSpec {
-                    corrupt: Some(f64::from(rng.random_range(1..=10u32))),
-                    ..NetemSpec::default()
-                },
-            };
-            FaultSpec::Netem {
-                targets: random_targets(rng),
-                to: None,
-                spec,
-            }
         }
     }
 }

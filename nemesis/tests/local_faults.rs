@@ -3,10 +3,13 @@
 //! touching the user's own rules; pause and kill show in the node's process table and heal
 //! undoes them; clock faults are refused on nodes that share this machine's kernel. (Packet
 //! faults are tested in harness/tests/netem.rs, which has the faultline binary they upload.)
-//! They need root (CI runs them as root).
+//! They need root: built without it, they are listed as ignored (CI runs them as root).
 
-use clusters::testing::{is_root, run};
+use clusters::testing::{require_root, run, HostClock};
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
+use nemesis::clock::ClockBumpFault;
+use nemesis::partition::PartitionFaultSpec;
+use nemesis::process::{KillFault, PauseFault, PauseSpec};
 use nemesis::{
     seeded, Fault, FaultSpec, Grudge, Journal, NemesisError, ProcessHooks, Targets, Topology,
 };
@@ -69,11 +72,13 @@ fn all_connected(nodes: &[String]) -> BTreeMap<(String, String), bool> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let cluster = cluster("t-part", 5);
     let nodes = cluster.nodes();
     let dir = tempfile::tempdir().unwrap();
@@ -97,14 +102,14 @@ fn partitions_cut_exactly_the_grudge_and_heal_restores_it() {
         Topology::Bridge,
         Topology::MinorityThird,
     ] {
-        let spec = FaultSpec::Partition {
+        let spec = FaultSpec::Partition(PartitionFaultSpec {
             partition: nemesis::fault::PartitionSpec::Topology(topology.clone()),
-        };
+        });
         let fault = nem.resolve(&spec, &mut rng).unwrap();
-        let Fault::Partition { grudge, .. } = &fault else {
+        let Fault::Partition(p) = &fault else {
             panic!("not a partition")
         };
-        let grudge = grudge.clone();
+        let grudge = p.grudge.clone();
         nem.apply(fault).unwrap();
         assert_eq!(
             reachability(&cluster, &addrs),
@@ -178,11 +183,13 @@ fn state(cluster: &Cluster, node: &str, pid: u32) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let cluster = cluster("t-proc", 3);
     let dir = tempfile::tempdir().unwrap();
     let nem = nemesis::Nemesis::new(
@@ -199,18 +206,18 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     // Pause the primary: its process is stopped (T), the others are not.
     let f = nem
         .resolve(
-            &FaultSpec::Pause {
+            &FaultSpec::Pause(PauseSpec {
                 targets: Targets::Primaries,
-            },
+            }),
             &mut seeded(2),
         )
         .unwrap();
     assert_eq!(
         f,
-        Fault::Pause {
+        Fault::Pause(PauseFault {
             db: "sleepdb".into(),
             nodes: vec!["n1".into()]
-        }
+        })
     );
     let paused = nem.apply(f).unwrap();
     assert!(
@@ -223,10 +230,10 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     assert!(state(&cluster, "n1", p1).starts_with('S'));
 
     // Kill two nodes: their processes are gone; heal starts new ones.
-    let f = Fault::Kill {
+    let f = Fault::Kill(KillFault {
         db: "sleepdb".into(),
         nodes: vec!["n2".into(), "n3".into()],
-    };
+    });
     let (p2, p3) = (pid("n2"), pid("n3"));
     nem.apply(f.clone()).unwrap();
     assert_eq!(state(&cluster, "n2", p2), "gone");
@@ -242,11 +249,13 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn a_panic_mid_partition_still_heals() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let cluster = cluster("t-panic", 3);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nemesis.jsonl");
@@ -256,9 +265,9 @@ fn a_panic_mid_partition_still_heals() {
         let _heal = nem.heal_on_drop();
         let f = nem
             .resolve(
-                &FaultSpec::Partition {
+                &FaultSpec::Partition(PartitionFaultSpec {
                     partition: nemesis::fault::PartitionSpec::Topology(Topology::Halves),
-                },
+                }),
                 &mut seeded(0),
             )
             .unwrap();
@@ -274,33 +283,100 @@ fn a_panic_mid_partition_still_heals() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
 fn clock_faults_are_refused_on_nodes_sharing_this_kernel() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !is_root("local cluster tests") {
-        return;
-    }
+    require_root();
     let cluster = cluster("t-clock", 2);
     let dir = tempfile::tempdir().unwrap();
     let nem = nemesis::Nemesis::new(
         &cluster,
         Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
     );
-    let before = std::time::SystemTime::now();
+    let host = HostClock::start();
     let e = nem
-        .apply(Fault::ClockBump {
+        .apply(Fault::ClockBump(ClockBumpFault {
             nodes: vec!["n1".into()],
             by_ms: 3_600_000,
-        })
+        }))
         .unwrap_err();
     assert!(matches!(e, NemesisError::Refused(_)), "{e}");
     assert!(
         e.to_string().contains("shares this machine's kernel"),
         "{e}"
     );
-    let drift = std::time::SystemTime::now()
-        .duration_since(before)
-        .unwrap_or_default();
-    assert!(drift < Duration::from_secs(60), "the host clock moved");
+    host.assert_unmoved(Duration::from_secs(1));
     assert!(nem.journal().pending().unwrap().is_empty());
     local::down("t-clock").unwrap();
+}
+
+/// With the controller's journal lost, heal used to say "nothing to heal" while the database
+/// stayed stopped on one node and dead on another. What undoes a pause or a kill is also kept
+/// on the node itself, and heal's sweep finds it there.
+#[test]
+#[cfg_attr(not_root, ignore = "needs root: network namespaces, sshd")]
+fn heal_without_the_journal_resumes_and_restarts_from_records_on_the_nodes() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let cluster = cluster("t-lost", 3);
+    for n in cluster.nodes() {
+        SleepDb.start(&cluster, &n).unwrap();
+    }
+    let pid = |n: &str| SleepDb.pids(&cluster, n).unwrap()[0];
+    let (p1, p2) = (pid("n1"), pid("n2"));
+    let dir = tempfile::tempdir().unwrap();
+    let lost = dir.path().join("lost.jsonl");
+    {
+        let nem = nemesis::Nemesis::new(&cluster, Journal::open(&lost).unwrap())
+            .with_hooks(Arc::new(SleepDb));
+        nem.apply(Fault::Pause(PauseFault {
+            db: "sleepdb".into(),
+            nodes: vec!["n1".into()],
+        }))
+        .unwrap();
+        nem.apply(Fault::Kill(KillFault {
+            db: "sleepdb".into(),
+            nodes: vec!["n2".into()],
+        }))
+        .unwrap();
+        let spec = FaultSpec::Partition(PartitionFaultSpec {
+            partition: nemesis::fault::PartitionSpec::Topology(Topology::Isolate("n3".into())),
+        });
+        let f = nem.resolve(&spec, &mut seeded(0)).unwrap();
+        nem.apply(f).unwrap();
+    }
+    assert!(state(&cluster, "n1", p1).starts_with('T'));
+    assert_eq!(state(&cluster, "n2", p2), "gone");
+    std::fs::remove_file(&lost).unwrap();
+
+    // A new journal knows nothing; the sweep finds all three faults on the nodes.
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("new.jsonl")).unwrap(),
+    )
+    .with_hooks(Arc::new(SleepDb));
+    let report = nem.heal_all(true).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(report.healed.is_empty());
+    let found = |n: &str| report.swept.get(n).cloned().unwrap_or_default().join("\n");
+    assert!(
+        found("n1").contains(&format!("resume (SIGCONT) PIDs {p1} on n1")),
+        "{report:?}"
+    );
+    assert!(found("n2").contains("start sleepdb"), "{report:?}");
+    assert!(found("n3").contains("partition rules"), "{report:?}");
+    assert!(state(&cluster, "n1", p1).starts_with('S'));
+    assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
+    let addrs = nem.addresses().unwrap();
+    assert_eq!(
+        reachability(&cluster, &addrs),
+        all_connected(&cluster.nodes())
+    );
+    // Nothing is left to find.
+    let again = nem.heal_all(true).unwrap();
+    assert!(again.is_clean() && again.swept.is_empty(), "{again:?}");
+    local::down("t-lost").unwrap();
 }

@@ -1,8 +1,9 @@
-//! The database trait: the hooks that the harness and the nemesis call on nodes. Adding a
-//! database is one module that implements [`Database`] and a line in [`open`].
+//! The database traits: [`DatabaseKind`], a database as `--db` names it (its options, the
+//! workloads its client serves, how to open it on a cluster), and [`Database`], the hooks that
+//! the harness and the nemesis call on nodes. Adding a database is one module that implements
+//! both and a line in [`crate::registry::Registry::builtin`].
 
 use crate::op::Client;
-use crate::workload::ClientOptions;
 use clusters::{quote, Cluster, RemoteCommand, SshError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,8 +29,55 @@ pub enum DbError {
     #[error("{0}")]
     Config(String),
     /// No database of that name.
-    #[error("unknown database {0:?}: faultline knows etcd")]
-    Unknown(String),
+    #[error("unknown database {name:?}: faultline knows {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names known, comma-separated.
+        known: String,
+    },
+}
+
+/// A database's options, by name (`read-mode: serializable`), as given on the command line
+/// (`--db-opt KEY=VALUE` and the database flags) or in a test file, and as recorded in
+/// test.yaml once the database has resolved them.
+pub type DbOptions = BTreeMap<String, String>;
+
+/// A database as `--db` names it: its options, the workloads its client serves, and how to
+/// open it on a cluster.
+pub trait DatabaseKind: Send + Sync {
+    /// The name, as in `--db`.
+    fn name(&self) -> &'static str;
+    /// One line for `--help`.
+    fn about(&self) -> &'static str;
+    /// The workloads its client serves.
+    fn workloads(&self) -> &'static [&'static str];
+    /// Its options: name, what it does and its default.
+    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// Validates `given` and returns every option with its default filled in (what test.yaml
+    /// records). Unknown names and bad values are [`DbError::Config`].
+    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError>;
+    /// Opens the database on `cluster` with resolved options (may ask nodes for addresses).
+    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError>;
+}
+
+/// Refuses option names other than `known` (for [`DatabaseKind::resolve_options`]).
+pub fn only_options(db: &str, given: &DbOptions, known: &[&str]) -> Result<(), DbError> {
+    for k in given.keys() {
+        if !known.contains(&k.as_str()) {
+            return Err(DbError::Config(format!(
+                "{db} has no option {k:?} (its options: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What the harness needs from a database.
@@ -57,8 +105,8 @@ pub trait Database: Send + Sync {
     fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, DbError>;
     /// The log files to collect from each node.
     fn log_files(&self) -> Vec<String>;
-    /// A client bound to `node` for a workload.
-    fn client(&self, node: &str, opts: &ClientOptions) -> Result<Arc<dyn Client>, DbError>;
+    /// A client bound to `node` whose requests give up after `timeout`.
+    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError>;
 
     /// Kills the database on `node` with SIGKILL.
     fn kill(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
@@ -111,27 +159,6 @@ pub fn pidfile_pids(cluster: &Cluster, node: &str, pidfile: &str) -> Result<Vec<
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect())
-}
-
-/// Options common to databases.
-#[derive(Debug, Clone, Default)]
-pub struct DbOptions {
-    /// How to install: `auto` (use what the node has, else upload this machine's binary),
-    /// `upload`, or `package` (the node's package manager).
-    pub install: String,
-    /// A binary to upload instead of this machine's.
-    pub binary: Option<std::path::PathBuf>,
-}
-
-/// The names `open` accepts.
-pub const DATABASES: &[&str] = &["etcd"];
-
-/// Opens database `name` for `cluster` (asks the nodes for their addresses).
-pub fn open(name: &str, cluster: &Cluster, opts: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
-    match name {
-        "etcd" => Ok(Arc::new(crate::etcd::Etcd::new(cluster, opts.clone())?)),
-        other => Err(DbError::Unknown(other.to_string())),
-    }
 }
 
 /// Each node's address for its peers and clients (see [`clusters::addr::peer_addresses`]).

@@ -11,9 +11,10 @@
 //! one that may have reached the server, which is what classifying outcomes needs; see
 //! [`classify`].
 
-use crate::db::{self, pidfile_pids, run, Database, DbError, DbOptions};
+use crate::db::{
+    self, only_options, pidfile_pids, run, Database, DatabaseKind, DbError, DbOptions,
+};
 use crate::op::{BoxFuture, Client, Op, Outcome};
-use crate::workload::{ClientOptions, Workload};
 use base64::Engine;
 use checkers::history::{Key, Value};
 use clusters::{quote, Cluster};
@@ -33,16 +34,145 @@ pub const CLIENT_PORT: u16 = 2379;
 /// The peer port.
 pub const PEER_PORT: u16 = 2380;
 
+/// How etcd gets onto a node (`install`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// The node's own etcd, else this machine's uploaded.
+    Auto,
+    /// Always upload this machine's (or `binary`).
+    Upload,
+    /// The node's apt installs `etcd-server`.
+    Package,
+}
+
+/// Which reads clients make (`read-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Linearizable reads (etcd's default: through the leader's quorum).
+    Linearizable,
+    /// Serializable reads: served from the node's local state, possibly stale.
+    Serializable,
+}
+
+/// etcd's options, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdOptions {
+    /// How to install.
+    pub install: Install,
+    /// A binary to upload instead of this machine's.
+    pub binary: Option<std::path::PathBuf>,
+    /// Which reads.
+    pub read_mode: ReadMode,
+}
+
+impl EtcdOptions {
+    /// The option names.
+    pub const NAMES: [&'static str; 3] = ["install", "binary", "read-mode"];
+
+    /// Parses (and validates) options by name; absent ones take their defaults.
+    pub fn parse(given: &DbOptions) -> Result<EtcdOptions, DbError> {
+        only_options("etcd", given, &Self::NAMES)?;
+        let install = match given.get("install").map(String::as_str) {
+            None | Some("auto") => Install::Auto,
+            Some("upload") => Install::Upload,
+            Some("package") => Install::Package,
+            Some(other) => {
+                return Err(DbError::Config(format!(
+                    "etcd install {other:?}: expected auto, upload or package"
+                )))
+            }
+        };
+        let read_mode = match given.get("read-mode").map(String::as_str) {
+            None | Some("linearizable") => ReadMode::Linearizable,
+            Some("serializable") => ReadMode::Serializable,
+            Some(other) => {
+                return Err(DbError::Config(format!(
+                    "etcd read-mode {other:?}: expected linearizable or serializable"
+                )))
+            }
+        };
+        let binary = given.get("binary").map(std::path::PathBuf::from);
+        if let Some(b) = &binary {
+            if !b.is_file() {
+                return Err(DbError::Config(format!(
+                    "etcd binary {}: no such file on this machine",
+                    b.display()
+                )));
+            }
+        }
+        Ok(EtcdOptions {
+            install,
+            binary,
+            read_mode,
+        })
+    }
+
+    /// Every option by name, defaults included (what test.yaml records).
+    pub fn to_options(&self) -> DbOptions {
+        let mut m = DbOptions::new();
+        m.insert(
+            "install".into(),
+            match self.install {
+                Install::Auto => "auto",
+                Install::Upload => "upload",
+                Install::Package => "package",
+            }
+            .into(),
+        );
+        if let Some(b) = &self.binary {
+            m.insert("binary".into(), b.display().to_string());
+        }
+        m.insert(
+            "read-mode".into(),
+            match self.read_mode {
+                ReadMode::Linearizable => "linearizable",
+                ReadMode::Serializable => "serializable",
+            }
+            .into(),
+        );
+        m
+    }
+}
+
+/// etcd as `--db etcd` names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EtcdKind;
+
+impl DatabaseKind for EtcdKind {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+    fn about(&self) -> &'static str {
+        "etcd 3.4+, over its v3 JSON gateway"
+    }
+    fn workloads(&self) -> &'static [&'static str] {
+        &["register", "cas-register", "set"]
+    }
+    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("install", "auto (the node's own etcd, else upload this machine's), upload, or package (the node's apt) [default: auto]; also --db-install"),
+            ("binary", "an etcd binary to upload instead of this machine's; also --db-binary"),
+            ("read-mode", "linearizable, or serializable (served by the node alone: stale reads) [default: linearizable]; also --read-mode"),
+        ]
+    }
+    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
+        Ok(EtcdOptions::parse(given)?.to_options())
+    }
+    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(Etcd::new(cluster, EtcdOptions::parse(options)?)?))
+    }
+}
+
 /// etcd on a cluster.
 pub struct Etcd {
     addrs: BTreeMap<String, Ipv4Addr>,
-    opts: DbOptions,
+    opts: EtcdOptions,
     http: reqwest::blocking::Client,
 }
 
 impl Etcd {
     /// etcd for `cluster` (asks each node for its address).
-    pub fn new(cluster: &Cluster, opts: DbOptions) -> Result<Etcd, DbError> {
+    pub fn new(cluster: &Cluster, opts: EtcdOptions) -> Result<Etcd, DbError> {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -80,16 +210,11 @@ impl Database for Etcd {
     }
 
     fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        let mode = if self.opts.install.is_empty() {
-            "auto"
-        } else {
-            self.opts.install.as_str()
-        };
         let own = run(cluster, node, "look for etcd", "command -v etcd || true")?;
         let own = own.trim();
-        let chosen = match mode {
-            "auto" if !own.is_empty() && self.opts.binary.is_none() => own.to_string(),
-            "auto" | "upload" => {
+        let chosen = match self.opts.install {
+            Install::Auto if !own.is_empty() && self.opts.binary.is_none() => own.to_string(),
+            Install::Auto | Install::Upload => {
                 let local = match &self.opts.binary {
                     Some(p) => p.clone(),
                     None => which("etcd").ok_or_else(|| DbError::Step {
@@ -109,7 +234,7 @@ impl Database for Etcd {
                 )?;
                 UPLOADED.to_string()
             }
-            "package" => run(
+            Install::Package => run(
                 cluster,
                 node,
                 "install (apt-get install etcd-server)",
@@ -117,11 +242,6 @@ impl Database for Etcd {
             )?
             .trim()
             .to_string(),
-            other => {
-                return Err(DbError::Config(format!(
-                    "--db-install {other:?}: expected auto, upload or package"
-                )))
-            }
         };
         run(
             cluster,
@@ -259,8 +379,12 @@ impl Database for Etcd {
         vec![LOG.to_string()]
     }
 
-    fn client(&self, node: &str, opts: &ClientOptions) -> Result<Arc<dyn Client>, DbError> {
-        Ok(Arc::new(EtcdClient::new(&self.client_url(node)?, opts)?))
+    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+        Ok(Arc::new(EtcdClient::new(
+            &self.client_url(node)?,
+            timeout,
+            self.opts.read_mode == ReadMode::Serializable,
+        )?))
     }
 }
 
@@ -277,7 +401,6 @@ pub struct EtcdClient {
     base: String,
     http: reqwest::Client,
     serializable: bool,
-    set: bool,
 }
 
 /// What came back from the server, before classification.
@@ -297,19 +420,19 @@ pub enum Reply {
 }
 
 impl EtcdClient {
-    /// A client of the node at `base` (`http://IP:2379`).
-    pub fn new(base: &str, opts: &ClientOptions) -> Result<EtcdClient, DbError> {
+    /// A client of the node at `base` (`http://IP:2379`) whose requests give up after
+    /// `timeout`, with serializable (node-local) reads when `serializable`.
+    pub fn new(base: &str, timeout: Duration, serializable: bool) -> Result<EtcdClient, DbError> {
         let http = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(1)))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(1)))
             .pool_max_idle_per_host(1)
             .build()
             .map_err(|e| DbError::Config(format!("http client: {e}")))?;
         Ok(EtcdClient {
             base: base.to_string(),
             http,
-            serializable: opts.serializable_reads,
-            set: opts.workload == Workload::Set,
+            serializable,
         })
     }
 
@@ -329,75 +452,58 @@ impl EtcdClient {
     }
 
     async fn run(&self, op: &Op) -> Outcome {
-        let key = match &op.key {
-            Some(Key::Int(i)) => format!("faultline/r/{i}"),
-            Some(Key::Str(s)) => format!("faultline/r/{s}"),
-            None if self.set => "faultline/set".to_string(),
-            None => "faultline/r".to_string(),
-        };
-        let f = match op.f {
-            "read" if self.set => "read-set",
-            f => f,
-        };
-        match f {
-            "read" => {
-                let reply = self
-                    .post(
-                        "/v3/kv/range",
-                        serde_json::json!({"key": b64(&key), "serializable": self.serializable}),
-                    )
-                    .await;
-                classify(op, reply)
+        fn reg(key: &Key) -> String {
+            match key {
+                Key::Int(i) => format!("faultline/r/{i}"),
+                Key::Str(s) => format!("faultline/r/{s}"),
             }
-            "write" => {
-                let v = op.value.as_int().map(|i| i.to_string()).unwrap_or_default();
-                let reply = self
-                    .post(
-                        "/v3/kv/put",
-                        serde_json::json!({"key": b64(&key), "value": b64(&v)}),
-                    )
-                    .await;
-                classify(op, reply)
-            }
-            "cas" => {
-                let (old, new) = match op.value.as_list() {
-                    Some([Value::Int(o), Value::Int(n)]) => (o.to_string(), n.to_string()),
-                    _ => return Outcome::fail(op.value.clone(), "cas needs [old, new]"),
-                };
-                let body = serde_json::json!({
-                    "compare": [{"key": b64(&key), "target": "VALUE", "result": "EQUAL", "value": b64(&old)}],
-                    "success": [{"request_put": {"key": b64(&key), "value": b64(&new)}}],
-                });
-                let reply = self.post("/v3/kv/txn", body).await;
-                classify(op, reply)
-            }
-            "add" => {
-                let v = op.value.as_int().unwrap_or_default();
-                let k = format!("{key}/{v:020}");
-                let reply = self
-                    .post(
-                        "/v3/kv/put",
-                        serde_json::json!({"key": b64(&k), "value": b64(&v.to_string())}),
-                    )
-                    .await;
-                classify_as(f, op, reply)
-            }
-            "read-set" => {
-                let prefix = format!("{key}/");
-                let end = format!("{key}0"); // '0' follows '/'
-                let reply = self
-                    .post(
-                        "/v3/kv/range",
-                        serde_json::json!({"key": b64(&prefix), "range_end": b64(&end), "serializable": self.serializable}),
-                    )
-                    .await;
-                classify_as(f, op, reply)
-            }
-            other => Outcome::fail(
-                op.value.clone(),
-                format!("etcd client: unknown f {other:?}"),
-            ),
         }
+        const SET: &str = "faultline/set";
+        let reply = match op {
+            Op::Read { key } => {
+                self.post(
+                    "/v3/kv/range",
+                    serde_json::json!({"key": b64(&reg(key)), "serializable": self.serializable}),
+                )
+                .await
+            }
+            Op::Write { key, value } => {
+                self.post(
+                    "/v3/kv/put",
+                    serde_json::json!({"key": b64(&reg(key)), "value": b64(&value.to_string())}),
+                )
+                .await
+            }
+            Op::Cas { key, old, new } => {
+                let k = b64(&reg(key));
+                let body = serde_json::json!({
+                    "compare": [{"key": k, "target": "VALUE", "result": "EQUAL", "value": b64(&old.to_string())}],
+                    "success": [{"request_put": {"key": k, "value": b64(&new.to_string())}}],
+                });
+                self.post("/v3/kv/txn", body).await
+            }
+            Op::Add { value } => {
+                let k = format!("{SET}/{value:020}");
+                self.post(
+                    "/v3/kv/put",
+                    serde_json::json!({"key": b64(&k), "value": b64(&value.to_string())}),
+                )
+                .await
+            }
+            Op::Custom { f, .. } => {
+                return Outcome::fail(op.value(), format!("etcd client: no op {f:?}"));
+            }
+            Op::ReadSet => {
+                let prefix = format!("{SET}/");
+                let end = format!("{SET}0"); // '0' follows '/'
+                self.post(
+                    "/v3/kv/range",
+                    serde_json::json!({"key": b64(&prefix), "range_end": b64(&end), "serializable": self.serializable}),
+                )
+                .await
+            }
+        };
+        classify(op, reply)
     }
 }
 
@@ -440,16 +546,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// - 200: `ok`, except a cas whose compare failed (`succeeded` absent or false), which is
 ///   `fail`: etcd evaluated it and put nothing.
 pub fn classify(op: &Op, reply: Reply) -> Outcome {
-    classify_as(op.f, op, reply)
-}
-
-/// [`classify`] with `f` as the client ran it (`read-set` for a set's `read`).
-fn classify_as(f: &str, op: &Op, reply: Reply) -> Outcome {
-    let is_read = matches!(f, "read" | "read-set");
+    let is_read = op.is_read();
+    let invoked = op.value();
     match reply {
-        Reply::NotSent(e) => Outcome::fail(op.value.clone(), format!("not sent: {e}")),
-        Reply::NoAnswer(e) if is_read => Outcome::fail(op.value.clone(), e),
-        Reply::NoAnswer(e) => Outcome::info(op.value.clone(), e),
+        Reply::NotSent(e) => Outcome::fail(invoked.clone(), format!("not sent: {e}")),
+        Reply::NoAnswer(e) if is_read => Outcome::fail(invoked.clone(), e),
+        Reply::NoAnswer(e) => Outcome::info(invoked.clone(), e),
         Reply::Http { status, body } if status != 200 => {
             let msg = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
@@ -462,23 +564,21 @@ fn classify_as(f: &str, op: &Op, reply: Reply) -> Outcome {
                 .unwrap_or(body);
             let e = format!("HTTP {status}: {msg}");
             if is_read {
-                Outcome::fail(op.value.clone(), e)
+                Outcome::fail(invoked.clone(), e)
             } else {
-                Outcome::info(op.value.clone(), e)
+                Outcome::info(invoked.clone(), e)
             }
         }
         Reply::Http { body, .. } => {
             let v: serde_json::Value = match serde_json::from_str(&body) {
                 Ok(v) => v,
                 Err(e) if is_read => {
-                    return Outcome::fail(op.value.clone(), format!("unreadable answer: {e}"))
+                    return Outcome::fail(invoked.clone(), format!("unreadable answer: {e}"))
                 }
-                Err(e) => {
-                    return Outcome::info(op.value.clone(), format!("unreadable answer: {e}"))
-                }
+                Err(e) => return Outcome::info(invoked.clone(), format!("unreadable answer: {e}")),
             };
-            match f {
-                "read" => {
+            match op {
+                Op::Read { .. } => {
                     let value = v["kvs"]
                         .as_array()
                         .and_then(|kvs| kvs.first())
@@ -492,7 +592,7 @@ fn classify_as(f: &str, op: &Op, reply: Reply) -> Outcome {
                         },
                     }
                 }
-                "read-set" => {
+                Op::ReadSet => {
                     let mut items: Vec<i64> = v["kvs"]
                         .as_array()
                         .map(|kvs| {
@@ -505,14 +605,14 @@ fn classify_as(f: &str, op: &Op, reply: Reply) -> Outcome {
                     items.sort_unstable();
                     Outcome::ok(Value::List(items.into_iter().map(Value::Int).collect()))
                 }
-                "cas" => {
+                Op::Cas { .. } => {
                     if v["succeeded"].as_bool() == Some(true) {
-                        Outcome::ok(op.value.clone())
+                        Outcome::ok(invoked.clone())
                     } else {
-                        Outcome::fail(op.value.clone(), "compare failed")
+                        Outcome::fail(invoked.clone(), "compare failed")
                     }
                 }
-                _ => Outcome::ok(op.value.clone()),
+                Op::Write { .. } | Op::Add { .. } | Op::Custom { .. } => Outcome::ok(invoked),
             }
         }
     }
@@ -523,17 +623,12 @@ mod tests {
     use super::*;
     use checkers::history::EventKind;
 
-    fn op(f: &'static str, value: Value) -> Op {
-        Op {
-            f,
-            key: Some(Key::Int(1)),
-            value,
-        }
-    }
-
     #[test]
     fn never_sent_is_fail_and_maybe_sent_is_info_for_writes() {
-        let w = op("write", Value::Int(3));
+        let w = Op::Write {
+            key: Key::Int(1),
+            value: 3,
+        };
         assert_eq!(
             classify(&w, Reply::NotSent("refused".into())).kind,
             EventKind::Fail
@@ -549,7 +644,7 @@ mod tests {
         let o = classify(&w, err);
         assert_eq!(o.kind, EventKind::Info);
         assert!(o.error.unwrap().contains("request timed out"));
-        let r = op("read", Value::Null);
+        let r = Op::Read { key: Key::Int(1) };
         assert_eq!(
             classify(&r, Reply::NoAnswer("timeout".into())).kind,
             EventKind::Fail
@@ -558,7 +653,7 @@ mod tests {
 
     #[test]
     fn answers_are_decoded() {
-        let r = op("read", Value::Null);
+        let r = Op::Read { key: Key::Int(1) };
         let body = format!(
             r#"{{"header":{{}},"kvs":[{{"key":"x","value":"{}"}}],"count":"1"}}"#,
             b64("42")
@@ -572,7 +667,11 @@ mod tests {
             body: r#"{"header":{}}"#.into(),
         };
         assert_eq!(classify(&r, empty), Outcome::ok(Value::Null));
-        let c = op("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
+        let c = Op::Cas {
+            key: Key::Int(1),
+            old: 1,
+            new: 2,
+        };
         let no = Reply::Http {
             status: 200,
             body: r#"{"header":{}}"#.into(),
@@ -583,15 +682,38 @@ mod tests {
             body: r#"{"header":{},"succeeded":true}"#.into(),
         };
         assert_eq!(classify(&c, yes).kind, EventKind::Ok);
-        let s = op("read", Value::Null);
+        let s = Op::ReadSet;
         let body = format!(
             r#"{{"kvs":[{{"value":"{}"}},{{"value":"{}"}}]}}"#,
             b64("7"),
             b64("3")
         );
         assert_eq!(
-            classify_as("read-set", &s, Reply::Http { status: 200, body }),
+            classify(&s, Reply::Http { status: 200, body }),
             Outcome::ok(Value::List(vec![Value::Int(3), Value::Int(7)]))
         );
+    }
+
+    #[test]
+    fn options_are_etcds_validated_and_resolved_with_defaults() {
+        let resolved = EtcdKind.resolve_options(&DbOptions::new()).unwrap();
+        assert_eq!(resolved.get("install").map(String::as_str), Some("auto"));
+        assert_eq!(
+            resolved.get("read-mode").map(String::as_str),
+            Some("linearizable")
+        );
+        let mut bad = DbOptions::new();
+        bad.insert("read-mode".into(), "eventual".into());
+        assert!(EtcdKind
+            .resolve_options(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("expected linearizable or serializable"));
+        let mut unknown = DbOptions::new();
+        unknown.insert("isolation".into(), "serializable".into());
+        let e = EtcdKind.resolve_options(&unknown).unwrap_err().to_string();
+        assert!(e.contains("etcd has no option \"isolation\""), "{e}");
+        // Resolving is idempotent: what test.yaml records resolves to itself.
+        assert_eq!(EtcdKind.resolve_options(&resolved).unwrap(), resolved);
     }
 }

@@ -6,11 +6,12 @@
 //! ```
 //! use std::time::Duration;
 //! use workloads::gen::{Ctx, Gen, Next, Source, Stagger, TimeLimit};
-//! use workloads::workload::{Generator, Workload};
+//! use workloads::workload::{CasRegisterWorkload, Workload, WorkloadOptions};
 //! // 60 s of cas-register at about 200 ops/s over all workers:
+//! let ops = CasRegisterWorkload.ops(42, &WorkloadOptions::default());
 //! let mut g = TimeLimit::new(
 //!     Duration::from_secs(60),
-//!     Stagger::new(Duration::from_millis(5), 42, Source::new(Generator::new(Workload::CasRegister, 42, 100))),
+//!     Stagger::new(Duration::from_millis(5), 42, Source::new(ops)),
 //! );
 //! let first = g.next(&Ctx { elapsed: Duration::ZERO, worker: 0 });
 //! assert!(matches!(first, Next::Op(_)));
@@ -18,8 +19,8 @@
 //! assert_eq!(late, Next::Done);
 //! ```
 
-use crate::workload::Generator;
-use crate::Op;
+use crate::workload::OpStream;
+use crate::{Op, Outcome};
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -48,27 +49,85 @@ pub enum Next {
 pub trait Gen: Send {
     /// The next op for `ctx`.
     fn next(&mut self, ctx: &Ctx) -> Next;
+    /// Told how an op it gave ended (Jepsen's `update`); most generators ignore it.
+    fn update(&mut self, _op: &Op, _outcome: &Outcome, _ctx: &Ctx) {}
 }
 
 impl Gen for Box<dyn Gen> {
     fn next(&mut self, ctx: &Ctx) -> Next {
         (**self).next(ctx)
     }
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        (**self).update(op, outcome, ctx)
+    }
 }
 
 /// A workload's op stream as a generator (never done).
-pub struct Source(Generator);
+pub struct Source(Box<dyn OpStream>);
 
 impl Source {
-    /// Wraps a workload generator.
-    pub fn new(g: Generator) -> Source {
-        Source(g)
+    /// Wraps an op stream.
+    pub fn new(ops: Box<dyn OpStream>) -> Source {
+        Source(ops)
     }
 }
 
 impl Gen for Source {
     fn next(&mut self, _: &Ctx) -> Next {
         Next::Op(self.0.next_op())
+    }
+}
+
+/// Final ops (a set's final read): each op in turn, one at a time, retried after `pause` by
+/// the next worker to ask (so on the next node) until it succeeds once or `deadline` passes.
+pub struct UntilOk {
+    ops: VecDeque<Op>,
+    pause: Duration,
+    deadline: Duration,
+    in_flight: bool,
+    next_at: Duration,
+}
+
+impl UntilOk {
+    /// Runs `ops` until each succeeded, giving up on one that has not by `deadline` (elapsed
+    /// time) and going on with the next.
+    pub fn new(ops: Vec<Op>, pause: Duration, deadline: Duration) -> UntilOk {
+        UntilOk {
+            ops: ops.into(),
+            pause,
+            deadline,
+            in_flight: false,
+            next_at: Duration::ZERO,
+        }
+    }
+}
+
+impl Gen for UntilOk {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        let Some(op) = self.ops.front() else {
+            return Next::Done;
+        };
+        if self.in_flight {
+            return Next::WaitUntil(ctx.elapsed + Duration::from_millis(50));
+        }
+        if ctx.elapsed < self.next_at {
+            return Next::WaitUntil(self.next_at);
+        }
+        self.in_flight = true;
+        Next::Op(op.clone())
+    }
+
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        if self.ops.front() != Some(op) {
+            return;
+        }
+        self.in_flight = false;
+        if outcome.kind == checkers::history::EventKind::Ok || ctx.elapsed >= self.deadline {
+            self.ops.pop_front();
+            self.next_at = ctx.elapsed;
+        } else {
+            self.next_at = ctx.elapsed + self.pause;
+        }
     }
 }
 
@@ -112,6 +171,9 @@ impl<G: Gen> Gen for Limit<G> {
         }
         n
     }
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        self.inner.update(op, outcome, ctx)
+    }
 }
 
 /// The inner generator until `limit` has elapsed.
@@ -136,6 +198,9 @@ impl<G: Gen> Gen for TimeLimit<G> {
             Next::WaitUntil(t) if t >= self.limit => Next::Done,
             n => n,
         }
+    }
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        self.inner.update(op, outcome, ctx)
     }
 }
 
@@ -172,6 +237,9 @@ impl<G: Gen> Gen for Stagger<G> {
             self.next_at = self.next_at.max(ctx.elapsed.saturating_sub(self.mean)) + gap;
         }
         n
+    }
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        self.inner.update(op, outcome, ctx)
     }
 }
 
@@ -276,14 +344,13 @@ impl Gen for EachWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::Workload;
-    use checkers::history::Value;
+    use crate::workload::{CasRegisterWorkload, SetWorkload, Workload, WorkloadOptions};
+    use checkers::history::Key;
 
     fn op(v: i64) -> Op {
-        Op {
-            f: "write",
-            key: None,
-            value: Value::Int(v),
+        Op::Write {
+            key: Key::Int(0),
+            value: v,
         }
     }
 
@@ -314,7 +381,9 @@ mod tests {
     }
 
     fn workload(seed: u64) -> Box<dyn Gen> {
-        Box::new(Source::new(Generator::new(Workload::CasRegister, seed, 50)))
+        Box::new(Source::new(
+            CasRegisterWorkload.ops(seed, &WorkloadOptions { ops_per_key: 50 }),
+        ))
     }
 
     #[test]
@@ -365,7 +434,8 @@ mod tests {
             vec![
                 (
                     3,
-                    Box::new(Source::new(Generator::new(Workload::Set, 1, 10))) as Box<dyn Gen>,
+                    Box::new(Source::new(SetWorkload.ops(1, &WorkloadOptions::default())))
+                        as Box<dyn Gen>,
                 ),
                 (
                     1,
@@ -376,12 +446,12 @@ mod tests {
         let ops = drive(&mut g, 1, 1, 2000);
         let from_seq = ops
             .iter()
-            .filter(|(_, _, o)| o.value.as_int() < Some(0))
+            .filter(|(_, _, o)| o.value().as_int() < Some(0))
             .count();
         assert_eq!(from_seq, 100, "the short generator ran out and was dropped");
         let early = ops[..200]
             .iter()
-            .filter(|(_, _, o)| o.value.as_int() < Some(0))
+            .filter(|(_, _, o)| o.value().as_int() < Some(0))
             .count();
         assert!(
             (30..=70).contains(&early),
@@ -397,15 +467,58 @@ mod tests {
         ]);
         let v: Vec<i64> = drive(&mut g, 2, 1, 10)
             .into_iter()
-            .filter_map(|(_, _, o)| o.value.as_int())
+            .filter_map(|(_, _, o)| o.value().as_int())
             .collect();
         assert_eq!(v, [1, 2, 3]);
         let mut g =
             EachWorker::new(|w| Box::new(Seq::new(vec![op(w as i64 * 10), op(w as i64 * 10 + 1)])));
         let ops = drive(&mut g, 3, 1, 100);
         for (_, w, o) in &ops {
-            assert_eq!(o.value.as_int().map(|v| v / 10), Some(*w as i64));
+            assert_eq!(o.value().as_int().map(|v| v / 10), Some(*w as i64));
         }
         assert_eq!(ops.len(), 6);
+    }
+
+    #[test]
+    fn until_ok_retries_on_the_next_worker_until_it_succeeds_or_time_runs_out() {
+        let read = Op::ReadSet;
+        let mut g = UntilOk::new(
+            vec![read.clone()],
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        );
+        let at = |s: u64, worker: usize| Ctx {
+            elapsed: Duration::from_secs(s),
+            worker,
+        };
+        assert_eq!(g.next(&at(0, 0)), Next::Op(read.clone()));
+        // One at a time: another worker waits while it is in flight.
+        assert!(matches!(g.next(&at(0, 1)), Next::WaitUntil(_)));
+        g.update(
+            &read,
+            &Outcome::fail(checkers::history::Value::Null, "down"),
+            &at(0, 0),
+        );
+        assert_eq!(g.next(&at(0, 1)), Next::WaitUntil(Duration::from_secs(1)));
+        assert_eq!(g.next(&at(1, 1)), Next::Op(read.clone()));
+        g.update(
+            &read,
+            &Outcome::ok(checkers::history::Value::List(vec![])),
+            &at(1, 1),
+        );
+        assert_eq!(g.next(&at(1, 2)), Next::Done);
+        // Past the deadline it gives up.
+        let mut g = UntilOk::new(
+            vec![read.clone()],
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
+        assert_eq!(g.next(&at(6, 0)), Next::Op(read.clone()));
+        g.update(
+            &read,
+            &Outcome::fail(checkers::history::Value::Null, "down"),
+            &at(6, 0),
+        );
+        assert_eq!(g.next(&at(6, 1)), Next::Done);
     }
 }

@@ -1,13 +1,14 @@
 //! Databases and workloads: what faultline tests and how.
 //!
-//! - [`db`]: the [`Database`] trait, the hooks the harness and the nemesis call on nodes
-//!   (install, configure, start, wait until ready, kill, pause, resume, wipe, primaries, logs),
-//!   and the registry of databases by name.
+//! - [`db`]: the [`DatabaseKind`] trait (options, served workloads, opening) and the
+//!   [`Database`] trait, the hooks the harness and the nemesis call on nodes
+//!   (install, configure, start, wait until ready, kill, wipe, primaries, logs).
 //! - [`etcd`]: etcd as a [`Database`], and its client over etcd's v3 JSON gateway.
 //! - [`op`]: operations, their outcomes, and the [`Client`] trait a database's client implements.
 //! - [`gen`]: generator combinators (mix, limit, time limit, stagger, phases, per worker).
-//! - [`workload`]: the workloads (`register`, `cas-register`, `set`): op generators and the
-//!   model or checker that judges their histories.
+//! - [`workload`]: the [`Workload`] trait and the workloads (`register`, `cas-register`,
+//!   `set`): op streams, final ops and the checker that judges their histories.
+//! - [`registry`]: every database and workload by name; extended without edits elsewhere.
 
 #![warn(missing_docs)]
 
@@ -15,7 +16,10 @@ pub mod db;
 pub mod etcd;
 pub mod gen;
 pub mod op;
+pub mod registry;
 pub mod workload;
 
-pub use db::{Database, DbError};
+pub use db::{Database, DatabaseKind, DbError, DbOptions};
 pub use op::{Client, Op, Outcome};
+pub use registry::Registry;
+pub use workload::Workload;

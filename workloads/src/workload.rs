@@ -1,80 +1,137 @@
-//! Workloads: which ops to generate, and how their history is judged.
+//! Workloads: which ops to generate, which final ops to run, and which checker judges them.
+//!
+//! A workload is a value behind the [`Workload`] trait; [`crate::registry::Registry`] lists
+//! them by name. The built-in ones:
 //!
 //! - `register` and `cas-register` work on many independent keys, as Jepsen's independent
 //!   workloads do: each key gets a bounded number of ops, then the workload moves on to a
 //!   fresh key. Written values are distinct (a counter), so the checker's polynomial fast
 //!   path decides every key.
 //! - `set` adds unique integers, then reads the whole set once at the end; the set checker
-//!   (see `checkers::set`) reports lost, unexpected and recovered elements.
+//!   (see `checkers::set_check`) reports lost, unexpected and recovered elements.
 //!
-//! Generators are deterministic: the same seed gives the same stream of ops.
+//! Op streams are deterministic: the same seed gives the same stream of ops.
 
 use crate::op::Op;
-use checkers::history::{Key, Value};
+use checkers::check::Checker;
+use checkers::history::Key;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
-/// A workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Workload {
-    /// Reads and writes of registers.
-    Register,
-    /// Reads, writes and compare-and-sets of registers.
-    CasRegister,
-    /// Adds to a set, and a final read.
-    Set,
-}
-
-impl Workload {
-    /// Names accepted by [`Workload::parse`].
-    pub const NAMES: &'static [&'static str] = &["register", "cas-register", "set"];
-
-    /// Parses a workload name.
-    pub fn parse(s: &str) -> Option<Workload> {
-        match s {
-            "register" => Some(Workload::Register),
-            "cas-register" => Some(Workload::CasRegister),
-            "set" => Some(Workload::Set),
-            _ => None,
-        }
-    }
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Register => "register",
-            Workload::CasRegister => "cas-register",
-            Workload::Set => "set",
-        }
-    }
-
-    /// The linearizability model that judges it, or `None` for the set checker.
-    pub fn model(self) -> Option<&'static str> {
-        match self {
-            Workload::Register => Some("register"),
-            Workload::CasRegister => Some("cas-register"),
-            Workload::Set => None,
-        }
-    }
-}
-
-/// How clients talk to the database for a workload.
+/// Options every workload may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientOptions {
-    /// The workload (a set's `read` reads every element).
-    pub workload: Workload,
-    /// Give up on a request after this long.
-    pub timeout: Duration,
-    /// Serializable reads (served from the node's local state) instead of linearizable ones.
-    pub serializable_reads: bool,
+pub struct WorkloadOptions {
+    /// Ops per key before a keyed workload moves to a fresh key.
+    pub ops_per_key: u64,
 }
 
-/// A deterministic op generator for a workload.
+impl Default for WorkloadOptions {
+    fn default() -> Self {
+        WorkloadOptions { ops_per_key: 200 }
+    }
+}
+
+/// An endless, deterministic stream of ops.
+pub trait OpStream: Send {
+    /// The next op.
+    fn next_op(&mut self) -> Op;
+}
+
+/// A workload: its op stream, the ops to run once faults are healed, and its checker.
+pub trait Workload: Send + Sync {
+    /// The name, as in `--workload`.
+    fn name(&self) -> &'static str;
+    /// One line for `--help`.
+    fn about(&self) -> &'static str;
+    /// The op stream for a run with `seed`.
+    fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream>;
+    /// Ops to run after every fault is healed, each until it succeeds once (a set's final
+    /// read). None by default.
+    fn final_ops(&self) -> Vec<Op> {
+        Vec::new()
+    }
+    /// The checker that judges the history.
+    fn checker(&self) -> Checker;
+}
+
+/// Reads and writes of registers (`register`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterWorkload;
+
+impl Workload for RegisterWorkload {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+    fn about(&self) -> &'static str {
+        "reads and writes of many registers, checked for linearizability"
+    }
+    fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
+        Box::new(Registers::new(false, seed, options.ops_per_key))
+    }
+    fn checker(&self) -> Checker {
+        Checker::linearizable("register")
+    }
+}
+
+/// Reads, writes and compare-and-sets of registers (`cas-register`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CasRegisterWorkload;
+
+impl Workload for CasRegisterWorkload {
+    fn name(&self) -> &'static str {
+        "cas-register"
+    }
+    fn about(&self) -> &'static str {
+        "reads, writes and compare-and-sets of many registers, checked for linearizability"
+    }
+    fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
+        Box::new(Registers::new(true, seed, options.ops_per_key))
+    }
+    fn checker(&self) -> Checker {
+        Checker::linearizable("cas-register")
+    }
+}
+
+/// Adds of unique elements to one set, and a final read (`set`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetWorkload;
+
+impl Workload for SetWorkload {
+    fn name(&self) -> &'static str {
+        "set"
+    }
+    fn about(&self) -> &'static str {
+        "adds of unique elements, a final read; lost and unexpected elements"
+    }
+    fn ops(&self, _seed: u64, _options: &WorkloadOptions) -> Box<dyn OpStream> {
+        Box::new(SetAdds { next: 1 })
+    }
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::ReadSet]
+    }
+    fn checker(&self) -> Checker {
+        Checker::Set
+    }
+}
+
+/// Unique adds: 1, 2, 3, ...
 #[derive(Debug)]
-pub struct Generator {
-    workload: Workload,
+pub struct SetAdds {
+    next: i64,
+}
+
+impl OpStream for SetAdds {
+    fn next_op(&mut self) -> Op {
+        let value = self.next;
+        self.next += 1;
+        Op::Add { value }
+    }
+}
+
+/// The register workloads' op stream: reads, writes (and compare-and-sets) of one key after
+/// another, with distinct written values.
+#[derive(Debug)]
+pub struct Registers {
+    cas: bool,
     rng: rand_chacha::ChaCha8Rng,
     ops_per_key: u64,
     key: i64,
@@ -83,12 +140,12 @@ pub struct Generator {
     written: Vec<i64>,
 }
 
-impl Generator {
-    /// A generator for `workload` from `seed`; keyed workloads move to a fresh key after
+impl Registers {
+    /// A stream from `seed` (with compare-and-sets when `cas`) that moves to a fresh key after
     /// `ops_per_key` ops.
-    pub fn new(workload: Workload, seed: u64, ops_per_key: u64) -> Generator {
-        Generator {
-            workload,
+    pub fn new(cas: bool, seed: u64, ops_per_key: u64) -> Registers {
+        Registers {
+            cas,
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
             ops_per_key: ops_per_key.max(1),
             key: 0,
@@ -97,37 +154,24 @@ impl Generator {
             written: Vec::new(),
         }
     }
+}
 
-    /// The next op.
-    pub fn next_op(&mut self) -> Op {
-        if self.workload == Workload::Set {
-            let v = self.next_value;
-            self.next_value += 1;
-            return Op {
-                f: "add",
-                key: None,
-                value: Value::Int(v),
-            };
-        }
+impl OpStream for Registers {
+    fn next_op(&mut self) -> Op {
         if self.ops_on_key >= self.ops_per_key {
             self.key += 1;
             self.ops_on_key = 0;
             self.written.clear();
         }
         self.ops_on_key += 1;
-        let key = Some(Key::Int(self.key));
+        let key = Key::Int(self.key);
         let roll: f64 = self.rng.random();
-        let cas = self.workload == Workload::CasRegister;
-        if roll < 0.4 || (!cas && roll < 0.5) {
-            return Op {
-                f: "read",
-                key,
-                value: Value::Null,
-            };
+        if roll < 0.4 || (!self.cas && roll < 0.5) {
+            return Op::Read { key };
         }
         let new = self.next_value;
         self.next_value += 1;
-        if cas && roll >= 0.7 && !self.written.is_empty() {
+        if self.cas && roll >= 0.7 && !self.written.is_empty() {
             // Usually the latest value (likely to succeed), sometimes an older one.
             let old = if self.rng.random_bool(0.7) {
                 self.written[self.written.len() - 1]
@@ -135,30 +179,10 @@ impl Generator {
                 self.written[self.rng.random_range(0..self.written.len())]
             };
             self.written.push(new);
-            return Op {
-                f: "cas",
-                key,
-                value: Value::List(vec![Value::Int(old), Value::Int(new)]),
-            };
+            return Op::Cas { key, old, new };
         }
         self.written.push(new);
-        Op {
-            f: "write",
-            key,
-            value: Value::Int(new),
-        }
-    }
-
-    /// The ops to run once the faults are healed (a set's final read).
-    pub fn final_ops(&self) -> Vec<Op> {
-        match self.workload {
-            Workload::Set => vec![Op {
-                f: "read",
-                key: None,
-                value: Value::Null,
-            }],
-            _ => Vec::new(),
-        }
+        Op::Write { key, value: new }
     }
 }
 
@@ -167,9 +191,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generators_are_deterministic_and_values_distinct() {
+    fn op_streams_are_deterministic_and_values_distinct() {
         let ops = |seed| {
-            let mut g = Generator::new(Workload::CasRegister, seed, 50);
+            let mut g = CasRegisterWorkload.ops(seed, &WorkloadOptions { ops_per_key: 50 });
             (0..1000).map(|_| g.next_op()).collect::<Vec<_>>()
         };
         assert_eq!(ops(1), ops(1));
@@ -177,9 +201,9 @@ mod tests {
         let all = ops(1);
         let mut written: Vec<i64> = all
             .iter()
-            .filter_map(|o| match (o.f, &o.value) {
-                ("write", Value::Int(v)) => Some(*v),
-                ("cas", Value::List(l)) => l[1].as_int(),
+            .filter_map(|o| match o {
+                Op::Write { value, .. } => Some(*value),
+                Op::Cas { new, .. } => Some(*new),
                 _ => None,
             })
             .collect();
@@ -188,20 +212,24 @@ mod tests {
         written.dedup();
         assert_eq!(written.len(), n, "written values are distinct");
         // 50 ops per key: 20 keys.
-        let keys: std::collections::BTreeSet<_> = all.iter().map(|o| o.key.clone()).collect();
+        let keys: std::collections::BTreeSet<_> = all.iter().map(|o| o.key().cloned()).collect();
         assert_eq!(keys.len(), 20);
         for f in ["read", "write", "cas"] {
-            assert!(all.iter().filter(|o| o.f == f).count() > 150, "{f}");
+            assert!(all.iter().filter(|o| o.f() == f).count() > 150, "{f}");
         }
     }
 
     #[test]
     fn registers_never_cas_and_sets_add_unique_values() {
-        let mut g = Generator::new(Workload::Register, 3, 10);
-        assert!((0..500).all(|_| g.next_op().f != "cas"));
-        let mut s = Generator::new(Workload::Set, 3, 10);
-        let v: Vec<_> = (0..5).map(|_| s.next_op().value).collect();
-        assert_eq!(v, (1..=5).map(Value::Int).collect::<Vec<_>>());
-        assert_eq!(s.final_ops()[0].f, "read");
+        let mut g = RegisterWorkload.ops(3, &WorkloadOptions { ops_per_key: 10 });
+        assert!((0..500).all(|_| g.next_op().f() != "cas"));
+        let mut s = SetWorkload.ops(3, &WorkloadOptions::default());
+        let v: Vec<_> = (0..5).map(|_| s.next_op()).collect();
+        assert_eq!(
+            v,
+            (1..=5).map(|value| Op::Add { value }).collect::<Vec<_>>()
+        );
+        assert_eq!(SetWorkload.final_ops(), vec![Op::ReadSet]);
+        assert!(matches!(SetWorkload.checker(), Checker::Set));
     }
 }

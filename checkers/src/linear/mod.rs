@@ -33,17 +33,7 @@ use search::{Deepest, SearchOutcome};
 use serde::Serialize;
 use std::time::Duration;
 
-/// A checker's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Linearizable.
-    Valid,
-    /// Not linearizable.
-    Invalid,
-    /// Undecided: a limit stopped the check.
-    Unknown,
-}
+pub use crate::verdict::Verdict;
 
 /// How to decide a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +119,8 @@ pub struct KeyResult {
     pub verdict: Verdict,
     /// What decided it.
     pub method: Method,
-    /// For invalid keys: a one-line reason (from a fast path) when there is one.
+    /// For invalid keys: a one-line reason (from a fast path) when there is one; with a
+    /// counterexample, it is about the op the counterexample cannot linearize.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// For invalid keys: the counterexample, when the search found one within the limits.
@@ -191,6 +182,7 @@ pub(crate) fn check_ops_capped<M: Model>(
                     SearchOutcome::Invalid(deepest) => Some(counterexample(model, ops, &deepest)),
                     _ => None,
                 };
+                let reason = agreeing_reason(reason, counterexample.as_ref());
                 return KeyResult {
                     verdict: Verdict::Invalid,
                     method: Method::FastPath,
@@ -234,6 +226,30 @@ pub(crate) fn check_ops_capped<M: Model>(
             }),
         },
     }
+}
+
+/// The reason to report with `counterexample`: the fast path's, if it is about the op the
+/// counterexample cannot linearize (a reason about one op starts with `op N `), else one that
+/// says why that op fails. The fast path may have found another violation than the one the
+/// search runs into first (a later read of a value no op wrote, say); a reason naming one op
+/// beside a counterexample naming another would send a reader to the wrong line.
+fn agreeing_reason(fast: String, counterexample: Option<&Counterexample>) -> String {
+    let Some((cex, failed)) = counterexample.and_then(|c| c.failed_op.as_ref().map(|op| (c, op)))
+    else {
+        return fast;
+    };
+    if fast.starts_with(&format!("op {} ", failed.invoke_index)) {
+        return fast;
+    }
+    let states = match cex.states.as_slice() {
+        [] => "any state".to_string(),
+        [one] => format!("state {one}"),
+        many => format!("any of the states {}", many.join(", ")),
+    };
+    format!(
+        "op {} ({}) cannot be linearized after the longest linearizable prefix ({} ops), in {states}",
+        failed.invoke_index, failed.op, cex.prefix_len
+    )
 }
 
 fn view<M: Model>(model: &M, op: &Operation<M::Op>) -> OpView {

@@ -12,7 +12,7 @@ const LAST_CAP: u64 = 1 << 26;
 use crate::history::Key;
 use crate::model::Model;
 use rayon::prelude::*;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,20 +56,11 @@ pub struct KeyReport {
     pub result: KeyResult,
 }
 
-/// The verdict over a whole history: `true`, `false` or `"unknown"` in JSON.
-fn verdict_json<S: Serializer>(v: &Verdict, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Verdict::Valid => s.serialize_bool(true),
-        Verdict::Invalid => s.serialize_bool(false),
-        Verdict::Unknown => s.serialize_str("unknown"),
-    }
-}
-
 /// The result of checking a history, in the shape of DESIGN.md's `--json` output.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Invalid if any key is invalid, else unknown if any key is undecided, else valid.
-    #[serde(serialize_with = "verdict_json")]
+    #[serde(with = "crate::verdict::json")]
     pub valid: Verdict,
     /// The model's name.
     pub model: String,

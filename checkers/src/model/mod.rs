@@ -94,7 +94,8 @@ pub trait Model: Send + Sync {
 pub enum FastVerdict {
     /// Linearizable.
     Valid,
-    /// Not linearizable, with a one-line reason naming the ops involved.
+    /// Not linearizable, with a one-line reason naming the ops involved; a reason about one op
+    /// starts with `op N ` (N its invoke index).
     Invalid(String),
 }
 

@@ -68,6 +68,19 @@ fn reg_value(v: &Value, what: &str) -> Result<RegValue, String> {
     }
 }
 
+/// An `ok` write or cas returns the value it was invoked with (or `null`: no result given).
+/// Another value is an inconsistent completion, refused as bad input like the others.
+fn completes_as_invoked(f: &str, invoke: &Value, outcome: Outcome<'_>) -> Result<(), String> {
+    match outcome {
+        Outcome::Ok(v) if *v != Value::Null && v != invoke => Err(format!(
+            "{f}: the ok completion carries {} but it was invoked with {} (expected the invoked value, or null)",
+            describe(v),
+            describe(invoke)
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn show(v: RegValue) -> String {
     v.map_or_else(|| "null".to_string(), |i| i.to_string())
 }
@@ -111,7 +124,10 @@ impl Model for Register {
                 },
             },
             "write" => match invoke {
-                Value::Int(i) => Ok(Some(RegisterOp::Write(*i))),
+                Value::Int(i) => {
+                    completes_as_invoked(f, invoke, outcome)?;
+                    Ok(Some(RegisterOp::Write(*i)))
+                }
                 other => Err(format!(
                     "write: expected an integer value, found {}",
                     describe(other)
@@ -123,6 +139,7 @@ impl Model for Register {
                     let new = n.as_int().ok_or_else(|| {
                         format!("cas new value: expected an integer, found {}", describe(n))
                     })?;
+                    completes_as_invoked(f, invoke, outcome)?;
                     Ok(Some(RegisterOp::Cas {
                         expect,
                         new,

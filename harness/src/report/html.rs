@@ -1,13 +1,14 @@
 //! report.html: one self-contained page (inline SVG and CSS, no script, no external file but
 //! the optional link to timeline.html).
 
-use super::{esc, RunData, Verdict};
+use super::{esc, RunData, Status};
+use checkers::Verdict;
 use std::fmt::Write;
 
 /// What the page shows.
 pub struct Inputs<'a> {
     pub test_name: &'a str,
-    pub verdict: Verdict,
+    pub verdict: Status,
     pub detail: &'a str,
     pub data: &'a RunData,
     pub results: &'a str,
@@ -78,10 +79,10 @@ fn anomalies(results: &str) -> String {
 pub fn page(i: &Inputs<'_>) -> String {
     let d = i.data;
     let color = match i.verdict {
-        Verdict::Valid => "#2a8a3e",
-        Verdict::Invalid => "#c62828",
-        Verdict::Unknown => "#b26a00",
-        Verdict::Error => "#555",
+        Status::Checked(Verdict::Valid) => "#2a8a3e",
+        Status::Checked(Verdict::Invalid) => "#c62828",
+        Status::Checked(Verdict::Unknown) => "#b26a00",
+        Status::Error => "#555",
     };
     let mut faults = String::new();
     for f in &d.faults {

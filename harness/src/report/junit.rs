@@ -1,12 +1,13 @@
 //! junit.xml: one test suite with one test case per run, for CI systems.
 
-use super::{esc, RunData, Verdict};
+use super::{esc, RunData, Status};
+use checkers::Verdict;
 
 /// The junit.xml of a run.
-pub fn xml(test_name: &str, verdict: Verdict, detail: &str, d: &RunData) -> String {
+pub fn xml(test_name: &str, verdict: Status, detail: &str, d: &RunData) -> String {
     let (failures, errors, body) = match verdict {
-        Verdict::Valid => (0, 0, String::new()),
-        Verdict::Invalid => (
+        Status::Checked(Verdict::Valid) => (0, 0, String::new()),
+        Status::Checked(Verdict::Invalid) => (
             1,
             0,
             format!(
@@ -14,7 +15,7 @@ pub fn xml(test_name: &str, verdict: Verdict, detail: &str, d: &RunData) -> Stri
                 esc(detail)
             ),
         ),
-        Verdict::Unknown => (
+        Status::Checked(Verdict::Unknown) => (
             0,
             1,
             format!(
@@ -22,7 +23,7 @@ pub fn xml(test_name: &str, verdict: Verdict, detail: &str, d: &RunData) -> Stri
                 esc(detail)
             ),
         ),
-        Verdict::Error => (
+        Status::Error => (
             0,
             1,
             format!(

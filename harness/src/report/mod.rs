@@ -11,35 +11,33 @@ mod plots;
 
 pub use data::RunData;
 
+use checkers::Verdict;
 use std::path::Path;
 
-/// The verdict of a run, as the report shows it.
+/// What a report shows at its top: the checker's verdict, or that the run could not be
+/// completed (no verdict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Valid.
-    Valid,
-    /// Invalid.
-    Invalid,
-    /// Unknown (a budget ran out, or a set had no final read).
-    Unknown,
+pub enum Status {
+    /// Checked, with this verdict.
+    Checked(Verdict),
     /// The run could not be completed.
     Error,
 }
 
-impl Verdict {
+impl Status {
     fn word(self) -> &'static str {
         match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "INVALID",
-            Verdict::Unknown => "unknown",
-            Verdict::Error => "error",
+            Status::Checked(Verdict::Valid) => "valid",
+            Status::Checked(Verdict::Invalid) => "INVALID",
+            Status::Checked(Verdict::Unknown) => "unknown",
+            Status::Error => "error",
         }
     }
 }
 
 /// Writes latency.svg, rate.svg, report.html and junit.xml into the run's directory `dir`.
 /// `detail` is a line or two about the verdict (the checker's summary, or the error).
-pub fn write(dir: &Path, test_name: &str, verdict: Verdict, detail: &str) -> anyhow::Result<()> {
+pub fn write(dir: &Path, test_name: &str, verdict: Status, detail: &str) -> anyhow::Result<()> {
     let data = RunData::read(&dir.join("history.jsonl"))?;
     let latency = plots::latency(&data)?;
     let rate = plots::rate(&data)?;

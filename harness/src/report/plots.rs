@@ -10,13 +10,15 @@ use plotters::prelude::*;
 const W: u32 = 1000;
 const H: u32 = 420;
 
+/// The colour of a fault kind's intervals (each kind brings its own; grey for a kind this
+/// faultline does not know, from another version's history).
 fn fault_color(kind: &str) -> RGBColor {
-    match kind {
-        "partition" => RGBColor(120, 120, 220),
-        "kill" => RGBColor(220, 90, 90),
-        "pause" => RGBColor(200, 160, 60),
-        "clock" => RGBColor(90, 180, 180),
-        _ => RGBColor(160, 110, 200),
+    match nemesis::Kind::from_name(kind) {
+        Some(k) => {
+            let [r, g, b] = k.color();
+            RGBColor(r, g, b)
+        }
+        None => RGBColor(150, 150, 150),
     }
 }
 

@@ -1,0 +1,427 @@
+//! One checking entry point, for `faultline check`, `faultline test` and `faultline analyze`.
+//!
+//! A [`Checker`] is a value: which procedure judges a history and with which options. [`check`]
+//! streams a history's events through the reader's validation and the checker, and returns a
+//! [`Checked`]: one [`Verdict`], a one-line summary, the typed results document written as
+//! results.json (and printed by `--json`), and the ops a timeline should draw.
+//!
+//! ```
+//! use checkers::check::{check, Checker};
+//! use checkers::read::{from_reader, Format};
+//! use checkers::Verdict;
+//! let history = r#"{"index":0,"process":0,"type":"invoke","f":"add","value":1}
+//! {"index":1,"process":0,"type":"ok","f":"add","value":1}
+//! {"index":2,"process":1,"type":"invoke","f":"read","value":null}
+//! {"index":3,"process":1,"type":"ok","f":"read","value":[1]}
+//! "#;
+//! let reader = from_reader(history.as_bytes(), "h.jsonl", Format::Jsonl).unwrap();
+//! let checked = check(&Checker::Set, reader, "h.jsonl", &mut |_| {}).unwrap();
+//! assert_eq!(checked.verdict, Verdict::Valid);
+//! ```
+
+use crate::error::InputError;
+use crate::linear::{check_keys, CheckOptions, KeyOps, OpsBuilder, Report};
+use crate::model::catalog::{with_model, ModelError, ModelOptions, ModelVisitor};
+use crate::model::Model;
+use crate::read::{Located, Validator};
+use crate::set_check::{SetChecker, SetReport};
+use crate::Verdict;
+use serde::{Deserialize, Serialize};
+
+/// Which procedure judges a history.
+#[derive(Debug, Clone)]
+pub enum Checker {
+    /// Linearizability of every key's sub-history against a model (`register`,
+    /// `cas-register`, ...), as Knossos and Porcupine check it.
+    Linearizable {
+        /// The model's name, as in `faultline check --model`.
+        model: String,
+        /// The model's options (initial value, Knossos's nil reads).
+        model_options: ModelOptions,
+        /// Strategy, limits and cancellation of the search.
+        options: CheckOptions,
+    },
+    /// Jepsen's set checker: acknowledged adds must be in the final read.
+    Set,
+}
+
+impl Checker {
+    /// A linearizability checker for `model` with default options.
+    pub fn linearizable(model: &str) -> Checker {
+        Checker::Linearizable {
+            model: model.to_string(),
+            model_options: ModelOptions::default(),
+            options: CheckOptions::default(),
+        }
+    }
+
+    /// The checker's name, as written into results.json (`checker`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Checker::Linearizable { .. } => "linearizable",
+            Checker::Set => "set",
+        }
+    }
+}
+
+/// Why a history could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The history is unreadable or breaks the client discipline (exit 254).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// No such model, or bad model options (exit 254).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// The details of a results document, by checker.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Details {
+    /// The linearizability report (DESIGN.md's `--json` shape).
+    Linearizable(Report),
+    /// The set checker's report.
+    Set(SetReport),
+}
+
+/// A results document: results.json, and what `--json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    /// The checker that wrote it (`linearizable`, `set`).
+    pub checker: &'static str,
+    /// One line for people.
+    pub summary: String,
+    /// The checker's own report (its `valid` field is the verdict).
+    #[serde(flatten)]
+    pub details: Details,
+}
+
+/// The fields every results document has, for readers that only need the verdict
+/// (`faultline serve`'s index, reports).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ResultsHead {
+    /// The checker that wrote it.
+    #[serde(default)]
+    pub checker: Option<String>,
+    /// The verdict.
+    #[serde(with = "crate::verdict::json")]
+    pub valid: Verdict,
+    /// One line for people (absent in documents of faultline before 0.1.1).
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// How a timeline draws an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineOutcome {
+    /// Completed ok.
+    Ok,
+    /// Unknown outcome: drawn to the end of the axis.
+    Unknown,
+    /// Part of the longest linearizable prefix shown in the counterexample.
+    InPrefix,
+    /// The op that could not be linearized.
+    Failed,
+}
+
+/// One op of a failing key, for a timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineOp {
+    /// The key, if the history is keyed.
+    pub key: Option<String>,
+    /// The client process (one lane each).
+    pub process: u64,
+    /// Position of the invocation (history order).
+    pub start: u64,
+    /// Position of the completion; None for unknown outcomes.
+    pub end: Option<u64>,
+    /// The op as the model shows it.
+    pub label: String,
+    /// `index` of the invocation.
+    pub index: u64,
+    /// Colour.
+    pub outcome: TimelineOutcome,
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The results document.
+    pub results: Results,
+    /// The ops of failing keys (at most 5 keys), for a timeline; empty for checkers without one.
+    pub timeline: Vec<TimelineOp>,
+    /// Events read.
+    pub events: u64,
+}
+
+impl Checked {
+    /// One line for people.
+    pub fn summary(&self) -> &str {
+        &self.results.summary
+    }
+}
+
+/// Checks a history: every event is validated (DESIGN.md's client discipline, positions in
+/// errors) and fed to `checker`. `progress` is called with the number of events read, every
+/// million events.
+pub fn check(
+    checker: &Checker,
+    events: impl IntoIterator<Item = Result<Located, InputError>>,
+    file: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Checked, CheckError> {
+    match checker {
+        Checker::Linearizable {
+            model,
+            model_options,
+            options,
+        } => {
+            let visitor = LinearVisitor {
+                events: events.into_iter(),
+                file,
+                options,
+                progress,
+            };
+            with_model(model, model_options, visitor)?
+        }
+        Checker::Set => {
+            let mut validator = Validator::new(file);
+            let mut set = SetChecker::default();
+            let mut n = 0u64;
+            for located in events {
+                let located = located?;
+                validator.check(&located)?;
+                set.push(&located.event);
+                n += 1;
+                if n.is_multiple_of(1_000_000) {
+                    progress(n);
+                }
+            }
+            validator.finish()?;
+            let r = set.finish();
+            Ok(Checked {
+                verdict: r.valid,
+                results: Results {
+                    checker: checker.name(),
+                    summary: set_summary(&r),
+                    details: Details::Set(r),
+                },
+                timeline: Vec::new(),
+                events: n,
+            })
+        }
+    }
+}
+
+/// One line about a set check.
+fn set_summary(r: &SetReport) -> String {
+    format!(
+        "set: {} adds attempted, {} acknowledged, {}; {} lost, {} unexpected, {} recovered",
+        r.attempted,
+        r.acknowledged,
+        match r.valid {
+            Verdict::Unknown => "no successful final read".to_string(),
+            _ => format!("{} in the final read", r.read),
+        },
+        r.lost.len(),
+        r.unexpected.len(),
+        r.recovered.len()
+    )
+}
+
+/// One line about a linearizability check.
+fn linear_summary(r: &Report) -> String {
+    format!(
+        "{}: {} ops over {} keys checked against {} in {} ms; {} key(s) not linearizable, {} undecided",
+        match r.valid {
+            Verdict::Valid => "linearizable",
+            Verdict::Invalid => "NOT linearizable",
+            Verdict::Unknown => "unknown",
+        },
+        r.ops,
+        r.keys,
+        r.model,
+        r.elapsed_ms,
+        r.anomalies.len(),
+        r.undecided.len()
+    )
+}
+
+struct LinearVisitor<'a, I> {
+    events: I,
+    file: &'a str,
+    options: &'a CheckOptions,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<I: Iterator<Item = Result<Located, InputError>>> ModelVisitor for LinearVisitor<'_, I> {
+    type Output = Result<Checked, CheckError>;
+
+    fn visit<M: Model>(self, model: &M) -> Self::Output {
+        let start = std::time::Instant::now();
+        // One memory budget for the validator, the ops builder and the search after them.
+        let mut validator = Validator::new(self.file);
+        validator.limit_memory(&self.options.limits);
+        let mut builder = OpsBuilder::new(model, self.file);
+        builder.limit_memory(&self.options.limits);
+        let mut n = 0u64;
+        for located in self.events {
+            let located = located?;
+            validator.check(&located)?;
+            if validator.exhausted().is_some() {
+                break;
+            }
+            builder.push(
+                &located.event,
+                located.line,
+                located.f_column,
+                located.value_column,
+            )?;
+            if builder.exhausted().is_some() {
+                break;
+            }
+            n += 1;
+            if n.is_multiple_of(1_000_000) {
+                (self.progress)(n);
+            }
+        }
+        let exhausted = validator.exhausted().or(builder.exhausted()).cloned();
+        let mut report = match exhausted {
+            Some(why) => Report::memory_exhausted_while_building(model.name(), &why),
+            None => {
+                // What the validator held is freed before the search.
+                validator.finish()?;
+                let (by_key, _counts) = builder.finish()?;
+                let mut report = check_keys(model, &by_key, self.options);
+                report.elapsed_ms = start.elapsed().as_millis() as u64;
+                let timeline = timeline_ops(model, &by_key, &report);
+                return Ok(Checked {
+                    verdict: report.valid,
+                    results: Results {
+                        checker: "linearizable",
+                        summary: linear_summary(&report),
+                        details: Details::Linearizable(report),
+                    },
+                    timeline,
+                    events: n,
+                });
+            }
+        };
+        report.elapsed_ms = start.elapsed().as_millis() as u64;
+        Ok(Checked {
+            verdict: report.valid,
+            results: Results {
+                checker: "linearizable",
+                summary: linear_summary(&report),
+                details: Details::Linearizable(report),
+            },
+            timeline: Vec::new(),
+            events: n,
+        })
+    }
+}
+
+/// The ops of the failing keys (at most 5 keys), for a timeline.
+fn timeline_ops<M: Model>(model: &M, by_key: &[KeyOps<M::Op>], report: &Report) -> Vec<TimelineOp> {
+    let mut out = Vec::new();
+    for anomaly in report.anomalies.iter().take(5) {
+        let Some((key, ops)) = by_key.iter().find(|(k, _)| *k == anomaly.key) else {
+            continue;
+        };
+        let cex = anomaly.result.counterexample.as_ref();
+        let failed = cex
+            .and_then(|c| c.failed_op.as_ref())
+            .map(|o| o.invoke_index);
+        let prefix: Vec<u64> = cex
+            .map(|c| c.prefix_tail.iter().map(|s| s.op.invoke_index).collect())
+            .unwrap_or_default();
+        for op in ops {
+            out.push(TimelineOp {
+                key: key.as_ref().map(|k| k.to_string()),
+                process: op.process,
+                start: op.call,
+                end: op.ret,
+                label: model.show_op(&op.op),
+                index: op.invoke_index,
+                outcome: if Some(op.invoke_index) == failed {
+                    TimelineOutcome::Failed
+                } else if prefix.contains(&op.invoke_index) {
+                    TimelineOutcome::InPrefix
+                } else if op.ret.is_none() {
+                    TimelineOutcome::Unknown
+                } else {
+                    TimelineOutcome::Ok
+                },
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::{from_reader, Format};
+
+    fn run(checker: &Checker, text: &'static str) -> Result<Checked, CheckError> {
+        let reader = from_reader(text.as_bytes(), "t.jsonl", Format::Jsonl)?;
+        check(checker, reader, "t.jsonl", &mut |_| {})
+    }
+
+    const STALE: &str = r#"{"index":0,"process":0,"type":"invoke","f":"write","key":1,"value":1}
+{"index":1,"process":0,"type":"ok","f":"write","key":1,"value":1}
+{"index":2,"process":1,"type":"invoke","f":"read","key":1,"value":null}
+{"index":3,"process":1,"type":"ok","f":"read","key":1,"value":null}
+"#;
+
+    #[test]
+    fn linearizable_results_carry_checker_summary_and_verdict() {
+        let c = run(&Checker::linearizable("register"), STALE).unwrap();
+        assert_eq!(c.verdict, Verdict::Invalid);
+        assert!(!c.timeline.is_empty());
+        let doc = serde_json::to_value(&c.results).unwrap();
+        assert_eq!(doc["checker"], "linearizable");
+        assert_eq!(doc["valid"], false);
+        assert_eq!(doc["model"], "register");
+        let head: ResultsHead = serde_json::from_value(doc).unwrap();
+        assert_eq!(head.valid, Verdict::Invalid);
+        assert!(head.summary.unwrap().starts_with("NOT linearizable"));
+    }
+
+    #[test]
+    fn set_results_are_typed_too() {
+        let c = run(
+            &Checker::Set,
+            r#"{"index":0,"process":0,"type":"invoke","f":"add","value":1}
+{"index":1,"process":0,"type":"ok","f":"add","value":1}
+{"index":2,"process":1,"type":"invoke","f":"read","value":null}
+{"index":3,"process":1,"type":"ok","f":"read","value":[]}
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.verdict, Verdict::Invalid);
+        let doc = serde_json::to_value(&c.results).unwrap();
+        assert_eq!(doc["checker"], "set");
+        assert_eq!(doc["lost"], serde_json::json!([1]));
+        assert!(c.summary().contains("1 lost"), "{}", c.summary());
+    }
+
+    #[test]
+    fn bad_input_and_unknown_models_are_errors() {
+        assert!(matches!(
+            run(&Checker::linearizable("no-such-model"), STALE),
+            Err(CheckError::Model(_))
+        ));
+        assert!(matches!(
+            run(
+                &Checker::Set,
+                r#"{"index":0,"process":0,"type":"ok","f":"add","value":1}
+"#
+            ),
+            Err(CheckError::Input(_))
+        ));
+    }
+}

@@ -1,0 +1,551 @@
+//! The typed test plan: every option that changes a run, made once from the command line, a
+//! `--config` test file and a `--replay`ed run, validated once, written as the run's test.yaml
+//! and read back with types by `analyze`, `serve`, `--replay` and `--config`.
+//!
+//! Precedence: for `--config`, options on the command line win over the file's; for
+//! `--replay`, the stored run's options win over everything but `--cluster`, `--store`,
+//! `--test-count` and `--keep-going`. Defaults that depend on the provider are resolved here
+//! (a VM cluster adds the clock nemesis), and the database resolves its own options (with
+//! their defaults), so that test.yaml says exactly what ran and a replay reruns exactly that.
+
+use crate::cli::{parse_duration, TestArgs};
+use anyhow::{anyhow, bail, Context};
+use clusters::ClusterFile;
+use nemesis::schedule::{Kind, Schedule};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use workloads::{DbOptions, Registry};
+
+/// Default of `--nemesis` (VM clusters add `clock`).
+pub const DEFAULT_NEMESIS: &str = "partition,kill,pause";
+
+/// A run of `faultline test`, fully resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestPlan {
+    /// The test's name in the store.
+    pub name: String,
+    /// `--cluster` as given: a cluster file's path, or `local:N`.
+    pub cluster: String,
+    /// Local qemu guests instead of namespaces (with `local:N`).
+    #[serde(default)]
+    pub vm: bool,
+    /// The cluster file's contents, for a cluster given as a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_file: Option<ClusterFile>,
+    /// The database.
+    pub db: String,
+    /// The database's options, as it resolved them (defaults included).
+    #[serde(default)]
+    pub db_options: DbOptions,
+    /// The workload.
+    pub workload: String,
+    /// Ops per key before a keyed workload moves to a fresh key.
+    pub ops_per_key: u64,
+    /// The fault kinds mixed (`partition,kill,pause`, or `none`).
+    pub nemesis: String,
+    /// Time between fault steps.
+    #[serde(with = "duration_text")]
+    pub nemesis_interval: Duration,
+    /// How long the workload runs.
+    #[serde(with = "duration_text")]
+    pub time_limit: Duration,
+    /// Client workers.
+    pub concurrency: usize,
+    /// Ops per second over all workers.
+    pub rate: f64,
+    /// An op with no answer after this long completes as `info`.
+    #[serde(with = "duration_text")]
+    pub op_timeout: Duration,
+    /// The seed of the op stream and the fault schedule.
+    pub seed: u64,
+    /// When the run started (RFC 3339, UTC): the one field a replay changes.
+    #[serde(default)]
+    pub started: String,
+    /// The faultline version that wrote it.
+    pub faultline_version: String,
+    /// The fault schedule drawn from the seed.
+    pub schedule: Schedule,
+}
+
+/// Serde for durations as humantime text (`1m 30s`).
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A YAML scalar that may be written as text or as a number (`time-limit: 60s`, `seed: 4`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(u64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// A test file (`--config`) or a stored test.yaml, as read: every key optional, keys as the
+/// long options (`time-limit` or `time_limit`), unknown keys refused with line and column.
+/// The keys a run writes but an input does not set (`cluster`, `cluster_file`, `started`,
+/// `faultline_version`) are accepted and ignored, so that a test.yaml is a valid test file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PlanFile {
+    name: Option<String>,
+    /// Ignored on input: `--cluster` comes from the command line.
+    #[serde(default)]
+    cluster: Option<serde_yaml_ng::Value>,
+    #[serde(default, alias = "cluster-file")]
+    cluster_file: Option<serde_yaml_ng::Value>,
+    vm: Option<bool>,
+    db: Option<String>,
+    #[serde(alias = "db-options")]
+    db_options: Option<BTreeMap<String, Scalar>>,
+    /// Older test.yaml files and test files: etcd's options among the generic ones.
+    #[serde(alias = "db-install")]
+    db_install: Option<String>,
+    #[serde(alias = "db-binary")]
+    db_binary: Option<String>,
+    #[serde(alias = "read-mode")]
+    read_mode: Option<String>,
+    workload: Option<String>,
+    #[serde(alias = "ops-per-key")]
+    ops_per_key: Option<u64>,
+    nemesis: Option<String>,
+    #[serde(alias = "nemesis-interval")]
+    nemesis_interval: Option<Scalar>,
+    #[serde(alias = "time-limit")]
+    time_limit: Option<Scalar>,
+    concurrency: Option<usize>,
+    rate: Option<f64>,
+    #[serde(alias = "op-timeout")]
+    op_timeout: Option<Scalar>,
+    seed: Option<u64>,
+    started: Option<String>,
+    #[serde(alias = "faultline-version")]
+    faultline_version: Option<String>,
+    schedule: Option<Schedule>,
+}
+
+impl PlanFile {
+    /// Reads a test file or a run's test.yaml.
+    pub fn load(path: &Path) -> anyhow::Result<PlanFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(path, &e))
+    }
+
+    /// The workload it names.
+    pub fn workload(&self) -> Option<&str> {
+        self.workload.as_deref()
+    }
+
+    /// The test's name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// The fault kinds it names.
+    pub fn nemesis(&self) -> Option<&str> {
+        self.nemesis.as_deref()
+    }
+
+    /// The stored fault schedule.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.schedule.as_ref()
+    }
+
+    /// The database options it names, old flat keys included.
+    fn db_options(&self) -> DbOptions {
+        let mut m: DbOptions = self
+            .db_options
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.text()))
+            .collect();
+        for (k, v) in [
+            ("install", &self.db_install),
+            ("binary", &self.db_binary),
+            ("read-mode", &self.read_mode),
+        ] {
+            if let Some(v) = v {
+                m.entry(k.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+        m
+    }
+}
+
+/// A YAML error naming the file, line and column (`FILE:LINE:COLUMN: ...`).
+fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> anyhow::Error {
+    match e.location() {
+        Some(l) => anyhow!(
+            "{}: line {}, column {}: {e}",
+            path.display(),
+            l.line(),
+            l.column()
+        ),
+        None => anyhow!("{}: {e}", path.display()),
+    }
+}
+
+fn duration_of(s: &Option<Scalar>, key: &str) -> anyhow::Result<Option<Duration>> {
+    s.as_ref()
+        .map(|v| parse_duration(&v.text()).map_err(|e| anyhow!("{key}: {e}")))
+        .transpose()
+}
+
+/// Merges the command line with a file: `first` wins where it has a value.
+fn pick<T>(first: Option<T>, second: Option<T>) -> Option<T> {
+    first.or(second)
+}
+
+/// Database options from the command line: `--db-opt KEY=VALUE` and the database flags.
+fn cli_db_options(args: &TestArgs) -> anyhow::Result<DbOptions> {
+    let mut m = DbOptions::new();
+    for kv in &args.db_opt {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--db-opt {kv:?}: expected KEY=VALUE"))?;
+        m.insert(k.trim().to_string(), v.to_string());
+    }
+    if let Some(v) = &args.db_install {
+        m.insert("install".into(), v.clone());
+    }
+    if let Some(v) = &args.db_binary {
+        m.insert("binary".into(), v.display().to_string());
+    }
+    if let Some(v) = &args.read_mode {
+        m.insert("read-mode".into(), v.clone());
+    }
+    Ok(m)
+}
+
+/// Makes the plan of a run from the command line and `--config` or `--replay`. The seed is
+/// the given one, else the stored run's, else `fallback_seed`.
+pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow::Result<TestPlan> {
+    let (file, replay) = match (&args.config, &args.replay) {
+        (Some(c), _) => (PlanFile::load(c)?, false),
+        (None, Some(r)) => (PlanFile::load(&r.join("test.yaml"))?, true),
+        (None, None) => (PlanFile::default(), false),
+    };
+    // Which source wins: the command line for --config, the stored run for --replay.
+    macro_rules! get {
+        ($cli:expr, $file:expr) => {
+            if replay {
+                pick($file, $cli)
+            } else {
+                pick($cli, $file)
+            }
+        };
+    }
+    let vm = if replay {
+        file.vm.unwrap_or(args.vm)
+    } else {
+        args.vm || file.vm.unwrap_or(false)
+    };
+    let local = args.cluster.starts_with("local:");
+    if vm && !local {
+        bail!("--vm needs --cluster local:N (it builds local qemu guests)");
+    }
+    let db = get!(args.db.clone(), file.db.clone()).unwrap_or_else(|| "etcd".to_string());
+    let db_kind = registry.database(&db)?;
+    let mut db_given = if replay {
+        file.db_options()
+    } else {
+        let mut m = file.db_options();
+        m.extend(cli_db_options(args)?);
+        m
+    };
+    if replay {
+        for (k, v) in cli_db_options(args)? {
+            db_given.entry(k).or_insert(v);
+        }
+    }
+    let db_options = db_kind
+        .resolve_options(&db_given)
+        .map_err(|e| anyhow!("--db {db}: {e}"))?;
+    let workload =
+        get!(args.workload.clone(), file.workload.clone()).unwrap_or_else(|| "cas-register".into());
+    let w = registry.workload(&workload)?;
+    if !db_kind.workloads().contains(&w.name()) {
+        bail!(
+            "--workload {workload}: {db} serves {} (not {workload})",
+            db_kind.workloads().join(", ")
+        );
+    }
+    let nemesis_text = get!(args.nemesis.clone(), file.nemesis.clone()).unwrap_or_else(|| {
+        if vm {
+            format!("{DEFAULT_NEMESIS},clock")
+        } else {
+            DEFAULT_NEMESIS.to_string()
+        }
+    });
+    let kinds = Kind::parse_list(&nemesis_text).map_err(|e| anyhow!("--nemesis: {e}"))?;
+    let nemesis = if kinds.is_empty() {
+        "none".to_string()
+    } else {
+        kinds
+            .iter()
+            .map(|k| kind_name(*k))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let nemesis_interval = get!(
+        args.nemesis_interval,
+        duration_of(&file.nemesis_interval, "nemesis-interval")?
+    )
+    .unwrap_or(Duration::from_secs(5));
+    let time_limit = get!(
+        args.time_limit,
+        duration_of(&file.time_limit, "time-limit")?
+    )
+    .unwrap_or(Duration::from_secs(60));
+    let op_timeout = get!(
+        args.op_timeout,
+        duration_of(&file.op_timeout, "op-timeout")?
+    )
+    .unwrap_or(Duration::from_secs(2));
+    let concurrency = get!(args.concurrency, file.concurrency).unwrap_or(10);
+    let rate = get!(args.rate, file.rate).unwrap_or(100.0);
+    let ops_per_key = get!(args.ops_per_key, file.ops_per_key).unwrap_or(200);
+    let seed = get!(args.seed, file.seed).unwrap_or(fallback_seed);
+    let name =
+        get!(args.name.clone(), file.name.clone()).unwrap_or_else(|| format!("{db}-{workload}"));
+    validate_numbers(concurrency, rate, ops_per_key, time_limit, op_timeout)?;
+    if !kinds.is_empty() && nemesis_interval < Duration::from_millis(100) {
+        bail!("--nemesis-interval {nemesis_interval:?}: expected at least 100ms");
+    }
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        bail!("--name {name:?}: expected a plain file name (no '/', not starting with '.')");
+    }
+    let cluster_file = if local {
+        None
+    } else {
+        Some(ClusterFile::load(Path::new(&args.cluster))?)
+    };
+    let schedule = Schedule::generate(&kinds, nemesis_interval, time_limit, seed);
+    Ok(TestPlan {
+        name,
+        cluster: args.cluster.clone(),
+        vm,
+        cluster_file,
+        db,
+        db_options,
+        workload,
+        ops_per_key,
+        nemesis,
+        nemesis_interval,
+        time_limit,
+        concurrency,
+        rate,
+        op_timeout,
+        seed,
+        started: String::new(),
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        schedule,
+    })
+}
+
+/// Refuses numbers that no run can use, before anything is set up.
+fn validate_numbers(
+    concurrency: usize,
+    rate: f64,
+    ops_per_key: u64,
+    time_limit: Duration,
+    op_timeout: Duration,
+) -> anyhow::Result<()> {
+    if !(1..=10_000).contains(&concurrency) {
+        bail!("--concurrency {concurrency}: expected 1 to 10000 workers");
+    }
+    if !rate.is_finite() || !(0.01..=1_000_000.0).contains(&rate) {
+        bail!("--rate {rate}: expected 0.01 to 1000000 ops per second");
+    }
+    if ops_per_key == 0 {
+        bail!("--ops-per-key 0: expected at least 1");
+    }
+    if time_limit < Duration::from_millis(100) || time_limit > Duration::from_secs(30 * 86_400) {
+        bail!(
+            "--time-limit {}: expected 100ms to 30 days",
+            humantime::format_duration(time_limit)
+        );
+    }
+    if op_timeout < Duration::from_millis(10) || op_timeout > Duration::from_secs(3600) {
+        bail!(
+            "--op-timeout {}: expected 10ms to 1h",
+            humantime::format_duration(op_timeout)
+        );
+    }
+    Ok(())
+}
+
+/// A fault kind's name in `--nemesis` lists.
+fn kind_name(k: Kind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| format!("{k:?}").to_lowercase())
+}
+
+impl TestPlan {
+    /// The fault kinds of `nemesis`.
+    pub fn kinds(&self) -> Vec<Kind> {
+        Kind::parse_list(&self.nemesis).unwrap_or_default()
+    }
+
+    /// Writes test.yaml into `dir`, stamped with the current time.
+    pub fn write(&mut self, dir: &Path) -> anyhow::Result<()> {
+        self.started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let text = serde_yaml_ng::to_string(self)?;
+        std::fs::write(dir.join("test.yaml"), text).context("writing test.yaml")
+    }
+
+    /// Reads a run's test.yaml.
+    pub fn load(dir: &Path) -> anyhow::Result<TestPlan> {
+        let path = dir.join("test.yaml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&path, &e))
+    }
+
+    /// The cluster file's path, for a cluster given as a file.
+    pub fn cluster_path(&self) -> Option<PathBuf> {
+        (!self.cluster.starts_with("local:")).then(|| PathBuf::from(&self.cluster))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> TestArgs {
+        #[derive(Parser)]
+        struct W {
+            #[command(flatten)]
+            t: TestArgs,
+        }
+        let mut v = vec!["t", "--cluster", "local:3"];
+        v.extend_from_slice(extra);
+        W::parse_from(v).t
+    }
+
+    fn plan(extra: &[&str]) -> anyhow::Result<TestPlan> {
+        make(&args(extra), &Registry::builtin(), 7)
+    }
+
+    #[test]
+    fn defaults_are_resolved_and_recorded() {
+        let p = plan(&[]).unwrap();
+        assert_eq!(p.db, "etcd");
+        assert_eq!(p.workload, "cas-register");
+        assert_eq!(p.nemesis, "partition,kill,pause");
+        assert_eq!(p.seed, 7);
+        assert_eq!(
+            p.db_options.get("read-mode").map(String::as_str),
+            Some("linearizable")
+        );
+        assert_eq!(
+            p.db_options.get("install").map(String::as_str),
+            Some("auto")
+        );
+        assert_eq!(p.name, "etcd-cas-register");
+        // A VM cluster's default faults include the clock, and test.yaml says so.
+        let vm = plan(&["--vm"]).unwrap();
+        assert!(vm.vm);
+        assert_eq!(vm.nemesis, "partition,kill,pause,clock");
+    }
+
+    #[test]
+    fn bad_values_are_refused_before_anything_runs() {
+        for (flags, want) in [
+            (&["--rate", "1e-300"][..], "--rate"),
+            (&["--rate", "NaN"][..], "--rate"),
+            (&["--concurrency", "0"][..], "--concurrency"),
+            (&["--time-limit", "0s"][..], "--time-limit"),
+            (&["--op-timeout", "1ns"][..], "--op-timeout"),
+            (&["--nemesis", "partition,flood"][..], "flood"),
+            (&["--db-opt", "read-mode=eventual"][..], "read-mode"),
+            (
+                &["--db-opt", "isolation=serializable"][..],
+                "no option \"isolation\"",
+            ),
+            (&["--db-opt", "novalue"][..], "KEY=VALUE"),
+            (&["--name", "../x"][..], "--name"),
+        ] {
+            let e = format!("{:#}", plan(flags).unwrap_err());
+            assert!(e.contains(want), "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_written_plan_reads_back_equal_and_replays_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = plan(&["--read-mode", "serializable", "--seed", "42", "--vm"]).unwrap();
+        p.write(dir.path()).unwrap();
+        assert_eq!(TestPlan::load(dir.path()).unwrap(), p);
+        // --replay: the stored options win over the command line's (but not --cluster).
+        let replay_args = args(&[
+            "--replay",
+            dir.path().to_str().unwrap(),
+            "--seed",
+            "1",
+            "--read-mode",
+            "linearizable",
+        ]);
+        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap();
+        again.started = p.started.clone();
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn config_files_take_long_option_names_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.yaml");
+        std::fs::write(
+            &f,
+            "time-limit: 10s\nworkload: set\nread-mode: serializable\nseed: 3\nconcurrency: 4\n",
+        )
+        .unwrap();
+        let p = plan(&["--config", f.to_str().unwrap(), "--concurrency", "6"]).unwrap();
+        assert_eq!(p.time_limit, Duration::from_secs(10));
+        assert_eq!(p.workload, "set");
+        assert_eq!(p.seed, 3);
+        assert_eq!(p.concurrency, 6);
+        assert_eq!(p.db_options["read-mode"], "serializable");
+        std::fs::write(&f, "time-limit: 10s\n  bogus: 1\n").unwrap();
+        assert!(plan(&["--config", f.to_str().unwrap()]).is_err());
+        std::fs::write(&f, "time-limt: 10s\n").unwrap();
+        let e = format!(
+            "{:#}",
+            plan(&["--config", f.to_str().unwrap()]).unwrap_err()
+        );
+        assert!(e.contains("time-limt") && e.contains("line 1"), "{e}");
+    }
+}

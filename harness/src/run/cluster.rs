@@ -1,0 +1,88 @@
+//! The cluster of a run: a cluster file, or a temporary local cluster that is removed when
+//! its guard is dropped, however the run ends.
+
+use crate::exit::{bad_input, internal, Failure};
+use crate::plan::TestPlan;
+use clusters::{local, ClusterFile};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A cluster ready for a run; a temporary one is removed on drop.
+pub struct Provisioned {
+    /// The cluster file (written by the provider for a temporary cluster).
+    pub file: ClusterFile,
+    _temp: TempCluster,
+}
+
+/// Removes a temporary local cluster when dropped.
+struct TempCluster(Option<String>);
+
+impl Provisioned {
+    /// The plan's cluster: its file, or a temporary local cluster (`local:N`, `vm`).
+    pub fn new(plan: &TestPlan) -> Result<Provisioned, Failure> {
+        let Some(n) = plan.cluster.strip_prefix("local:") else {
+            let file = match &plan.cluster_file {
+                Some(f) => f.clone(),
+                None => {
+                    ClusterFile::load(std::path::Path::new(&plan.cluster)).map_err(bad_input)?
+                }
+            };
+            return Ok(Provisioned {
+                file,
+                _temp: TempCluster(None),
+            });
+        };
+        let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "--cluster {}: expected local:N with N >= 1",
+                plan.cluster
+            ))
+        })?;
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "run{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::SeqCst)
+        );
+        eprintln!(
+            "bringing up a temporary local cluster of {n} {} ({name})",
+            if plan.vm { "qemu guests" } else { "nodes" }
+        );
+        let made = if plan.vm {
+            clusters::vm::up(n, &name, &clusters::vm::VmOptions::default())
+        } else {
+            local::up(n, &name)
+        };
+        let path = made.map_err(|e| match e {
+            local::LocalError::NotRoot | local::LocalError::Missing { .. } => bad_input(e),
+            other => internal(other),
+        })?;
+        // From here on the guard removes the cluster, also when loading its file fails.
+        let temp = TempCluster(Some(name));
+        let file = ClusterFile::load(&path).map_err(internal)?;
+        Ok(Provisioned { file, _temp: temp })
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            let started = std::time::Instant::now();
+            // Its fault journal goes with it, so that no later cluster inherits it.
+            let identity = ClusterFile::load(&local::state_dir(&name).join("cluster.yaml"))
+                .ok()
+                .map(|f| nemesis::journal::ClusterIdentity::of(&f));
+            match local::down(&name) {
+                Ok(()) => tracing::debug!(
+                    "removed the temporary cluster {name} in {:?}",
+                    started.elapsed()
+                ),
+                Err(e) => eprintln!("could not remove the temporary cluster {name}: {e}"),
+            }
+            if let Some(id) = identity {
+                if let Err(e) = nemesis::Journal::retire(&id) {
+                    eprintln!("could not retire the fault journal of {name}: {e}");
+                }
+            }
+        }
+    }
+}
