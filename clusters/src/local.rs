@@ -799,10 +799,14 @@ pub fn down(name: &str) -> Result<(), LocalError> {
         }
         for &pid in &pids {
             let deadline = Instant::now() + Duration::from_secs(5);
-            while pid_alive(pid) && Instant::now() < deadline {
-                // Reap it if it is our child; otherwise wait for init to.
+            loop {
+                // Reap it if it is our child (a cluster this process brought up); otherwise
+                // its parent or init reaps it, and a zombie counts as gone (`pid_alive`).
                 // SAFETY: waitpid on a specific PID with WNOHANG.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                if r == pid || (r == -1 && !pid_alive(pid)) || Instant::now() >= deadline {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
