@@ -8,6 +8,7 @@
 //! ```
 //! use checkers::history::{Event, EventKind, Value};
 //! use checkers::set_check::SetChecker;
+//! use checkers::Verdict;
 //! let mut c = SetChecker::default();
 //! c.push(&Event::client(0, 0, EventKind::Invoke, "add", Value::Int(1)));
 //! c.push(&Event::client(1, 0, EventKind::Ok, "add", Value::Int(1)));
