@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod install;
 pub mod local;
 pub mod shell;
 pub mod ssh;

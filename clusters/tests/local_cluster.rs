@@ -413,3 +413,69 @@ fn down_signals_only_the_processes_it_started() {
         );
     }
 }
+
+/// Uploads used to write into whatever file was at the target: a file an unprivileged user
+/// pre-created (mode 666) kept its owner, so that user came to own a binary root runs, and a
+/// link there redirected the write. `install::install_file` replaces the target with a new
+/// root-owned file, never follows a link there, and refuses a directory others can write.
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd)"
+)]
+fn installs_replace_what_others_made_and_refuse_open_directories() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (file, _) = up("t-install", 1);
+    let cluster = Cluster::new(file, 1);
+    // Local nodes share this machine's file system outside /tmp, /run and /root.
+    let home = clusters::testing::home();
+    let dir = home.path().join("bin");
+    let open = home.path().join("open");
+    let victim = home.path().join("victim");
+    let local_file = home.path().join("payload");
+    std::fs::write(&local_file, b"#!/bin/sh\necho payload\n").unwrap();
+    std::fs::write(&victim, b"keep").unwrap();
+    let d = dir.display();
+    sh(&format!(
+        "mkdir -m 755 {d} && touch {d}/prog && chown nobody {d}/prog && chmod 666 {d}/prog \
+         && ln -s {} {d}/link && mkdir -m 1777 {}",
+        victim.display(),
+        open.display()
+    ));
+    assert!(sh(&format!("stat -c %U:%a {d}/prog")).starts_with("nobody:666"));
+
+    // A file someone else made is replaced by root's, with the mode asked for.
+    let prog = format!("{d}/prog");
+    clusters::install::install_file(&cluster, "n1", &local_file, &prog, 0o755).expect("install");
+    assert_eq!(sh(&format!("stat -c %U:%a {prog}")).trim(), "root:755");
+    assert_eq!(
+        std::fs::read(&prog).unwrap(),
+        std::fs::read(&local_file).unwrap()
+    );
+
+    // A link at the target is replaced, not followed.
+    let link = format!("{d}/link");
+    clusters::install::install_file(&cluster, "n1", &local_file, &link, 0o644).expect("install");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    assert!(!std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // A directory others can write is refused, and nothing is left there.
+    let target = format!("{}/prog", open.display());
+    let e = clusters::install::install_file(&cluster, "n1", &local_file, &target, 0o755)
+        .expect_err("an open directory is refused");
+    assert!(e.to_string().contains("writable by others"), "{e}");
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+    // The private upload directories are gone (the node's /tmp is its own).
+    let left = cluster
+        .exec(
+            "n1",
+            &RemoteCommand::script("ls -d /tmp/faultline-upload.* 2>/dev/null | wc -l"),
+        )
+        .expect("ls");
+    assert_eq!(left.stdout_text().trim(), "0");
+    local::down("t-install").expect("down");
+}

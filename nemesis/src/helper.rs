@@ -7,8 +7,8 @@
 //! user's in the temporary directory, so that every fault does not copy, strip and hash a
 //! large file again. A node gets it only when the SHA-256 of its copy differs.
 
-use crate::remote::{on_each, root_script};
-use clusters::{quote, Cluster, RemoteCommand};
+use crate::remote::on_each;
+use clusters::{Cluster, RemoteCommand};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// Where the helper lives on nodes.
-pub const HELPER_PATH: &str = "/var/tmp/faultline-node-helper";
+pub const HELPER_PATH: &str = "/var/lib/faultline/node-helper/faultline";
 
 /// Cached copies not used for this long are removed when a new one is made.
 const STALE_AFTER: Duration = Duration::from_secs(2 * 24 * 3600);
@@ -169,19 +169,11 @@ pub fn install(cluster: &Cluster, nodes: &[String], helper: &Path) -> BTreeMap<S
             &RemoteCommand::script(format!("sha256sum {HELPER_PATH} 2>/dev/null || true")),
         )?;
         if !out.stdout_text().starts_with(&digest) {
-            // Named per node: local nodes share this directory.
-            let tmp = format!("{HELPER_PATH}.{}.{n}", std::process::id());
-            cluster.upload(n, &file, Path::new(&tmp))?;
+            // Installed as root's in a root-owned directory, never written into a file
+            // someone else made (local nodes share the directory: each install renames a
+            // complete file into place).
+            clusters::install::install_file(cluster, n, &file, HELPER_PATH, 0o755)?;
             tracing::debug!(node = n, "node helper installed");
-            root_script(
-                cluster,
-                n,
-                "install node helper",
-                &format!(
-                    "chmod 755 {tmp} && mv -f {tmp} {HELPER_PATH}",
-                    tmp = quote(&tmp)
-                ),
-            )?;
         }
         Ok(())
     })

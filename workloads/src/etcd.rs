@@ -223,14 +223,13 @@ impl Database for Etcd {
                         message: "etcd is not on the node, and there is no etcd binary on this machine to upload (apt-get install etcd-server, or pass --db-binary PATH)".into(),
                     })?,
                 };
-                run(cluster, node, "install", "mkdir -p /var/lib/faultline-db/bin")?;
-                let tmp = format!("{UPLOADED}.part");
-                cluster.upload(node, &local, std::path::Path::new(&tmp))?;
+                // Installed as root's, never written into a file someone else made.
+                clusters::install::install_file(cluster, node, &local, UPLOADED, 0o755)?;
                 run(
                     cluster,
                     node,
                     "install (uploaded binary)",
-                    &format!("chmod 755 {tmp} && mv -f {tmp} {UPLOADED} && {UPLOADED} --version"),
+                    &format!("{UPLOADED} --version"),
                 )?;
                 UPLOADED.to_string()
             }

@@ -145,6 +145,13 @@ impl Cluster {
         self.with_session(node, |s| s.upload(local, remote))
     }
 
+    /// Uploads a file to one node into a path that must not exist yet (an exclusive create:
+    /// nothing already there is written into). See [`crate::install::install_file`] for
+    /// installing a file safely as root.
+    pub fn upload_new(&self, node: &str, local: &Path, remote: &Path) -> Result<(), SshError> {
+        self.with_session(node, |s| s.upload_new(local, remote))
+    }
+
     /// Downloads a file or directory from one node.
     pub fn download(&self, node: &str, remote: &Path, local: &Path) -> Result<(), SshError> {
         self.with_session(node, |s| s.download(remote, local))

@@ -381,6 +381,22 @@ impl NodeSession {
         self.upload_with(&sftp, local, remote)
     }
 
+    /// Uploads a file to a path that must not exist yet (an exclusive create).
+    pub fn upload_new(&self, local: &Path, remote: &Path) -> Result<(), SshError> {
+        let sftp = self.sftp()?;
+        let mut src = std::fs::File::open(local).map_err(|e| self.transfer_err(local, e))?;
+        let mut dst = sftp
+            .open_mode(
+                remote,
+                ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
+                0o600,
+                ssh2::OpenType::File,
+            )
+            .map_err(|e| self.transfer_err(remote, e))?;
+        std::io::copy(&mut src, &mut dst).map_err(|e| self.transfer_err(remote, e))?;
+        Ok(())
+    }
+
     fn transfer_err(&self, path: &Path, e: impl std::fmt::Display) -> SshError {
         SshError::Transfer {
             node: self.target.node.clone(),
