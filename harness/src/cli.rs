@@ -72,8 +72,10 @@ Examples:
 
 The run is stored in STORE/<test-name>/<time>/ (history.jsonl, nemesis.jsonl, test.yaml,
 results.json, timeline.html, faultline.log, nodes/<node>/ logs); STORE/latest points at it.
-Every fault is healed at the end, also on Ctrl-C or an error. Exit codes: 0 valid, 1 invalid,
-2 unknown, 254 bad usage, 255 the run could not be completed (unreachable node, database
+Every fault is healed at the end, also on Ctrl-C or an error. One controller per cluster: the
+test holds the cluster's lease while it runs (a second test, a `faultline nemesis` fault or
+`faultline db` is refused, naming it). Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad
+usage or the cluster is held by another faultline process, 255 the run could not be completed (unreachable node, database
 that does not start, ...).";
 
 /// Options of `faultline test`. Options left out take the value of a `--config` file, else
@@ -237,7 +239,10 @@ Faults stay applied until `faultline heal` (or, with --hold DUR, until DUR has p
 Ctrl-C). Every fault is written to the cluster's fault journal before it is applied.
 Node sets (--nodes, --to): one, minority, majority, primaries, all, or names like n1,n3.
 Topologies: halves, random-halves, isolate-random, majorities-ring, minority-third, bridge,
-primaries. Exit code: 0 applied, 1 failed on some node (and undone), 254 bad usage or refused.";
+primaries. One controller per cluster: a fault is refused while a test or another `nemesis`
+holds the cluster's lease (the message names its pid, command, host and start; `nemesis
+status` shows it). Exit code: 0 applied, 1 failed on some node (and undone), 254 bad usage or
+refused.";
 
 /// Options of `faultline nemesis`.
 #[derive(Debug, Args)]
@@ -382,8 +387,9 @@ Examples:
 Heal undoes, newest first, every fault that the cluster's journal lists as not yet healed
 (also those of a test run that was killed), then removes faultline's partition chain and
 netem qdiscs from every node whatever the journal says. A node where undoing fails is retried,
-then named; the fault stays in the journal for the next heal. Exit code: 0 when everything is
-undone, 1 otherwise.";
+then named; the fault stays in the journal for the next heal. While a test holds the
+cluster (its lease), heal is refused and names it; --force heals its live faults anyway.
+Exit code: 0 when everything is undone, 1 otherwise, 254 refused.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -427,6 +433,10 @@ pub struct HealArgs {
     /// Only undo what the journal lists; do not sweep faultline's rules off every node.
     #[arg(long)]
     pub no_sweep: bool,
+    /// Heal also while another faultline process (a running test) holds the cluster's
+    /// lease: its live faults are undone under it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `faultline bench-record`.
