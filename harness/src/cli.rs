@@ -37,6 +37,10 @@ pub enum Command {
     /// Run a command on the nodes of a cluster, in parallel.
     #[command(after_long_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
+    /// Install, start, stop, inspect or wipe a database on a cluster by hand (then apply and
+    /// heal faults with `nemesis` and `heal`).
+    #[command(subcommand, after_long_help = DB_EXAMPLES)]
+    Db(DbCommand),
     /// Apply one fault now (journaled, so that `faultline heal` undoes it), or list the
     /// faults applied now.
     #[command(after_long_help = NEMESIS_EXAMPLES)]
@@ -530,6 +534,65 @@ Examples:
 
   # A Vagrant lab:
   faultline cluster import-vagrant ~/lab > lab.yaml";
+
+const DB_EXAMPLES: &str = "\
+Examples:
+  C=/var/lib/faultline/clusters/local/cluster.yaml
+  faultline db install --cluster $C --db etcd          # the node's own etcd, else this machine's
+  faultline db start --cluster $C --db etcd            # configure, start, wait until each node serves
+  faultline db status --cluster $C --db etcd           # running (PIDs) and answering, per node
+  faultline nemesis --cluster $C kill --db etcd --nodes n1
+  faultline heal --cluster $C                          # restarts it where it was killed
+  faultline db stop --cluster $C --db etcd
+  faultline db wipe --cluster $C --db etcd             # stop, and remove its data and logs
+
+The database options are those of `faultline test` (--db-opt KEY=VALUE and etcd's
+--db-install, --db-binary, --read-mode). install and start record the options they used in
+the cluster's database journal ($FAULTLINE_HOME/journal/NAME.db.jsonl, beside the fault
+journal), with every change (install, start, stop, wipe) and its outcome per node; later db
+commands, `nemesis kill|pause --db` and `heal` use the recorded options when none are given.
+install, start, stop and wipe hold the cluster's lease while they run: refused (254) while a
+test or a one-off fault holds it. Exit code: 0 done on every node (status: running and
+answering on every node), 1 not on some node (named), 254 bad usage or refused.";
+
+/// `faultline db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Install the database on every node.
+    Install(DbArgs),
+    /// Configure and start it where it is not running, then wait until every node serves.
+    Start(DbArgs),
+    /// Stop it (SIGKILL, as at the end of a test).
+    Stop(DbArgs),
+    /// Whether it runs (its PIDs) and answers, per node.
+    Status(DbArgs),
+    /// Stop it and remove its data and logs.
+    Wipe(DbArgs),
+}
+
+/// Options of `faultline db ...`.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+    /// The database.
+    #[arg(long, value_parser = database_names())]
+    pub db: String,
+    /// A database option, KEY=VALUE (repeatable), as for `faultline test` [default: those
+    /// recorded by the last `db install` or `db start`, else the database's defaults].
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub db_opt: Vec<String>,
+    /// etcd: how to install it: auto, upload or package. Same as --db-opt install=...
+    #[arg(long)]
+    pub db_install: Option<String>,
+    /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
+    #[arg(long)]
+    pub db_binary: Option<PathBuf>,
+    /// etcd: linearizable or serializable reads. Same as --db-opt read-mode=...
+    #[arg(long, value_parser = ["linearizable", "serializable"])]
+    pub read_mode: Option<String>,
+}
 
 /// `faultline cluster ...`
 #[derive(Debug, Subcommand)]

@@ -19,16 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Process hooks for database `name` on `cluster` (kill, pause and their heal).
+/// Process hooks for database `name` on `cluster` (kill, pause and their heal), opened with
+/// the options its last `faultline db install|start` recorded, else its defaults.
 fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let db = workloads::Registry::builtin()
-        .open_default(name, cluster)
-        .map_err(|e| match e {
-            workloads::DbError::Unknown { .. } | workloads::DbError::Config(_) => {
-                bad_input(anyhow::anyhow!("--db {name}: {e}"))
-            }
-            other => internal(other),
-        })?;
+    let (db, _) = crate::db_cmd::open(name, cluster, &Default::default())?;
     Ok(Arc::new(crate::hooks::DbHooks(db)))
 }
 
