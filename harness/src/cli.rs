@@ -533,7 +533,10 @@ Examples:
   sudo faultline cluster down
 
   # A Vagrant lab:
-  faultline cluster import-vagrant ~/lab > lab.yaml";
+  faultline cluster import-vagrant ~/lab > lab.yaml
+
+`cluster down` is refused (254) while a test or another faultline process holds the
+cluster's lease, naming it; --force removes the cluster anyway.";
 
 const DB_EXAMPLES: &str = "\
 Examples:
@@ -600,7 +603,7 @@ pub enum ClusterCommand {
     /// Build a cluster and print the path of its cluster file.
     Up(ClusterUpArgs),
     /// Remove everything `up` made for a cluster, and nothing else.
-    Down(ClusterNameArgs),
+    Down(ClusterDownArgs),
     /// Check each node over SSH (exit 0 when all answer).
     Status(ClusterFileArgs),
     /// Turn `vagrant ssh-config` output into a cluster file (printed on stdout).
@@ -631,6 +634,17 @@ pub struct ClusterNameArgs {
     /// The cluster's name.
     #[arg(long, default_value = "local")]
     pub name: String,
+}
+
+/// Options of `cluster down`.
+#[derive(Debug, Args)]
+pub struct ClusterDownArgs {
+    /// The cluster's name.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+    /// Remove it also while another faultline process (a running test) holds its lease.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A cluster file on the command line.

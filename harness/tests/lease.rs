@@ -235,6 +235,10 @@ fn a_holder_killed_with_sigkill_does_not_block_the_next() {
     let pid = held.id();
     let mut held = Reap(held);
     wait_held(h, c, pid);
+    // Not removed from under its holder.
+    let down = faultline(h, &["cluster", "down", "--name", &name]);
+    assert_eq!(down.status.code(), Some(254), "{}", text(&down.stderr));
+    assert!(text(&down.stderr).contains(&format!("pid {pid} ")));
     // Its lease stays on the nodes when it is killed: nothing runs its release.
     held.0.kill().expect("SIGKILL");
     let _ = held.0.wait();
