@@ -1,12 +1,12 @@
-//! Node addresses as the nodes themselves report them (`ip -o -4 addr show scope global`):
-//! the addresses their peers see their packets come from, and the one a database should
-//! advertise.
+//! Node addresses as the nodes themselves report them (`ip -o -4 addr show scope global`,
+//! and `-6` for IPv6): the addresses their peers see their packets come from, and the one a
+//! database should advertise.
 
 use crate::shell::RemoteCommand;
 use crate::ssh::Cluster;
 use crate::SshError;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Each node's global IPv4 addresses, asked in parallel. Errors name the node.
 pub fn node_addresses(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv4Addr>>, SshError> {
@@ -25,13 +25,40 @@ pub fn node_addresses(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv4Addr
     Ok(out)
 }
 
+/// Each node's global IPv6 addresses (none where a node has none), asked in parallel.
+/// Errors name the node.
+pub fn node_addresses_v6(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv6Addr>>, SshError> {
+    let cmd = RemoteCommand::new("ip").args(["-o", "-6", "addr", "show", "scope", "global"]);
+    let mut out = BTreeMap::new();
+    for r in cluster.on_nodes(&cluster.nodes(), |n| cluster.exec(n, &cmd)) {
+        let o = r.result?;
+        // A node without IPv6 at all answers with an error: it has no IPv6 address.
+        let addrs = if o.success() {
+            parse_addresses_v6(&o.stdout_text())
+        } else {
+            Vec::new()
+        };
+        out.insert(r.node, addrs);
+    }
+    Ok(out)
+}
+
+/// The IPv6 addresses in `ip -o -6 addr` output.
+pub fn parse_addresses_v6(text: &str) -> Vec<Ipv6Addr> {
+    parse_after(text, "inet6")
+}
+
 /// The IPv4 addresses in `ip -o -4 addr` output.
 pub fn parse_addresses(text: &str) -> Vec<Ipv4Addr> {
+    parse_after(text, "inet")
+}
+
+fn parse_after<A: std::str::FromStr>(text: &str, family: &str) -> Vec<A> {
     let mut v = Vec::new();
     for line in text.lines() {
         let mut words = line.split_whitespace();
         while let Some(w) = words.next() {
-            if w == "inet" {
+            if w == family {
                 if let Some(a) = words
                     .next()
                     .and_then(|cidr| cidr.split('/').next())
@@ -87,6 +114,16 @@ mod tests {
                 Ipv4Addr::new(192, 168, 56, 11)
             ]
         );
+    }
+
+    #[test]
+    fn ipv6_addresses_parse_from_ip_output() {
+        let text = "2: eth0    inet6 fd00:fa17::1/64 scope global \\       valid_lft forever preferred_lft forever\n";
+        assert_eq!(
+            parse_addresses_v6(text),
+            vec!["fd00:fa17::1".parse::<Ipv6Addr>().unwrap()]
+        );
+        assert!(parse_addresses(text).is_empty());
     }
 
     #[test]

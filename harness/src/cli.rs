@@ -37,6 +37,10 @@ pub enum Command {
     /// Run a command on the nodes of a cluster, in parallel.
     #[command(after_long_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
+    /// Install, start, stop, inspect or wipe a database on a cluster by hand (then apply and
+    /// heal faults with `nemesis` and `heal`).
+    #[command(subcommand, after_long_help = DB_EXAMPLES)]
+    Db(DbCommand),
     /// Apply one fault now (journaled, so that `faultline heal` undoes it), or list the
     /// faults applied now.
     #[command(after_long_help = NEMESIS_EXAMPLES)]
@@ -72,8 +76,10 @@ Examples:
 
 The run is stored in STORE/<test-name>/<time>/ (history.jsonl, nemesis.jsonl, test.yaml,
 results.json, timeline.html, faultline.log, nodes/<node>/ logs); STORE/latest points at it.
-Every fault is healed at the end, also on Ctrl-C or an error. Exit codes: 0 valid, 1 invalid,
-2 unknown, 254 bad usage, 255 the run could not be completed (unreachable node, database
+Every fault is healed at the end, also on Ctrl-C or an error. One controller per cluster: the
+test holds the cluster's lease while it runs (a second test, a `faultline nemesis` fault or
+`faultline db` is refused, naming it). Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad
+usage or the cluster is held by another faultline process, 255 the run could not be completed (unreachable node, database
 that does not start, ...).";
 
 /// Options of `faultline test`. Options left out take the value of a `--config` file, else
@@ -241,7 +247,10 @@ Faults stay applied until `faultline heal` (or, with --hold DUR, until DUR has p
 Ctrl-C). Every fault is written to the cluster's fault journal before it is applied.
 Node sets (--nodes, --to): one, minority, majority, primaries, all, or names like n1,n3.
 Topologies: halves, random-halves, isolate-random, majorities-ring, minority-third, bridge,
-primaries. Exit code: 0 applied, 1 failed on some node (and undone), 254 bad usage or refused.";
+primaries. One controller per cluster: a fault is refused while a test or another `nemesis`
+holds the cluster's lease (the message names its pid, command, host and start; `nemesis
+status` shows it). Exit code: 0 applied, 1 failed on some node (and undone), 254 bad usage or
+refused.";
 
 /// Options of `faultline nemesis`.
 #[derive(Debug, Args)]
@@ -386,8 +395,9 @@ Examples:
 Heal undoes, newest first, every fault that the cluster's journal lists as not yet healed
 (also those of a test run that was killed), then removes faultline's partition chain and
 netem qdiscs from every node whatever the journal says. A node where undoing fails is retried,
-then named; the fault stays in the journal for the next heal. Exit code: 0 when everything is
-undone, 1 otherwise.";
+then named; the fault stays in the journal for the next heal. While a test holds the
+cluster (its lease), heal is refused and names it; --force heals its live faults anyway.
+Exit code: 0 when everything is undone, 1 otherwise, 254 refused.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -435,6 +445,10 @@ pub struct HealArgs {
     /// Only undo what the journal lists; do not sweep faultline's rules off every node.
     #[arg(long)]
     pub no_sweep: bool,
+    /// Heal also while another faultline process (a running test) holds the cluster's
+    /// lease: its live faults are undone under it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `faultline bench-record`.
@@ -527,7 +541,69 @@ Examples:
   sudo faultline cluster down
 
   # A Vagrant lab:
-  faultline cluster import-vagrant ~/lab > lab.yaml";
+  faultline cluster import-vagrant ~/lab > lab.yaml
+
+`cluster down` is refused (254) while a test or another faultline process holds the
+cluster's lease, naming it; --force removes the cluster anyway.";
+
+const DB_EXAMPLES: &str = "\
+Examples:
+  C=/var/lib/faultline/clusters/local/cluster.yaml
+  faultline db install --cluster $C --db etcd          # the node's own etcd, else this machine's
+  faultline db start --cluster $C --db etcd            # configure, start, wait until each node serves
+  faultline db status --cluster $C --db etcd           # running (PIDs) and answering, per node
+  faultline nemesis --cluster $C kill --db etcd --nodes n1
+  faultline heal --cluster $C                          # restarts it where it was killed
+  faultline db stop --cluster $C --db etcd
+  faultline db wipe --cluster $C --db etcd             # stop, and remove its data and logs
+
+The database options are those of `faultline test` (--db-opt KEY=VALUE and etcd's
+--db-install, --db-binary, --read-mode). install and start record the options they used in
+the cluster's database journal ($FAULTLINE_HOME/journal/NAME.db.jsonl, beside the fault
+journal), with every change (install, start, stop, wipe) and its outcome per node; later db
+commands, `nemesis kill|pause --db` and `heal` use the recorded options when none are given.
+install, start, stop and wipe hold the cluster's lease while they run: refused (254) while a
+test or a one-off fault holds it. Exit code: 0 done on every node (status: running and
+answering on every node), 1 not on some node (named), 254 bad usage or refused.";
+
+/// `faultline db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Install the database on every node.
+    Install(DbArgs),
+    /// Configure and start it where it is not running, then wait until every node serves.
+    Start(DbArgs),
+    /// Stop it (SIGKILL, as at the end of a test).
+    Stop(DbArgs),
+    /// Whether it runs (its PIDs) and answers, per node.
+    Status(DbArgs),
+    /// Stop it and remove its data and logs.
+    Wipe(DbArgs),
+}
+
+/// Options of `faultline db ...`.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// The cluster file (cluster.yaml).
+    #[arg(long)]
+    pub cluster: PathBuf,
+    /// The database.
+    #[arg(long, value_parser = database_names())]
+    pub db: String,
+    /// A database option, KEY=VALUE (repeatable), as for `faultline test` [default: those
+    /// recorded by the last `db install` or `db start`, else the database's defaults].
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub db_opt: Vec<String>,
+    /// etcd: how to install it: auto, upload or package. Same as --db-opt install=...
+    #[arg(long)]
+    pub db_install: Option<String>,
+    /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
+    #[arg(long)]
+    pub db_binary: Option<PathBuf>,
+    /// etcd: linearizable or serializable reads. Same as --db-opt read-mode=...
+    #[arg(long, value_parser = ["linearizable", "serializable"])]
+    pub read_mode: Option<String>,
+}
 
 /// `faultline cluster ...`
 #[derive(Debug, Subcommand)]
@@ -535,7 +611,7 @@ pub enum ClusterCommand {
     /// Build a cluster and print the path of its cluster file.
     Up(ClusterUpArgs),
     /// Remove everything `up` made for a cluster, and nothing else.
-    Down(ClusterNameArgs),
+    Down(ClusterDownArgs),
     /// Check each node over SSH (exit 0 when all answer).
     Status(ClusterFileArgs),
     /// Turn `vagrant ssh-config` output into a cluster file (printed on stdout).
@@ -566,6 +642,17 @@ pub struct ClusterNameArgs {
     /// The cluster's name.
     #[arg(long, default_value = "local")]
     pub name: String,
+}
+
+/// Options of `cluster down`.
+#[derive(Debug, Args)]
+pub struct ClusterDownArgs {
+    /// The cluster's name.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+    /// Remove it also while another faultline process (a running test) holds its lease.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A cluster file on the command line.

@@ -30,9 +30,21 @@ pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
         }
         ClusterCommand::Down(args) => {
             // Who the cluster is, asked before its files go: its fault journal goes with it.
-            let identity = ClusterFile::load(&local::state_dir(&args.name).join("cluster.yaml"))
-                .ok()
-                .map(|f| nemesis::journal::ClusterIdentity::of(&f));
+            let file = ClusterFile::load(&local::state_dir(&args.name).join("cluster.yaml")).ok();
+            // Not from under a running test (one owner per cluster).
+            if let Some(h) = file.as_ref().and_then(nemesis::lease::Lease::holder) {
+                if !args.force {
+                    return Err(bad_input(anyhow::anyhow!(
+                        "cluster {:?} is in use: {h}. One controller at a time: wait for it to finish, or `faultline cluster down --force` removes it under it",
+                        args.name
+                    )));
+                }
+                eprintln!(
+                    "WARNING: cluster {:?} is in use: {h}; removing it anyway (--force)",
+                    args.name
+                );
+            }
+            let identity = file.map(|f| nemesis::journal::ClusterIdentity::of(&f));
             local::down(&args.name).map_err(local_failure)?;
             eprintln!("cluster {} is down", args.name);
             if let Some(id) = identity {

@@ -6,6 +6,7 @@ pub mod bench_cmd;
 pub mod check_cmd;
 pub mod cli;
 pub mod cluster_cmd;
+pub mod db_cmd;
 pub mod exec_cmd;
 pub mod exit;
 pub mod hooks;

@@ -54,6 +54,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Analyze(args) => run::analyze(&args, &workloads::Registry::builtin()),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
         cli::Command::Exec(args) => exec_cmd::run(&args),
+        cli::Command::Db(cmd) => db_cmd::run(&cmd),
         cli::Command::Nemesis(args) => nemesis_cmd::run(&args),
         cli::Command::Heal(args) => nemesis_cmd::heal(&args),
         cli::Command::Serve(args) => serve_cmd::run(&args),

@@ -5,6 +5,7 @@ use crate::exit::{bad_input, internal, Exit, Failure};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
 use nemesis::fault::PartitionSpec;
+use nemesis::lease::{Lease, LeaseError};
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
 use nemesis::process::{KillSpec, PauseSpec};
@@ -18,16 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Process hooks for database `name` on `cluster` (kill, pause and their heal).
+/// Process hooks for database `name` on `cluster` (kill, pause and their heal), opened with
+/// the options its last `faultline db install|start` recorded, else its defaults.
 fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let db = workloads::Registry::builtin()
-        .open_default(name, cluster)
-        .map_err(|e| match e {
-            workloads::DbError::Unknown { .. } | workloads::DbError::Config(_) => {
-                bad_input(anyhow::anyhow!("--db {name}: {e}"))
-            }
-            other => internal(other),
-        })?;
+    let (db, _) = crate::db_cmd::open(name, cluster, &Default::default())?;
     Ok(Arc::new(crate::hooks::DbHooks(db)))
 }
 
@@ -39,6 +34,20 @@ fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journa
     Journal::open(&path)
         .and_then(|j| j.bind(file))
         .map_err(nemesis_failure)
+}
+
+/// Takes the cluster's lease (one controller per cluster, see [`nemesis::lease`]): refused
+/// (exit 254) while another faultline process holds it, naming that process.
+pub fn take_lease(file: &ClusterFile) -> Result<Lease, Failure> {
+    Lease::acquire(file).map_err(lease_failure)
+}
+
+fn lease_failure(e: LeaseError) -> Failure {
+    match e {
+        LeaseError::Held { .. } => bad_input(e),
+        LeaseError::Journal(e) => nemesis_failure(e),
+        LeaseError::Io { .. } => internal(e),
+    }
 }
 
 fn nemesis_failure(e: NemesisError) -> Failure {
@@ -112,8 +121,10 @@ pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     if let FaultCommand::Status = args.fault {
-        return status(&journal);
+        return status(&journal, &file);
     }
+    // One controller at a time: no fault while a test (or another fault) holds the cluster.
+    let _lease = take_lease(&file)?;
     let dbs: Vec<&str> = match &args.fault {
         FaultCommand::Kill(p) | FaultCommand::Pause(p) => vec![p.db.as_str()],
         _ => Vec::new(),
@@ -277,7 +288,11 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     }
 }
 
-fn status(journal: &Journal) -> Result<Exit, Failure> {
+fn status(journal: &Journal, file: &ClusterFile) -> Result<Exit, Failure> {
+    match Lease::holder(file) {
+        Some(h) => println!("cluster {:?} is in use: {h}", file.name),
+        None => println!("cluster {:?} is free (no lease held)", file.name),
+    }
     let pending = journal.pending().map_err(internal)?;
     if pending.is_empty() {
         println!("no faults applied (journal {})", journal.path().display());
@@ -302,6 +317,20 @@ fn status(journal: &Journal) -> Result<Exit, Failure> {
 pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
+    // The faults of a live test are its own: healing them under it falsifies its history.
+    let _lease = match Lease::acquire(&file) {
+        Ok(l) => Some(l),
+        Err(e @ LeaseError::Held { .. }) if args.force => {
+            eprintln!("WARNING: {e}\nhealing its faults anyway (--force)");
+            None
+        }
+        Err(e @ LeaseError::Held { .. }) => {
+            return Err(bad_input(anyhow::anyhow!(
+                "{e}. Its faults are live; `faultline heal --force` heals them anyway"
+            )))
+        }
+        Err(e) => return Err(lease_failure(e)),
+    };
     // A killed database is restarted through its hooks.
     // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
     let mut undos: Vec<Undo> = journal

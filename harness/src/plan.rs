@@ -229,21 +229,37 @@ fn pick<T>(first: Option<T>, second: Option<T>) -> Option<T> {
 
 /// Database options from the command line: `--db-opt KEY=VALUE` and the database flags.
 fn cli_db_options(args: &TestArgs) -> anyhow::Result<DbOptions> {
+    db_options_from(
+        &args.db_opt,
+        args.db_install.as_deref(),
+        args.db_binary.as_deref(),
+        args.read_mode.as_deref(),
+    )
+}
+
+/// Database options from `--db-opt KEY=VALUE` and etcd's shorthands (`--db-install`,
+/// `--db-binary`, `--read-mode`), as `faultline test` and `faultline db` take them.
+pub fn db_options_from(
+    db_opt: &[String],
+    install: Option<&str>,
+    binary: Option<&Path>,
+    read_mode: Option<&str>,
+) -> anyhow::Result<DbOptions> {
     let mut m = DbOptions::new();
-    for kv in &args.db_opt {
+    for kv in db_opt {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| anyhow!("--db-opt {kv:?}: expected KEY=VALUE"))?;
         m.insert(k.trim().to_string(), v.to_string());
     }
-    if let Some(v) = &args.db_install {
-        m.insert("install".into(), v.clone());
+    if let Some(v) = install {
+        m.insert("install".into(), v.to_string());
     }
-    if let Some(v) = &args.db_binary {
+    if let Some(v) = binary {
         m.insert("binary".into(), v.display().to_string());
     }
-    if let Some(v) = &args.read_mode {
-        m.insert("read-mode".into(), v.clone());
+    if let Some(v) = read_mode {
+        m.insert("read-mode".into(), v.to_string());
     }
     Ok(m)
 }

@@ -21,6 +21,9 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
     // One cluster for every run of a --test-count loop: bringing a local cluster up and down
     // costs more than a short run.
     let cluster = Provisioned::new(&plan)?;
+    // One controller per cluster: a second test (or a one-off fault) is refused while this
+    // one runs, instead of healing this one's live faults and wiping its database.
+    let _lease = crate::nemesis_cmd::take_lease(&cluster.file)?;
     if args.test_count <= 1 {
         return crate::run::run_plan(
             plan,

@@ -279,6 +279,17 @@ impl Journal {
             let id_to = to.with_extension("cluster.json");
             std::fs::rename(&id_path, &id_to).map_err(|e| err(&id_path, e))?;
         }
+        // The database journal of `faultline db` goes with it.
+        let db = path.with_extension("db.jsonl");
+        if db.exists() {
+            let db_to = to.with_extension("db.jsonl");
+            std::fs::rename(&db, &db_to).map_err(|e| err(&db, e))?;
+        }
+        // The cluster's lease file goes too, unless someone holds it.
+        let lease = path.with_extension("lease");
+        if crate::lease::Lease::holder_at(&lease).is_none() {
+            let _ = std::fs::remove_file(&lease);
+        }
         Ok(Some(to))
     }
 

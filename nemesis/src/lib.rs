@@ -14,6 +14,7 @@
 //!   flushed to disk, before it is applied; it is marked healed after it is undone.
 //! - [`node_state`]: what undoes a pause, a kill or a clock fault, recorded on the node too,
 //!   so that heal finds it without the journal.
+//! - [`lease`]: one controller per cluster: the lease a test (or a one-off fault) holds.
 //! - [`Nemesis`]: applies faults and heals them; [`schedule`]: a seeded schedule of faults.
 
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod fault;
 pub mod grudge;
 pub mod helper;
 pub mod journal;
+pub mod lease;
 mod nemesis;
 pub mod netem;
 pub mod node_state;

@@ -84,6 +84,7 @@ pub struct Nemesis<'c> {
     db: Option<String>,
     helper: Option<PathBuf>,
     addrs: Mutex<Option<BTreeMap<String, Vec<Ipv4Addr>>>>,
+    addrs6: Mutex<Option<BTreeMap<String, Vec<std::net::Ipv6Addr>>>>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -96,6 +97,7 @@ impl<'c> Nemesis<'c> {
             db: None,
             helper: None,
             addrs: Mutex::new(None),
+            addrs6: Mutex::new(None),
         }
     }
 
@@ -164,6 +166,17 @@ impl<'c> Nemesis<'c> {
             return Ok(a.clone());
         }
         let a = partition::node_addresses(self.cluster)?;
+        *guard = Some(a.clone());
+        Ok(a)
+    }
+
+    /// Each node's global IPv6 addresses (empty where it has none), asked once and kept.
+    pub fn addresses_v6(&self) -> Result<BTreeMap<String, Vec<std::net::Ipv6Addr>>, NemesisError> {
+        let mut guard = self.addrs6.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = &*guard {
+            return Ok(a.clone());
+        }
+        let a = clusters::addr::node_addresses_v6(self.cluster)?;
         *guard = Some(a.clone());
         Ok(a)
     }

@@ -1,7 +1,8 @@
 //! Partitions with iptables: each node drops, on INPUT, packets from the addresses of the
-//! nodes its grudge names. The rules live in a chain that faultline owns (`FAULTLINE`),
-//! reached by one jump from INPUT; heal flushes and deletes that chain and the jump, and
-//! never touches any other rule. The controller's own address is never dropped, so the
+//! nodes its grudge names, IPv4 with iptables and, where nodes have global IPv6 addresses,
+//! IPv6 with ip6tables. The rules live in a chain that faultline owns (`FAULTLINE`, in each
+//! family), reached by one jump from INPUT; heal flushes and deletes that chain and the jump,
+//! and never touches any other rule. The controller's own address is never dropped, so the
 //! nodes stay reachable over SSH.
 //!
 //! The kind `partition`: [`PartitionFaultSpec`] (a topology or a grudge), [`PartitionFault`]
@@ -19,7 +20,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The kind `partition` (see [`Package`]).
 pub struct Partition;
@@ -123,6 +124,7 @@ impl Apply for PartitionFault {
         let nodes = nem.cluster().nodes();
         self.grudge.validate(&nodes)?;
         nem.addresses()?;
+        nem.addresses_v6()?;
         Ok((PartitionUndo { nodes }, ()))
     }
 
@@ -133,7 +135,12 @@ impl Apply for PartitionFault {
         _plan: (),
         _id: u64,
     ) -> Result<NodeErrors, NemesisError> {
-        Ok(apply(nem.cluster(), &self.grudge, &nem.addresses()?))
+        Ok(apply_both(
+            nem.cluster(),
+            &self.grudge,
+            &nem.addresses()?,
+            &nem.addresses_v6()?,
+        ))
     }
 
     fn nodes(&self) -> Vec<String> {
@@ -189,15 +196,15 @@ pub fn node_addresses(cluster: &Cluster) -> Result<BTreeMap<String, Vec<Ipv4Addr
 }
 
 /// The source addresses each node must drop: every address of every node it holds a grudge
-/// against, except addresses it has itself.
-pub fn drop_sources(
+/// against, except addresses it has itself (IPv4 or IPv6).
+pub fn drop_sources<A: Ord + Copy>(
     grudge: &Grudge,
-    addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
-) -> BTreeMap<String, BTreeSet<Ipv4Addr>> {
+    addrs: &BTreeMap<String, Vec<A>>,
+) -> BTreeMap<String, BTreeSet<A>> {
     let mut out = BTreeMap::new();
     for (node, from) in &grudge.0 {
-        let own: BTreeSet<Ipv4Addr> = addrs.get(node).into_iter().flatten().copied().collect();
-        let srcs: BTreeSet<Ipv4Addr> = from
+        let own: BTreeSet<A> = addrs.get(node).into_iter().flatten().copied().collect();
+        let srcs: BTreeSet<A> = from
             .iter()
             .flat_map(|f| addrs.get(f).into_iter().flatten().copied())
             .filter(|a| !own.contains(a))
@@ -207,8 +214,10 @@ pub fn drop_sources(
     out
 }
 
-/// The script that replaces the node's partition rules with drops of `sources`.
-fn apply_script(sources: &BTreeSet<Ipv4Addr>) -> String {
+/// The script that replaces the node's partition rules with drops of `sources` (IPv4) and
+/// `sources6` (IPv6). The IPv6 chain is made only where there is an IPv6 source to drop
+/// (ip6tables is then required); otherwise an earlier partition's IPv6 rules are flushed.
+fn apply_script(sources: &BTreeSet<Ipv4Addr>, sources6: &BTreeSet<Ipv6Addr>) -> String {
     let mut s = format!(
         "command -v iptables >/dev/null || {{ echo 'iptables is not installed on this node' >&2; exit 127; }}\n\
          iptables -w -N {CHAIN} 2>/dev/null || true\n\
@@ -221,41 +230,85 @@ fn apply_script(sources: &BTreeSet<Ipv4Addr>) -> String {
             quote(&a.to_string())
         ));
     }
+    if sources6.is_empty() {
+        s.push_str(&format!(
+            "if command -v ip6tables >/dev/null; then ip6tables -w -F {CHAIN} 2>/dev/null || true; fi\n"
+        ));
+    } else {
+        s.push_str(&format!(
+            "command -v ip6tables >/dev/null || {{ echo 'ip6tables is not installed on this node (its peers have IPv6 addresses)' >&2; exit 127; }}\n\
+             ip6tables -w -N {CHAIN} 2>/dev/null || true\n\
+             ip6tables -w -F {CHAIN}\n\
+             ip6tables -w -C INPUT -j {CHAIN} 2>/dev/null || ip6tables -w -I INPUT 1 -j {CHAIN}\n"
+        ));
+        for a in sources6 {
+            s.push_str(&format!(
+                "ip6tables -w -A {CHAIN} -s {} -j DROP\n",
+                quote(&a.to_string())
+            ));
+        }
+    }
     format!("set -e\n{s}")
 }
 
-/// The script that removes faultline's chain and the jump to it (and nothing else).
-/// Succeeds when there is nothing to remove.
+/// The script that removes faultline's chain and the jump to it (and nothing else), in both
+/// families. Succeeds when there is nothing to remove.
 fn heal_script() -> String {
-    format!(
-        "command -v iptables >/dev/null || exit 0\n\
-         iptables -w -F {CHAIN} 2>/dev/null || true\n\
-         while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
-         iptables -w -X {CHAIN} 2>/dev/null || true\n\
-         if iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'the FAULTLINE chain is still there' >&2; exit 1; fi\n"
-    )
+    let mut s = String::new();
+    // Without iptables no IPv4 rule can be left; without ip6tables, no IPv6 rule.
+    for t in ["iptables", "ip6tables"] {
+        s.push_str(&format!(
+            "if command -v {t} >/dev/null; then\n\
+             {t} -w -F {CHAIN} 2>/dev/null || true\n\
+             while {t} -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
+             {t} -w -X {CHAIN} 2>/dev/null || true\n\
+             if {t} -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'the {t} FAULTLINE chain is still there' >&2; exit 1; fi\n\
+             fi\n"
+        ));
+    }
+    s
 }
 
 /// The heal script for heal's sweep: also prints a line when there was a chain to remove.
 pub(crate) fn sweep_script() -> String {
     format!(
-        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'removed partition rules (iptables chain {CHAIN})'; fi\n{}",
+        "if command -v iptables >/dev/null && iptables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'removed partition rules (iptables chain {CHAIN})'; fi\n\
+         if command -v ip6tables >/dev/null && ip6tables -w -n -L {CHAIN} >/dev/null 2>&1; then echo 'removed IPv6 partition rules (ip6tables chain {CHAIN})'; fi\n{}",
         heal_script()
     )
 }
 
 /// Applies `grudge` on every node of the cluster in parallel (nodes with no grudge get their
-/// partition rules cleared). Returns the nodes where it failed.
+/// partition rules cleared), IPv4 only. Returns the nodes where it failed.
 pub fn apply(
     cluster: &Cluster,
     grudge: &Grudge,
     addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
 ) -> BTreeMap<String, String> {
+    apply_both(cluster, grudge, addrs, &BTreeMap::new())
+}
+
+/// Applies `grudge` on every node of the cluster in parallel, dropping the grudged nodes'
+/// IPv4 (`addrs`) and IPv6 (`addrs6`) addresses. Returns the nodes where it failed.
+pub fn apply_both(
+    cluster: &Cluster,
+    grudge: &Grudge,
+    addrs: &BTreeMap<String, Vec<Ipv4Addr>>,
+    addrs6: &BTreeMap<String, Vec<Ipv6Addr>>,
+) -> BTreeMap<String, String> {
     let sources = drop_sources(grudge, addrs);
-    let empty = BTreeSet::new();
+    let sources6 = drop_sources(grudge, addrs6);
+    let (empty, empty6) = (BTreeSet::new(), BTreeSet::new());
     on_each(cluster, &cluster.nodes(), |n| {
         let srcs = sources.get(n).unwrap_or(&empty);
-        root_script(cluster, n, "iptables (partition)", &apply_script(srcs)).map(|_| ())
+        let srcs6 = sources6.get(n).unwrap_or(&empty6);
+        root_script(
+            cluster,
+            n,
+            "iptables (partition)",
+            &apply_script(srcs, srcs6),
+        )
+        .map(|_| ())
     })
 }
 
@@ -289,10 +342,22 @@ mod tests {
 
     #[test]
     fn scripts_only_touch_faultlines_chain() {
-        let s = apply_script(&[Ipv4Addr::new(10, 0, 0, 2)].into());
-        for line in s.lines().filter(|l| l.starts_with("iptables")) {
+        let s = apply_script(
+            &[Ipv4Addr::new(10, 0, 0, 2)].into(),
+            &["fd00::2".parse::<Ipv6Addr>().unwrap()].into(),
+        );
+        assert!(
+            s.contains("ip6tables -w -A FAULTLINE -s fd00::2 -j DROP"),
+            "{s}"
+        );
+        for line in s
+            .lines()
+            .filter(|l| l.starts_with("iptables") || l.starts_with("ip6tables"))
+        {
             assert!(line.contains(CHAIN), "{line}");
         }
+        let v4_only = apply_script(&[Ipv4Addr::new(10, 0, 0, 2)].into(), &BTreeSet::new());
+        assert!(!v4_only.contains("ip6tables -w -A"), "{v4_only}");
         for line in heal_script()
             .lines()
             .filter(|l| l.contains("iptables -w -"))

@@ -80,6 +80,15 @@ pub struct Target {
     pub strict: bool,
     /// Time to connect and authenticate.
     pub connect_timeout: Duration,
+    /// `ProxyJump` from the ssh config: the jump host(s) to reach the node through, as
+    /// OpenSSH takes them (`[user@]host[:port]`, comma-separated for a chain).
+    pub proxy_jump: Option<String>,
+    /// The ssh config file the node was resolved through (given to `ssh` for the jump
+    /// hosts), if it exists.
+    pub ssh_config: Option<PathBuf>,
+    /// The key files given explicitly (the cluster file's `private_key`), also offered to
+    /// the jump hosts.
+    pub explicit_keys: Vec<PathBuf>,
 }
 
 fn home() -> PathBuf {
@@ -106,6 +115,9 @@ impl Target {
         let settings = std::fs::read_to_string(&config_path)
             .map(|t| settings_for(&t, node, &home))
             .unwrap_or_else(|_| HostSettings::default());
+        let proxy_jump = settings.proxy_jump.clone();
+        let ssh_config = config_path.exists().then(|| config_path.clone());
+        let explicit_keys: Vec<PathBuf> = ssh.private_key.iter().map(|p| expand(p)).collect();
         let user = ssh
             .user
             .clone()
@@ -135,8 +147,131 @@ impl Target {
                 .unwrap_or_else(|| home.join(".ssh/known_hosts")),
             strict: ssh.strict_host_key_checking,
             connect_timeout: ssh.connect_timeout,
+            proxy_jump,
+            ssh_config,
+            explicit_keys,
         }
     }
+
+    /// The `ssh` command that carries this node's SSH connection through its jump hosts
+    /// (`ssh -W HOST:PORT LAST-JUMP`, with `-J` for the jumps before it: what OpenSSH does
+    /// for `ProxyJump`), with the cluster's ssh config, known_hosts, host-key policy, keys
+    /// and connect timeout, and never a prompt. None without `ProxyJump`.
+    pub fn jump_command(&self) -> Option<Vec<String>> {
+        let jumps: Vec<&str> = self
+            .proxy_jump
+            .as_deref()?
+            .split(',')
+            .map(str::trim)
+            .filter(|j| !j.is_empty())
+            .collect();
+        let (last, before) = jumps.split_last()?;
+        let mut cmd = vec!["ssh".to_string()];
+        if let Some(c) = &self.ssh_config {
+            cmd.extend(["-F".into(), c.display().to_string()]);
+        }
+        for k in &self.explicit_keys {
+            cmd.extend(["-i".into(), k.display().to_string()]);
+        }
+        let strict = if self.strict { "yes" } else { "no" };
+        cmd.extend([
+            "-o".to_string(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("StrictHostKeyChecking={strict}"),
+            "-o".into(),
+            format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "-o".into(),
+            format!("ConnectTimeout={}", self.connect_timeout.as_secs().max(1)),
+        ]);
+        if !before.is_empty() {
+            cmd.extend(["-J".into(), before.join(",")]);
+        }
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        cmd.extend(["-W".into(), format!("{host}:{}", self.port)]);
+        // `user@host:port` as a destination needs the ssh:// form.
+        let dest = if last.contains(':') && !last.contains('[') && !last.starts_with("ssh://") {
+            format!("ssh://{last}")
+        } else {
+            (*last).to_string()
+        };
+        cmd.extend(["--".into(), dest]);
+        Some(cmd)
+    }
+}
+
+/// The connection under a session: a TCP connection to the node, or a socket to an `ssh`
+/// process that carries it through the node's jump hosts (killed with the session).
+enum Link {
+    Tcp(TcpStream),
+    Jump {
+        sock: std::os::unix::net::UnixStream,
+        child: std::process::Child,
+    },
+}
+
+impl Link {
+    fn fd(&self) -> std::os::unix::io::RawFd {
+        match self {
+            Link::Tcp(s) => s.as_raw_fd(),
+            Link::Jump { sock, .. } => sock.as_raw_fd(),
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Link::Jump { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts the jump command of `target` on one end of a socket pair; returns the other end
+/// and the process, with what it says on stderr collected (at most 64 KiB).
+fn start_jump(
+    target: &Target,
+    cmd: &[String],
+) -> std::io::Result<(
+    std::os::unix::net::UnixStream,
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+)> {
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let theirs_in: OwnedFd = theirs.try_clone()?.into();
+    let theirs_out: OwnedFd = theirs.into();
+    let mut child = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::from(theirs_in))
+        .stdout(Stdio::from(theirs_out))
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    if let Some(mut err) = child.stderr.take() {
+        let said = said.clone();
+        let node = target.node.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut s = said.lock().unwrap_or_else(|e| e.into_inner());
+                if s.len() < 65536 {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+            tracing::debug!("{node}: the jump to it ended");
+        });
+    }
+    Ok((ours, child, said))
 }
 
 /// Standard base64 (for SHA256 host key fingerprints, as OpenSSH prints them).
@@ -160,7 +295,7 @@ fn base64(bytes: &[u8]) -> String {
 pub struct NodeSession {
     target: Target,
     session: Session,
-    stream: TcpStream,
+    stream: Link,
     /// Whether the remote user is root (then sudo is skipped).
     is_root: bool,
 }
@@ -173,26 +308,56 @@ impl NodeSession {
             node: node.clone(),
             message,
         };
-        let addrs: Vec<_> = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|e| err(format!("cannot resolve {}: {e}", target.host)))?
-            .collect();
-        let addr = addrs
-            .first()
-            .ok_or_else(|| err(format!("{} has no address", target.host)))?;
-        let stream = TcpStream::connect_timeout(addr, target.connect_timeout).map_err(|e| {
-            err(format!(
-                "cannot connect to {addr} within {:?}: {e}",
-                target.connect_timeout
-            ))
-        })?;
-        let _ = stream.set_nodelay(true);
         let mut session = Session::new().map_err(|e| err(e.to_string()))?;
-        session.set_tcp_stream(stream.try_clone().map_err(|e| err(e.to_string()))?);
+        let mut said = None;
+        let (stream, addr) = match target.jump_command() {
+            Some(cmd) => {
+                let (sock, child, s) = start_jump(target, &cmd).map_err(|e| {
+                    err(format!("cannot start `{}` (ProxyJump): {e}", cmd.join(" ")))
+                })?;
+                session.set_tcp_stream(sock.try_clone().map_err(|e| err(e.to_string()))?);
+                said = Some(s);
+                let via = target.proxy_jump.clone().unwrap_or_default();
+                (
+                    Link::Jump { sock, child },
+                    format!("{}:{} via {via}", target.host, target.port),
+                )
+            }
+            None => {
+                let addrs: Vec<_> = (target.host.as_str(), target.port)
+                    .to_socket_addrs()
+                    .map_err(|e| err(format!("cannot resolve {}: {e}", target.host)))?
+                    .collect();
+                let addr = addrs
+                    .first()
+                    .ok_or_else(|| err(format!("{} has no address", target.host)))?;
+                let stream =
+                    TcpStream::connect_timeout(addr, target.connect_timeout).map_err(|e| {
+                        err(format!(
+                            "cannot connect to {addr} within {:?}: {e}",
+                            target.connect_timeout
+                        ))
+                    })?;
+                let _ = stream.set_nodelay(true);
+                session.set_tcp_stream(stream.try_clone().map_err(|e| err(e.to_string()))?);
+                (Link::Tcp(stream), addr.to_string())
+            }
+        };
         session.set_timeout(target.connect_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        session
-            .handshake()
-            .map_err(|e| err(format!("SSH handshake with {addr} failed: {e}")))?;
+        if let Err(e) = session.handshake() {
+            drop(stream);
+            let jump = said
+                .map(|s| {
+                    s.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .trim()
+                        .to_string()
+                })
+                .filter(|s| !s.is_empty())
+                .map(|s| format!(" (the jump host said: {s})"))
+                .unwrap_or_default();
+            return Err(err(format!("SSH handshake with {addr} failed: {e}{jump}")));
+        }
         check_host_key(&session, target)?;
         authenticate(&session, target)?;
         session.set_keepalive(true, 15);
@@ -344,7 +509,7 @@ impl NodeSession {
         // SAFETY: a valid socket and a pointer to an int that outlives the call.
         unsafe {
             libc::setsockopt(
-                self.stream.as_raw_fd(),
+                self.stream.fd(),
                 libc::IPPROTO_TCP,
                 libc::TCP_QUICKACK,
                 &one as *const libc::c_int as *const libc::c_void,
@@ -357,7 +522,7 @@ impl NodeSession {
     fn wait_socket(&self, max: Duration) {
         self.quickack();
         let mut fds = libc::pollfd {
-            fd: self.stream.as_raw_fd(),
+            fd: self.stream.fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -613,7 +778,8 @@ fn authenticate(session: &Session, target: &Target) -> Result<(), SshError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{base64, KnownHostsLines};
+    use super::{base64, KnownHostsLines, Target};
+    use crate::config::SshOptions;
 
     #[test]
     fn revoked_lines_are_recognised_and_markers_kept_from_libssh2() {
@@ -629,6 +795,40 @@ mod tests {
         );
         assert!(lines.is_revoked(blob));
         assert!(!lines.is_revoked(b"another key"));
+    }
+
+    #[test]
+    fn proxy_jump_becomes_ssh_w_through_the_last_jump_and_j_for_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            "Host n2\n  HostName 10.0.0.2\n  ProxyJump bastion,ops@gate:2222\nHost n1\n  HostName 10.0.0.1\n",
+        )
+        .expect("write");
+        let ssh = SshOptions {
+            config: Some(config.clone()),
+            known_hosts: Some(dir.path().join("kh")),
+            private_key: Some(dir.path().join("key")),
+            ..SshOptions::default()
+        };
+        let t = Target::resolve("n2", &ssh);
+        let cmd = t.jump_command().expect("a jump");
+        let s = cmd.join(" ");
+        assert!(
+            s.starts_with(&format!("ssh -F {}", config.display())),
+            "{s}"
+        );
+        assert!(s.contains("-o BatchMode=yes"), "{s}");
+        assert!(
+            s.contains(&format!("-i {}", dir.path().join("key").display())),
+            "{s}"
+        );
+        assert!(
+            s.ends_with("-J bastion -W 10.0.0.2:22 -- ssh://ops@gate:2222"),
+            "{s}"
+        );
+        assert_eq!(Target::resolve("n1", &ssh).jump_command(), None);
     }
 
     #[test]

@@ -32,6 +32,21 @@ pub struct FaultInterval {
     pub end: f64,
     /// The fault's value, as JSON.
     pub what: String,
+    /// A note from its start event (e.g. that it was applied late), or empty.
+    pub note: String,
+}
+
+/// A scheduled step that was not applied (a `fault-skipped` or `fault-refused` event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotApplied {
+    /// Seconds since the start, when it was given up.
+    pub t: f64,
+    /// `skipped` or `refused`.
+    pub outcome: String,
+    /// The step, as JSON (its slot and what it was).
+    pub what: String,
+    /// Why.
+    pub why: String,
 }
 
 /// The report's data.
@@ -45,6 +60,8 @@ pub struct RunData {
     pub per_second: Vec<[u32; 3]>,
     /// Fault intervals.
     pub faults: Vec<FaultInterval>,
+    /// Scheduled steps that were not applied, in history order.
+    pub not_applied: Vec<NotApplied>,
     /// Totals: ok, fail, info.
     pub totals: [u64; 3],
     /// Seconds from the first to the last event.
@@ -63,7 +80,7 @@ impl RunData {
             ..RunData::default()
         };
         let mut invoked: HashMap<u64, f64> = HashMap::new();
-        let mut open: HashMap<String, (f64, String)> = HashMap::new();
+        let mut open: HashMap<String, (f64, String, String)> = HashMap::new();
         let mut seen_ops = 0usize;
         let reader = read::open(path, Format::Jsonl)?;
         for ev in reader {
@@ -111,36 +128,50 @@ impl RunData {
                 }
                 Process::Named(_) => {
                     let what = serde_json::to_string(&e.value).unwrap_or_default();
-                    if let Some(kind) = e.f.strip_prefix("start-") {
-                        open.insert(kind.to_string(), (t, what));
+                    let note = e.error.clone().unwrap_or_default();
+                    if let Some(outcome) =
+                        e.f.strip_prefix("fault-")
+                            .filter(|o| *o == "skipped" || *o == "refused")
+                    {
+                        d.not_applied.push(NotApplied {
+                            t,
+                            outcome: outcome.to_string(),
+                            what,
+                            why: note,
+                        });
+                    } else if let Some(kind) = e.f.strip_prefix("start-") {
+                        open.insert(kind.to_string(), (t, what, note));
                     } else if let Some(kind) = e.f.strip_prefix("stop-") {
-                        if let Some((start, what)) = open.remove(kind) {
+                        if let Some((start, what, note)) = open.remove(kind) {
                             d.faults.push(FaultInterval {
                                 kind: kind.to_string(),
                                 start,
                                 end: t,
                                 what,
+                                note,
                             });
                         }
                     } else if e.f == "heal" {
-                        for (kind, (start, what)) in open.drain() {
+                        for (kind, (start, what, note)) in open.drain() {
                             d.faults.push(FaultInterval {
                                 kind,
                                 start,
                                 end: t,
                                 what,
+                                note,
                             });
                         }
                     }
                 }
             }
         }
-        for (kind, (start, what)) in open.drain() {
+        for (kind, (start, what, note)) in open.drain() {
             d.faults.push(FaultInterval {
                 kind,
                 start,
                 end: d.duration,
                 what,
+                note,
             });
         }
         d.faults.sort_by(|a, b| {
@@ -186,6 +217,10 @@ mod tests {
                 r#"{{"index":5,"time":{},"process":"nemesis","type":"info","f":"stop-partition","value":null}}"#,
                 3 * s
             ),
+            format!(
+                r#"{{"index":6,"time":{},"process":"nemesis","type":"info","f":"fault-skipped","value":{{"at_ms":3000,"step":"start-kill"}},"error":"its slot at 3.0 s passed while an earlier apply overran"}}"#,
+                4 * s
+            ),
         ];
         std::fs::write(&p, lines.join("\n") + "\n").unwrap();
         let d = RunData::read(&p).unwrap();
@@ -196,6 +231,10 @@ mod tests {
         assert_eq!(d.per_second[2], [0, 0, 1]);
         assert_eq!(d.faults.len(), 1);
         assert_eq!(d.faults[0].kind, "partition");
+        assert_eq!(d.not_applied.len(), 1);
+        assert_eq!(d.not_applied[0].outcome, "skipped");
+        assert!(d.not_applied[0].what.contains("start-kill"));
+        assert!(d.not_applied[0].why.contains("overran"));
         assert!((d.faults[0].start - 1.0).abs() < 1e-9 && (d.faults[0].end - 3.0).abs() < 1e-9);
     }
 }

@@ -88,18 +88,39 @@ pub fn page(i: &Inputs<'_>) -> String {
     for f in &d.faults {
         let _ = write!(
             faults,
-            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td><td>{}</td></tr>",
             esc(&f.kind),
             f.start,
             f.end,
-            esc(&f.what)
+            esc(&f.what),
+            esc(&f.note)
         );
     }
-    let faults = if faults.is_empty() {
+    let mut faults = if faults.is_empty() {
         "<p>No faults were injected.</p>".to_string()
     } else {
-        format!("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>what</th></tr>{faults}</table>")
+        format!("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>what</th><th>note</th></tr>{faults}</table>")
     };
+    // Every scheduled step the run did not take, and why: a report never hides a fault
+    // that the schedule promised.
+    if !d.not_applied.is_empty() {
+        let mut rows = String::new();
+        for n in &d.not_applied {
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td>{:.1}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&n.outcome),
+                n.t,
+                esc(&n.what),
+                esc(&n.why)
+            );
+        }
+        let _ = write!(
+            faults,
+            "\n<h3 id=\"not-applied\">Scheduled steps not taken ({})</h3>\n<table><tr><th>outcome</th><th>at (s)</th><th>step</th><th>why</th></tr>{rows}</table>",
+            d.not_applied.len()
+        );
+    }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline: {name} — {word}</title>\n<style>\
 body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
@@ -107,7 +128,7 @@ body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left;font-size:.9em}}\
 pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
 </style></head><body>\n<h1>{name}</h1>\n<p class=\"verdict\" id=\"verdict\">{word}</p>\n<pre>{detail}</pre>\n\
-<p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s). \
+<p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s){nna}. \
 <a href=\"timeline.html\">timeline of the failing keys</a> · <a href=\"history.jsonl\">history.jsonl</a> · \
 <a href=\"nemesis.jsonl\">fault journal</a> · <a href=\"results.json\">results.json</a></p>\n\
 {anomalies}\n<h2>Latency</h2>\n<div id=\"latency\">{lat}</div>\n<h2>Throughput</h2>\n<div id=\"rate\">{rate}</div>\n\
@@ -121,6 +142,14 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
         info = d.totals[2],
         dur = d.duration,
         nf = d.faults.len(),
+        nna = if d.not_applied.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", <a href=\"#not-applied\">{} scheduled step(s) not taken</a>",
+                d.not_applied.len()
+            )
+        },
         anomalies = anomalies(i.results),
         lat = i.latency_svg,
         rate = i.rate_svg,

@@ -34,7 +34,7 @@ pub fn xml(test_name: &str, verdict: Status, detail: &str, d: &RunData) -> Strin
     };
     let n = esc(test_name);
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"faultline\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">\n<testcase classname=\"faultline\" name=\"{n}\" time=\"{:.3}\">{body}<system-out>ops: {} ok, {} fail, {} info; {} faults</system-out></testcase>\n</testsuite>\n</testsuites>\n",
-        d.duration, d.duration, d.totals[0], d.totals[1], d.totals[2], d.faults.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"faultline\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">\n<testcase classname=\"faultline\" name=\"{n}\" time=\"{:.3}\">{body}<system-out>ops: {} ok, {} fail, {} info; {} faults; {} scheduled steps not taken</system-out></testcase>\n</testsuite>\n</testsuites>\n",
+        d.duration, d.duration, d.totals[0], d.totals[1], d.totals[2], d.faults.len(), d.not_applied.len()
     )
 }

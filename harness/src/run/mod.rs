@@ -165,7 +165,16 @@ fn phases(
     let start = Instant::now();
     let ran = std::thread::scope(|s| {
         s.spawn(|| {
-            faults::run_schedule(&nem, &plan.schedule, &recorder, start, &stop, &active, log)
+            faults::run_schedule(
+                &nem,
+                &plan.schedule,
+                plan.time_limit,
+                &recorder,
+                start,
+                &stop,
+                &active,
+                log,
+            )
         });
         s.spawn(|| progress::show(&recorder, start, plan.time_limit, &stop, &active, log));
         let r = crate::scheduler::run(crate::scheduler::Workers {
