@@ -13,3 +13,4 @@ pub mod linear;
 pub mod model;
 pub mod read;
 pub mod set_check;
+pub mod txn;
