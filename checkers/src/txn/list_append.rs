@@ -53,8 +53,8 @@ pub struct Inference<'h> {
     h: &'h TxnHistory,
     /// Committed transactions.
     pub committed: Vec<bool>,
-    /// Version order per key: (transaction, mop) of its longest read.
-    longest: Vec<Option<(u32, u32)>>,
+    /// Version order per key: (transaction, mop, length) of its longest external read.
+    longest: Vec<Option<(u32, u32, u32)>>,
     /// Position of each observed element in its key's version order.
     pos: HashMap<(KeyId, i64), u32>,
     /// Unobserved committed appenders per key (transaction, its first and last value there).
@@ -76,7 +76,7 @@ impl<'h> Inference<'h> {
 
     fn version(&self, k: KeyId) -> &'h [i64] {
         match self.longest[k as usize] {
-            Some((t, m)) => self.read_of(t, m),
+            Some((t, m, len)) => &self.read_of(t, m)[..len as usize],
             None => &[],
         }
     }
@@ -98,7 +98,7 @@ impl<'h> Inference<'h> {
         let k = h.key_name(e.key);
         let v = self.version(e.key);
         let witness = || match self.longest[e.key as usize] {
-            Some((t, _)) => format!("{} read {k} = {}", tname(h, t as usize), show_list(v)),
+            Some((t, _, _)) => format!("{} read {k} = {}", tname(h, t as usize), show_list(v)),
             None => format!("no read of {k}"),
         };
         match e.kind {
@@ -164,7 +164,6 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
     }
     // Reads: duplicates, aborted and unknown elements, observed info transactions, longest.
     let mut observed = vec![false; n];
-    let mut longest: Vec<Option<(u32, u32)>> = vec![None; nk];
     let mut seen: HashSet<i64> = HashSet::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
@@ -205,16 +204,6 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                     }
                 }
             }
-            let better = match longest[*key as usize] {
-                None => true,
-                Some((lt, lm)) => match &h.txns[lt as usize].mops[lm as usize] {
-                    Mop::ReadList { value: Some(l), .. } => vals.len() > l.len(),
-                    _ => true,
-                },
-            };
-            if better {
-                longest[*key as usize] = Some((t as u32, mi as u32));
-            }
         }
     }
     let committed: Vec<bool> = h
@@ -223,39 +212,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         .enumerate()
         .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
         .collect();
-    let version = |k: KeyId| -> &[i64] {
-        match longest[k as usize] {
-            Some((t, m)) => match &h.txns[t as usize].mops[m as usize] {
-                Mop::ReadList { value: Some(v), .. } => v,
-                _ => &[],
-            },
-            None => &[],
-        }
-    };
-    let mut pos: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n);
-    for k in 0..nk as KeyId {
-        for (i, &v) in version(k).iter().enumerate() {
-            pos.entry((k, v)).or_insert(i as u32);
-        }
-        // Dirty update: an aborted element followed by a committed one.
-        let vs = version(k);
-        if let Some(fi) = vs.iter().position(|v| {
-            appender
-                .get(&(k, *v))
-                .is_some_and(|&w| h.txns[w as usize].status == Status::Fail)
-        }) {
-            if let Some(&c) = vs[fi + 1..].iter().find(|v| {
-                appender
-                    .get(&(k, **v))
-                    .is_some_and(|&w| committed[w as usize])
-            }) {
-                let (w, cw) = (appender[&(k, vs[fi])] as usize, appender[&(k, c)] as usize);
-                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
-            }
-        }
-    }
     // External reads, internal consistency, incompatible orders, G1b.
     let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
+    let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
     let mut state: Vec<(KeyId, Option<Vec<i64>>, Vec<i64>)> = Vec::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
@@ -331,6 +290,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                                 mop: mi as u32,
                                 len: len as u32,
                             });
+                            if longest[*key as usize].is_none_or(|(_, _, l)| (l as usize) < len) {
+                                longest[*key as usize] = Some((t as u32, mi as u32, len as u32));
+                            }
                             // G1b: the last element read is not its appender's last append there.
                             if let Some(&last) = external.last() {
                                 if let Some(&w) = appender.get(&(*key, last)) {
@@ -351,18 +313,68 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                 }
                 _ => {}
             }
-            // Incompatible order: every read must be a prefix of the version order.
-            if let Mop::ReadList {
-                key,
-                value: Some(vals),
-            } = m
-            {
-                let v = version(*key);
-                if vals.len() > v.len() || v[..vals.len()] != vals[..] {
-                    let (lt, _) = longest[*key as usize].unwrap_or((t as u32, 0));
-                    found.add("incompatible-order", || anomaly(h, &[t, lt as usize], format!("{} read {} = {}, and {} read {} = {}: neither is a prefix of the other", tname(h, t), h.key_name(*key), show_list(vals), tname(h, lt as usize), h.key_name(*key), show_list(v))));
-                }
+        }
+    }
+    let version = |k: KeyId| -> &[i64] {
+        match longest[k as usize] {
+            Some((t, m, len)) => match &h.txns[t as usize].mops[m as usize] {
+                Mop::ReadList { value: Some(v), .. } => &v[..len as usize],
+                _ => &[],
+            },
+            None => &[],
+        }
+    };
+    let mut pos: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n);
+    for k in 0..nk as KeyId {
+        for (i, &v) in version(k).iter().enumerate() {
+            pos.entry((k, v)).or_insert(i as u32);
+        }
+        // Dirty update: an aborted element followed by a committed one.
+        let vs = version(k);
+        if let Some(fi) = vs.iter().position(|v| {
+            appender
+                .get(&(k, *v))
+                .is_some_and(|&w| h.txns[w as usize].status == Status::Fail)
+        }) {
+            if let Some(&c) = vs[fi + 1..].iter().find(|v| {
+                appender
+                    .get(&(k, **v))
+                    .is_some_and(|&w| committed[w as usize])
+            }) {
+                let (w, cw) = (appender[&(k, vs[fi])] as usize, appender[&(k, c)] as usize);
+                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
             }
+        }
+    }
+    // Incompatible order: every external read must be a prefix of the version order.
+    for r in &ext {
+        let Mop::ReadList {
+            key,
+            value: Some(full),
+        } = &h.txns[r.txn as usize].mops[r.mop as usize]
+        else {
+            continue;
+        };
+        let vals = &full[..r.len as usize];
+        let v = version(*key);
+        if vals.len() > v.len() || v[..vals.len()] != vals[..] {
+            let t = r.txn as usize;
+            let (lt, _, _) = longest[*key as usize].unwrap_or((t as u32, 0, 0));
+            found.add("incompatible-order", || {
+                anomaly(
+                    h,
+                    &[t, lt as usize],
+                    format!(
+                        "{} read {} = {}, and {} read {} = {}: neither is a prefix of the other",
+                        tname(h, t),
+                        h.key_name(*key),
+                        show_list(vals),
+                        tname(h, lt as usize),
+                        h.key_name(*key),
+                        show_list(v)
+                    ),
+                )
+            });
         }
     }
     // Unobserved appends of committed transactions, per key.

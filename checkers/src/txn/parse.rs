@@ -198,13 +198,15 @@ impl TxnBuilder {
         for (i, item) in items.iter().enumerate() {
             let parts = match item {
                 Value::List(p) if p.len() == 3 => p,
-                other => return Err(self.err(
-                    l,
-                    col,
-                    format!(
+                other => {
+                    return Err(self.err(
+                        l,
+                        col,
+                        format!(
                         "micro-op {i}: expected [f, key, value] such as {example}, found {other}"
                     ),
-                )),
+                    ))
+                }
             };
             let f = parts[0].as_str().unwrap_or("");
             let key = self.key_id(&parts[1]).ok_or_else(|| {
