@@ -249,3 +249,14 @@ fn list_append_agrees_with_brute_force() {
 fn list_append_agrees_with_brute_force_20000() {
     run(TxnModel::ListAppend, 20_000, 2);
 }
+
+#[test]
+fn rw_register_agrees_with_brute_force() {
+    run(TxnModel::RwRegister, count(), 3);
+}
+
+#[test]
+#[ignore = "20,000 histories per model; run by scripts/txn-random"]
+fn rw_register_agrees_with_brute_force_20000() {
+    run(TxnModel::RwRegister, 20_000, 4);
+}

@@ -149,6 +149,23 @@ fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
     }
 }
 
+/// Explains edges (for cycle reports shared by both models).
+pub(crate) trait Why {
+    /// The history.
+    fn history(&self) -> &TxnHistory;
+    /// Why `e` exists.
+    fn why(&self, e: &Edge) -> String;
+}
+
+impl Why for Inference<'_> {
+    fn history(&self) -> &TxnHistory {
+        self.h
+    }
+    fn why(&self, e: &Edge) -> String {
+        Inference::why(self, e)
+    }
+}
+
 /// Infers the dependency graph and the non-cycle anomalies.
 pub fn infer(h: &TxnHistory) -> Inference<'_> {
     let n = h.txns.len();
@@ -169,7 +186,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         if x.status != Status::Ok {
             continue;
         }
-        for (mi, m) in x.mops.iter().enumerate() {
+        for m in &x.mops {
             let Mop::ReadList {
                 key,
                 value: Some(vals),
@@ -733,8 +750,8 @@ impl Search<'_> {
 }
 
 /// Reports cycles: per component of the given mask, the shortest cycle through one member.
-fn report_cycles(
-    inf: &Inference,
+pub(crate) fn report_cycles(
+    inf: &dyn Why,
     g: &Graph,
     mask: u8,
     found: &mut Collector,
@@ -754,7 +771,7 @@ fn report_cycles(
 }
 
 fn add_cycle(
-    inf: &Inference,
+    inf: &dyn Why,
     g: &Graph,
     path: &[usize],
     found: &mut Collector,
@@ -766,14 +783,14 @@ fn add_cycle(
     if !seen.insert(sig) {
         return;
     }
-    let (kind, a) = cycle_anomaly(inf.h, &edges, |e| inf.why(e));
+    let (kind, a) = cycle_anomaly(inf.history(), &edges, |e| inf.why(e));
     found.add(&kind, || a);
 }
 
 /// SI cycles (no two adjacent rw edges): shortest cycles in the product graph, and for each
 /// component a try at a G-single (one rw edge closed by ww/wr edges).
-fn report_si_cycles(
-    inf: &Inference,
+pub(crate) fn report_si_cycles(
+    inf: &dyn Why,
     g: &Graph,
     found: &mut Collector,
     seen: &mut HashSet<Vec<(u32, u32, u8)>>,
