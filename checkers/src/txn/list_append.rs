@@ -580,6 +580,9 @@ fn si_components(g: &Graph) -> (Vec<u32>, Vec<u32>) {
     scc_order(g.n * 2, |x, out| product_succ(g, x, |_, y| out.push(y)))
 }
 
+/// A key with several unobserved appenders: (transaction, first value, last value) each.
+type FreeKey = (KeyId, Vec<(u32, i64, i64)>);
+
 /// Outcome of the snapshot-isolation search over orders of unobserved appends.
 enum SiOutcome {
     Valid,
@@ -593,7 +596,7 @@ fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
     if comp.iter().any(|c| *c != u32::MAX) {
         return SiOutcome::Invalid(Graph::new(g.n, g.edges.clone()));
     }
-    let free: Vec<(KeyId, Vec<(u32, i64, i64)>)> = inf
+    let free: Vec<FreeKey> = inf
         .unobserved
         .iter()
         .enumerate()
@@ -692,7 +695,7 @@ impl Search<'_> {
 
     fn keys(
         &mut self,
-        free: &[(KeyId, Vec<(u32, i64, i64)>)],
+        free: &[FreeKey],
         ki: usize,
         chain: &mut Vec<u32>,
         used: &mut Vec<bool>,
@@ -851,7 +854,7 @@ pub(crate) fn report_si_cycles(
             x,
             usize::MAX,
             |y| comp[y] == c,
-            |y, f| product_succ(g, y, |i, z| f(i, z)),
+            |y, f| product_succ(g, y, &mut *f),
         );
         if let Some(p) = path {
             add_cycle(inf, g, &p, found, seen);

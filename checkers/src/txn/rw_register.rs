@@ -24,6 +24,9 @@ use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use hashbrown::{HashMap, HashSet};
 use std::time::Instant;
 
+/// A version read: key and value (None = the initial null).
+type ReadVersion = (KeyId, Option<i64>);
+
 /// The reads and writes of one transaction as the search needs them.
 #[derive(Clone, Default)]
 struct Shape {
@@ -202,7 +205,7 @@ fn infer(h: &TxnHistory) -> Inference<'_> {
         }
     }
     // Who overwrote each version after reading it: (key, value read) -> transactions.
-    let mut overwriters: HashMap<(KeyId, Option<i64>), Vec<(u32, i64)>> = HashMap::new();
+    let mut overwriters: HashMap<ReadVersion, Vec<(u32, i64)>> = HashMap::new();
     for (t, s) in shapes.iter().enumerate() {
         if !committed[t] || h.txns[t].status != Status::Ok {
             continue;
