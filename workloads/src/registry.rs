@@ -33,6 +33,7 @@ impl Registry {
     pub fn builtin() -> Registry {
         Registry::default()
             .with_database(Arc::new(crate::etcd::EtcdKind))
+            .with_database(Arc::new(crate::postgres::PostgresKind))
             .with_workload(Arc::new(RegisterWorkload))
             .with_workload(Arc::new(CasRegisterWorkload))
             .with_workload(Arc::new(SetWorkload))
