@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a test: a workload against a database on a cluster, with faults, then check it.
     #[command(after_long_help = TEST_EXAMPLES)]
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Check whether a recorded history is linearizable.
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
@@ -131,6 +131,17 @@ pub struct TestArgs {
     /// alone) [default: linearizable]. Same as --db-opt read-mode=...
     #[arg(long, value_parser = ["linearizable", "serializable"])]
     pub read_mode: Option<String>,
+    /// postgres: the isolation level of every transaction: read-committed, repeatable-read or
+    /// serializable [default: serializable]. Refused by a database without isolation levels.
+    /// Same as --db-opt isolation=...
+    #[arg(long, value_parser = ["read-committed", "repeatable-read", "serializable"])]
+    pub isolation: Option<String>,
+    /// The model a transactional workload's history is checked against, as in `faultline
+    /// check` [default: what the database's isolation level promises, e.g. snapshot-isolation
+    /// for PostgreSQL's repeatable read]. Refused by a database without it. Same as --db-opt
+    /// consistency=...
+    #[arg(long, value_parser = ["read-committed", "repeatable-read", "snapshot-isolation", "serializable", "strict-serializable"])]
+    pub consistency: Option<String>,
     /// Seed for the op generator and the fault schedule [default: from the clock, printed].
     #[arg(long)]
     pub seed: Option<u64>,
