@@ -91,11 +91,13 @@ pub struct TestArgs {
     #[arg(long, value_parser = database_names())]
     pub db: Option<String>,
     /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
-    /// install, binary, read-mode). Validated by the database and recorded in test.yaml.
+    /// install, binary, read-mode; postgres: install, isolation, consistency). Validated by the
+    /// database and recorded in test.yaml.
     #[arg(long, value_name = "KEY=VALUE")]
     pub db_opt: Vec<String>,
     /// etcd: how to install it: auto (the node's own, else upload this machine's binary),
-    /// upload, or package (the node's apt) [default: auto]. Same as --db-opt install=...
+    /// upload, or package (the node's apt) [default: auto]; postgres: auto (the node's own
+    /// postgresql-15, else its apt), package or never. Same as --db-opt install=...
     #[arg(long)]
     pub db_install: Option<String>,
     /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
@@ -121,7 +123,8 @@ pub struct TestArgs {
     /// Ops per second, over all workers [default: 100].
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Ops per key before a keyed workload moves to a fresh key [default: 200].
+    /// Ops per key before a keyed workload moves to a fresh key; for list-append, appends
+    /// per key before the key is retired [default: 200].
     #[arg(long)]
     pub ops_per_key: Option<u64>,
     /// An op with no answer after this long completes as `info` [default: 2s].

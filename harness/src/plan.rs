@@ -52,7 +52,8 @@ pub struct TestPlan {
     pub consistency: Option<Consistency>,
     /// The workload.
     pub workload: String,
-    /// Ops per key before a keyed workload moves to a fresh key.
+    /// Ops per key before a keyed workload moves to a fresh key (list-append: appends per key
+    /// before the key is retired).
     pub ops_per_key: u64,
     /// The fault kinds mixed (`partition,kill,pause`, or `none`).
     pub nemesis: String,
