@@ -695,8 +695,9 @@ impl PostgresClient {
                 if let TxnError::Db { .. } = e {
                     // The server is fine: end the transaction (a failed COMMIT already has)
                     // and keep the connection if that works.
-                    let rollback = tokio::time::timeout(
-                        Duration::from_millis(500),
+                    // Within the harness's own grace (the op timeout plus 0.5 s).
+                    let rollback = tokio::time::timeout_at(
+                        deadline + Duration::from_millis(300),
                         conn.client.batch_execute("ROLLBACK"),
                     )
                     .await;
