@@ -25,6 +25,8 @@ use crate::model::catalog::{with_model, ModelError, ModelOptions, ModelVisitor};
 use crate::model::Model;
 use crate::read::{Located, Validator};
 use crate::set_check::{SetChecker, SetReport};
+use crate::txn::report::TxnVerdict;
+use crate::txn::{Budget, Consistency, TxnBuilder, TxnModel, TxnReport};
 use crate::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,16 @@ pub enum Checker {
     },
     /// Jepsen's set checker: acknowledged adds must be in the final read.
     Set,
+    /// The transactional checker ([`crate::txn`], after Elle): a list-append or rw-register
+    /// history of `f: "txn"` ops against a consistency model.
+    Transactional {
+        /// The data model of the micro-ops.
+        model: TxnModel,
+        /// The consistency model the history must satisfy.
+        consistency: Consistency,
+        /// How long and how far the searches may go before answering unknown.
+        budget: Budget,
+    },
 }
 
 impl Checker {
@@ -55,12 +67,33 @@ impl Checker {
         }
     }
 
+    /// A transactional checker for `model` against `consistency`, with the default budget.
+    pub fn transactional(model: TxnModel, consistency: Consistency) -> Checker {
+        Checker::Transactional {
+            model,
+            consistency,
+            budget: Budget::default(),
+        }
+    }
+
     /// The checker's name, as written into results.json (`checker`).
     pub fn name(&self) -> &'static str {
         match self {
             Checker::Linearizable { .. } => "linearizable",
             Checker::Set => "set",
+            Checker::Transactional { .. } => "transactional",
         }
+    }
+
+    /// This checker with the consistency model a run promises: a transactional checker then
+    /// checks against `consistency` (when given); other checkers are returned unchanged.
+    pub fn with_consistency(mut self, consistency: Option<Consistency>) -> Checker {
+        if let (Checker::Transactional { consistency: c, .. }, Some(wanted)) =
+            (&mut self, consistency)
+        {
+            *c = wanted;
+        }
+        self
     }
 }
 
@@ -83,12 +116,16 @@ pub enum Details {
     Linearizable(Report),
     /// The set checker's report.
     Set(SetReport),
+    /// The transactional checker's report (DESIGN.md's `--json` shape for `--model
+    /// list-append|rw-register`: `consistency`, `txns`, `anomalies` by type, `not`,
+    /// `also_not`).
+    Transactional(TxnReport),
 }
 
 /// A results document: results.json, and what `--json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
-    /// The checker that wrote it (`linearizable`, `set`).
+    /// The checker that wrote it (`linearizable`, `set`, `transactional`).
     pub checker: &'static str,
     /// One line for people.
     pub summary: String,
@@ -213,7 +250,77 @@ pub fn check(
                 events: n,
             })
         }
+        Checker::Transactional {
+            model,
+            consistency,
+            budget,
+        } => {
+            let start = std::time::Instant::now();
+            let mut validator = Validator::new(file);
+            let mut builder = TxnBuilder::new(*model, file);
+            let mut n = 0u64;
+            for located in events {
+                let located = located?;
+                validator.check(&located)?;
+                builder.push(&located)?;
+                n += 1;
+                if n.is_multiple_of(1_000_000) {
+                    progress(n);
+                }
+            }
+            validator.finish()?;
+            let history = builder.finish()?;
+            let mut report = crate::txn::check(&history, *consistency, budget);
+            report.elapsed_ms = start.elapsed().as_millis() as u64;
+            let verdict = match report.valid {
+                TxnVerdict::Valid => Verdict::Valid,
+                TxnVerdict::Invalid => Verdict::Invalid,
+                TxnVerdict::Unknown => Verdict::Unknown,
+            };
+            Ok(Checked {
+                verdict,
+                results: Results {
+                    checker: checker.name(),
+                    summary: txn_summary(&report),
+                    details: Details::Transactional(report),
+                },
+                timeline: Vec::new(),
+                events: n,
+            })
+        }
     }
+}
+
+/// One line about a transactional check: the verdict, the anomalies by type and count, and
+/// the weakest models the history violates.
+fn txn_summary(r: &TxnReport) -> String {
+    let head = match r.valid {
+        TxnVerdict::Valid => r.consistency.to_string(),
+        TxnVerdict::Invalid => format!("NOT {}", r.consistency),
+        TxnVerdict::Unknown => format!(
+            "unknown whether {} ({})",
+            r.consistency,
+            r.unknown_reason.as_deref().unwrap_or("budget exhausted")
+        ),
+    };
+    let anomalies = if r.anomaly_counts.is_empty() {
+        "no anomalies".to_string()
+    } else {
+        r.anomaly_counts
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let not = if r.not.is_empty() {
+        String::new()
+    } else {
+        format!("; not {}", r.not.join(", "))
+    };
+    format!(
+        "{head}: {} {} transactions over {} keys checked in {} ms; {anomalies}{not}",
+        r.txns, r.model, r.keys, r.elapsed_ms
+    )
 }
 
 /// One line about a set check.
@@ -407,6 +514,64 @@ mod tests {
         assert_eq!(doc["checker"], "set");
         assert_eq!(doc["lost"], serde_json::json!([1]));
         assert!(c.summary().contains("1 lost"), "{}", c.summary());
+    }
+
+    /// Write skew: T1 reads x and appends to y, T2 reads y and appends to x, concurrently;
+    /// a later read sees both appends.
+    const WRITE_SKEW: &str = r#"{"index":0,"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"index":1,"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",1]]}
+{"index":2,"process":0,"type":"ok","f":"txn","value":[["r","x",[]],["append","y",1]]}
+{"index":3,"process":1,"type":"ok","f":"txn","value":[["r","y",[]],["append","x",1]]}
+{"index":4,"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}
+{"index":5,"process":2,"type":"ok","f":"txn","value":[["r","x",[1]],["r","y",[1]]]}
+"#;
+
+    #[test]
+    fn transactional_results_name_anomalies_and_follow_the_consistency_model() {
+        let serializable = Checker::transactional(TxnModel::ListAppend, Consistency::Serializable);
+        let c = run(&serializable, WRITE_SKEW).unwrap();
+        assert_eq!(c.verdict, Verdict::Invalid);
+        let doc = serde_json::to_value(&c.results).unwrap();
+        assert_eq!(doc["checker"], "transactional");
+        assert_eq!(doc["valid"], false);
+        assert_eq!(doc["consistency"], "serializable");
+        assert_eq!(doc["txns"], 3);
+        assert!(doc["anomalies"]["G2-item"].is_array(), "{doc}");
+        assert!(
+            c.summary().starts_with("NOT serializable"),
+            "{}",
+            c.summary()
+        );
+        assert!(c.summary().contains("G2-item x1"), "{}", c.summary());
+        let head: ResultsHead = serde_json::from_value(doc).unwrap();
+        assert_eq!(head.valid, Verdict::Invalid);
+        // Write skew is what snapshot isolation allows: the same history is valid there.
+        let si = serializable.with_consistency(Some(Consistency::SnapshotIsolation));
+        assert!(matches!(
+            si,
+            Checker::Transactional {
+                consistency: Consistency::SnapshotIsolation,
+                ..
+            }
+        ));
+        let c = run(&si, WRITE_SKEW).unwrap();
+        assert_eq!(c.verdict, Verdict::Valid, "{}", c.summary());
+        assert!(
+            c.summary().starts_with("snapshot-isolation: 3 list-append"),
+            "{}",
+            c.summary()
+        );
+        // A linearizability checker has no consistency model to change.
+        assert!(matches!(
+            Checker::Set.with_consistency(Some(Consistency::Serializable)),
+            Checker::Set
+        ));
+        // Non-transactional ops are bad input with a position.
+        let e = run(&si, STALE).unwrap_err().to_string();
+        assert!(
+            e.contains("t.jsonl:1:") && e.contains("expected \"txn\""),
+            "{e}"
+        );
     }
 
     #[test]

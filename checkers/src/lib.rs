@@ -14,6 +14,7 @@ pub mod linear;
 pub mod model;
 pub mod read;
 pub mod set_check;
+pub mod txn;
 pub mod verdict;
 
 pub use verdict::Verdict;

@@ -90,7 +90,7 @@ pub fn check_file(
     };
     let keys_done = match checker {
         Checker::Linearizable { options, .. } => Some(options.keys_done.clone()),
-        Checker::Set => None,
+        Checker::Set | Checker::Transactional { .. } => None,
     };
     let work = || check(checker, reader, &file, &mut on_events);
     let checked = match keys_done {
@@ -173,6 +173,7 @@ pub fn write_outputs(dir: &Path, history: &Path, checked: &Checked) -> anyhow::R
 pub fn print_human(history: &Path, checked: &Checked) {
     match &checked.results.details {
         Details::Linearizable(report) => print_linear(history, report),
+        Details::Transactional(r) => print!("{}", r.human(&history.display().to_string())),
         Details::Set(r) => {
             println!(
                 "{}: {} ({})",

@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a test: a workload against a database on a cluster, with faults, then check it.
     #[command(after_long_help = TEST_EXAMPLES)]
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Check whether a recorded history is linearizable.
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
@@ -97,11 +97,13 @@ pub struct TestArgs {
     #[arg(long, value_parser = database_names())]
     pub db: Option<String>,
     /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
-    /// install, binary, read-mode). Validated by the database and recorded in test.yaml.
+    /// install, binary, read-mode; postgres: install, isolation, consistency). Validated by the
+    /// database and recorded in test.yaml.
     #[arg(long, value_name = "KEY=VALUE")]
     pub db_opt: Vec<String>,
     /// etcd: how to install it: auto (the node's own, else upload this machine's binary),
-    /// upload, or package (the node's apt) [default: auto]. Same as --db-opt install=...
+    /// upload, or package (the node's apt) [default: auto]; postgres: auto (the node's own
+    /// postgresql-15, else its apt), package or never. Same as --db-opt install=...
     #[arg(long)]
     pub db_install: Option<String>,
     /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
@@ -127,7 +129,8 @@ pub struct TestArgs {
     /// Ops per second, over all workers [default: 100].
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Ops per key before a keyed workload moves to a fresh key [default: 200].
+    /// Ops per key before a keyed workload moves to a fresh key; for list-append, appends
+    /// per key before the key is retired [default: 200].
     #[arg(long)]
     pub ops_per_key: Option<u64>,
     /// An op with no answer after this long completes as `info` [default: 2s].
@@ -137,6 +140,17 @@ pub struct TestArgs {
     /// alone) [default: linearizable]. Same as --db-opt read-mode=...
     #[arg(long, value_parser = ["linearizable", "serializable"])]
     pub read_mode: Option<String>,
+    /// postgres: the isolation level of every transaction: read-committed, repeatable-read or
+    /// serializable [default: serializable]. Refused by a database without isolation levels.
+    /// Same as --db-opt isolation=...
+    #[arg(long, value_parser = ["read-committed", "repeatable-read", "serializable"])]
+    pub isolation: Option<String>,
+    /// The model a transactional workload's history is checked against, as in `faultline
+    /// check` [default: what the database's isolation level promises, e.g. snapshot-isolation
+    /// for PostgreSQL's repeatable read]. Refused by a database without it. Same as --db-opt
+    /// consistency=...
+    #[arg(long, value_parser = ["read-committed", "repeatable-read", "snapshot-isolation", "serializable", "strict-serializable"])]
+    pub consistency: Option<String>,
     /// Seed for the op generator and the fault schedule [default: from the clock, printed].
     #[arg(long)]
     pub seed: Option<u64>,

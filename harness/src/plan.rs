@@ -10,6 +10,7 @@
 
 use crate::cli::{parse_duration, TestArgs};
 use anyhow::{anyhow, bail, Context};
+use checkers::txn::Consistency;
 use clusters::ClusterFile;
 use nemesis::schedule::{Kind, Schedule};
 use serde::{Deserialize, Serialize};
@@ -40,9 +41,19 @@ pub struct TestPlan {
     /// The database's options, as it resolved them (defaults included).
     #[serde(default)]
     pub db_options: DbOptions,
+    /// The consistency model a transactional workload is checked against, as the database
+    /// resolved it from its options (PostgreSQL: what its isolation level promises, or its
+    /// `consistency` option); absent for databases that have none.
+    #[serde(
+        default,
+        with = "consistency_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consistency: Option<Consistency>,
     /// The workload.
     pub workload: String,
-    /// Ops per key before a keyed workload moves to a fresh key.
+    /// Ops per key before a keyed workload moves to a fresh key (list-append: appends per key
+    /// before the key is retired).
     pub ops_per_key: u64,
     /// The fault kinds mixed (`partition,kill,pause`, or `none`).
     pub nemesis: String,
@@ -82,6 +93,25 @@ mod duration_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for a consistency model as its name (`snapshot-isolation`).
+mod consistency_text {
+    use checkers::txn::Consistency;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Option<Consistency>, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            Some(c) => s.serialize_str(c.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Consistency>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -131,6 +161,11 @@ pub struct PlanFile {
     db_binary: Option<String>,
     #[serde(alias = "read-mode")]
     read_mode: Option<String>,
+    /// A database's isolation level (`--isolation`), among the generic options.
+    isolation: Option<String>,
+    /// The consistency model (`--consistency`): a database option on input; in a test.yaml,
+    /// the model the run was checked against.
+    consistency: Option<String>,
     workload: Option<String>,
     #[serde(alias = "ops-per-key")]
     ops_per_key: Option<u64>,
@@ -172,6 +207,17 @@ impl PlanFile {
         self.seed
     }
 
+    /// The consistency model it names (a run's: what its history is checked against).
+    pub fn consistency(&self) -> anyhow::Result<Option<Consistency>> {
+        self.consistency
+            .as_deref()
+            .map(|c| {
+                c.parse::<Consistency>()
+                    .map_err(|e| anyhow!("consistency: {e}"))
+            })
+            .transpose()
+    }
+
     /// The fault kinds it names.
     pub fn nemesis(&self) -> Option<&str> {
         self.nemesis.as_deref()
@@ -194,6 +240,8 @@ impl PlanFile {
             ("install", &self.db_install),
             ("binary", &self.db_binary),
             ("read-mode", &self.read_mode),
+            ("isolation", &self.isolation),
+            ("consistency", &self.consistency),
         ] {
             if let Some(v) = v {
                 m.entry(k.to_string()).or_insert_with(|| v.clone());
@@ -229,12 +277,19 @@ fn pick<T>(first: Option<T>, second: Option<T>) -> Option<T> {
 
 /// Database options from the command line: `--db-opt KEY=VALUE` and the database flags.
 fn cli_db_options(args: &TestArgs) -> anyhow::Result<DbOptions> {
-    db_options_from(
+    let mut m = db_options_from(
         &args.db_opt,
         args.db_install.as_deref(),
         args.db_binary.as_deref(),
         args.read_mode.as_deref(),
-    )
+    )?;
+    if let Some(v) = &args.isolation {
+        m.insert("isolation".into(), v.clone());
+    }
+    if let Some(v) = &args.consistency {
+        m.insert("consistency".into(), v.clone());
+    }
+    Ok(m)
 }
 
 /// Database options from `--db-opt KEY=VALUE` and etcd's shorthands (`--db-install`,
@@ -308,6 +363,9 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     let db_options = db_kind
         .resolve_options(&db_given)
         .map_err(|e| anyhow!("--db {db}: {e}"))?;
+    let consistency = db_kind
+        .consistency(&db_options)
+        .map_err(|e| anyhow!("--db {db}: {e}"))?;
     let workload =
         get!(args.workload.clone(), file.workload.clone()).unwrap_or_else(|| "cas-register".into());
     let w = registry.workload(&workload)?;
@@ -375,6 +433,7 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
         cluster_file,
         db,
         db_options,
+        consistency,
         workload,
         ops_per_key,
         nemesis,
@@ -518,6 +577,55 @@ mod tests {
             let e = format!("{:#}", plan(flags).unwrap_err());
             assert!(e.contains(want), "{flags:?}: {e}");
         }
+    }
+
+    #[test]
+    fn isolation_and_consistency_are_database_options_and_the_model_is_recorded_typed() {
+        let p = plan(&[
+            "--db",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+        ])
+        .unwrap();
+        assert_eq!(p.db_options["isolation"], "repeatable-read");
+        assert_eq!(p.consistency, Some(Consistency::SnapshotIsolation));
+        let p = plan(&[
+            "--db",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+            "--consistency",
+            "serializable",
+        ])
+        .unwrap();
+        assert_eq!(p.consistency, Some(Consistency::Serializable));
+        let dir = tempfile::tempdir().unwrap();
+        let mut written = p.clone();
+        written.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("test.yaml")).unwrap();
+        assert!(text.contains("\nconsistency: serializable\n"), "{text}");
+        assert_eq!(TestPlan::load(dir.path()).unwrap(), written);
+        let file = PlanFile::load(&dir.path().join("test.yaml")).unwrap();
+        assert_eq!(file.consistency().unwrap(), Some(Consistency::Serializable));
+        // etcd has neither, and says so; its plans record no consistency model.
+        for flag in ["--isolation", "--consistency"] {
+            let value = if flag == "--isolation" {
+                "serializable"
+            } else {
+                "snapshot-isolation"
+            };
+            let e = format!("{:#}", plan(&[flag, value]).unwrap_err());
+            assert!(e.contains("etcd has no option"), "{e}");
+        }
+        assert_eq!(plan(&[]).unwrap().consistency, None);
+        // postgres serves transactions only.
+        let e = format!("{:#}", plan(&["--db", "postgres"]).unwrap_err());
+        assert!(e.contains("postgres serves list-append"), "{e}");
     }
 
     #[test]

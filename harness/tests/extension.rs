@@ -161,6 +161,8 @@ fn args(store: PathBuf) -> TestArgs {
         ops_per_key: None,
         op_timeout: None,
         read_mode: None,
+        isolation: None,
+        consistency: None,
         seed: Some(1),
         store,
         name: None,

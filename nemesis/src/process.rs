@@ -313,7 +313,9 @@ pub fn find_pids(
 }
 
 /// Sends `signal` (KILL, STOP, CONT) to the given processes on each node. With `strict`, a
-/// process that is gone is an error; otherwise (heal) it is fine.
+/// node where none of them could be signalled is an error (the database was not running);
+/// processes that exited since they were listed are fine, as a multi-process database's
+/// (PostgreSQL's backends) come and go. Without `strict` (heal), nothing is an error.
 pub fn signal(
     cluster: &Cluster,
     pids: &BTreeMap<String, Vec<u32>>,
@@ -327,7 +329,11 @@ pub fn signal(
             return Ok(());
         }
         let script = if strict {
-            format!("kill -{signal} {}", list.join(" "))
+            format!(
+                "hit=0; for p in {pids}; do kill -{signal} \"$p\" 2>/dev/null && hit=1; done; \
+                 [ $hit = 1 ] || {{ echo \"none of the processes {pids} is running\" >&2; exit 1; }}",
+                pids = list.join(" ")
+            )
         } else {
             format!(
                 "for p in {}; do kill -{signal} \"$p\" 2>/dev/null || true; done",

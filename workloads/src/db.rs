@@ -59,6 +59,16 @@ pub trait DatabaseKind: Send + Sync {
     /// Validates `given` and returns every option with its default filled in (what test.yaml
     /// records). Unknown names and bad values are [`DbError::Config`].
     fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError>;
+    /// The consistency model a run with these resolved options is checked against, for
+    /// transactional workloads: what the database's settings promise, or what the user asked
+    /// for (PostgreSQL's `consistency` option). `None` (the default) leaves the workload's
+    /// own checker as it is.
+    fn consistency(
+        &self,
+        _options: &DbOptions,
+    ) -> Result<Option<checkers::txn::Consistency>, DbError> {
+        Ok(None)
+    }
     /// Opens the database on `cluster` with resolved options (may ask nodes for addresses).
     fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError>;
 }

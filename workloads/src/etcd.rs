@@ -489,8 +489,8 @@ impl EtcdClient {
                 )
                 .await
             }
-            Op::Custom { f, .. } => {
-                return Outcome::fail(op.value(), format!("etcd client: no op {f:?}"));
+            Op::Custom { .. } | Op::Txn(_) => {
+                return Outcome::fail(op.value(), format!("etcd client: no op {:?}", op.f()));
             }
             Op::ReadSet => {
                 let prefix = format!("{SET}/");
@@ -611,7 +611,9 @@ pub fn classify(op: &Op, reply: Reply) -> Outcome {
                         Outcome::fail(invoked.clone(), "compare failed")
                     }
                 }
-                Op::Write { .. } | Op::Add { .. } | Op::Custom { .. } => Outcome::ok(invoked),
+                Op::Write { .. } | Op::Add { .. } | Op::Custom { .. } | Op::Txn(_) => {
+                    Outcome::ok(invoked)
+                }
             }
         }
     }

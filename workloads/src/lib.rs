@@ -8,6 +8,9 @@
 //! - [`gen`]: generator combinators (mix, limit, time limit, stagger, phases, per worker).
 //! - [`workload`]: the [`Workload`] trait and the workloads (`register`, `cas-register`,
 //!   `set`): op streams, final ops and the checker that judges their histories.
+//! - [`list_append`]: the transactional `list-append` workload ([`Op::Txn`]).
+//! - [`postgres`]: PostgreSQL 15 (one primary) as a [`Database`], and its transactional
+//!   client on tokio-postgres.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
 
 #![warn(missing_docs)]
@@ -15,7 +18,9 @@
 pub mod db;
 pub mod etcd;
 pub mod gen;
+pub mod list_append;
 pub mod op;
+pub mod postgres;
 pub mod registry;
 pub mod workload;
 

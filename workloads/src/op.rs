@@ -12,6 +12,16 @@
 //! assert_eq!(op.f(), "cas");
 //! assert_eq!(op.value(), Value::List(vec![Value::Int(1), Value::Int(2)]));
 //! assert_eq!(Op::ReadSet.f(), "read");
+//!
+//! // A transaction: its micro-ops in order; reads carry null on invoke.
+//! use workloads::op::MicroOp;
+//! let txn = Op::Txn(vec![
+//!     MicroOp::Append { key: Key::Str("x".into()), value: 4 },
+//!     MicroOp::Read { key: Key::Int(6) },
+//! ]);
+//! assert_eq!(txn.f(), "txn");
+//! assert_eq!(txn.key(), None);
+//! assert_eq!(txn.value().to_string(), r#"[["append","x",4],["r",6,null]]"#);
 //! ```
 
 use checkers::history::{EventKind, Key, Value};
@@ -49,6 +59,10 @@ pub enum Op {
     },
     /// Read every element of the set (history: `read`; ok value: the sorted elements).
     ReadSet,
+    /// A transaction of micro-ops, run in order (history: `txn`, no top-level key, value the
+    /// micro-op list as DESIGN.md's "Transactional workloads" shows; an `ok` completion
+    /// carries the reads filled in, see [`txn_completion`]).
+    Txn(Vec<MicroOp>),
     /// An op of a workload added through the registry that the built-in clients do not know,
     /// with its history fields as they are (its database's client interprets it).
     Custom {
@@ -71,6 +85,7 @@ impl Op {
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
             Op::Add { .. } => "add",
+            Op::Txn(_) => "txn",
             Op::Custom { f, .. } => f,
         }
     }
@@ -79,7 +94,7 @@ impl Op {
     pub fn key(&self) -> Option<&Key> {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => Some(key),
-            Op::Add { .. } | Op::ReadSet => None,
+            Op::Add { .. } | Op::ReadSet | Op::Txn(_) => None,
             Op::Custom { key, .. } => key.as_ref(),
         }
     }
@@ -90,6 +105,7 @@ impl Op {
             Op::Read { .. } | Op::ReadSet => Value::Null,
             Op::Write { value, .. } | Op::Add { value } => Value::Int(*value),
             Op::Cas { old, new, .. } => Value::List(vec![Value::Int(*old), Value::Int(*new)]),
+            Op::Txn(mops) => Value::List(mops.iter().map(|m| m.to_value(Value::Null)).collect()),
             Op::Custom { value, .. } => value.clone(),
         }
     }
@@ -99,10 +115,109 @@ impl Op {
     pub fn is_read(&self) -> bool {
         match self {
             Op::Read { .. } | Op::ReadSet => true,
+            Op::Txn(mops) => mops.iter().all(|m| matches!(m, MicroOp::Read { .. })),
             Op::Custom { read_only, .. } => *read_only,
             _ => false,
         }
     }
+}
+
+/// One micro-operation of a transaction ([`Op::Txn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MicroOp {
+    /// list-append: append `value` to the list at `key` (history `["append", k, v]`).
+    Append {
+        /// The key.
+        key: Key,
+        /// The element (unique per key).
+        value: i64,
+    },
+    /// rw-register: write `value` to `key` (history `["w", k, v]`).
+    Write {
+        /// The key.
+        key: Key,
+        /// The value (unique per key).
+        value: i64,
+    },
+    /// Read `key` whole: a list for list-append, a register for rw-register (history
+    /// `["r", k, null]` on invoke, `["r", k, what was read]` on `ok`).
+    Read {
+        /// The key.
+        key: Key,
+    },
+}
+
+impl MicroOp {
+    /// The key it touches.
+    pub fn key(&self) -> &Key {
+        match self {
+            MicroOp::Append { key, .. } | MicroOp::Write { key, .. } | MicroOp::Read { key } => key,
+        }
+    }
+
+    /// The micro-op as the history writes it, with `read` as a read's value (ignored for
+    /// appends and writes).
+    pub fn to_value(&self, read: Value) -> Value {
+        let key = match self.key() {
+            Key::Int(i) => Value::Int(*i),
+            Key::Str(s) => Value::Str(s.clone()),
+        };
+        let (f, v) = match self {
+            MicroOp::Append { value, .. } => ("append", Value::Int(*value)),
+            MicroOp::Write { value, .. } => ("w", Value::Int(*value)),
+            MicroOp::Read { .. } => ("r", read),
+        };
+        Value::List(vec![Value::Str(f.to_string()), key, v])
+    }
+}
+
+/// What a read micro-op saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadValue {
+    /// A list-append key's whole list (`[]` when it was never appended to).
+    List(Vec<i64>),
+    /// A rw-register key's value (`None` when it was never written).
+    Register(Option<i64>),
+}
+
+impl ReadValue {
+    /// As the history writes it.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ReadValue::List(xs) => Value::List(xs.iter().copied().map(Value::Int).collect()),
+            ReadValue::Register(Some(x)) => Value::Int(*x),
+            ReadValue::Register(None) => Value::Null,
+        }
+    }
+}
+
+/// The value of a committed transaction's `ok` completion: its micro-ops in order, each read
+/// filled in with what it saw (`reads[i]` for micro-op `i`; `None` for appends and writes).
+///
+/// ```
+/// use workloads::op::{txn_completion, MicroOp, ReadValue};
+/// use checkers::history::Key;
+/// let mops = [
+///     MicroOp::Append { key: Key::Str("x".into()), value: 4 },
+///     MicroOp::Read { key: Key::Str("y".into()) },
+/// ];
+/// let v = txn_completion(&mops, &[None, Some(ReadValue::List(vec![1, 2]))]);
+/// assert_eq!(v.to_string(), r#"[["append","x",4],["r","y",[1,2]]]"#);
+/// ```
+pub fn txn_completion(mops: &[MicroOp], reads: &[Option<ReadValue>]) -> Value {
+    Value::List(
+        mops.iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let read = reads
+                    .get(i)
+                    .and_then(|r| r.as_ref())
+                    .map(ReadValue::to_value)
+                    .unwrap_or(Value::Null);
+                m.to_value(read)
+            })
+            .collect(),
+    )
 }
 
 /// How an operation ended, as written into the history's completion line.

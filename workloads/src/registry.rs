@@ -33,9 +33,11 @@ impl Registry {
     pub fn builtin() -> Registry {
         Registry::default()
             .with_database(Arc::new(crate::etcd::EtcdKind))
+            .with_database(Arc::new(crate::postgres::PostgresKind))
             .with_workload(Arc::new(RegisterWorkload))
             .with_workload(Arc::new(CasRegisterWorkload))
             .with_workload(Arc::new(SetWorkload))
+            .with_workload(Arc::new(crate::list_append::ListAppendWorkload))
     }
 
     /// Adds (or replaces, by name) a database.
@@ -122,14 +124,17 @@ mod tests {
     fn names_are_looked_up_and_unknown_ones_listed() {
         let r = Registry::builtin();
         assert_eq!(r.database("etcd").map(|d| d.name()), Ok("etcd"));
-        assert_eq!(r.workload_names(), ["register", "cas-register", "set"]);
+        assert_eq!(
+            r.workload_names(),
+            ["register", "cas-register", "set", "list-append"]
+        );
         let e = r.workload("bank").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown workload \"bank\": expected one of register, cas-register, set"
+            "unknown workload \"bank\": expected one of register, cas-register, set, list-append"
         );
         // Replacing by name keeps one entry.
         let r = r.with_workload(Arc::new(SetWorkload));
-        assert_eq!(r.workloads().len(), 3);
+        assert_eq!(r.workloads().len(), 4);
     }
 }

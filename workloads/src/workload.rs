@@ -20,7 +20,8 @@ use rand::{Rng, SeedableRng};
 /// Options every workload may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkloadOptions {
-    /// Ops per key before a keyed workload moves to a fresh key.
+    /// Ops per key before a keyed workload moves to a fresh key (list-append: appends per key
+    /// before the key is retired).
     pub ops_per_key: u64,
 }
 

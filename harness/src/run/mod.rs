@@ -252,7 +252,12 @@ fn phases(
             dir.join("history.jsonl").display()
         )));
     }
-    check_run(workload.checker(), dir, None, log)
+    check_run(
+        workload.checker().with_consistency(plan.consistency),
+        dir,
+        None,
+        log,
+    )
 }
 
 /// Every node must answer over SSH, or the run stops before changing anything.
@@ -280,8 +285,12 @@ fn check_run(
     time_limit: Option<Duration>,
     log: &RunLog,
 ) -> Result<Checked, Failure> {
-    if let (Checker::Linearizable { options, .. }, Some(t)) = (&mut checker, time_limit) {
-        options.limits.deadline = Some(Instant::now() + t);
+    match (&mut checker, time_limit) {
+        (Checker::Linearizable { options, .. }, Some(t)) => {
+            options.limits.deadline = Some(Instant::now() + t);
+        }
+        (Checker::Transactional { budget, .. }, Some(t)) => budget.time = Some(t),
+        _ => {}
     }
     let history = dir.join("history.jsonl");
     log.say(&format!(
@@ -327,7 +336,15 @@ pub fn analyze(args: &crate::cli::AnalyzeArgs, registry: &Registry) -> Result<Ex
     let workload = registry.workload(workload).map_err(bad_input)?;
     let name = file.name().unwrap_or("faultline").to_string();
     let log = RunLog;
-    let outcome = check_run(workload.checker(), dir, args.time_limit, &log);
+    let consistency = file
+        .consistency()
+        .map_err(|e| bad_input(anyhow!("{}: {e:#}", dir.join("test.yaml").display())))?;
+    let outcome = check_run(
+        workload.checker().with_consistency(consistency),
+        dir,
+        args.time_limit,
+        &log,
+    );
     write_report(dir, &name, &outcome, &log);
     outcome.map(|c| exit_of(c.verdict))
 }

@@ -1,0 +1,956 @@
+//! list-append: Adya's direct serialization graph inferred from whole-list reads, and exact
+//! verdicts for every consistency model.
+//!
+//! **Inference.** The version order of a key is its longest read; every read must be a prefix
+//! of it (`incompatible-order`) without repeated elements (`duplicate`). Appends no read
+//! observed come after every observed element. `info` transactions are committed exactly when
+//! some read observed one of their appends (leaving an unobserved one out is always allowed,
+//! and never adds a constraint); `fail` transactions never happened (a read of their append is
+//! `G1a`). A transaction's *external* read of a key is its first read there, with its own
+//! earlier appends removed from the end (`internal` when that fails). Edges: ww between
+//! consecutive versions, wr from the appender of the last element read, rw to the appender of
+//! the next element (and to every unobserved appender of the key for a read of the whole
+//! version order), realtime as a transitive reduction, all between committed transactions.
+//!
+//! **Exactness.** Without `internal`, `duplicate`, `incompatible-order`, `G1a`, `G1b`:
+//! - serializable iff ww ∪ wr ∪ rw is acyclic (strict: with realtime). A topological order is a
+//!   serial execution reproducing every read: the appenders of a read's elements precede it in
+//!   version order (wr then ww back), those of later elements follow it (rw then ww), and
+//!   unobserved appends follow every reader. The order among unobserved appends of one key is
+//!   free and no read constrains it, so leaving those ww edges out loses nothing.
+//! - read-committed iff ww ∪ wr is acyclic (a commit order in which every read sees a
+//!   committed prefix taken before its transaction commits).
+//! - repeatable-read equals serializable here: with item reads only, PL-2.99 and PL-3 coincide.
+//! - snapshot isolation iff some order of the unobserved appends of each key makes
+//!   (ww ∪ wr) ; rw? acyclic (Cerone & Gotsman). The free orders matter here (two unobserved
+//!   appenders that both read the final version are a lost update whichever goes first), so the
+//!   checker tries a greedy order (a topological order of the SI graph), then searches all
+//!   orders key by key with a step budget, pruning an order as soon as it closes a cycle;
+//!   `unknown` only when the budget runs out.
+
+use super::graph::{
+    bfs_path, product_succ, scc, scc_order, shortest_cycle, Edge, Graph, RT, RW, WR, WW,
+};
+use super::report::{
+    cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
+    TxnReport, TxnVerdict,
+};
+use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
+use hashbrown::{HashMap, HashSet};
+use std::time::Instant;
+
+/// An external read: transaction, key, the read micro-op and the length of its external part.
+#[derive(Clone, Copy)]
+struct ExtRead {
+    txn: u32,
+    key: KeyId,
+    mop: u32,
+    len: u32,
+}
+
+/// Everything inferred from a list-append history.
+pub struct Inference<'h> {
+    h: &'h TxnHistory,
+    /// Committed transactions.
+    pub committed: Vec<bool>,
+    /// Version order per key: (transaction, mop, length) of its longest external read.
+    longest: Vec<Option<(u32, u32, u32)>>,
+    /// Position of each observed element in its key's version order.
+    pos: HashMap<(KeyId, i64), u32>,
+    /// Unobserved committed appenders per key (transaction, its first and last value there).
+    unobserved: Vec<Vec<(u32, i64, i64)>>,
+    ext: Vec<ExtRead>,
+    /// Non-cycle anomalies.
+    pub found: Collector,
+    /// Edges without the free order of unobserved appends.
+    pub graph: Graph,
+}
+
+impl<'h> Inference<'h> {
+    fn read_of(&self, t: u32, m: u32) -> &'h [i64] {
+        match &self.h.txns[t as usize].mops[m as usize] {
+            Mop::ReadList { value: Some(v), .. } => v,
+            _ => &[],
+        }
+    }
+
+    fn version(&self, k: KeyId) -> &'h [i64] {
+        match self.longest[k as usize] {
+            Some((t, m, len)) => &self.read_of(t, m)[..len as usize],
+            None => &[],
+        }
+    }
+
+    fn ext_read(&self, t: u32, k: KeyId) -> Option<&'h [i64]> {
+        // Few reads per transaction: a linear scan of its external reads is cheapest.
+        let i = self.ext.partition_point(|e| e.txn < t);
+        self.ext[i..]
+            .iter()
+            .take_while(|e| e.txn == t)
+            .find(|e| e.key == k)
+            .map(|e| &self.read_of(e.txn, e.mop)[..e.len as usize])
+    }
+
+    /// Why an edge exists, in words a person can check against the history.
+    pub fn why(&self, e: &Edge) -> String {
+        let h = self.h;
+        let (a, b) = (tname(h, e.from as usize), tname(h, e.to as usize));
+        let k = h.key_name(e.key);
+        let v = self.version(e.key);
+        let witness = || match self.longest[e.key as usize] {
+            Some((t, _, _)) => format!("{} read {k} = {}", tname(h, t as usize), show_list(v)),
+            None => format!("no read of {k}"),
+        };
+        match e.kind {
+            WW if self.pos.contains_key(&(e.key, e.value)) => format!(
+                "{a} appended {} to {k} and {b} appended {}, next in the version order of {k} ({}), so {a} ww-precedes {b}",
+                e.aux, e.value, witness()
+            ),
+            WW => format!(
+                "{a} appended {} to {k}; {b} appended {} to {k}, which no read observed, so it comes after every observed element (the last, {}, by {a}; {}), so {a} ww-precedes {b}",
+                e.aux, e.value, e.aux, witness()
+            ),
+            WR => format!(
+                "{a} appended {} to {k}; {b} read {k} = {}, which ends with it, so {a} wr-precedes {b}",
+                e.value,
+                show_list(self.ext_read(e.to, e.key).unwrap_or(&[]))
+            ),
+            RW => {
+                let read = show_list(self.ext_read(e.from, e.key).unwrap_or(&[]));
+                if self.pos.contains_key(&(e.key, e.value)) {
+                    format!(
+                        "{a} read {k} = {read}; {b} appended {}, the next element of {k} after that ({}), so {a} rw-precedes {b}",
+                        e.value, witness()
+                    )
+                } else {
+                    format!(
+                        "{a} read {k} = {read}; {b} appended {} to {k}, which no read observed, so it comes after every version {a} could have read, so {a} rw-precedes {b}",
+                        e.value
+                    )
+                }
+            }
+            _ => realtime_why(h, e),
+        }
+    }
+}
+
+fn own_appends(h: &TxnHistory, t: usize, k: KeyId) -> impl Iterator<Item = i64> + '_ {
+    h.txns[t].mops.iter().filter_map(move |m| match m {
+        Mop::Append { key, value } if *key == k => Some(*value),
+        _ => None,
+    })
+}
+
+fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
+    Anomaly {
+        txns: txns.iter().map(|&t| txn_ref(h, t)).collect(),
+        cycle: Vec::new(),
+        explanation,
+    }
+}
+
+/// Explains edges (for cycle reports shared by both models).
+pub(crate) trait Why {
+    /// The history.
+    fn history(&self) -> &TxnHistory;
+    /// Why `e` exists.
+    fn why(&self, e: &Edge) -> String;
+}
+
+impl Why for Inference<'_> {
+    fn history(&self) -> &TxnHistory {
+        self.h
+    }
+    fn why(&self, e: &Edge) -> String {
+        Inference::why(self, e)
+    }
+}
+
+/// Infers the dependency graph and the non-cycle anomalies.
+pub fn infer(h: &TxnHistory) -> Inference<'_> {
+    let n = h.txns.len();
+    let nk = h.keys.len();
+    let mut found = Collector::default();
+    let mut appender: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n * 2);
+    for (t, x) in h.txns.iter().enumerate() {
+        for m in &x.mops {
+            if let Mop::Append { key, value } = m {
+                appender.insert((*key, *value), t as u32);
+            }
+        }
+    }
+    // Reads: duplicates, aborted and unknown elements, observed info transactions, longest.
+    let mut observed = vec![false; n];
+    let mut seen: HashSet<i64> = HashSet::new();
+    for (t, x) in h.txns.iter().enumerate() {
+        if x.status != Status::Ok {
+            continue;
+        }
+        for m in &x.mops {
+            let Mop::ReadList {
+                key,
+                value: Some(vals),
+            } = m
+            else {
+                continue;
+            };
+            let k = h.key_name(*key);
+            seen.clear();
+            for &v in vals {
+                if !seen.insert(v) {
+                    found.add("duplicate", || anomaly(h, &[t], format!("{} read {k} = {}, in which {v} appears more than once (values are appended once)", tname(h, t), show_list(vals))));
+                }
+                match appender.get(&(*key, v)) {
+                    None => found.add("garbage-read", || {
+                        anomaly(
+                            h,
+                            &[t],
+                            format!(
+                                "{} read {k} = {}, but no transaction appended {v} to {k}",
+                                tname(h, t),
+                                show_list(vals)
+                            ),
+                        )
+                    }),
+                    Some(&w) => {
+                        let w = w as usize;
+                        if h.txns[w].status == Status::Fail {
+                            found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {k} and failed (aborted); {} read {k} = {}, which contains it", tname(h, w), tname(h, t), show_list(vals))));
+                        }
+                        observed[w] = true;
+                    }
+                }
+            }
+        }
+    }
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
+        .collect();
+    // External reads, internal consistency, incompatible orders, G1b.
+    let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
+    let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
+    let mut state: Vec<(KeyId, Option<Vec<i64>>, Vec<i64>)> = Vec::new();
+    for (t, x) in h.txns.iter().enumerate() {
+        if x.status != Status::Ok {
+            continue;
+        }
+        state.clear();
+        for (mi, m) in x.mops.iter().enumerate() {
+            match m {
+                Mop::Append { key, value } => {
+                    let i = match state.iter().position(|s| s.0 == *key) {
+                        Some(i) => i,
+                        None => {
+                            state.push((*key, None, Vec::new()));
+                            state.len() - 1
+                        }
+                    };
+                    state[i].2.push(*value);
+                }
+                Mop::ReadList {
+                    key,
+                    value: Some(vals),
+                } => {
+                    let k = h.key_name(*key);
+                    let i = match state.iter().position(|s| s.0 == *key) {
+                        Some(i) => i,
+                        None => {
+                            state.push((*key, None, Vec::new()));
+                            state.len() - 1
+                        }
+                    };
+                    let (_, prev, own) = &state[i];
+                    let expected_ok = match prev {
+                        Some(p) => {
+                            vals.len() == p.len() + own.len()
+                                && vals[..p.len()] == p[..]
+                                && vals[p.len()..] == own[..]
+                        }
+                        None => {
+                            vals.len() >= own.len() && vals[vals.len() - own.len()..] == own[..]
+                        }
+                    };
+                    if !expected_ok {
+                        let expect = match prev {
+                            Some(p) => format!(
+                                "{} (its earlier read plus its own appends since)",
+                                show_list(&[&p[..], &own[..]].concat())
+                            ),
+                            None => format!("a list ending with its own appends {own:?}"),
+                        };
+                        found.add("internal", || {
+                            anomaly(
+                                h,
+                                &[t],
+                                format!(
+                                    "{} read {k} = {}, but expected {expect}",
+                                    tname(h, t),
+                                    show_list(vals)
+                                ),
+                            )
+                        });
+                    } else if prev.is_none() {
+                        let len = vals.len() - own.len();
+                        let external = &vals[..len];
+                        if let Some(&v) = external
+                            .iter()
+                            .find(|v| appender.get(&(*key, **v)) == Some(&(t as u32)))
+                        {
+                            found.add("internal", || anomaly(h, &[t], format!("{} read {k} = {}, which contains {v}, an element it appends only later", tname(h, t), show_list(vals))));
+                        } else {
+                            ext.push(ExtRead {
+                                txn: t as u32,
+                                key: *key,
+                                mop: mi as u32,
+                                len: len as u32,
+                            });
+                            if longest[*key as usize].is_none_or(|(_, _, l)| (l as usize) < len) {
+                                longest[*key as usize] = Some((t as u32, mi as u32, len as u32));
+                            }
+                            // G1b: the last element read is not its appender's last append there.
+                            if let Some(&last) = external.last() {
+                                if let Some(&w) = appender.get(&(*key, last)) {
+                                    let w = w as usize;
+                                    if let Some(final_v) = own_appends(h, w, *key).last() {
+                                        if final_v != last && h.txns[w].status != Status::Fail {
+                                            found.add("G1b", || anomaly(h, &[w, t], format!("{} appended {last} and later {final_v} to {k}; {} read {k} = {}, an intermediate version", tname(h, w), tname(h, t), show_list(external))));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let own_now = state[i].2.clone();
+                    let _ = own_now;
+                    state[i].1 = Some(vals.clone());
+                    state[i].2.clear();
+                }
+                _ => {}
+            }
+        }
+    }
+    let version = |k: KeyId| -> &[i64] {
+        match longest[k as usize] {
+            Some((t, m, len)) => match &h.txns[t as usize].mops[m as usize] {
+                Mop::ReadList { value: Some(v), .. } => &v[..len as usize],
+                _ => &[],
+            },
+            None => &[],
+        }
+    };
+    let mut pos: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n);
+    for k in 0..nk as KeyId {
+        for (i, &v) in version(k).iter().enumerate() {
+            pos.entry((k, v)).or_insert(i as u32);
+        }
+        // Dirty update: an aborted element followed by a committed one.
+        let vs = version(k);
+        if let Some(fi) = vs.iter().position(|v| {
+            appender
+                .get(&(k, *v))
+                .is_some_and(|&w| h.txns[w as usize].status == Status::Fail)
+        }) {
+            if let Some(&c) = vs[fi + 1..].iter().find(|v| {
+                appender
+                    .get(&(k, **v))
+                    .is_some_and(|&w| committed[w as usize])
+            }) {
+                let (w, cw) = (appender[&(k, vs[fi])] as usize, appender[&(k, c)] as usize);
+                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
+            }
+        }
+    }
+    // Incompatible order: every external read must be a prefix of the version order.
+    for r in &ext {
+        let Mop::ReadList {
+            key,
+            value: Some(full),
+        } = &h.txns[r.txn as usize].mops[r.mop as usize]
+        else {
+            continue;
+        };
+        let vals = &full[..r.len as usize];
+        let v = version(*key);
+        if vals.len() > v.len() || v[..vals.len()] != vals[..] {
+            let t = r.txn as usize;
+            let (lt, _, _) = longest[*key as usize].unwrap_or((t as u32, 0, 0));
+            found.add("incompatible-order", || {
+                anomaly(
+                    h,
+                    &[t, lt as usize],
+                    format!(
+                        "{} read {} = {}, and {} read {} = {}: neither is a prefix of the other",
+                        tname(h, t),
+                        h.key_name(*key),
+                        show_list(vals),
+                        tname(h, lt as usize),
+                        h.key_name(*key),
+                        show_list(v)
+                    ),
+                )
+            });
+        }
+    }
+    // Unobserved appends of committed transactions, per key.
+    let mut unobserved: Vec<Vec<(u32, i64, i64)>> = vec![Vec::new(); nk];
+    for (t, x) in h.txns.iter().enumerate() {
+        if !committed[t] {
+            continue;
+        }
+        for m in &x.mops {
+            if let Mop::Append { key, value } = m {
+                if !pos.contains_key(&(*key, *value)) {
+                    let list = &mut unobserved[*key as usize];
+                    match list.last_mut() {
+                        Some(last) if last.0 == t as u32 => last.2 = *value,
+                        _ => list.push((t as u32, *value, *value)),
+                    }
+                }
+            }
+        }
+    }
+    // Edges.
+    let mut edges: Vec<Edge> = Vec::with_capacity(n * 4);
+    let mut last_committed: Vec<Option<(u32, i64)>> = vec![None; nk];
+    for k in 0..nk as KeyId {
+        let mut prev: Option<(u32, i64)> = None;
+        for &v in version(k) {
+            let Some(&a) = appender.get(&(k, v)) else {
+                continue;
+            };
+            if !committed[a as usize] {
+                continue;
+            }
+            if let Some((p, pv)) = prev {
+                if p != a {
+                    edges.push(Edge {
+                        from: p,
+                        to: a,
+                        kind: WW,
+                        key: k,
+                        value: v,
+                        aux: pv,
+                    });
+                }
+            }
+            prev = Some((a, v));
+        }
+        last_committed[k as usize] = prev;
+        if let Some((p, pv)) = prev {
+            for &(u, first, _) in &unobserved[k as usize] {
+                if u != p {
+                    edges.push(Edge {
+                        from: p,
+                        to: u,
+                        kind: WW,
+                        key: k,
+                        value: first,
+                        aux: pv,
+                    });
+                }
+            }
+        }
+    }
+    for r in &ext {
+        let (t, k) = (r.txn, r.key);
+        let full = match &h.txns[t as usize].mops[r.mop as usize] {
+            Mop::ReadList { value: Some(v), .. } => v,
+            _ => continue,
+        };
+        let read = &full[..r.len as usize];
+        let v = version(k);
+        if read.len() > v.len() || v[..read.len()] != read[..] {
+            continue;
+        }
+        if let Some(&last) = read.last() {
+            if let Some(&w) = appender.get(&(k, last)) {
+                if committed[w as usize] && w != t {
+                    edges.push(Edge {
+                        from: w,
+                        to: t,
+                        kind: WR,
+                        key: k,
+                        value: last,
+                        aux: 0,
+                    });
+                }
+            }
+        }
+        let next = v[read.len()..].iter().find_map(|x| {
+            appender
+                .get(&(k, *x))
+                .filter(|w| committed[**w as usize])
+                .map(|w| (*w, *x))
+        });
+        match next {
+            Some((w, x)) => {
+                if w != t {
+                    edges.push(Edge {
+                        from: t,
+                        to: w,
+                        kind: RW,
+                        key: k,
+                        value: x,
+                        aux: 0,
+                    });
+                }
+            }
+            None => {
+                for &(u, first, _) in &unobserved[k as usize] {
+                    if u != t {
+                        edges.push(Edge {
+                            from: t,
+                            to: u,
+                            kind: RW,
+                            key: k,
+                            value: first,
+                            aux: 1,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    realtime_edges(h, &committed, &mut edges);
+    ext.sort_unstable_by_key(|e| (e.txn, e.key));
+    let graph = Graph::new(n, edges);
+    Inference {
+        h,
+        committed,
+        longest,
+        pos,
+        unobserved,
+        ext,
+        found,
+        graph,
+    }
+}
+
+/// Realtime edges among committed transactions, as a transitive reduction: each invoke is
+/// linked from the current frontier (completed transactions not yet followed by another
+/// completed one), so the work is O(n · concurrency).
+pub(crate) fn realtime_edges(h: &TxnHistory, committed: &[bool], edges: &mut Vec<Edge>) {
+    let mut events: Vec<(u64, u32, bool)> = Vec::with_capacity(h.txns.len() * 2);
+    for (t, x) in h.txns.iter().enumerate() {
+        if !committed[t] {
+            continue;
+        }
+        events.push((x.invoke_pos, t as u32, false));
+        if x.status == Status::Ok {
+            if let Some(c) = x.complete_pos {
+                events.push((c, t as u32, true));
+            }
+        }
+    }
+    events.sort_unstable();
+    let mut frontier: Vec<u32> = Vec::new();
+    let mut preds: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (_, t, complete) in events {
+        if complete {
+            if let Some(p) = preds.remove(&t) {
+                frontier.retain(|f| !p.contains(f));
+            }
+            frontier.push(t);
+        } else {
+            for &f in &frontier {
+                edges.push(Edge {
+                    from: f,
+                    to: t,
+                    kind: RT,
+                    key: 0,
+                    value: 0,
+                    aux: 0,
+                });
+            }
+            if h.txns[t as usize].status == Status::Ok {
+                preds.insert(t, frontier.clone());
+            }
+        }
+    }
+}
+
+fn has_cycle(g: &Graph, mask: u8) -> bool {
+    scc(g, mask).iter().any(|c| *c != u32::MAX)
+}
+
+fn si_components(g: &Graph) -> (Vec<u32>, Vec<u32>) {
+    scc_order(g.n * 2, |x, out| product_succ(g, x, |_, y| out.push(y)))
+}
+
+/// A key with several unobserved appenders: (transaction, first value, last value) each.
+type FreeKey = (KeyId, Vec<(u32, i64, i64)>);
+
+/// Outcome of the snapshot-isolation search over orders of unobserved appends.
+enum SiOutcome {
+    Valid,
+    Invalid(Graph),
+    Unknown(String),
+}
+
+fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
+    let g = &inf.graph;
+    let (comp, order) = si_components(g);
+    if comp.iter().any(|c| *c != u32::MAX) {
+        return SiOutcome::Invalid(Graph::new(g.n, g.edges.clone()));
+    }
+    let free: Vec<FreeKey> = inf
+        .unobserved
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.len() > 1)
+        .map(|(k, u)| (k as KeyId, u.clone()))
+        .collect();
+    if free.is_empty() {
+        return SiOutcome::Valid;
+    }
+    // Greedy: order each key's unobserved appenders along a topological order of the SI graph.
+    let mut rank = vec![0u32; g.n * 2];
+    for (i, &x) in order.iter().enumerate() {
+        rank[x as usize] = (order.len() - i) as u32;
+    }
+    let chain = |perm: &[(u32, i64, i64)], k: KeyId, out: &mut Vec<Edge>| {
+        for w in perm.windows(2) {
+            out.push(Edge {
+                from: w[0].0,
+                to: w[1].0,
+                kind: WW,
+                key: k,
+                value: w[1].1,
+                aux: w[0].2,
+            });
+        }
+    };
+    let mut edges = g.edges.clone();
+    for (k, us) in &free {
+        let mut us = us.clone();
+        us.sort_by_key(|u| rank[2 * u.0 as usize].max(rank[2 * u.0 as usize + 1]));
+        chain(&us, *k, &mut edges);
+    }
+    let greedy = Graph::new(g.n, edges);
+    let (gc, _) = si_components(&greedy);
+    if gc.iter().all(|c| *c == u32::MAX) {
+        return SiOutcome::Valid;
+    }
+    // Exhaustive search, key by key, position by position, pruning orders that close a cycle.
+    let mut extra: HashMap<u32, Vec<u32>> = HashMap::new();
+    let start = Instant::now();
+    let mut steps = 0u64;
+    let mut search = Search {
+        g,
+        extra: &mut extra,
+        steps: &mut steps,
+        budget,
+        start,
+        out_of_budget: false,
+    };
+    let ok = search.keys(&free, 0, &mut Vec::new(), &mut vec![false; 0]);
+    if ok {
+        SiOutcome::Valid
+    } else if search.out_of_budget {
+        SiOutcome::Unknown(format!(
+            "snapshot-isolation: the search over orders of unobserved appends ({} keys with several) stopped after {steps} steps",
+            free.len()
+        ))
+    } else {
+        SiOutcome::Invalid(greedy)
+    }
+}
+
+struct Search<'a> {
+    g: &'a Graph,
+    extra: &'a mut HashMap<u32, Vec<u32>>,
+    steps: &'a mut u64,
+    budget: &'a Budget,
+    start: Instant,
+    out_of_budget: bool,
+}
+
+impl Search<'_> {
+    /// True when product node `from` reaches `a` or `b`.
+    fn reaches(&self, from: usize, a: usize, b: usize) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        seen.insert(from);
+        while let Some(x) = stack.pop() {
+            if x == a || x == b {
+                return true;
+            }
+            let mut push = |y: usize| {
+                if seen.insert(y) {
+                    stack.push(y);
+                }
+            };
+            product_succ(self.g, x, |_, y| push(y as usize));
+            if let Some(ex) = self.extra.get(&((x / 2) as u32)) {
+                for &to in ex {
+                    push(2 * to as usize + 1);
+                }
+            }
+        }
+        false
+    }
+
+    fn keys(
+        &mut self,
+        free: &[FreeKey],
+        ki: usize,
+        chain: &mut Vec<u32>,
+        used: &mut Vec<bool>,
+    ) -> bool {
+        if ki == free.len() {
+            return true;
+        }
+        let us = &free[ki].1;
+        if chain.is_empty() {
+            *used = vec![false; us.len()];
+        }
+        if chain.len() == us.len() {
+            let mut next_chain = Vec::new();
+            let mut next_used = Vec::new();
+            return self.keys(free, ki + 1, &mut next_chain, &mut next_used);
+        }
+        for i in 0..us.len() {
+            if used[i] {
+                continue;
+            }
+            *self.steps += 1;
+            if *self.steps > self.budget.steps
+                || (self.steps.is_multiple_of(1024)
+                    && self.budget.time.is_some_and(|t| self.start.elapsed() > t))
+            {
+                self.out_of_budget = true;
+                return false;
+            }
+            let u = us[i].0;
+            if let Some(&p) = chain.last() {
+                if self.reaches(2 * u as usize + 1, 2 * p as usize, 2 * p as usize + 1) {
+                    continue;
+                }
+                self.extra.entry(p).or_default().push(u);
+            }
+            used[i] = true;
+            chain.push(u);
+            let ok = self.keys(free, ki, chain, used);
+            chain.pop();
+            used[i] = false;
+            if let Some(&p) = chain.last() {
+                if let Some(v) = self.extra.get_mut(&p) {
+                    v.pop();
+                }
+            }
+            if ok {
+                return true;
+            }
+            if self.out_of_budget {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+/// Reports cycles: per component of the given mask, the shortest cycle through one member.
+pub(crate) fn report_cycles(
+    inf: &dyn Why,
+    g: &Graph,
+    mask: u8,
+    found: &mut Collector,
+    seen: &mut HashSet<Vec<(u32, u32, u8)>>,
+) {
+    let comp = scc(g, mask);
+    let mut done: HashSet<u32> = HashSet::new();
+    for v in 0..g.n {
+        let c = comp[v];
+        if c == u32::MAX || !done.insert(c) || done.len() > 50 {
+            continue;
+        }
+        if let Some(path) = shortest_cycle(g, &comp, v, mask) {
+            add_cycle(inf, g, &path, found, seen);
+        }
+    }
+}
+
+fn add_cycle(
+    inf: &dyn Why,
+    g: &Graph,
+    path: &[usize],
+    found: &mut Collector,
+    seen: &mut HashSet<Vec<(u32, u32, u8)>>,
+) {
+    let edges: Vec<Edge> = path.iter().map(|&i| g.edges[i]).collect();
+    let mut sig: Vec<(u32, u32, u8)> = edges.iter().map(|e| (e.from, e.to, e.kind)).collect();
+    sig.sort_unstable();
+    if !seen.insert(sig) {
+        return;
+    }
+    let (kind, a) = cycle_anomaly(inf.history(), &edges, |e| inf.why(e));
+    found.add(&kind, || a);
+}
+
+/// SI cycles (no two adjacent rw edges): shortest cycles in the product graph, and for each
+/// component a try at a G-single (one rw edge closed by ww/wr edges).
+pub(crate) fn report_si_cycles(
+    inf: &dyn Why,
+    g: &Graph,
+    found: &mut Collector,
+    seen: &mut HashSet<Vec<(u32, u32, u8)>>,
+) {
+    let (comp, _) = si_components(g);
+    let mut done: HashSet<u32> = HashSet::new();
+    let dep = scc(g, WW | WR | RW);
+    for x in 0..g.n * 2 {
+        let c = comp[x];
+        if c == u32::MAX || !done.insert(c) || done.len() > 50 {
+            continue;
+        }
+        // A G-single: an rw edge a -> b inside the component, and a ww/wr path from b to a.
+        let mut budget = 200_000usize;
+        let mut got_single = false;
+        for v in 0..g.n {
+            if comp[2 * v] != c && comp[2 * v + 1] != c {
+                continue;
+            }
+            for i in g.out(v) {
+                let e = g.edges[i];
+                if e.kind != RW || dep[e.to as usize] != dep[v] || budget == 0 {
+                    continue;
+                }
+                let d = dep[v];
+                let path = bfs_path(
+                    g.n,
+                    e.to as usize,
+                    v,
+                    budget,
+                    |y| dep[y] == d,
+                    |x, f| {
+                        for j in g.out(x) {
+                            if g.edges[j].kind & (WW | WR) != 0 {
+                                f(j, g.edges[j].to);
+                            }
+                        }
+                    },
+                );
+                budget = budget.saturating_sub(1000);
+                if let Some(mut p) = path {
+                    p.insert(0, i);
+                    add_cycle(inf, g, &p, found, seen);
+                    got_single = true;
+                    break;
+                }
+            }
+            if got_single {
+                break;
+            }
+        }
+        if got_single {
+            continue;
+        }
+        let path = bfs_path(
+            g.n * 2,
+            x,
+            x,
+            usize::MAX,
+            |y| comp[y] == c,
+            |y, f| product_succ(g, y, &mut *f),
+        );
+        if let Some(p) = path {
+            add_cycle(inf, g, &p, found, seen);
+        }
+    }
+}
+
+fn lost_updates(inf: &Inference, found: &mut Collector) {
+    let h = inf.h;
+    let mut groups: HashMap<(KeyId, u32), Vec<u32>> = HashMap::new();
+    for r in &inf.ext {
+        if own_appends(h, r.txn as usize, r.key).next().is_some() {
+            groups.entry((r.key, r.len)).or_default().push(r.txn);
+        }
+    }
+    let mut keys: Vec<_> = groups.into_iter().filter(|(_, ts)| ts.len() > 1).collect();
+    keys.sort_unstable();
+    for ((k, _), ts) in keys {
+        let read = inf.ext_read(ts[0], k).unwrap_or(&[]);
+        let names: Vec<String> = ts.iter().map(|t| tname(h, *t as usize)).collect();
+        let txns: Vec<usize> = ts.iter().map(|t| *t as usize).collect();
+        found.add("lost-update", || anomaly(h, &txns, format!("{} all read {} = {} and each appended to it: whichever committed last overwrote a version the others never saw", names.join(", "), h.key_name(k), show_list(read))));
+    }
+}
+
+/// Checks a list-append history.
+pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
+    let mut inf = infer(h);
+    let mut found = std::mem::take(&mut inf.found);
+    lost_updates(&inf, &mut found);
+    let base_bad = found.violates(Consistency::ReadCommitted);
+    let g = &inf.graph;
+    let mut verdicts: Vec<(Consistency, TxnVerdict)> = Vec::new();
+    let mut unknown_reason = None;
+    let bad = |b: bool| {
+        if b {
+            TxnVerdict::Invalid
+        } else {
+            TxnVerdict::Valid
+        }
+    };
+    let ss_cycle = has_cycle(g, WW | WR | RW | RT);
+    let mut seen = HashSet::new();
+    if !base_bad && !ss_cycle {
+        verdicts = Consistency::ALL
+            .iter()
+            .map(|c| (*c, TxnVerdict::Valid))
+            .collect();
+    } else {
+        let rc = has_cycle(g, WW | WR);
+        let ser = has_cycle(g, WW | WR | RW);
+        let si = if base_bad {
+            TxnVerdict::Invalid
+        } else {
+            match si_decide(&inf, budget) {
+                SiOutcome::Valid => TxnVerdict::Valid,
+                SiOutcome::Invalid(sg) => {
+                    report_si_cycles(&inf, &sg, &mut found, &mut seen);
+                    TxnVerdict::Invalid
+                }
+                SiOutcome::Unknown(why) => {
+                    unknown_reason = Some(why);
+                    TxnVerdict::Unknown
+                }
+            }
+        };
+        verdicts.push((Consistency::ReadCommitted, bad(base_bad || rc)));
+        verdicts.push((Consistency::RepeatableRead, bad(base_bad || ser)));
+        verdicts.push((Consistency::SnapshotIsolation, si));
+        verdicts.push((Consistency::Serializable, bad(base_bad || ser)));
+        verdicts.push((Consistency::StrictSerializable, TxnVerdict::Invalid));
+        report_cycles(&inf, g, WW, &mut found, &mut seen);
+        report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
+        if si == TxnVerdict::Invalid && !base_bad {
+            // Already reported above from the SI graph.
+        } else {
+            report_si_cycles(&inf, g, &mut found, &mut seen);
+        }
+        report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);
+        if !ser {
+            report_cycles(&inf, g, WW | WR | RW | RT, &mut found, &mut seen);
+        }
+    }
+    let mut report = TxnReport::new(h, consistency);
+    let verdict = verdicts
+        .iter()
+        .find(|(c, _)| *c == consistency)
+        .map_or(TxnVerdict::Valid, |v| v.1);
+    report.valid = verdict;
+    if verdict == TxnVerdict::Unknown {
+        report.unknown_reason = unknown_reason;
+    }
+    let (not, also) = not_also_not(&verdicts);
+    report.not = not;
+    report.also_not = also;
+    report.anomalies = found.anomalies;
+    report.anomaly_counts = found.counts;
+    report
+}

@@ -1,0 +1,629 @@
+//! rw-register: what the history proves, and a budgeted search over what it does not.
+//!
+//! **Proved.** Written values are unique per key, so a read names its writer: wr edges, `G1a`
+//! (a value written by an aborted transaction), `G1b` (a value its writer overwrote in the same
+//! transaction), `garbage-read` (a value nobody wrote), `internal` (a read contradicting the
+//! transaction's own earlier write or read). Version orders are known only in part: the initial
+//! `null` precedes every write, and a transaction that read x then wrote y to a key puts y
+//! after x. These give ww and rw edges; cycles among proved edges are reported as anomalies.
+//!
+//! **Searched.** The rest of the version order is not observable and the problem is
+//! NP-complete, so the verdict comes from a search over commit orders of the committed
+//! transactions (`info` ones may commit or not): serializable (and repeatable-read, equal to it
+//! for item reads) and strict-serializable replay each transaction on the state left by those
+//! before it (strict: in real-time order), with a memo of (transactions placed, current values)
+//! and pruning of states where a pending read's value can no longer appear; snapshot isolation
+//! lets each transaction read some earlier consistent snapshot under first-committer-wins.
+//! Read-committed needs no search: it holds iff the wr edges are acyclic. When the budget runs
+//! out the answer is `unknown`, never `valid`.
+
+use super::graph::{scc, Edge, Graph, RT, RW, WR, WW};
+use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
+use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport, TxnVerdict};
+use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
+use hashbrown::{HashMap, HashSet};
+use std::time::Instant;
+
+/// A version read: key and value (None = the initial null).
+type ReadVersion = (KeyId, Option<i64>);
+
+/// The reads and writes of one transaction as the search needs them.
+#[derive(Clone, Default)]
+struct Shape {
+    /// External reads: key and value (None = the initial null).
+    reads: Vec<(KeyId, Option<i64>)>,
+    /// Final write per key.
+    writes: Vec<(KeyId, i64)>,
+}
+
+struct Inference<'h> {
+    h: &'h TxnHistory,
+    shapes: Vec<Shape>,
+    committed: Vec<bool>,
+    found: Collector,
+    graph: Graph,
+}
+
+impl Why for Inference<'_> {
+    fn history(&self) -> &TxnHistory {
+        self.h
+    }
+    fn why(&self, e: &Edge) -> String {
+        let h = self.h;
+        let (a, b) = (tname(h, e.from as usize), tname(h, e.to as usize));
+        let k = h.key_name(e.key);
+        let show = |v: i64| {
+            if v == i64::MIN {
+                "null".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        match e.kind {
+            WR => format!("{a} wrote {k} = {}; {b} read {k} = {}, so {a} wr-precedes {b}", e.value, e.value),
+            WW => format!(
+                "{a} wrote {k} = {}; {b} read {k} = {} and then wrote {k} = {}, so {a} ww-precedes {b}",
+                e.aux, e.aux, e.value
+            ),
+            RW if e.aux == i64::MIN => format!(
+                "{a} read {k} = null (the initial value); {b} wrote {k} = {}, a later version, so {a} rw-precedes {b}",
+                e.value
+            ),
+            RW => format!(
+                "{a} read {k} = {}; {b} read the same version and overwrote it with {}, so {a} rw-precedes {b}",
+                show(e.aux),
+                e.value
+            ),
+            _ => super::report::realtime_why(h, e),
+        }
+    }
+}
+
+fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
+    Anomaly {
+        txns: txns.iter().map(|&t| txn_ref(h, t)).collect(),
+        cycle: Vec::new(),
+        explanation,
+    }
+}
+
+fn infer(h: &TxnHistory) -> Inference<'_> {
+    let n = h.txns.len();
+    let mut found = Collector::default();
+    let mut writer: HashMap<(KeyId, i64), u32> = HashMap::new();
+    for (t, x) in h.txns.iter().enumerate() {
+        for m in &x.mops {
+            if let Mop::Write { key, value } = m {
+                writer.insert((*key, *value), t as u32);
+            }
+        }
+    }
+    let last_write = |t: usize, k: KeyId| {
+        h.txns[t].mops.iter().rev().find_map(|m| match m {
+            Mop::Write { key, value } if *key == k => Some(*value),
+            _ => None,
+        })
+    };
+    let mut shapes = vec![Shape::default(); n];
+    let mut observed = vec![false; n];
+    for (t, x) in h.txns.iter().enumerate() {
+        let mut seen: Vec<(KeyId, Option<i64>, bool)> = Vec::new(); // key, value, by own write
+        for m in &x.mops {
+            match m {
+                Mop::Write { key, value } => {
+                    match seen.iter_mut().find(|s| s.0 == *key) {
+                        Some(s) => *s = (*key, Some(*value), true),
+                        None => seen.push((*key, Some(*value), true)),
+                    }
+                    match shapes[t].writes.iter_mut().find(|w| w.0 == *key) {
+                        Some(w) => w.1 = *value,
+                        None => shapes[t].writes.push((*key, *value)),
+                    }
+                }
+                Mop::ReadReg {
+                    key,
+                    value: Some(v),
+                } if x.status == Status::Ok => {
+                    let k = h.key_name(*key);
+                    let show = |v: &Option<i64>| v.map_or("null".to_string(), |x| x.to_string());
+                    if let Some(&(_, prev, own)) = seen.iter().find(|s| s.0 == *key) {
+                        if prev != *v {
+                            let what = if own {
+                                "its own write of"
+                            } else {
+                                "its earlier read of"
+                            };
+                            found.add("internal", || {
+                                anomaly(
+                                    h,
+                                    &[t],
+                                    format!(
+                                        "{} read {k} = {} after {what} {}",
+                                        tname(h, t),
+                                        show(v),
+                                        show(&prev)
+                                    ),
+                                )
+                            });
+                        }
+                        continue;
+                    }
+                    seen.push((*key, *v, false));
+                    shapes[t].reads.push((*key, *v));
+                    let Some(val) = v else { continue };
+                    match writer.get(&(*key, *val)) {
+                        None => found.add("garbage-read", || {
+                            anomaly(
+                                h,
+                                &[t],
+                                format!(
+                                    "{} read {k} = {val}, but no transaction wrote {val} to {k}",
+                                    tname(h, t)
+                                ),
+                            )
+                        }),
+                        Some(&w) => {
+                            let w = w as usize;
+                            observed[w] = true;
+                            if w == t {
+                                found.add("internal", || {
+                                    anomaly(
+                                        h,
+                                        &[t],
+                                        format!(
+                                            "{} read {k} = {val}, a value it writes only later",
+                                            tname(h, t)
+                                        ),
+                                    )
+                                });
+                            } else if h.txns[w].status == Status::Fail {
+                                found.add("G1a", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and failed (aborted); {} read {k} = {val}", tname(h, w), tname(h, t))));
+                            } else if let Some(fin) = last_write(w, *key).filter(|f| f != val) {
+                                found.add("G1b", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and later {k} = {fin}; {} read {k} = {val}, an intermediate version", tname(h, w), tname(h, t))));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
+        .collect();
+    // Proved edges.
+    let mut edges = Vec::new();
+    let mut writers_of: HashMap<KeyId, Vec<u32>> = HashMap::new();
+    for (t, s) in shapes.iter().enumerate() {
+        if committed[t] {
+            for &(k, _) in &s.writes {
+                writers_of.entry(k).or_default().push(t as u32);
+            }
+        }
+    }
+    // Who overwrote each version after reading it: (key, value read) -> transactions.
+    let mut overwriters: HashMap<ReadVersion, Vec<(u32, i64)>> = HashMap::new();
+    for (t, s) in shapes.iter().enumerate() {
+        if !committed[t] || h.txns[t].status != Status::Ok {
+            continue;
+        }
+        for &(k, v) in &s.reads {
+            if let Some(&(_, w)) = s.writes.iter().find(|w| w.0 == k) {
+                overwriters.entry((k, v)).or_default().push((t as u32, w));
+            }
+        }
+    }
+    for (t, s) in shapes.iter().enumerate() {
+        if !committed[t] || h.txns[t].status != Status::Ok {
+            continue;
+        }
+        for &(k, v) in &s.reads {
+            match v {
+                Some(x) => {
+                    if let Some(&w) = writer.get(&(k, x)) {
+                        if committed[w as usize] && w as usize != t {
+                            edges.push(Edge {
+                                from: w,
+                                to: t as u32,
+                                kind: WR,
+                                key: k,
+                                value: x,
+                                aux: 0,
+                            });
+                        }
+                    }
+                    for &(o, y) in overwriters.get(&(k, Some(x))).map_or(&[][..], |v| v) {
+                        if o as usize != t {
+                            edges.push(Edge {
+                                from: t as u32,
+                                to: o,
+                                kind: RW,
+                                key: k,
+                                value: y,
+                                aux: x,
+                            });
+                        }
+                        if let Some(&w) = writer.get(&(k, x)) {
+                            if committed[w as usize] && w != o {
+                                edges.push(Edge {
+                                    from: w,
+                                    to: o,
+                                    kind: WW,
+                                    key: k,
+                                    value: y,
+                                    aux: x,
+                                });
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for &o in writers_of.get(&k).map_or(&[][..], |v| v) {
+                        if o as usize != t {
+                            let y = shapes[o as usize]
+                                .writes
+                                .iter()
+                                .find(|w| w.0 == k)
+                                .map_or(0, |w| w.1);
+                            edges.push(Edge {
+                                from: t as u32,
+                                to: o,
+                                kind: RW,
+                                key: k,
+                                value: y,
+                                aux: i64::MIN,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    realtime_edges(h, &committed, &mut edges);
+    let graph = Graph::new(n, edges);
+    Inference {
+        h,
+        shapes,
+        committed,
+        found,
+        graph,
+    }
+}
+
+/// The budgeted search for an order.
+struct Search<'a> {
+    h: &'a TxnHistory,
+    shapes: &'a [Shape],
+    cands: Vec<usize>,
+    must: usize,
+    c: Consistency,
+    budget: &'a Budget,
+    start: Instant,
+    steps: u64,
+    memo: HashSet<(Vec<u64>, Vec<Option<i64>>)>,
+    out: bool,
+    /// ok transactions that must precede each candidate (strict).
+    preds: Vec<Vec<usize>>,
+    /// Writer of each (key, value).
+    writer: HashMap<(KeyId, i64), usize>,
+}
+
+enum Found {
+    Yes,
+    No,
+    OutOfBudget(String),
+}
+
+impl Search<'_> {
+    fn tick(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > self.budget.steps
+            || self.memo.len() > self.budget.memo_entries
+            || (self.steps.is_multiple_of(4096)
+                && self.budget.time.is_some_and(|t| self.start.elapsed() > t))
+        {
+            self.out = true;
+        }
+        self.out
+    }
+
+    /// Serializable / strict: DFS with memo over (placed, current values).
+    fn serial(
+        &mut self,
+        placed: &mut Vec<bool>,
+        bits: &mut Vec<u64>,
+        vals: &mut Vec<Option<i64>>,
+        done_ok: usize,
+    ) -> bool {
+        if done_ok == self.must {
+            return true;
+        }
+        if !self.memo.insert((bits.clone(), vals.clone())) {
+            return false;
+        }
+        // Prune: a pending read of a value overwritten for good can never be satisfied.
+        for &t in &self.cands {
+            if placed[t] || self.h.txns[t].status != Status::Ok {
+                continue;
+            }
+            for &(k, v) in &self.shapes[t].reads {
+                if vals[k as usize] == v {
+                    continue;
+                }
+                // Unique values: once a key moves past v, v never comes back; v can still
+                // appear only if its writer is yet to commit.
+                let writer_pending =
+                    v.is_some_and(|x| self.writer.get(&(k, x)).is_some_and(|&w| !placed[w]));
+                if !writer_pending {
+                    return false;
+                }
+            }
+        }
+        for i in 0..self.cands.len() {
+            let t = self.cands[i];
+            if placed[t] || self.tick() {
+                if self.out {
+                    return false;
+                }
+                continue;
+            }
+            if self.c == Consistency::StrictSerializable
+                && self.preds[t].iter().any(|&p| !placed[p])
+            {
+                continue;
+            }
+            if self.shapes[t]
+                .reads
+                .iter()
+                .any(|&(k, v)| vals[k as usize] != v)
+                && self.h.txns[t].status == Status::Ok
+            {
+                continue;
+            }
+            let saved: Vec<(KeyId, Option<i64>)> = self.shapes[t]
+                .writes
+                .iter()
+                .map(|&(k, _)| (k, vals[k as usize]))
+                .collect();
+            for &(k, v) in &self.shapes[t].writes {
+                vals[k as usize] = Some(v);
+            }
+            placed[t] = true;
+            bits[i / 64] |= 1 << (i % 64);
+            let ok_t = (self.h.txns[t].status == Status::Ok) as usize;
+            let r = self.serial(placed, bits, vals, done_ok + ok_t);
+            bits[i / 64] &= !(1 << (i % 64));
+            placed[t] = false;
+            for (k, v) in saved {
+                vals[k as usize] = v;
+            }
+            if r {
+                return true;
+            }
+            if self.out {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Snapshot isolation: DFS over commit orders; versions[k] = (position, value).
+    fn si(
+        &mut self,
+        placed: &mut Vec<bool>,
+        order_len: usize,
+        versions: &mut Vec<Vec<(usize, Option<i64>)>>,
+        done_ok: usize,
+    ) -> bool {
+        if done_ok == self.must {
+            return true;
+        }
+        for i in 0..self.cands.len() {
+            let t = self.cands[i];
+            if placed[t] {
+                continue;
+            }
+            if self.tick() {
+                return false;
+            }
+            // Snapshot s (state after s commits) must lie in every read's interval and after
+            // the last commit that wrote a key t writes (first committer wins).
+            let mut lo = 0usize;
+            let mut hi = order_len; // inclusive
+            for &(k, _) in &self.shapes[t].writes {
+                if let Some(&(p, _)) = versions[k as usize].last() {
+                    lo = lo.max(p);
+                }
+            }
+            if self.h.txns[t].status == Status::Ok {
+                for &(k, v) in &self.shapes[t].reads {
+                    let vs = &versions[k as usize];
+                    let Some(j) = vs.iter().position(|x| x.1 == v) else {
+                        hi = 0;
+                        lo = 1;
+                        break;
+                    };
+                    lo = lo.max(vs[j].0);
+                    if let Some(next) = vs.get(j + 1) {
+                        hi = hi.min(next.0 - 1);
+                    }
+                }
+            }
+            if lo > hi {
+                continue;
+            }
+            for &(k, v) in &self.shapes[t].writes {
+                versions[k as usize].push((order_len + 1, Some(v)));
+            }
+            placed[t] = true;
+            let ok_t = (self.h.txns[t].status == Status::Ok) as usize;
+            let r = self.si(placed, order_len + 1, versions, done_ok + ok_t);
+            placed[t] = false;
+            for &(k, _) in &self.shapes[t].writes {
+                versions[k as usize].pop();
+            }
+            if r {
+                return true;
+            }
+            if self.out {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
+    let h = inf.h;
+    let cands: Vec<usize> = (0..h.txns.len())
+        .filter(|&t| {
+            inf.committed[t]
+                || (h.txns[t].status == Status::Info && !inf.shapes[t].writes.is_empty())
+        })
+        .collect();
+    let must = cands
+        .iter()
+        .filter(|&&t| h.txns[t].status == Status::Ok)
+        .count();
+    let mut preds = vec![Vec::new(); h.txns.len()];
+    if c == Consistency::StrictSerializable {
+        for &t in &cands {
+            for &a in &cands {
+                if h.txns[a].status == Status::Ok && h.precedes(a, t) {
+                    preds[t].push(a);
+                }
+            }
+        }
+    }
+    let mut writer = HashMap::new();
+    for (t, s) in inf.shapes.iter().enumerate() {
+        for &(k, v) in &s.writes {
+            writer.insert((k, v), t);
+        }
+    }
+    let mut s = Search {
+        h,
+        shapes: &inf.shapes,
+        cands,
+        must,
+        c,
+        budget,
+        start: Instant::now(),
+        steps: 0,
+        memo: HashSet::new(),
+        out: false,
+        preds,
+        writer,
+    };
+    let nk = h.keys.len();
+    let mut placed = vec![false; h.txns.len()];
+    let found = match c {
+        Consistency::SnapshotIsolation => {
+            let mut versions = vec![vec![(0usize, None)]; nk];
+            s.si(&mut placed, 0, &mut versions, 0)
+        }
+        _ => {
+            let mut bits = vec![0u64; s.cands.len().div_ceil(64)];
+            let mut vals = vec![None; nk];
+            s.serial(&mut placed, &mut bits, &mut vals, 0)
+        }
+    };
+    if found {
+        Found::Yes
+    } else if s.out {
+        Found::OutOfBudget(format!(
+            "{}: the search over orders of {} transactions stopped after {} steps ({} memo entries, {:.1?}) without an answer",
+            c.name(),
+            s.cands.len(),
+            s.steps,
+            s.memo.len(),
+            s.start.elapsed()
+        ))
+    } else {
+        Found::No
+    }
+}
+
+/// Checks an rw-register history.
+pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
+    let mut inf = infer(h);
+    let mut found = std::mem::take(&mut inf.found);
+    let base_bad = found.violates(Consistency::ReadCommitted);
+    let g = &inf.graph;
+    let rc_bad = base_bad || scc(g, WR).iter().any(|c| *c != u32::MAX);
+    let mut verdicts: Vec<(Consistency, TxnVerdict)> = Vec::new();
+    let mut reasons: Vec<(Consistency, String)> = Vec::new();
+    let run = |c: Consistency, reasons: &mut Vec<(Consistency, String)>| -> TxnVerdict {
+        match search(&inf, c, budget) {
+            Found::Yes => TxnVerdict::Valid,
+            Found::No => TxnVerdict::Invalid,
+            Found::OutOfBudget(why) => {
+                reasons.push((c, why));
+                TxnVerdict::Unknown
+            }
+        }
+    };
+    if rc_bad {
+        verdicts = Consistency::ALL
+            .iter()
+            .map(|c| (*c, TxnVerdict::Invalid))
+            .collect();
+    } else {
+        let ser = run(Consistency::Serializable, &mut reasons);
+        let (si, ss) = match ser {
+            TxnVerdict::Valid => (
+                TxnVerdict::Valid,
+                run(Consistency::StrictSerializable, &mut reasons),
+            ),
+            TxnVerdict::Invalid => (
+                run(Consistency::SnapshotIsolation, &mut reasons),
+                TxnVerdict::Invalid,
+            ),
+            TxnVerdict::Unknown => (
+                run(Consistency::SnapshotIsolation, &mut reasons),
+                TxnVerdict::Unknown,
+            ),
+        };
+        verdicts.push((Consistency::ReadCommitted, TxnVerdict::Valid));
+        verdicts.push((Consistency::RepeatableRead, ser));
+        verdicts.push((Consistency::SnapshotIsolation, si));
+        verdicts.push((Consistency::Serializable, ser));
+        verdicts.push((Consistency::StrictSerializable, ss));
+    }
+    let verdict = verdicts
+        .iter()
+        .find(|(c, _)| *c == consistency)
+        .map_or(TxnVerdict::Valid, |v| v.1);
+    if verdicts.iter().any(|v| v.1 == TxnVerdict::Invalid) {
+        let mut seen = HashSet::new();
+        report_cycles(&inf, g, WR, &mut found, &mut seen);
+        report_si_cycles(&inf, g, &mut found, &mut seen);
+        report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);
+        report_cycles(&inf, g, WW | WR | RW | RT, &mut found, &mut seen);
+        if verdict == TxnVerdict::Invalid && !found.violates(consistency) {
+            let n = inf.committed.iter().filter(|c| **c).count();
+            found.add("no-valid-order", || Anomaly {
+                txns: Vec::new(),
+                cycle: Vec::new(),
+                explanation: format!(
+                    "no order of the {n} committed transactions (with or without each info one) is {}: the exhaustive search found none, though no single cycle follows from the versions the history proves",
+                    consistency.name()
+                ),
+            });
+        }
+    }
+    let mut report = TxnReport::new(h, consistency);
+    report.valid = verdict;
+    if verdict == TxnVerdict::Unknown {
+        report.unknown_reason = reasons.into_iter().map(|r| r.1).next();
+    }
+    let (not, also) = not_also_not(&verdicts);
+    report.not = not;
+    report.also_not = also;
+    report.anomalies = found.anomalies;
+    report.anomaly_counts = found.counts;
+    report
+}

@@ -1,0 +1,855 @@
+//! PostgreSQL 15 (Debian's `postgresql-15`) as a [`Database`], one primary, and its
+//! transactional client on tokio-postgres.
+//!
+//! The primary is the cluster's first node (`n1` on local clusters); the other nodes run
+//! nothing (streaming replicas are not built yet), and every client connects to the primary.
+//! On the primary, faultline runs `initdb` into `/var/lib/faultline-db/postgres/data`, writes
+//! its own `pg_hba.conf` and `faultline.conf` (included from `postgresql.conf`), and starts
+//! `postgres` as the `postgres` user with its own pid file, logging to
+//! `/var/log/faultline-db/postgres.log`. The binaries are Debian's, under
+//! `/usr/lib/postgresql/15/bin`: a local namespace node sees this machine's; another node's apt
+//! installs `postgresql-15` when they are missing (`install`). A killed primary is started
+//! again on the same data directory and recovers from its WAL.
+//!
+//! Options: `isolation` (the level of every transaction) and `consistency` (the model the
+//! run is checked against, by default what the level promises: see [`Isolation::promises`]).
+//!
+//! The client runs each [`Op::Txn`] as `BEGIN ISOLATION LEVEL ...`, one statement per
+//! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a read
+//! one `SELECT v`), then `COMMIT`, on one connection per worker; [`classify`] decides each
+//! outcome.
+
+use crate::db::{only_options, run, Database, DatabaseKind, DbError, DbOptions};
+use crate::op::{txn_completion, BoxFuture, Client, MicroOp, Op, Outcome, ReadValue};
+use checkers::history::{Key, Value};
+use checkers::txn::Consistency;
+use clusters::{quote, Cluster};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where PostgreSQL keeps everything on the primary (the node's private data directory).
+pub const DIR: &str = "/var/lib/faultline-db/postgres";
+/// The data directory (`PGDATA`).
+pub const DATA: &str = "/var/lib/faultline-db/postgres/data";
+/// The server's log (collected into `nodes/<node>/`).
+pub const LOG: &str = "/var/log/faultline-db/postgres.log";
+/// The postmaster's PID, written by the start script.
+const PIDFILE: &str = "/var/lib/faultline-db/postgres/postgres.pid";
+/// The superuser's password, for initdb.
+const PWFILE: &str = "/var/lib/faultline-db/postgres/pwfile";
+/// Debian's binaries of PostgreSQL 15.
+pub const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The Debian package that provides them.
+pub const PACKAGE: &str = "postgresql-15";
+/// The port: not 5432, where a Debian package's own cluster may listen.
+pub const PORT: u16 = 55432;
+/// The list-append table: one row per key, its list as a `bigint[]`.
+pub const APPEND_TABLE: &str = "faultline_append";
+/// The user clients log in as.
+const USER: &str = "postgres";
+
+/// How PostgreSQL gets onto the primary (`install`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// The node's own binaries, else its apt installs `postgresql-15`.
+    Auto,
+    /// Always run `apt-get install postgresql-15` (a no-op when installed).
+    Package,
+    /// Never install: the binaries must be there.
+    Never,
+}
+
+/// The isolation level of every transaction (`isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// `READ COMMITTED` (PostgreSQL's default).
+    ReadCommitted,
+    /// `REPEATABLE READ`: snapshot isolation in PostgreSQL.
+    RepeatableRead,
+    /// `SERIALIZABLE`: serializable snapshot isolation (SSI).
+    Serializable,
+}
+
+impl Isolation {
+    /// The option's values.
+    pub const NAMES: [&'static str; 3] = ["read-committed", "repeatable-read", "serializable"];
+
+    /// Parses an option value.
+    pub fn parse(s: &str) -> Option<Isolation> {
+        match s {
+            "read-committed" => Some(Isolation::ReadCommitted),
+            "repeatable-read" => Some(Isolation::RepeatableRead),
+            "serializable" => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+
+    /// The option value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read-committed",
+            Isolation::RepeatableRead => "repeatable-read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+
+    /// The statement that starts a transaction at this level.
+    pub fn begin(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Isolation::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }
+    }
+
+    /// What PostgreSQL promises at this level, on one primary: read committed; snapshot
+    /// isolation for repeatable read (its documentation: "the Repeatable Read isolation level
+    /// is implemented using a technique known ... as Snapshot Isolation"); strict
+    /// serializability for serializable (SSI on one server, where a transaction's snapshot is
+    /// taken after every transaction that committed before it began).
+    pub fn promises(self) -> Consistency {
+        match self {
+            Isolation::ReadCommitted => Consistency::ReadCommitted,
+            Isolation::RepeatableRead => Consistency::SnapshotIsolation,
+            Isolation::Serializable => Consistency::StrictSerializable,
+        }
+    }
+}
+
+/// PostgreSQL's options, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// How to install.
+    pub install: Install,
+    /// The level of every transaction.
+    pub isolation: Isolation,
+    /// The model the run is checked against.
+    pub consistency: Consistency,
+}
+
+impl PostgresOptions {
+    /// The option names.
+    pub const NAMES: [&'static str; 3] = ["install", "isolation", "consistency"];
+
+    /// Parses (and validates) options by name; absent ones take their defaults (isolation
+    /// serializable, consistency what the isolation level promises).
+    pub fn parse(given: &DbOptions) -> Result<PostgresOptions, DbError> {
+        only_options("postgres", given, &Self::NAMES)?;
+        let install = match given.get("install").map(String::as_str) {
+            None | Some("auto") => Install::Auto,
+            Some("package") => Install::Package,
+            Some("never") => Install::Never,
+            Some(other) => {
+                return Err(DbError::Config(format!(
+                    "postgres install {other:?}: expected auto, package or never"
+                )))
+            }
+        };
+        let isolation = match given.get("isolation") {
+            None => Isolation::Serializable,
+            Some(s) => Isolation::parse(s).ok_or_else(|| {
+                DbError::Config(format!(
+                    "postgres isolation {s:?}: expected {}",
+                    Isolation::NAMES.join(", ")
+                ))
+            })?,
+        };
+        let consistency = match given.get("consistency") {
+            None => isolation.promises(),
+            Some(s) => s
+                .parse::<Consistency>()
+                .map_err(|e| DbError::Config(format!("postgres consistency: {e}")))?,
+        };
+        Ok(PostgresOptions {
+            install,
+            isolation,
+            consistency,
+        })
+    }
+
+    /// Every option by name, defaults included (what test.yaml records).
+    pub fn to_options(&self) -> DbOptions {
+        let mut m = DbOptions::new();
+        m.insert(
+            "install".into(),
+            match self.install {
+                Install::Auto => "auto",
+                Install::Package => "package",
+                Install::Never => "never",
+            }
+            .into(),
+        );
+        m.insert("isolation".into(), self.isolation.name().into());
+        m.insert("consistency".into(), self.consistency.name().into());
+        m
+    }
+}
+
+/// PostgreSQL as `--db postgres` names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostgresKind;
+
+impl DatabaseKind for PostgresKind {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    fn about(&self) -> &'static str {
+        "PostgreSQL 15 (Debian's postgresql-15), one primary, transactions at a chosen isolation level"
+    }
+    fn workloads(&self) -> &'static [&'static str] {
+        &["list-append"]
+    }
+    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("install", "auto (the node's own postgresql-15, else its apt), package (apt-get install postgresql-15), or never [default: auto]; also --db-install"),
+            ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: serializable]; also --isolation"),
+            ("consistency", "the model the history is checked against [default: what the level promises: read-committed, snapshot-isolation, strict-serializable]; also --consistency"),
+        ]
+    }
+    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
+        Ok(PostgresOptions::parse(given)?.to_options())
+    }
+    fn consistency(&self, options: &DbOptions) -> Result<Option<Consistency>, DbError> {
+        Ok(Some(PostgresOptions::parse(options)?.consistency))
+    }
+    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(Postgres::new(
+            cluster,
+            PostgresOptions::parse(options)?,
+        )?))
+    }
+}
+
+/// PostgreSQL on a cluster: a primary on its first node.
+pub struct Postgres {
+    primary: String,
+    addrs: BTreeMap<String, Ipv4Addr>,
+    opts: PostgresOptions,
+    password: String,
+}
+
+impl Postgres {
+    /// PostgreSQL for `cluster` (asks each node for its address); the superuser's password
+    /// is drawn at random for this run.
+    pub fn new(cluster: &Cluster, opts: PostgresOptions) -> Result<Postgres, DbError> {
+        let primary = cluster
+            .nodes()
+            .first()
+            .cloned()
+            .ok_or_else(|| DbError::Config("postgres: the cluster has no node".into()))?;
+        let password = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        Ok(Postgres {
+            primary,
+            addrs: crate::db::peer_addresses(cluster)?,
+            opts,
+            password,
+        })
+    }
+
+    fn is_primary(&self, node: &str) -> bool {
+        node == self.primary
+    }
+
+    fn primary_addr(&self) -> Result<Ipv4Addr, DbError> {
+        self.addrs
+            .get(&self.primary)
+            .copied()
+            .ok_or_else(|| DbError::Config(format!("no address known for node {}", self.primary)))
+    }
+
+    fn log_tail(cluster: &Cluster, node: &str) -> String {
+        run(
+            cluster,
+            node,
+            "read log",
+            &format!("tail -n 15 {LOG} 2>/dev/null; true"),
+        )
+        .unwrap_or_default()
+    }
+}
+
+/// Runs `program` as the `postgres` user (no fork: `$!` is the program's PID).
+fn as_postgres(program: &str) -> String {
+    format!("setpriv --reuid={USER} --regid={USER} --init-groups -- {program}")
+}
+
+impl Database for Postgres {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        if !self.is_primary(node) {
+            return Ok(());
+        }
+        let have =
+            format!("test -x {BIN}/postgres && test -x {BIN}/initdb && id -u {USER} >/dev/null");
+        let apt = format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {PACKAGE} >&2 || \
+             {{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {PACKAGE} >&2; }}"
+        );
+        let (step, script) = match self.opts.install {
+            Install::Auto => ("install (the node's postgresql-15, else apt)", format!("{have} || {{ {apt}; }}; {have}")),
+            Install::Package => ("install (apt-get install postgresql-15)", format!("{apt}; {have}")),
+            Install::Never => (
+                "install (never: postgresql-15 must be on the node)",
+                format!("{have} || {{ echo 'no {BIN}/postgres or no user {USER} on the node (install postgresql-15, or use install=auto)' >&2; exit 1; }}"),
+            ),
+        };
+        run(cluster, node, step, &script).map(|_| ())
+    }
+
+    fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        if !self.is_primary(node) {
+            return Ok(());
+        }
+        let conf = format!(
+            "# Written by faultline.\n\
+             listen_addresses = '*'\n\
+             port = {PORT}\n\
+             unix_socket_directories = '{DIR}'\n\
+             max_connections = 200\n\
+             fsync = on\n\
+             synchronous_commit = on\n\
+             full_page_writes = on\n\
+             deadlock_timeout = '100ms'\n\
+             recovery_init_sync_method = syncfs\n\
+             logging_collector = off\n\
+             log_destination = 'stderr'\n\
+             log_line_prefix = '%m [%p] %q%u@%d '\n\
+             log_min_messages = warning\n"
+        );
+        let hba = "# Written by faultline: the superuser over the socket in the data directory's\n\
+                   # parent (root and postgres only), everything else with the run's password.\n\
+                   local all all trust\n\
+                   host all all 0.0.0.0/0 scram-sha-256\n\
+                   host all all ::/0 scram-sha-256\n";
+        let script = format!(
+            "set -e\n\
+             mkdir -p {DIR} /var/log/faultline-db\n\
+             chmod a+x /var/lib/faultline-db\n\
+             chown {USER}: {DIR}\n\
+             chmod 700 {DIR}\n\
+             umask 077\n\
+             printf '%s\\n' {pw} > {PWFILE}\n\
+             chown {USER}: {PWFILE}\n\
+             {initdb} -D {DATA} -U {USER} -E UTF8 --locale=C --auth-local=trust --auth-host=scram-sha-256 --pwfile={PWFILE} --no-sync >&2\n\
+             rm -f {PWFILE}\n\
+             cat > {DATA}/faultline.conf <<'FAULTLINE_EOF'\n{conf}FAULTLINE_EOF\n\
+             cat > {DATA}/pg_hba.conf <<'FAULTLINE_EOF'\n{hba}FAULTLINE_EOF\n\
+             echo \"include 'faultline.conf'\" >> {DATA}/postgresql.conf\n\
+             chown {USER}: {DATA}/faultline.conf {DATA}/pg_hba.conf\n",
+            pw = quote(&self.password),
+            initdb = as_postgres(&format!("{BIN}/initdb")),
+        );
+        run(cluster, node, "configure (initdb)", &script).map(|_| ())
+    }
+
+    fn start(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        if !self.is_primary(node) {
+            return Ok(());
+        }
+        let script = format!(
+            "mkdir -p /var/log/faultline-db\n\
+             cd {DIR}\n\
+             echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\
+             setsid {postgres} -D {DATA} </dev/null >>{LOG} 2>&1 &\n\
+             echo $! > {PIDFILE}\n",
+            postgres = as_postgres(&format!("{BIN}/postgres")),
+        );
+        run(cluster, node, "start", &script).map(|_| ())
+    }
+
+    fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
+        if !self.is_primary(node) {
+            return Ok(());
+        }
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL)"
+        );
+        let script = format!(
+            "{BIN}/psql -h {DIR} -p {PORT} -U {USER} -d postgres -v ON_ERROR_STOP=1 -qAt -c {}",
+            quote(&sql)
+        );
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match run(cluster, node, "create the table", &script) {
+                Ok(_) => return Ok(()),
+                Err(DbError::Step { message, .. }) => message,
+                Err(e) => return Err(e),
+            };
+            if self.pids(cluster, node)?.is_empty() {
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "start".into(),
+                    message: format!(
+                        "postgres exited; the end of {LOG}:\n{}",
+                        Self::log_tail(cluster, node)
+                    ),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "wait until ready".into(),
+                    message: format!("postgres did not answer within {timeout:?}: {last}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError> {
+        // The postmaster (when the pid file names a live postgres) and its children.
+        let script = format!(
+            "p=$(cat {PIDFILE} 2>/dev/null) || exit 0\n\
+             case \"$p\" in ''|*[!0-9]*) exit 0;; esac\n\
+             [ \"$(cat /proc/$p/comm 2>/dev/null)\" = postgres ] || exit 0\n\
+             echo \"$p\"\n\
+             ps -o pid= --ppid \"$p\" || true\n"
+        );
+        Ok(run(cluster, node, "find postgres processes", &script)?
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
+    }
+
+    fn wipe(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        self.kill(cluster, node)?;
+        run(
+            cluster,
+            node,
+            "wipe",
+            &format!("rm -rf {DIR}; mkdir -p /var/log/faultline-db; : > {LOG}"),
+        )
+        .map(|_| ())
+    }
+
+    fn primaries(&self, _cluster: &Cluster) -> Result<Vec<String>, DbError> {
+        Ok(vec![self.primary.clone()])
+    }
+
+    fn log_files(&self) -> Vec<String> {
+        vec![LOG.to_string()]
+    }
+
+    fn client(&self, _node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(self.primary_addr()?.to_string())
+            .port(PORT)
+            .user(USER)
+            .password(self.password.as_bytes())
+            .dbname("postgres")
+            .application_name("faultline")
+            .connect_timeout(timeout.min(Duration::from_secs(1)));
+        Ok(Arc::new(PostgresClient::new(
+            config,
+            self.opts.isolation,
+            timeout,
+        )))
+    }
+}
+
+/// One connection and its prepared statements.
+struct Conn {
+    client: tokio_postgres::Client,
+    append: tokio_postgres::Statement,
+    read: tokio_postgres::Statement,
+}
+
+/// A client of the primary: one connection (made on first use, made again after it was
+/// lost), one transaction at a time.
+pub struct PostgresClient {
+    config: tokio_postgres::Config,
+    isolation: Isolation,
+    timeout: Duration,
+    conn: tokio::sync::Mutex<Option<Conn>>,
+}
+
+/// How far a transaction got when it ended: before `COMMIT` was sent, nothing it did can
+/// take effect; once it was sent, it may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Connecting, `BEGIN`, or the micro-ops' statements.
+    BeforeCommit,
+    /// `COMMIT` was sent (or is being sent).
+    Commit,
+}
+
+/// Why a transaction did not commit, before classification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnError {
+    /// PostgreSQL answered with an error (SQLSTATE `code`).
+    Db {
+        /// The SQLSTATE, e.g. `40001`.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The connection could not be made, was lost or broke.
+    Connection(String),
+    /// No answer within the client's timeout.
+    Timeout,
+    /// Anything else (a value that could not be decoded, an op the client does not run).
+    Other(String),
+}
+
+/// SQLSTATEs that mean PostgreSQL aborted the transaction, wherever they come from:
+/// serialization failure, deadlock detected, lock not available (`lock_timeout`).
+pub const ABORTED: [&str; 3] = ["40001", "40P01", "55P03"];
+
+/// Classifies how a transaction that `invoked` (its invoke's value) ended:
+///
+/// - a serialization failure (`40001`), a deadlock (`40P01`) or a lock timeout (`55P03`):
+///   PostgreSQL aborted it: `fail`, even when `COMMIT` reported it;
+/// - any error, lost connection or timeout before `COMMIT` was sent: it cannot commit
+///   (the server rolls back an open transaction whose connection goes): `fail`;
+/// - a lost connection, a timeout or any other error during or after `COMMIT`: it may have
+///   committed: `info`.
+///
+/// A committed transaction is `ok` with its reads (see [`txn_completion`]); never guessed.
+pub fn classify(invoked: Value, phase: Phase, error: TxnError) -> Outcome {
+    let text = match &error {
+        TxnError::Db { code, message } => format!("{code}: {message}"),
+        TxnError::Connection(e) => format!("connection: {e}"),
+        TxnError::Timeout => "timeout".to_string(),
+        TxnError::Other(e) => e.clone(),
+    };
+    match (&error, phase) {
+        (TxnError::Db { code, .. }, _) if ABORTED.contains(&code.as_str()) => {
+            Outcome::fail(invoked, text)
+        }
+        (_, Phase::BeforeCommit) => Outcome::fail(invoked, text),
+        (_, Phase::Commit) => Outcome::info(invoked, format!("during COMMIT: {text}")),
+    }
+}
+
+/// What a tokio-postgres error was, for [`classify`].
+fn txn_error(e: &tokio_postgres::Error) -> TxnError {
+    if let Some(db) = e.as_db_error() {
+        return TxnError::Db {
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+        };
+    }
+    let chain = error_chain(e);
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        TxnError::Connection(chain)
+    } else {
+        TxnError::Other(chain)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+impl PostgresClient {
+    /// A client that connects with `config` and runs every transaction at `isolation`,
+    /// each within `timeout` (connecting included).
+    pub fn new(
+        config: tokio_postgres::Config,
+        isolation: Isolation,
+        timeout: Duration,
+    ) -> PostgresClient {
+        PostgresClient {
+            config,
+            isolation,
+            timeout,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("postgres connection ended: {e}");
+            }
+        });
+        // A lock wait ends in an error (55P03, so `fail`) well before the op's timeout.
+        let lock_ms = (self.timeout.as_millis() / 2).max(10);
+        client
+            .batch_execute(&format!("SET lock_timeout = '{lock_ms}ms'"))
+            .await?;
+        let append = client
+            .prepare(&format!(
+                "INSERT INTO {APPEND_TABLE} AS t (k, v) VALUES ($1, ARRAY[$2::bigint]) \
+                 ON CONFLICT (k) DO UPDATE SET v = t.v || $2::bigint"
+            ))
+            .await?;
+        let read = client
+            .prepare(&format!("SELECT v FROM {APPEND_TABLE} WHERE k = $1"))
+            .await?;
+        Ok(Conn {
+            client,
+            append,
+            read,
+        })
+    }
+
+    /// BEGIN, the micro-ops, COMMIT; `phase` says how far it got.
+    async fn transaction(
+        &self,
+        conn: &Conn,
+        mops: &[MicroOp],
+        phase: &mut Phase,
+    ) -> Result<Vec<Option<ReadValue>>, TxnError> {
+        let db = |e: tokio_postgres::Error| txn_error(&e);
+        conn.client
+            .batch_execute(self.isolation.begin())
+            .await
+            .map_err(db)?;
+        let mut reads = Vec::with_capacity(mops.len());
+        for m in mops {
+            let key = match m.key() {
+                Key::Int(k) => *k,
+                Key::Str(s) => {
+                    return Err(TxnError::Other(format!(
+                        "postgres client: key {s:?} is not an integer"
+                    )))
+                }
+            };
+            match m {
+                MicroOp::Append { value, .. } => {
+                    conn.client
+                        .execute(&conn.append, &[&key, value])
+                        .await
+                        .map_err(db)?;
+                    reads.push(None);
+                }
+                MicroOp::Read { .. } => {
+                    let row = conn
+                        .client
+                        .query_opt(&conn.read, &[&key])
+                        .await
+                        .map_err(db)?;
+                    let list = match row {
+                        None => Vec::new(),
+                        Some(r) => r.try_get::<_, Vec<i64>>(0).map_err(|e| {
+                            TxnError::Other(format!("reading key {key}: {}", error_chain(&e)))
+                        })?,
+                    };
+                    reads.push(Some(ReadValue::List(list)));
+                }
+                MicroOp::Write { .. } => {
+                    return Err(TxnError::Other(
+                        "postgres client: rw-register writes are not served yet".into(),
+                    ))
+                }
+            }
+        }
+        *phase = Phase::Commit;
+        conn.client.batch_execute("COMMIT").await.map_err(db)?;
+        Ok(reads)
+    }
+
+    async fn run_txn(&self, op: &Op, mops: &[MicroOp]) -> Outcome {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut slot = self.conn.lock().await;
+        // The connection is taken out while a transaction runs: if this future is dropped
+        // (the harness's own timeout), it goes with it, and the server rolls back.
+        let conn = match slot.take() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => match tokio::time::timeout_at(deadline, self.connect()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    let e = match txn_error(&e) {
+                        TxnError::Db { code, message } => {
+                            TxnError::Connection(format!("{code}: {message}"))
+                        }
+                        other => other,
+                    };
+                    return classify(op.value(), Phase::BeforeCommit, e);
+                }
+                Err(_) => return classify(op.value(), Phase::BeforeCommit, TxnError::Timeout),
+            },
+        };
+        let mut phase = Phase::BeforeCommit;
+        let result =
+            tokio::time::timeout_at(deadline, self.transaction(&conn, mops, &mut phase)).await;
+        match result {
+            Ok(Ok(reads)) => {
+                *slot = Some(conn);
+                Outcome::ok(txn_completion(mops, &reads))
+            }
+            Ok(Err(e)) => {
+                if let TxnError::Db { .. } = e {
+                    // The server is fine: end the transaction (a failed COMMIT already has)
+                    // and keep the connection if that works.
+                    // Within the harness's own grace (the op timeout plus 0.5 s).
+                    let rollback = tokio::time::timeout_at(
+                        deadline + Duration::from_millis(300),
+                        conn.client.batch_execute("ROLLBACK"),
+                    )
+                    .await;
+                    if matches!(rollback, Ok(Ok(()))) {
+                        *slot = Some(conn);
+                    }
+                }
+                classify(op.value(), phase, e)
+            }
+            Err(_) => classify(op.value(), phase, TxnError::Timeout),
+        }
+    }
+}
+
+impl Client for PostgresClient {
+    fn invoke<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match op {
+                Op::Txn(mops) => self.run_txn(op, mops).await,
+                other => Outcome::fail(
+                    other.value(),
+                    format!("postgres client: no op {:?}", other.f()),
+                ),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::history::EventKind;
+
+    fn invoked() -> Value {
+        Op::Txn(vec![
+            MicroOp::Append {
+                key: Key::Int(1),
+                value: 2,
+            },
+            MicroOp::Read { key: Key::Int(3) },
+        ])
+        .value()
+    }
+
+    fn db(code: &str) -> TxnError {
+        TxnError::Db {
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn aborts_are_fail_wherever_they_come_from() {
+        for code in ["40001", "40P01", "55P03"] {
+            for phase in [Phase::BeforeCommit, Phase::Commit] {
+                let o = classify(invoked(), phase, db(code));
+                assert_eq!(o.kind, EventKind::Fail, "{code} {phase:?}");
+                assert_eq!(o.value, invoked(), "a failed transaction keeps its invoke");
+                assert!(o.error.unwrap().starts_with(code));
+            }
+        }
+    }
+
+    #[test]
+    fn before_commit_everything_is_fail_and_after_it_unknown_is_info() {
+        let others = [
+            db("23505"),
+            db("57P01"),
+            TxnError::Connection("reset".into()),
+            TxnError::Timeout,
+            TxnError::Other("bad row".into()),
+        ];
+        for e in others {
+            assert_eq!(
+                classify(invoked(), Phase::BeforeCommit, e.clone()).kind,
+                EventKind::Fail,
+                "{e:?}"
+            );
+            let o = classify(invoked(), Phase::Commit, e.clone());
+            assert_eq!(o.kind, EventKind::Info, "{e:?}");
+            assert!(o.error.unwrap().starts_with("during COMMIT"));
+        }
+    }
+
+    #[test]
+    fn options_are_validated_and_consistency_follows_the_isolation_level() {
+        let r = |pairs: &[(&str, &str)]| {
+            let given: DbOptions = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            PostgresKind.resolve_options(&given)
+        };
+        let d = r(&[]).unwrap();
+        assert_eq!(d["install"], "auto");
+        assert_eq!(d["isolation"], "serializable");
+        assert_eq!(d["consistency"], "strict-serializable");
+        assert_eq!(
+            r(&[("isolation", "repeatable-read")]).unwrap()["consistency"],
+            "snapshot-isolation"
+        );
+        assert_eq!(
+            r(&[("isolation", "read-committed")]).unwrap()["consistency"],
+            "read-committed"
+        );
+        let over = r(&[
+            ("isolation", "repeatable-read"),
+            ("consistency", "serializable"),
+        ])
+        .unwrap();
+        assert_eq!(over["consistency"], "serializable");
+        assert_eq!(
+            PostgresKind.consistency(&over).unwrap(),
+            Some(Consistency::Serializable)
+        );
+        // Resolving is idempotent: what test.yaml records resolves to itself.
+        assert_eq!(PostgresKind.resolve_options(&over).unwrap(), over);
+        for (pairs, want) in [
+            (&[("isolation", "snapshot")][..], "expected read-committed"),
+            (
+                &[("consistency", "linearizable")][..],
+                "unknown consistency",
+            ),
+            (
+                &[("install", "upload")][..],
+                "expected auto, package or never",
+            ),
+            (
+                &[("read-mode", "serializable")][..],
+                "no option \"read-mode\"",
+            ),
+        ] {
+            let e = r(pairs).unwrap_err().to_string();
+            assert!(e.contains(want), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn other_ops_are_refused_without_effect() {
+        let c = PostgresClient::new(
+            tokio_postgres::Config::new(),
+            Isolation::Serializable,
+            Duration::from_secs(1),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = rt.block_on(c.invoke(&Op::Add { value: 1 }));
+        assert_eq!(o.kind, EventKind::Fail);
+        // No host configured: the connection cannot be made, so nothing was sent.
+        let o = rt.block_on(c.invoke(&Op::Txn(vec![MicroOp::Read { key: Key::Int(1) }])));
+        assert_eq!(o.kind, EventKind::Fail, "{o:?}");
+    }
+}
