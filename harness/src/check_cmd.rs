@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Runs `faultline check`.
 pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
+    if let Some(model) = checkers::txn::TxnModel::parse(&args.model) {
+        return run_txn(args, model);
+    }
     let start = Instant::now();
     let options = ModelOptions {
         initial: args.initial.as_deref().map(parse_initial),
@@ -295,4 +298,77 @@ fn print_human(history: &Path, report: &Report) {
         ),
     };
     println!("\n{verdict}");
+}
+
+/// `faultline check --model list-append|rw-register`: the transactional checker.
+fn run_txn(args: &CheckArgs, model: checkers::txn::TxnModel) -> Result<Exit, Failure> {
+    use checkers::txn::report::TxnVerdict;
+    use checkers::txn::{Budget, Consistency, TxnBuilder};
+    let start = Instant::now();
+    let consistency: Consistency = args
+        .consistency
+        .parse()
+        .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
+    let format: Format = args
+        .format
+        .parse()
+        .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
+    let file = args.history.display().to_string();
+    let mut reader = read::open(&args.history, format).map_err(bad_input)?;
+    reader.allow_truncated_tail(args.allow_truncated);
+    let mut validator = Validator::new(&file);
+    let mut builder = TxnBuilder::new(model, &file);
+    for located in reader {
+        let located = located.map_err(bad_input)?;
+        validator.check(&located).map_err(bad_input)?;
+        builder.push(&located).map_err(bad_input)?;
+    }
+    validator.finish().map_err(bad_input)?;
+    let history = builder.finish().map_err(bad_input)?;
+    let budget = Budget {
+        time: Some(args.time_limit.unwrap_or(Duration::from_secs(60))),
+        memo_entries: args.memory_limit.unwrap_or_else(default_memory_limit) / 128,
+        ..Budget::default()
+    };
+    let mut report = checkers::txn::check(&history, consistency, &budget);
+    report.elapsed_ms = start.elapsed().as_millis() as u64;
+    if let Some(dir) = &args.out {
+        write_txn_outputs(dir, &report).map_err(internal)?;
+    }
+    if args.json {
+        let mut value = serde_json::to_value(&report).map_err(internal)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("file".into(), file.clone().into());
+        }
+        println!("{value}");
+    } else {
+        let mut text = report.human(&file);
+        if let Some(dir) = &args.out {
+            text.push_str(&format!(
+                "results: {}\n",
+                dir.join("results.json").display()
+            ));
+        }
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    }
+    Ok(match report.valid {
+        TxnVerdict::Valid => Exit::Valid,
+        TxnVerdict::Invalid => Exit::Invalid,
+        TxnVerdict::Unknown => Exit::Unknown,
+    })
+}
+
+/// results.json and one SVG per reported cycle, the shortest first (cycle-01-G0.svg, ...).
+fn write_txn_outputs(dir: &Path, report: &checkers::txn::TxnReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let results = dir.join("results.json");
+    std::fs::write(&results, serde_json::to_vec_pretty(report)?)
+        .with_context(|| format!("writing {}", results.display()))?;
+    for (i, (kind, anomaly)) in report.cycles().into_iter().enumerate() {
+        let path = dir.join(format!("cycle-{:02}-{kind}.svg", i + 1));
+        std::fs::write(&path, checkers::txn::svg::cycle_svg(kind, anomaly))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -730,6 +730,7 @@ fn check_run(
             log.say(&format!("checking {} against {model}", history.display()));
             crate::check_cmd::run(&CheckArgs {
                 model: model.to_string(),
+                consistency: "strict-serializable".into(),
                 format: "jsonl".into(),
                 time_limit,
                 memory_limit: None,

@@ -239,12 +239,19 @@ pub fn cycle_anomaly(
             why: why(e),
         })
         .collect();
-    let names: Vec<String> = edges.iter().map(|e| tname(h, e.from as usize)).collect();
+    let mut names: Vec<String> = edges
+        .iter()
+        .take(12)
+        .map(|e| tname(h, e.from as usize))
+        .collect();
+    if edges.len() > 12 {
+        names.push(format!("… {} more", edges.len() - 12));
+    }
     let explanation = format!(
         "{kind} cycle of {} transactions: {} -> {}",
         edges.len(),
         names.join(" -> "),
-        names.first().cloned().unwrap_or_default()
+        tname(h, edges.first().map_or(0, |e| e.from as usize))
     );
     (
         kind,
@@ -366,16 +373,11 @@ impl TxnReport {
             }
         }
         if !self.not.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nnot {}; also not {}",
-                self.not.join(", "),
-                if self.also_not.is_empty() {
-                    "-".to_string()
-                } else {
-                    self.also_not.join(", ")
-                }
-            );
+            let _ = write!(s, "\nnot {}", self.not.join(", "));
+            if !self.also_not.is_empty() {
+                let _ = write!(s, "; also not {}", self.also_not.join(", "));
+            }
+            s.push('\n');
         }
         let verdict = match self.valid {
             TxnVerdict::Valid => format!("VALID: {}", self.consistency),
