@@ -55,8 +55,6 @@ pub struct Inference<'h> {
     pub committed: Vec<bool>,
     /// Version order per key: (transaction, mop, length) of its longest external read.
     longest: Vec<Option<(u32, u32, u32)>>,
-    /// Position of each observed element in its key's version order.
-    pos: HashMap<(KeyId, i64), u32>,
     /// Unobserved committed appenders per key (transaction, its first and last value there).
     unobserved: Vec<Vec<(u32, i64, i64)>>,
     ext: Vec<ExtRead>,
@@ -102,7 +100,7 @@ impl<'h> Inference<'h> {
             None => format!("no read of {k}"),
         };
         match e.kind {
-            WW if self.pos.contains_key(&(e.key, e.value)) => format!(
+            WW if v.contains(&e.value) => format!(
                 "{a} appended {} to {k} and {b} appended {}, next in the version order of {k} ({}), so {a} ww-precedes {b}",
                 e.aux, e.value, witness()
             ),
@@ -117,7 +115,7 @@ impl<'h> Inference<'h> {
             ),
             RW => {
                 let read = show_list(self.ext_read(e.from, e.key).unwrap_or(&[]));
-                if self.pos.contains_key(&(e.key, e.value)) {
+                if v.contains(&e.value) {
                     format!(
                         "{a} read {k} = {read}; {b} appended {}, the next element of {k} after that ({}), so {a} rw-precedes {b}",
                         e.value, witness()
@@ -166,22 +164,23 @@ impl Why for Inference<'_> {
     }
 }
 
+/// A key's name, rendered only when displayed (hot loops name keys only in anomalies).
+struct KeyName<'a>(&'a TxnHistory, KeyId);
+
+impl std::fmt::Display for KeyName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.key_name(self.1))
+    }
+}
+
 /// Infers the dependency graph and the non-cycle anomalies.
 pub fn infer(h: &TxnHistory) -> Inference<'_> {
     let n = h.txns.len();
     let nk = h.keys.len();
     let mut found = Collector::default();
-    let mut appender: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n * 2);
-    for (t, x) in h.txns.iter().enumerate() {
-        for m in &x.mops {
-            if let Mop::Append { key, value } = m {
-                appender.insert((*key, *value), t as u32);
-            }
-        }
-    }
-    // Reads: duplicates, aborted and unknown elements, observed info transactions, longest.
+    let appender = &h.writers;
+    // Reads: duplicates (reads are short: a quadratic scan beats hashing).
     let mut observed = vec![false; n];
-    let mut seen: HashSet<i64> = HashSet::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -194,45 +193,22 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             else {
                 continue;
             };
-            let k = h.key_name(*key);
-            seen.clear();
-            for &v in vals {
-                if !seen.insert(v) {
-                    found.add("duplicate", || anomaly(h, &[t], format!("{} read {k} = {}, in which {v} appears more than once (values are appended once)", tname(h, t), show_list(vals))));
-                }
-                match appender.get(&(*key, v)) {
-                    None => found.add("garbage-read", || {
-                        anomaly(
-                            h,
-                            &[t],
-                            format!(
-                                "{} read {k} = {}, but no transaction appended {v} to {k}",
-                                tname(h, t),
-                                show_list(vals)
-                            ),
-                        )
-                    }),
-                    Some(&w) => {
-                        let w = w as usize;
-                        if h.txns[w].status == Status::Fail {
-                            found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {k} and failed (aborted); {} read {k} = {}, which contains it", tname(h, w), tname(h, t), show_list(vals))));
-                        }
-                        observed[w] = true;
-                    }
-                }
+            let dup = if vals.len() <= 64 {
+                (1..vals.len()).find(|&i| vals[..i].contains(&vals[i]))
+            } else {
+                let mut seen: HashSet<i64> = HashSet::with_capacity(vals.len());
+                (0..vals.len()).find(|&i| !seen.insert(vals[i]))
+            };
+            if let Some(i) = dup {
+                let v = vals[i];
+                found.add("duplicate", || anomaly(h, &[t], format!("{} read {} = {}, in which {v} appears more than once (values are appended once)", tname(h, t), h.key_name(*key), show_list(vals))));
             }
         }
     }
-    let committed: Vec<bool> = h
-        .txns
-        .iter()
-        .enumerate()
-        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
-        .collect();
     // External reads, internal consistency, incompatible orders, G1b.
     let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
     let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
-    let mut state: Vec<(KeyId, Option<Vec<i64>>, Vec<i64>)> = Vec::new();
+    let mut state: Vec<(KeyId, Option<&[i64]>, Vec<i64>)> = Vec::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -254,7 +230,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                     key,
                     value: Some(vals),
                 } => {
-                    let k = h.key_name(*key);
+                    let k = KeyName(h, *key);
                     let i = match state.iter().position(|s| s.0 == *key) {
                         Some(i) => i,
                         None => {
@@ -323,9 +299,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                             }
                         }
                     }
-                    let own_now = state[i].2.clone();
-                    let _ = own_now;
-                    state[i].1 = Some(vals.clone());
+                    state[i].1 = Some(&vals[..]);
                     state[i].2.clear();
                 }
                 _ => {}
@@ -341,26 +315,54 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             None => &[],
         }
     };
-    let mut pos: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n);
-    for k in 0..nk as KeyId {
-        for (i, &v) in version(k).iter().enumerate() {
-            pos.entry((k, v)).or_insert(i as u32);
-        }
-        // Dirty update: an aborted element followed by a committed one.
-        let vs = version(k);
-        if let Some(fi) = vs.iter().position(|v| {
-            appender
-                .get(&(k, *v))
-                .is_some_and(|&w| h.txns[w as usize].status == Status::Fail)
-        }) {
-            if let Some(&c) = vs[fi + 1..].iter().find(|v| {
-                appender
-                    .get(&(k, **v))
-                    .is_some_and(|&w| committed[w as usize])
-            }) {
-                let (w, cw) = (appender[&(k, vs[fi])] as usize, appender[&(k, c)] as usize);
-                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
+    // Elements read: aborted (G1a) or unknown appenders, and which info transactions were
+    // observed. Every external read is a prefix of its key's version order (or reported as
+    // incompatible-order and scanned on its own), so scanning the version orders suffices.
+    let mut obs_count = vec![0u32; n];
+    let mut scan = |t: usize,
+                    k: KeyId,
+                    vals: &[i64],
+                    found: &mut Collector,
+                    count: bool|
+     -> Vec<u32> {
+        let mut apps = Vec::with_capacity(vals.len());
+        for &v in vals {
+            match appender.get(&(k, v)) {
+                None => {
+                    apps.push(u32::MAX);
+                    found.add("garbage-read", || {
+                        anomaly(
+                            h,
+                            &[t],
+                            format!(
+                                "{} read {} = {}, but no transaction appended {v} to it",
+                                tname(h, t),
+                                h.key_name(k),
+                                show_list(vals)
+                            ),
+                        )
+                    })
+                }
+                Some(&w) => {
+                    apps.push(w);
+                    let w = w as usize;
+                    if h.txns[w].status == Status::Fail {
+                        found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {} and failed (aborted); {} read {} = {}, which contains it", tname(h, w), h.key_name(k), tname(h, t), h.key_name(k), show_list(vals))));
+                    }
+                    observed[w] = true;
+                    if count {
+                        obs_count[w] += 1;
+                    }
+                }
             }
+        }
+        apps
+    };
+    // Appender of each element of each key's version order (u32::MAX: nobody).
+    let mut ver_app: Vec<Vec<u32>> = vec![Vec::new(); nk];
+    for k in 0..nk as KeyId {
+        if let Some((t, _, _)) = longest[k as usize] {
+            ver_app[k as usize] = scan(t as usize, k, version(k), &mut found, true);
         }
     }
     // Incompatible order: every external read must be a prefix of the version order.
@@ -377,6 +379,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         if vals.len() > v.len() || v[..vals.len()] != vals[..] {
             let t = r.txn as usize;
             let (lt, _, _) = longest[*key as usize].unwrap_or((t as u32, 0, 0));
+            scan(t, *key, vals, &mut found, false);
             found.add("incompatible-order", || {
                 anomaly(
                     h,
@@ -394,15 +397,42 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             });
         }
     }
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
+        .collect();
+    for k in 0..nk as KeyId {
+        // Dirty update: an aborted element followed by a committed one.
+        let (vs, apps) = (version(k), &ver_app[k as usize]);
+        let failed = |w: u32| w != u32::MAX && h.txns[w as usize].status == Status::Fail;
+        if let Some(fi) = apps.iter().position(|&w| failed(w)) {
+            if let Some(ci) =
+                (fi + 1..apps.len()).find(|&i| apps[i] != u32::MAX && committed[apps[i] as usize])
+            {
+                let (w, cw, c) = (apps[fi] as usize, apps[ci] as usize, vs[ci]);
+                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
+            }
+        }
+    }
     // Unobserved appends of committed transactions, per key.
     let mut unobserved: Vec<Vec<(u32, i64, i64)>> = vec![Vec::new(); nk];
     for (t, x) in h.txns.iter().enumerate() {
         if !committed[t] {
             continue;
         }
+        let appends = x
+            .mops
+            .iter()
+            .filter(|m| matches!(m, Mop::Append { .. }))
+            .count();
+        if obs_count[t] as usize >= appends {
+            continue;
+        }
         for m in &x.mops {
             if let Mop::Append { key, value } = m {
-                if !pos.contains_key(&(*key, *value)) {
+                if !version(*key).contains(value) {
                     let list = &mut unobserved[*key as usize];
                     match list.last_mut() {
                         Some(last) if last.0 == t as u32 => last.2 = *value,
@@ -417,11 +447,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
     let mut last_committed: Vec<Option<(u32, i64)>> = vec![None; nk];
     for k in 0..nk as KeyId {
         let mut prev: Option<(u32, i64)> = None;
-        for &v in version(k) {
-            let Some(&a) = appender.get(&(k, v)) else {
-                continue;
-            };
-            if !committed[a as usize] {
+        for (i, &v) in version(k).iter().enumerate() {
+            let a = ver_app[k as usize][i];
+            if a == u32::MAX || !committed[a as usize] {
                 continue;
             }
             if let Some((p, pv)) = prev {
@@ -465,8 +493,10 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         if read.len() > v.len() || v[..read.len()] != read[..] {
             continue;
         }
+        let apps = &ver_app[k as usize];
         if let Some(&last) = read.last() {
-            if let Some(&w) = appender.get(&(k, last)) {
+            let w = apps[read.len() - 1];
+            if w != u32::MAX {
                 if committed[w as usize] && w != t {
                     edges.push(Edge {
                         from: w,
@@ -479,12 +509,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                 }
             }
         }
-        let next = v[read.len()..].iter().find_map(|x| {
-            appender
-                .get(&(k, *x))
-                .filter(|w| committed[**w as usize])
-                .map(|w| (*w, *x))
-        });
+        let next = (read.len()..v.len())
+            .find(|&i| apps[i] != u32::MAX && committed[apps[i] as usize])
+            .map(|i| (apps[i], v[i]));
         match next {
             Some((w, x)) => {
                 if w != t {
@@ -521,7 +548,6 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         h,
         committed,
         longest,
-        pos,
         unobserved,
         ext,
         found,

@@ -230,6 +230,8 @@ pub struct Txn {
     pub complete_pos: Option<u64>,
     /// Line of the completion (or of the invoke when there is none).
     pub line: u64,
+    /// Line of the invoke.
+    pub invoke_line: u64,
 }
 
 /// A transactional history: its transactions in invocation order and its key names.
@@ -241,6 +243,8 @@ pub struct TxnHistory {
     pub txns: Vec<Txn>,
     /// Key names, by [`KeyId`].
     pub keys: Vec<Key>,
+    /// The transaction that appended (or wrote) each (key, value), whatever its outcome.
+    pub writers: hashbrown::HashMap<(KeyId, i64), u32>,
 }
 
 impl TxnHistory {

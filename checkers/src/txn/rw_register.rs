@@ -90,14 +90,7 @@ fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
 fn infer(h: &TxnHistory) -> Inference<'_> {
     let n = h.txns.len();
     let mut found = Collector::default();
-    let mut writer: HashMap<(KeyId, i64), u32> = HashMap::new();
-    for (t, x) in h.txns.iter().enumerate() {
-        for m in &x.mops {
-            if let Mop::Write { key, value } = m {
-                writer.insert((*key, *value), t as u32);
-            }
-        }
-    }
+    let writer = &h.writers;
     let last_write = |t: usize, k: KeyId| {
         h.txns[t].mops.iter().rev().find_map(|m| match m {
             Mop::Write { key, value } if *key == k => Some(*value),
