@@ -164,6 +164,10 @@ impl Why for Inference<'_> {
     }
 }
 
+/// A transaction's view of one key while its micro-ops are replayed: the key, its previous
+/// read, and its own appends since.
+type KeyState<'a> = (KeyId, Option<&'a [i64]>, Vec<i64>);
+
 /// A key's name, rendered only when displayed (hot loops name keys only in anomalies).
 struct KeyName<'a>(&'a TxnHistory, KeyId);
 
@@ -208,7 +212,8 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
     // External reads, internal consistency, incompatible orders, G1b.
     let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
     let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
-    let mut state: Vec<(KeyId, Option<&[i64]>, Vec<i64>)> = Vec::new();
+    // Per key touched: the previous read, and the transaction's own appends since.
+    let mut state: Vec<KeyState> = Vec::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -496,8 +501,8 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         let apps = &ver_app[k as usize];
         if let Some(&last) = read.last() {
             let w = apps[read.len() - 1];
-            if w != u32::MAX {
-                if committed[w as usize] && w != t {
+            if w != u32::MAX && committed[w as usize] && w != t {
+                {
                     edges.push(Edge {
                         from: w,
                         to: t,
