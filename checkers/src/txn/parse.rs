@@ -164,16 +164,16 @@ impl TxnBuilder {
                         .txns
                         .get(first as usize)
                         .map_or(l.line, |t| t.invoke_line);
-                    let what = if self.model == TxnModel::ListAppend {
-                        "appended"
+                    let (what, did) = if self.model == TxnModel::ListAppend {
+                        ("appended", "appended")
                     } else {
-                        "written"
+                        ("written", "wrote")
                     };
                     return Err(self.err(
                         l,
                         l.value_column,
                         format!(
-                            "value {value} is {what} to key {} again (line {line} {what} it first); {} needs unique values per key",
+                            "value {value} is {what} to key {} again (line {line} {did} it first); {} needs unique values per key",
                             self.keys[*key as usize],
                             self.model.name()
                         ),
