@@ -117,8 +117,8 @@ impl Consistency {
     /// the anomalies this checker reports).
     pub fn forbids(self, anomaly: &str) -> bool {
         use Consistency::*;
-        let base = anomaly.strip_suffix("-realtime");
-        if base.is_some() {
+        // Realtime (and process order, which real time implies) only bind strict models.
+        if anomaly.ends_with("-realtime") || anomaly.ends_with("-process") {
             return self == StrictSerializable;
         }
         match anomaly {

@@ -185,9 +185,13 @@ pub fn kind_name(kind: u8) -> &'static str {
         WR => "wr",
         RW => "rw",
         RT => "realtime",
+        PROCESS => "process",
         _ => "?",
     }
 }
+
+/// A realtime edge between two transactions of the same process, as reports show it.
+pub const PROCESS: u8 = 16;
 
 /// Classifies a cycle by its edge kinds, with Elle's names: G0 (ww only), G1c (ww/wr), G-single
 /// (one rw), G-nonadjacent (several rw, no two adjacent), G2-item (adjacent rw); `-realtime`
@@ -195,8 +199,9 @@ pub fn kind_name(kind: u8) -> &'static str {
 pub fn classify(kinds: &[u8]) -> String {
     let rw = kinds.iter().filter(|k| **k == RW).count();
     let rt = kinds.contains(&RT);
+    let process = kinds.contains(&PROCESS);
     let base = if rw == 0 {
-        if kinds.iter().all(|k| *k == WW || *k == RT) && kinds.contains(&WW) {
+        if kinds.iter().all(|k| *k == WW || *k == RT || *k == PROCESS) && kinds.contains(&WW) {
             "G0"
         } else {
             "G1c"
@@ -214,6 +219,8 @@ pub fn classify(kinds: &[u8]) -> String {
     };
     if rt {
         format!("{base}-realtime")
+    } else if process {
+        format!("{base}-process")
     } else {
         base.to_string()
     }
@@ -225,7 +232,11 @@ pub fn cycle_anomaly(
     edges: &[Edge],
     why: impl Fn(&Edge) -> String,
 ) -> (String, Anomaly) {
-    let kinds: Vec<u8> = edges.iter().map(|e| e.kind).collect();
+    // A realtime edge within one process is reported as a process edge.
+    let same_process =
+        |e: &Edge| e.kind == RT && h.txns[e.from as usize].process == h.txns[e.to as usize].process;
+    let kind_of = |e: &Edge| if same_process(e) { PROCESS } else { e.kind };
+    let kinds: Vec<u8> = edges.iter().map(kind_of).collect();
     let kind = classify(&kinds);
     let txns = edges.iter().map(|e| txn_ref(h, e.from as usize)).collect();
     let cycle: Vec<EdgeReport> = edges
@@ -233,10 +244,22 @@ pub fn cycle_anomaly(
         .map(|e| EdgeReport {
             from: tname(h, e.from as usize),
             to: tname(h, e.to as usize),
-            kind: kind_name(e.kind),
+            kind: kind_name(kind_of(e)),
             key: (e.kind != RT).then(|| h.key_name(e.key)),
             value: (e.kind != RT).then_some(e.value),
-            why: why(e),
+            why: if same_process(e) {
+                format!(
+                    "{} and {} both ran on process {}, {} first, so {} process-precedes {}",
+                    tname(h, e.from as usize),
+                    tname(h, e.to as usize),
+                    h.txns[e.from as usize].process,
+                    tname(h, e.from as usize),
+                    tname(h, e.from as usize),
+                    tname(h, e.to as usize)
+                )
+            } else {
+                why(e)
+            },
         })
         .collect();
     let mut names: Vec<String> = edges
