@@ -215,3 +215,41 @@ fn rw_register_known_cases() {
         .anomalies
         .contains_key("G1a"));
 }
+
+#[test]
+fn snapshot_isolation_chooses_the_order_of_unread_appends() {
+    // T0 appends to x without reading it and completes first; T1 read x = [] and appended to
+    // x. Nobody reads x again. T0 before T1 on x would make T1's read lose T0's append
+    // (T0 -ww-> T1 -rw-> T0); T1 before T0 is a valid snapshot-isolated execution. The
+    // completion order (T0 first) is wrong here, so the checker must look further.
+    let h = la(&[
+        (0, "invoke", r#"[["append","x",1]]"#),
+        (1, "invoke", r#"[["r","x",null],["append","x",2]]"#),
+        (0, "ok", r#"[["append","x",1]]"#),
+        (1, "ok", r#"[["r","x",[]],["append","x",2]]"#),
+    ]);
+    assert!(checkers::txn::oracle::check(
+        &h,
+        Consistency::SnapshotIsolation
+    ));
+    assert_eq!(
+        run(&h, Consistency::SnapshotIsolation).valid,
+        TxnVerdict::Valid
+    );
+    // Both read x = [] and both appended: every order loses an update.
+    let h = la(&[
+        (0, "invoke", r#"[["r","x",null],["append","x",1]]"#),
+        (1, "invoke", r#"[["r","x",null],["append","x",2]]"#),
+        (2, "invoke", r#"[["append","y",1]]"#),
+        (0, "ok", r#"[["r","x",[]],["append","x",1]]"#),
+        (1, "ok", r#"[["r","x",[]],["append","x",2]]"#),
+        (2, "ok", r#"[["append","y",1]]"#),
+    ]);
+    assert!(!checkers::txn::oracle::check(
+        &h,
+        Consistency::SnapshotIsolation
+    ));
+    let r = run(&h, Consistency::SnapshotIsolation);
+    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert!(r.anomalies.contains_key("lost-update"));
+}

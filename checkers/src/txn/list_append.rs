@@ -104,6 +104,10 @@ impl<'h> Inference<'h> {
                 "{a} appended {} to {k} and {b} appended {}, next in the version order of {k} ({}), so {a} ww-precedes {b}",
                 e.aux, e.value, witness()
             ),
+            WW if !v.contains(&e.aux) => format!(
+                "neither {a}'s append of {} nor {b}'s append of {} to {k} was ever read, so their order is not observable; snapshot isolation fails whichever order they and the other unread appends take (the checker tried them all), and this cycle uses {a} before {b}",
+                e.aux, e.value
+            ),
             WW => format!(
                 "{a} appended {} to {k}; {b} appended {} to {k}, which no read observed, so it comes after every observed element (the last, {}, by {a}; {}), so {a} ww-precedes {b}",
                 e.aux, e.value, e.aux, witness()
