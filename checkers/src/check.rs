@@ -25,7 +25,6 @@ use crate::model::catalog::{with_model, ModelError, ModelOptions, ModelVisitor};
 use crate::model::Model;
 use crate::read::{Located, Validator};
 use crate::set_check::{SetChecker, SetReport};
-use crate::txn::report::TxnVerdict;
 use crate::txn::{Budget, Consistency, TxnBuilder, TxnModel, TxnReport};
 use crate::Verdict;
 use serde::{Deserialize, Serialize};
@@ -273,9 +272,9 @@ pub fn check(
             let mut report = crate::txn::check(&history, *consistency, budget);
             report.elapsed_ms = start.elapsed().as_millis() as u64;
             let verdict = match report.valid {
-                TxnVerdict::Valid => Verdict::Valid,
-                TxnVerdict::Invalid => Verdict::Invalid,
-                TxnVerdict::Unknown => Verdict::Unknown,
+                Verdict::Valid => Verdict::Valid,
+                Verdict::Invalid => Verdict::Invalid,
+                Verdict::Unknown => Verdict::Unknown,
             };
             Ok(Checked {
                 verdict,
@@ -295,9 +294,9 @@ pub fn check(
 /// the weakest models the history violates.
 fn txn_summary(r: &TxnReport) -> String {
     let head = match r.valid {
-        TxnVerdict::Valid => r.consistency.to_string(),
-        TxnVerdict::Invalid => format!("NOT {}", r.consistency),
-        TxnVerdict::Unknown => format!(
+        Verdict::Valid => r.consistency.to_string(),
+        Verdict::Invalid => format!("NOT {}", r.consistency),
+        Verdict::Unknown => format!(
             "unknown whether {} ({})",
             r.consistency,
             r.unknown_reason.as_deref().unwrap_or("budget exhausted")

@@ -4,8 +4,8 @@
 //! The directory sits next to the workspace root. When it is absent this test fails, unless
 //! FAULTLINE_SKIP_ELLE=1 says to skip it (then it prints that it skipped).
 
-use checkers::txn::report::TxnVerdict;
 use checkers::txn::{check, parse, Budget, Consistency, TxnModel};
+use checkers::Verdict;
 use std::path::PathBuf;
 
 fn elle_dir() -> Option<PathBuf> {
@@ -42,8 +42,8 @@ fn every_row_of_expected_tsv_agrees_with_the_oracle() {
         let h = parse::from_text(model, file, &text).unwrap_or_else(|e| panic!("{e}"));
         let r = check(&h, c, &Budget::default());
         let want = match oracle {
-            "true" => TxnVerdict::Valid,
-            "false" => TxnVerdict::Invalid,
+            "true" => Verdict::Valid,
+            "false" => Verdict::Invalid,
             other => panic!("oracle {other}"),
         };
         rows += 1;

@@ -1,7 +1,8 @@
 //! Known transactional anomalies, each with the verdicts and names the checker must give.
 
-use checkers::txn::report::{TxnReport, TxnVerdict};
+use checkers::txn::report::TxnReport;
 use checkers::txn::{check, list_append, parse, Budget, Consistency, TxnHistory, TxnModel};
+use checkers::Verdict;
 
 /// Builds a history from compact lines: `p type [[mop]...]`, indices and positions in order.
 fn history(model: TxnModel, lines: &[(u64, &str, &str)]) -> TxnHistory {
@@ -43,10 +44,10 @@ fn write_skew_is_snapshot_isolated_but_g2_item() {
     ]);
     assert_eq!(
         run(&h, Consistency::SnapshotIsolation).valid,
-        TxnVerdict::Valid
+        Verdict::Valid
     );
     let r = run(&h, Consistency::Serializable);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     assert!(
         r.anomalies.contains_key("G2-item"),
         "{:?}",
@@ -65,13 +66,13 @@ fn lost_update_is_not_snapshot_isolated() {
         (1, "ok", r#"[["r","x",[]],["append","x",2]]"#),
     ]);
     let r = run(&h, Consistency::SnapshotIsolation);
-    assert_eq!(r.valid, TxnVerdict::Invalid, "{}", r.human("h"));
+    assert_eq!(r.valid, Verdict::Invalid, "{}", r.human("h"));
     assert!(
         r.anomalies.contains_key("lost-update"),
         "{:?}",
         r.anomaly_counts
     );
-    assert_eq!(run(&h, Consistency::ReadCommitted).valid, TxnVerdict::Valid);
+    assert_eq!(run(&h, Consistency::ReadCommitted).valid, Verdict::Valid);
 }
 
 #[test]
@@ -82,9 +83,9 @@ fn stale_read_is_serializable_but_not_strict() {
         (1, "invoke", r#"[["r","x",null]]"#),
         (1, "ok", r#"[["r","x",[]]]"#),
     ]);
-    assert_eq!(run(&h, Consistency::Serializable).valid, TxnVerdict::Valid);
+    assert_eq!(run(&h, Consistency::Serializable).valid, Verdict::Valid);
     let r = run(&h, Consistency::StrictSerializable);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     assert!(
         r.anomalies.contains_key("G-single-realtime") || r.anomalies.contains_key("G2-realtime"),
         "{:?}",
@@ -114,7 +115,7 @@ fn aborted_read_is_g1a() {
         (1, "ok", r#"[["r","x",[1]]]"#),
     ]);
     let r = run(&h, Consistency::ReadCommitted);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     assert!(r.anomalies.contains_key("G1a"));
     assert_eq!(r.not, vec!["read-committed"]);
 }
@@ -128,7 +129,7 @@ fn intermediate_read_is_g1b() {
         (1, "ok", r#"[["r","x",[1]]]"#),
     ]);
     let r = run(&h, Consistency::ReadCommitted);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     assert!(r.anomalies.contains_key("G1b"));
 }
 
@@ -146,7 +147,7 @@ fn info_transactions_commit_exactly_when_observed() {
     assert_eq!(inf.committed, vec![true, false, true]);
     assert_eq!(
         run(&h, Consistency::StrictSerializable).valid,
-        TxnVerdict::Valid
+        Verdict::Valid
     );
 }
 
@@ -160,7 +161,7 @@ fn explanations_name_values_and_reads() {
         (1, "ok", r#"[["append","y",1],["r","x",[1]]]"#),
     ]);
     let r = run(&h, Consistency::ReadCommitted);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     let cycle = &r.anomalies["G1c"][0].cycle;
     let why: Vec<&str> = cycle.iter().map(|e| e.why.as_str()).collect();
     assert!(
@@ -195,10 +196,10 @@ fn rw_register_known_cases() {
     ]);
     assert_eq!(
         run(&h, Consistency::SnapshotIsolation).valid,
-        TxnVerdict::Valid
+        Verdict::Valid
     );
     let r = run(&h, Consistency::Serializable);
-    assert_eq!(r.valid, TxnVerdict::Invalid);
+    assert_eq!(r.valid, Verdict::Invalid);
     assert!(
         r.anomalies.contains_key("G2-item"),
         "{:?}",
@@ -214,4 +215,42 @@ fn rw_register_known_cases() {
     assert!(run(&h, Consistency::ReadCommitted)
         .anomalies
         .contains_key("G1a"));
+}
+
+#[test]
+fn snapshot_isolation_chooses_the_order_of_unread_appends() {
+    // T0 appends to x without reading it and completes first; T1 read x = [] and appended to
+    // x. Nobody reads x again. T0 before T1 on x would make T1's read lose T0's append
+    // (T0 -ww-> T1 -rw-> T0); T1 before T0 is a valid snapshot-isolated execution. The
+    // completion order (T0 first) is wrong here, so the checker must look further.
+    let h = la(&[
+        (0, "invoke", r#"[["append","x",1]]"#),
+        (1, "invoke", r#"[["r","x",null],["append","x",2]]"#),
+        (0, "ok", r#"[["append","x",1]]"#),
+        (1, "ok", r#"[["r","x",[]],["append","x",2]]"#),
+    ]);
+    assert!(checkers::txn::oracle::check(
+        &h,
+        Consistency::SnapshotIsolation
+    ));
+    assert_eq!(
+        run(&h, Consistency::SnapshotIsolation).valid,
+        Verdict::Valid
+    );
+    // Both read x = [] and both appended: every order loses an update.
+    let h = la(&[
+        (0, "invoke", r#"[["r","x",null],["append","x",1]]"#),
+        (1, "invoke", r#"[["r","x",null],["append","x",2]]"#),
+        (2, "invoke", r#"[["append","y",1]]"#),
+        (0, "ok", r#"[["r","x",[]],["append","x",1]]"#),
+        (1, "ok", r#"[["r","x",[]],["append","x",2]]"#),
+        (2, "ok", r#"[["append","y",1]]"#),
+    ]);
+    assert!(!checkers::txn::oracle::check(
+        &h,
+        Consistency::SnapshotIsolation
+    ));
+    let r = run(&h, Consistency::SnapshotIsolation);
+    assert_eq!(r.valid, Verdict::Invalid);
+    assert!(r.anomalies.contains_key("lost-update"));
 }

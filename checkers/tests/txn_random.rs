@@ -6,8 +6,8 @@
 
 use checkers::history::{Event, EventKind, Value};
 use checkers::read::Located;
-use checkers::txn::report::TxnVerdict;
 use checkers::txn::{check, oracle, parse, Budget, Consistency, TxnHistory, TxnModel};
+use checkers::Verdict;
 
 struct Rng(u64);
 impl Rng {
@@ -189,13 +189,13 @@ fn run(model: TxnModel, per_model: usize, seed: u64) {
             let h = random_history(&mut rng, model);
             let expect = oracle::check(&h, c);
             let got = check(&h, c, &budget);
-            assert_ne!(got.valid, TxnVerdict::Unknown, "unknown on a tiny history");
+            assert_ne!(got.valid, Verdict::Unknown, "unknown on a tiny history");
             if expect {
                 valid += 1
             } else {
                 invalid += 1
             }
-            if (got.valid == TxnVerdict::Valid) != expect {
+            if (got.valid == Verdict::Valid) != expect {
                 let txt: Vec<String> = h
                     .txns
                     .iter()

@@ -9,6 +9,7 @@ use checkers::history::Value;
 use checkers::linear::{CheckOptions, KeyReport, Limits, Report, Stop, Strategy};
 use checkers::model::catalog::ModelOptions;
 use checkers::read::{self, Format};
+use checkers::txn::{Budget, Consistency, TxnModel};
 use checkers::Verdict;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,26 +22,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
         .format
         .parse()
         .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
-    let checker = Checker::Linearizable {
-        model: args.model.clone(),
-        model_options: ModelOptions {
-            initial: args.initial.as_deref().map(parse_initial),
-            nil_read_unknown: args.knossos_nil_reads,
-        },
-        options: CheckOptions {
-            strategy: if args.search_only {
-                Strategy::Search
-            } else {
-                Strategy::Auto
-            },
-            limits: Limits::new(
-                args.time_limit,
-                args.memory_limit.unwrap_or_else(default_memory_limit),
-            ),
-            stop_at_first_invalid: !args.all_keys,
-            ..CheckOptions::default()
-        },
-    };
+    let checker = checker_of(args)?;
     let checked = check_file(&checker, &args.history, format, args.allow_truncated)?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &args.history, &checked).map_err(internal)?;
@@ -58,6 +40,54 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
         }
     }
     Ok(exit_of(checked.verdict))
+}
+
+/// The checker `--model` names: a transactional one for list-append and rw-register (checked
+/// against `--consistency`), else linearizability against that model.
+fn checker_of(args: &CheckArgs) -> Result<Checker, Failure> {
+    let memory_limit = args.memory_limit.unwrap_or_else(default_memory_limit);
+    if let Some(model) = TxnModel::parse(&args.model) {
+        let consistency: Consistency = args
+            .consistency
+            .as_deref()
+            .unwrap_or("strict-serializable")
+            .parse()
+            .map_err(|e: String| bad_input(anyhow::anyhow!("--consistency: {e}")))?;
+        return Ok(Checker::Transactional {
+            model,
+            consistency,
+            budget: Budget {
+                time: args.time_limit.or(Budget::default().time),
+                // A memo entry costs about 128 bytes with its table overhead.
+                memo_entries: memory_limit / 128,
+                ..Budget::default()
+            },
+        });
+    }
+    if let Some(c) = &args.consistency {
+        return Err(bad_input(anyhow::anyhow!(
+            "--consistency {c}: only for the transactional models list-append and rw-register \
+             (--model {} is checked for linearizability)",
+            args.model
+        )));
+    }
+    Ok(Checker::Linearizable {
+        model: args.model.clone(),
+        model_options: ModelOptions {
+            initial: args.initial.as_deref().map(parse_initial),
+            nil_read_unknown: args.knossos_nil_reads,
+        },
+        options: CheckOptions {
+            strategy: if args.search_only {
+                Strategy::Search
+            } else {
+                Strategy::Auto
+            },
+            limits: Limits::new(args.time_limit, memory_limit),
+            stop_at_first_invalid: !args.all_keys,
+            ..CheckOptions::default()
+        },
+    })
 }
 
 /// The exit code of a verdict.
@@ -154,17 +184,28 @@ fn with_progress<T>(done: &AtomicUsize, work: impl FnOnce() -> T) -> T {
     })
 }
 
-/// Writes results.json (the typed results document) and, for a linearizability check,
-/// timeline.html into `dir`.
+/// Writes results.json (the typed results document) into `dir`, and timeline.html for a
+/// linearizability check or an SVG of each cycle for a transactional one.
 pub fn write_outputs(dir: &Path, history: &Path, checked: &Checked) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let results = dir.join("results.json");
     std::fs::write(&results, serde_json::to_vec_pretty(&checked.results)?)
         .with_context(|| format!("writing {}", results.display()))?;
-    if let Details::Linearizable(report) = &checked.results.details {
-        let page = timeline::render(&history.display().to_string(), report, &checked.timeline);
-        let path = dir.join("timeline.html");
-        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    match &checked.results.details {
+        Details::Linearizable(report) => {
+            let page = timeline::render(&history.display().to_string(), report, &checked.timeline);
+            let path = dir.join("timeline.html");
+            std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        }
+        // One drawing per reported cycle, the shortest first (cycle-01-G0.svg, ...).
+        Details::Transactional(report) => {
+            for (i, (kind, anomaly)) in report.cycles().into_iter().enumerate() {
+                let path = dir.join(format!("cycle-{:02}-{kind}.svg", i + 1));
+                std::fs::write(&path, checkers::txn::svg::cycle_svg(kind, anomaly))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Details::Set(_) => {}
     }
     Ok(())
 }

@@ -701,15 +701,25 @@ Examples:
   # Machine-readable verdict, a timeline of the failing keys, and at most 30 s of search:
   faultline check --model register --json --out report/ --time-limit 30s history.jsonl
 
+  # Transactions (Elle's list-append), checked for snapshot isolation; SVGs of the cycles:
+  faultline check --model list-append --consistency snapshot-isolation --out report/ history.edn
+
 Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out), 254 bad usage or unreadable
 input, 255 internal error.";
 
 /// Options of `faultline check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The model to check against: register, cas-register, set, counter, queue, mutex, kv.
+    /// The model to check against: register, cas-register, set, counter, queue, mutex, kv;
+    /// or a transactional model: list-append, rw-register.
     #[arg(long, short = 'm')]
     pub model: String,
+
+    /// For list-append and rw-register: the consistency model to check, one of
+    /// read-committed, repeatable-read, snapshot-isolation, serializable, strict-serializable
+    /// (the default).
+    #[arg(long)]
+    pub consistency: Option<String>,
 
     /// The history's format: auto detects faultline JSONL, Jepsen EDN and Jepsen text logs.
     #[arg(long, default_value = "auto", value_parser = ["auto", "jsonl", "edn", "jepsen-log"])]

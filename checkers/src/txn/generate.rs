@@ -310,8 +310,8 @@ pub fn generate(o: &TxnGenOptions, mut sink: impl FnMut(Event)) {
 mod tests {
     use super::*;
     use crate::read::Located;
-    use crate::txn::report::TxnVerdict;
     use crate::txn::{check, parse, Budget, Consistency};
+    use crate::Verdict;
 
     fn run(executor: Executor, model: TxnModel, seed: u64) -> crate::txn::TxnHistory {
         let mut events = Vec::new();
@@ -346,18 +346,18 @@ mod tests {
             let h = run(Executor::Serial, model, 1);
             assert_eq!(
                 check(&h, Consistency::StrictSerializable, &b).valid,
-                TxnVerdict::Valid
+                Verdict::Valid
             );
             let h = run(Executor::SnapshotIsolation, model, 2);
             assert_eq!(
                 check(&h, Consistency::SnapshotIsolation, &b).valid,
-                TxnVerdict::Valid
+                Verdict::Valid
             );
             if model == TxnModel::ListAppend {
                 // Write skew (rw-register histories this small are often serializable).
                 assert_eq!(
                     check(&h, Consistency::Serializable, &b).valid,
-                    TxnVerdict::Invalid
+                    Verdict::Invalid
                 );
             }
             if model == TxnModel::RwRegister {
@@ -367,17 +367,17 @@ mod tests {
             let h = run(Executor::ReadCommitted, model, 3);
             assert_eq!(
                 check(&h, Consistency::ReadCommitted, &b).valid,
-                TxnVerdict::Valid
+                Verdict::Valid
             );
             let r = check(&h, Consistency::SnapshotIsolation, &b);
-            assert_eq!(r.valid, TxnVerdict::Invalid);
+            assert_eq!(r.valid, Verdict::Invalid);
             if model == TxnModel::ListAppend {
                 assert!(r.anomalies.contains_key("lost-update"));
             }
             let h = run(Executor::StaleReplica, model, 4);
             assert_eq!(
                 check(&h, Consistency::StrictSerializable, &b).valid,
-                TxnVerdict::Invalid
+                Verdict::Invalid
             );
         }
     }

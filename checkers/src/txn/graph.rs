@@ -39,9 +39,8 @@ pub struct Graph {
 
 impl Graph {
     /// Builds the adjacency from an edge list.
-    pub fn new(n: usize, mut edges: Vec<Edge>) -> Graph {
-        edges.sort_unstable_by_key(|e| (e.from, e.to, e.kind));
-        edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.kind == b.kind);
+    pub fn new(n: usize, edges: Vec<Edge>) -> Graph {
+        // Counting sort by source: linear, and stable.
         let mut start = vec![0u32; n + 1];
         for e in &edges {
             start[e.from as usize + 1] += 1;
@@ -49,7 +48,28 @@ impl Graph {
         for i in 0..n {
             start[i + 1] += start[i];
         }
-        Graph { n, edges, start }
+        let mut next: Vec<u32> = start[..n].to_vec();
+        let mut sorted = vec![
+            Edge {
+                from: 0,
+                to: 0,
+                kind: 0,
+                key: 0,
+                value: 0,
+                aux: 0
+            };
+            edges.len()
+        ];
+        for e in edges {
+            let slot = &mut next[e.from as usize];
+            sorted[*slot as usize] = e;
+            *slot += 1;
+        }
+        Graph {
+            n,
+            edges: sorted,
+            start,
+        }
     }
 
     /// Edge indices leaving `v`.

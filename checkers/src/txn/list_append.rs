@@ -33,9 +33,10 @@ use super::graph::{
 };
 use super::report::{
     cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
-    TxnReport, TxnVerdict,
+    TxnReport,
 };
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
+use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -55,8 +56,6 @@ pub struct Inference<'h> {
     pub committed: Vec<bool>,
     /// Version order per key: (transaction, mop, length) of its longest external read.
     longest: Vec<Option<(u32, u32, u32)>>,
-    /// Position of each observed element in its key's version order.
-    pos: HashMap<(KeyId, i64), u32>,
     /// Unobserved committed appenders per key (transaction, its first and last value there).
     unobserved: Vec<Vec<(u32, i64, i64)>>,
     ext: Vec<ExtRead>,
@@ -102,9 +101,13 @@ impl<'h> Inference<'h> {
             None => format!("no read of {k}"),
         };
         match e.kind {
-            WW if self.pos.contains_key(&(e.key, e.value)) => format!(
+            WW if v.contains(&e.value) => format!(
                 "{a} appended {} to {k} and {b} appended {}, next in the version order of {k} ({}), so {a} ww-precedes {b}",
                 e.aux, e.value, witness()
+            ),
+            WW if !v.contains(&e.aux) => format!(
+                "neither {a}'s append of {} nor {b}'s append of {} to {k} was ever read, so their order is not observable; snapshot isolation fails whichever order they and the other unread appends take (the checker tried them all), and this cycle uses {a} before {b}",
+                e.aux, e.value
             ),
             WW => format!(
                 "{a} appended {} to {k}; {b} appended {} to {k}, which no read observed, so it comes after every observed element (the last, {}, by {a}; {}), so {a} ww-precedes {b}",
@@ -117,7 +120,7 @@ impl<'h> Inference<'h> {
             ),
             RW => {
                 let read = show_list(self.ext_read(e.from, e.key).unwrap_or(&[]));
-                if self.pos.contains_key(&(e.key, e.value)) {
+                if v.contains(&e.value) {
                     format!(
                         "{a} read {k} = {read}; {b} appended {}, the next element of {k} after that ({}), so {a} rw-precedes {b}",
                         e.value, witness()
@@ -166,22 +169,27 @@ impl Why for Inference<'_> {
     }
 }
 
+/// A transaction's view of one key while its micro-ops are replayed: the key, its previous
+/// read, and its own appends since.
+type KeyState<'a> = (KeyId, Option<&'a [i64]>, Vec<i64>);
+
+/// A key's name, rendered only when displayed (hot loops name keys only in anomalies).
+struct KeyName<'a>(&'a TxnHistory, KeyId);
+
+impl std::fmt::Display for KeyName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.key_name(self.1))
+    }
+}
+
 /// Infers the dependency graph and the non-cycle anomalies.
 pub fn infer(h: &TxnHistory) -> Inference<'_> {
     let n = h.txns.len();
     let nk = h.keys.len();
     let mut found = Collector::default();
-    let mut appender: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n * 2);
-    for (t, x) in h.txns.iter().enumerate() {
-        for m in &x.mops {
-            if let Mop::Append { key, value } = m {
-                appender.insert((*key, *value), t as u32);
-            }
-        }
-    }
-    // Reads: duplicates, aborted and unknown elements, observed info transactions, longest.
+    let appender = &h.writers;
+    // Reads: duplicates (reads are short: a quadratic scan beats hashing).
     let mut observed = vec![false; n];
-    let mut seen: HashSet<i64> = HashSet::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -194,45 +202,23 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             else {
                 continue;
             };
-            let k = h.key_name(*key);
-            seen.clear();
-            for &v in vals {
-                if !seen.insert(v) {
-                    found.add("duplicate", || anomaly(h, &[t], format!("{} read {k} = {}, in which {v} appears more than once (values are appended once)", tname(h, t), show_list(vals))));
-                }
-                match appender.get(&(*key, v)) {
-                    None => found.add("garbage-read", || {
-                        anomaly(
-                            h,
-                            &[t],
-                            format!(
-                                "{} read {k} = {}, but no transaction appended {v} to {k}",
-                                tname(h, t),
-                                show_list(vals)
-                            ),
-                        )
-                    }),
-                    Some(&w) => {
-                        let w = w as usize;
-                        if h.txns[w].status == Status::Fail {
-                            found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {k} and failed (aborted); {} read {k} = {}, which contains it", tname(h, w), tname(h, t), show_list(vals))));
-                        }
-                        observed[w] = true;
-                    }
-                }
+            let dup = if vals.len() <= 64 {
+                (1..vals.len()).find(|&i| vals[..i].contains(&vals[i]))
+            } else {
+                let mut seen: HashSet<i64> = HashSet::with_capacity(vals.len());
+                (0..vals.len()).find(|&i| !seen.insert(vals[i]))
+            };
+            if let Some(i) = dup {
+                let v = vals[i];
+                found.add("duplicate", || anomaly(h, &[t], format!("{} read {} = {}, in which {v} appears more than once (values are appended once)", tname(h, t), h.key_name(*key), show_list(vals))));
             }
         }
     }
-    let committed: Vec<bool> = h
-        .txns
-        .iter()
-        .enumerate()
-        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
-        .collect();
     // External reads, internal consistency, incompatible orders, G1b.
     let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
     let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
-    let mut state: Vec<(KeyId, Option<Vec<i64>>, Vec<i64>)> = Vec::new();
+    // Per key touched: the previous read, and the transaction's own appends since.
+    let mut state: Vec<KeyState> = Vec::new();
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -254,7 +240,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                     key,
                     value: Some(vals),
                 } => {
-                    let k = h.key_name(*key);
+                    let k = KeyName(h, *key);
                     let i = match state.iter().position(|s| s.0 == *key) {
                         Some(i) => i,
                         None => {
@@ -323,9 +309,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                             }
                         }
                     }
-                    let own_now = state[i].2.clone();
-                    let _ = own_now;
-                    state[i].1 = Some(vals.clone());
+                    state[i].1 = Some(&vals[..]);
                     state[i].2.clear();
                 }
                 _ => {}
@@ -341,26 +325,54 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             None => &[],
         }
     };
-    let mut pos: HashMap<(KeyId, i64), u32> = HashMap::with_capacity(n);
-    for k in 0..nk as KeyId {
-        for (i, &v) in version(k).iter().enumerate() {
-            pos.entry((k, v)).or_insert(i as u32);
-        }
-        // Dirty update: an aborted element followed by a committed one.
-        let vs = version(k);
-        if let Some(fi) = vs.iter().position(|v| {
-            appender
-                .get(&(k, *v))
-                .is_some_and(|&w| h.txns[w as usize].status == Status::Fail)
-        }) {
-            if let Some(&c) = vs[fi + 1..].iter().find(|v| {
-                appender
-                    .get(&(k, **v))
-                    .is_some_and(|&w| committed[w as usize])
-            }) {
-                let (w, cw) = (appender[&(k, vs[fi])] as usize, appender[&(k, c)] as usize);
-                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
+    // Elements read: aborted (G1a) or unknown appenders, and which info transactions were
+    // observed. Every external read is a prefix of its key's version order (or reported as
+    // incompatible-order and scanned on its own), so scanning the version orders suffices.
+    let mut obs_count = vec![0u32; n];
+    let mut scan = |t: usize,
+                    k: KeyId,
+                    vals: &[i64],
+                    found: &mut Collector,
+                    count: bool|
+     -> Vec<u32> {
+        let mut apps = Vec::with_capacity(vals.len());
+        for &v in vals {
+            match appender.get(&(k, v)) {
+                None => {
+                    apps.push(u32::MAX);
+                    found.add("garbage-read", || {
+                        anomaly(
+                            h,
+                            &[t],
+                            format!(
+                                "{} read {} = {}, but no transaction appended {v} to it",
+                                tname(h, t),
+                                h.key_name(k),
+                                show_list(vals)
+                            ),
+                        )
+                    })
+                }
+                Some(&w) => {
+                    apps.push(w);
+                    let w = w as usize;
+                    if h.txns[w].status == Status::Fail {
+                        found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {} and failed (aborted); {} read {} = {}, which contains it", tname(h, w), h.key_name(k), tname(h, t), h.key_name(k), show_list(vals))));
+                    }
+                    observed[w] = true;
+                    if count {
+                        obs_count[w] += 1;
+                    }
+                }
             }
+        }
+        apps
+    };
+    // Appender of each element of each key's version order (u32::MAX: nobody).
+    let mut ver_app: Vec<Vec<u32>> = vec![Vec::new(); nk];
+    for k in 0..nk as KeyId {
+        if let Some((t, _, _)) = longest[k as usize] {
+            ver_app[k as usize] = scan(t as usize, k, version(k), &mut found, true);
         }
     }
     // Incompatible order: every external read must be a prefix of the version order.
@@ -377,6 +389,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         if vals.len() > v.len() || v[..vals.len()] != vals[..] {
             let t = r.txn as usize;
             let (lt, _, _) = longest[*key as usize].unwrap_or((t as u32, 0, 0));
+            scan(t, *key, vals, &mut found, false);
             found.add("incompatible-order", || {
                 anomaly(
                     h,
@@ -394,15 +407,42 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
             });
         }
     }
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
+        .collect();
+    for k in 0..nk as KeyId {
+        // Dirty update: an aborted element followed by a committed one.
+        let (vs, apps) = (version(k), &ver_app[k as usize]);
+        let failed = |w: u32| w != u32::MAX && h.txns[w as usize].status == Status::Fail;
+        if let Some(fi) = apps.iter().position(|&w| failed(w)) {
+            if let Some(ci) =
+                (fi + 1..apps.len()).find(|&i| apps[i] != u32::MAX && committed[apps[i] as usize])
+            {
+                let (w, cw, c) = (apps[fi] as usize, apps[ci] as usize, vs[ci]);
+                found.add("dirty-update", || anomaly(h, &[w, cw], format!("{} appended {} to {} and failed, yet committed {} appended {c} after it ({})", tname(h, w), vs[fi], h.key_name(k), tname(h, cw), show_list(vs))));
+            }
+        }
+    }
     // Unobserved appends of committed transactions, per key.
     let mut unobserved: Vec<Vec<(u32, i64, i64)>> = vec![Vec::new(); nk];
     for (t, x) in h.txns.iter().enumerate() {
         if !committed[t] {
             continue;
         }
+        let appends = x
+            .mops
+            .iter()
+            .filter(|m| matches!(m, Mop::Append { .. }))
+            .count();
+        if obs_count[t] as usize >= appends {
+            continue;
+        }
         for m in &x.mops {
             if let Mop::Append { key, value } = m {
-                if !pos.contains_key(&(*key, *value)) {
+                if !version(*key).contains(value) {
                     let list = &mut unobserved[*key as usize];
                     match list.last_mut() {
                         Some(last) if last.0 == t as u32 => last.2 = *value,
@@ -417,11 +457,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
     let mut last_committed: Vec<Option<(u32, i64)>> = vec![None; nk];
     for k in 0..nk as KeyId {
         let mut prev: Option<(u32, i64)> = None;
-        for &v in version(k) {
-            let Some(&a) = appender.get(&(k, v)) else {
-                continue;
-            };
-            if !committed[a as usize] {
+        for (i, &v) in version(k).iter().enumerate() {
+            let a = ver_app[k as usize][i];
+            if a == u32::MAX || !committed[a as usize] {
                 continue;
             }
             if let Some((p, pv)) = prev {
@@ -465,9 +503,11 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         if read.len() > v.len() || v[..read.len()] != read[..] {
             continue;
         }
+        let apps = &ver_app[k as usize];
         if let Some(&last) = read.last() {
-            if let Some(&w) = appender.get(&(k, last)) {
-                if committed[w as usize] && w != t {
+            let w = apps[read.len() - 1];
+            if w != u32::MAX && committed[w as usize] && w != t {
+                {
                     edges.push(Edge {
                         from: w,
                         to: t,
@@ -479,12 +519,9 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
                 }
             }
         }
-        let next = v[read.len()..].iter().find_map(|x| {
-            appender
-                .get(&(k, *x))
-                .filter(|w| committed[**w as usize])
-                .map(|w| (*w, *x))
-        });
+        let next = (read.len()..v.len())
+            .find(|&i| apps[i] != u32::MAX && committed[apps[i] as usize])
+            .map(|i| (apps[i], v[i]));
         match next {
             Some((w, x)) => {
                 if w != t {
@@ -521,7 +558,6 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         h,
         committed,
         longest,
-        pos,
         unobserved,
         ext,
         found,
@@ -606,10 +642,87 @@ fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
     if free.is_empty() {
         return SiOutcome::Valid;
     }
-    // Greedy: order each key's unobserved appenders along a topological order of the SI graph.
-    let mut rank = vec![0u32; g.n * 2];
+    // Greedy, key by key: Ui must precede Uj when (Ui, ww/wr-arrived) reaches Uj in the SI
+    // graph (the other order would close a cycle). If that relation has a cycle for some key,
+    // no order works: invalid. Otherwise a topological order of it adds no cycle through this
+    // key's chain (a later appender never reaches an earlier one); the chains of all keys
+    // together are then checked once, and only if that fails does the exhaustive search run.
+    // Reachability is searched only below the highest topological position of a target.
+    let mut pi = vec![0u32; g.n * 2];
     for (i, &x) in order.iter().enumerate() {
-        rank[x as usize] = (order.len() - i) as u32;
+        pi[x as usize] = (order.len() - 1 - i) as u32;
+    }
+    let mut visits = 0u64;
+    let mut seen: HashMap<u32, ()> = HashMap::new();
+    let mut stack: Vec<u32> = Vec::new();
+    let mut ordered: Vec<FreeKey> = Vec::with_capacity(free.len());
+    for (k, us) in &free {
+        let m = us.len();
+        let mut target: HashMap<u32, usize> = HashMap::new();
+        for (j, u) in us.iter().enumerate() {
+            target.insert(2 * u.0, j);
+            target.insert(2 * u.0 + 1, j);
+        }
+        let bound = us
+            .iter()
+            .map(|u| pi[2 * u.0 as usize].max(pi[2 * u.0 as usize + 1]))
+            .max()
+            .unwrap_or(0);
+        let mut before: Vec<Vec<usize>> = vec![Vec::new(); m];
+        let mut indeg = vec![0usize; m];
+        for (i, u) in us.iter().enumerate() {
+            seen.clear();
+            stack.clear();
+            stack.push(2 * u.0 + 1);
+            seen.insert(2 * u.0 + 1, ());
+            while let Some(x) = stack.pop() {
+                visits += 1;
+                if let Some(&j) = target.get(&x) {
+                    if j != i && !before[i].contains(&j) {
+                        before[i].push(j);
+                        indeg[j] += 1;
+                    }
+                }
+                product_succ(g, x as usize, |_, y| {
+                    if pi[y as usize] <= bound && seen.insert(y, ()).is_none() {
+                        stack.push(y);
+                    }
+                });
+            }
+        }
+        if visits > budget.steps {
+            break;
+        }
+        // Kahn's algorithm, ties by topological position.
+        let mut out = Vec::with_capacity(m);
+        let mut ready: Vec<usize> = (0..m).filter(|&j| indeg[j] == 0).collect();
+        while let Some(pos) = (0..ready.len()).min_by_key(|&r| pi[2 * us[ready[r]].0 as usize + 1])
+        {
+            let i = ready.swap_remove(pos);
+            out.push(us[i]);
+            for &j in &before[i] {
+                indeg[j] -= 1;
+                if indeg[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        if out.len() < m {
+            // Two appenders each reach the other: every order closes a cycle.
+            let mut edges = g.edges.clone();
+            for w in us.windows(2) {
+                edges.push(Edge {
+                    from: w[0].0,
+                    to: w[1].0,
+                    kind: WW,
+                    key: *k,
+                    value: w[1].1,
+                    aux: w[0].2,
+                });
+            }
+            return SiOutcome::Invalid(Graph::new(g.n, edges));
+        }
+        ordered.push((*k, out));
     }
     let chain = |perm: &[(u32, i64, i64)], k: KeyId, out: &mut Vec<Edge>| {
         for w in perm.windows(2) {
@@ -623,15 +736,59 @@ fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
             });
         }
     };
+    // First try the order in which the appenders completed: a database's commit order lies
+    // within each transaction's invoke and completion, so this is the likeliest version order
+    // (a crashed one that committed: just before the first transaction that must follow it).
+    let by_completion = |us: &[(u32, i64, i64)]| {
+        let mut us = us.to_vec();
+        us.sort_by_key(|u| {
+            let t = &inf.h.txns[u.0 as usize];
+            match t.complete_pos {
+                Some(c) => 2 * c,
+                // Crashed but committed (someone read it): before its first reader began and
+                // before the next writer of one of its keys completed.
+                None => g
+                    .out(u.0 as usize)
+                    .filter_map(|i| {
+                        let e = &g.edges[i];
+                        let next = &inf.h.txns[e.to as usize];
+                        match e.kind {
+                            WR => Some(2 * next.invoke_pos),
+                            WW => next.complete_pos.map(|c| 2 * c),
+                            _ => None,
+                        }
+                    })
+                    .min()
+                    .map_or(u64::MAX, |r| r.saturating_sub(1).max(2 * t.invoke_pos)),
+            }
+        });
+        us
+    };
     let mut edges = g.edges.clone();
     for (k, us) in &free {
-        let mut us = us.clone();
-        us.sort_by_key(|u| rank[2 * u.0 as usize].max(rank[2 * u.0 as usize + 1]));
-        chain(&us, *k, &mut edges);
+        chain(&by_completion(us), *k, &mut edges);
+    }
+    let completion_graph = Graph::new(g.n, edges);
+    if si_components(&completion_graph)
+        .0
+        .iter()
+        .all(|c| *c == u32::MAX)
+    {
+        return SiOutcome::Valid;
+    }
+    let mut edges = g.edges.clone();
+    if ordered.len() == free.len() {
+        for (k, us) in &ordered {
+            chain(us, *k, &mut edges);
+        }
+    } else {
+        for (k, us) in &free {
+            chain(us, *k, &mut edges);
+        }
     }
     let greedy = Graph::new(g.n, edges);
     let (gc, _) = si_components(&greedy);
-    if gc.iter().all(|c| *c == u32::MAX) {
+    if ordered.len() == free.len() && gc.iter().all(|c| *c == u32::MAX) {
         return SiOutcome::Valid;
     }
     // Exhaustive search, key by key, position by position, pruning orders that close a cycle.
@@ -887,13 +1044,13 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     lost_updates(&inf, &mut found);
     let base_bad = found.violates(Consistency::ReadCommitted);
     let g = &inf.graph;
-    let mut verdicts: Vec<(Consistency, TxnVerdict)> = Vec::new();
+    let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
     let mut unknown_reason = None;
     let bad = |b: bool| {
         if b {
-            TxnVerdict::Invalid
+            Verdict::Invalid
         } else {
-            TxnVerdict::Valid
+            Verdict::Valid
         }
     };
     let ss_cycle = has_cycle(g, WW | WR | RW | RT);
@@ -901,23 +1058,33 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     if !base_bad && !ss_cycle {
         verdicts = Consistency::ALL
             .iter()
-            .map(|c| (*c, TxnVerdict::Valid))
+            .map(|c| (*c, Verdict::Valid))
             .collect();
     } else {
         let rc = has_cycle(g, WW | WR);
         let ser = has_cycle(g, WW | WR | RW);
         let si = if base_bad {
-            TxnVerdict::Invalid
+            Verdict::Invalid
         } else {
-            match si_decide(&inf, budget) {
-                SiOutcome::Valid => TxnVerdict::Valid,
+            // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
+            let si_budget = if consistency == Consistency::SnapshotIsolation {
+                *budget
+            } else {
+                Budget {
+                    time: budget.time.map(|t| t / 10),
+                    steps: budget.steps / 10,
+                    memo_entries: budget.memo_entries,
+                }
+            };
+            match si_decide(&inf, &si_budget) {
+                SiOutcome::Valid => Verdict::Valid,
                 SiOutcome::Invalid(sg) => {
                     report_si_cycles(&inf, &sg, &mut found, &mut seen);
-                    TxnVerdict::Invalid
+                    Verdict::Invalid
                 }
                 SiOutcome::Unknown(why) => {
                     unknown_reason = Some(why);
-                    TxnVerdict::Unknown
+                    Verdict::Unknown
                 }
             }
         };
@@ -925,10 +1092,10 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
         verdicts.push((Consistency::RepeatableRead, bad(base_bad || ser)));
         verdicts.push((Consistency::SnapshotIsolation, si));
         verdicts.push((Consistency::Serializable, bad(base_bad || ser)));
-        verdicts.push((Consistency::StrictSerializable, TxnVerdict::Invalid));
+        verdicts.push((Consistency::StrictSerializable, Verdict::Invalid));
         report_cycles(&inf, g, WW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
-        if si == TxnVerdict::Invalid && !base_bad {
+        if si == Verdict::Invalid && !base_bad {
             // Already reported above from the SI graph.
         } else {
             report_si_cycles(&inf, g, &mut found, &mut seen);
@@ -942,9 +1109,9 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     let verdict = verdicts
         .iter()
         .find(|(c, _)| *c == consistency)
-        .map_or(TxnVerdict::Valid, |v| v.1);
+        .map_or(Verdict::Valid, |v| v.1);
     report.valid = verdict;
-    if verdict == TxnVerdict::Unknown {
+    if verdict == Verdict::Unknown {
         report.unknown_reason = unknown_reason;
     }
     let (not, also) = not_also_not(&verdicts);

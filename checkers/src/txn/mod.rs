@@ -117,8 +117,8 @@ impl Consistency {
     /// the anomalies this checker reports).
     pub fn forbids(self, anomaly: &str) -> bool {
         use Consistency::*;
-        let base = anomaly.strip_suffix("-realtime");
-        if base.is_some() {
+        // Realtime (and process order, which real time implies) only bind strict models.
+        if anomaly.ends_with("-realtime") || anomaly.ends_with("-process") {
             return self == StrictSerializable;
         }
         match anomaly {
@@ -230,6 +230,8 @@ pub struct Txn {
     pub complete_pos: Option<u64>,
     /// Line of the completion (or of the invoke when there is none).
     pub line: u64,
+    /// Line of the invoke.
+    pub invoke_line: u64,
 }
 
 /// A transactional history: its transactions in invocation order and its key names.
@@ -241,6 +243,8 @@ pub struct TxnHistory {
     pub txns: Vec<Txn>,
     /// Key names, by [`KeyId`].
     pub keys: Vec<Key>,
+    /// The transaction that appended (or wrote) each (key, value), whatever its outcome.
+    pub writers: hashbrown::HashMap<(KeyId, i64), u32>,
 }
 
 impl TxnHistory {

@@ -21,7 +21,8 @@ pub struct TxnBuilder {
     keys: Vec<Key>,
     txns: Vec<Txn>,
     open: HashMap<u64, usize>,
-    written: HashMap<(KeyId, i64), u64>,
+    /// Writer (transaction index) of each (key, value).
+    written: HashMap<(KeyId, i64), u32>,
     pos: u64,
 }
 
@@ -103,6 +104,7 @@ impl TxnBuilder {
                 invoke_pos: pos,
                 complete_pos: None,
                 line: l.line,
+                invoke_line: l.line,
             });
             return Ok(());
         }
@@ -157,17 +159,21 @@ impl TxnBuilder {
     fn check_unique_writes(&mut self, l: &Located, mops: &[Mop]) -> Result<(), InputError> {
         for m in mops {
             if let Mop::Append { key, value } | Mop::Write { key, value } = m {
-                if let Some(line) = self.written.insert((*key, *value), l.line) {
-                    let what = if self.model == TxnModel::ListAppend {
-                        "appended"
+                if let Some(first) = self.written.insert((*key, *value), self.txns.len() as u32) {
+                    let line = self
+                        .txns
+                        .get(first as usize)
+                        .map_or(l.line, |t| t.invoke_line);
+                    let (what, did) = if self.model == TxnModel::ListAppend {
+                        ("appended", "appended")
                     } else {
-                        "written"
+                        ("written", "wrote")
                     };
                     return Err(self.err(
                         l,
                         l.value_column,
                         format!(
-                            "value {value} is {what} to key {} again (line {line} {what} it first); {} needs unique values per key",
+                            "value {value} is {what} to key {} again (line {line} {did} it first); {} needs unique values per key",
                             self.keys[*key as usize],
                             self.model.name()
                         ),
@@ -301,6 +307,7 @@ impl TxnBuilder {
             model: self.model,
             txns: self.txns,
             keys: self.keys,
+            writers: self.written,
         })
     }
 }

@@ -3,30 +3,9 @@
 
 use super::graph::{Edge, RT, RW, WR, WW};
 use super::{Consistency, Mop, Status, TxnHistory, TxnModel};
-use serde::ser::Serializer;
+use crate::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// Valid, invalid, or undecided within the budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnVerdict {
-    /// The history satisfies the model.
-    Valid,
-    /// The history violates the model.
-    Invalid,
-    /// The search ran out of budget.
-    Unknown,
-}
-
-impl Serialize for TxnVerdict {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            TxnVerdict::Valid => s.serialize_bool(true),
-            TxnVerdict::Invalid => s.serialize_bool(false),
-            TxnVerdict::Unknown => s.serialize_str("unknown"),
-        }
-    }
-}
 
 /// A transaction as shown in a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,7 +57,8 @@ pub struct Anomaly {
 #[derive(Debug, Clone, Serialize)]
 pub struct TxnReport {
     /// The verdict for `consistency`.
-    pub valid: TxnVerdict,
+    #[serde(with = "crate::verdict::json")]
+    pub valid: Verdict,
     /// `list-append` or `rw-register`.
     pub model: &'static str,
     /// The consistency model checked.
@@ -185,9 +165,13 @@ pub fn kind_name(kind: u8) -> &'static str {
         WR => "wr",
         RW => "rw",
         RT => "realtime",
+        PROCESS => "process",
         _ => "?",
     }
 }
+
+/// A realtime edge between two transactions of the same process, as reports show it.
+pub const PROCESS: u8 = 16;
 
 /// Classifies a cycle by its edge kinds, with Elle's names: G0 (ww only), G1c (ww/wr), G-single
 /// (one rw), G-nonadjacent (several rw, no two adjacent), G2-item (adjacent rw); `-realtime`
@@ -195,8 +179,9 @@ pub fn kind_name(kind: u8) -> &'static str {
 pub fn classify(kinds: &[u8]) -> String {
     let rw = kinds.iter().filter(|k| **k == RW).count();
     let rt = kinds.contains(&RT);
+    let process = kinds.contains(&PROCESS);
     let base = if rw == 0 {
-        if kinds.iter().all(|k| *k == WW || *k == RT) && kinds.contains(&WW) {
+        if kinds.iter().all(|k| *k == WW || *k == RT || *k == PROCESS) && kinds.contains(&WW) {
             "G0"
         } else {
             "G1c"
@@ -214,6 +199,8 @@ pub fn classify(kinds: &[u8]) -> String {
     };
     if rt {
         format!("{base}-realtime")
+    } else if process {
+        format!("{base}-process")
     } else {
         base.to_string()
     }
@@ -225,7 +212,11 @@ pub fn cycle_anomaly(
     edges: &[Edge],
     why: impl Fn(&Edge) -> String,
 ) -> (String, Anomaly) {
-    let kinds: Vec<u8> = edges.iter().map(|e| e.kind).collect();
+    // A realtime edge within one process is reported as a process edge.
+    let same_process =
+        |e: &Edge| e.kind == RT && h.txns[e.from as usize].process == h.txns[e.to as usize].process;
+    let kind_of = |e: &Edge| if same_process(e) { PROCESS } else { e.kind };
+    let kinds: Vec<u8> = edges.iter().map(kind_of).collect();
     let kind = classify(&kinds);
     let txns = edges.iter().map(|e| txn_ref(h, e.from as usize)).collect();
     let cycle: Vec<EdgeReport> = edges
@@ -233,18 +224,37 @@ pub fn cycle_anomaly(
         .map(|e| EdgeReport {
             from: tname(h, e.from as usize),
             to: tname(h, e.to as usize),
-            kind: kind_name(e.kind),
+            kind: kind_name(kind_of(e)),
             key: (e.kind != RT).then(|| h.key_name(e.key)),
             value: (e.kind != RT).then_some(e.value),
-            why: why(e),
+            why: if same_process(e) {
+                format!(
+                    "{} and {} both ran on process {}, {} first, so {} process-precedes {}",
+                    tname(h, e.from as usize),
+                    tname(h, e.to as usize),
+                    h.txns[e.from as usize].process,
+                    tname(h, e.from as usize),
+                    tname(h, e.from as usize),
+                    tname(h, e.to as usize)
+                )
+            } else {
+                why(e)
+            },
         })
         .collect();
-    let names: Vec<String> = edges.iter().map(|e| tname(h, e.from as usize)).collect();
+    let mut names: Vec<String> = edges
+        .iter()
+        .take(12)
+        .map(|e| tname(h, e.from as usize))
+        .collect();
+    if edges.len() > 12 {
+        names.push(format!("… {} more", edges.len() - 12));
+    }
     let explanation = format!(
         "{kind} cycle of {} transactions: {} -> {}",
         edges.len(),
         names.join(" -> "),
-        names.first().cloned().unwrap_or_default()
+        tname(h, edges.first().map_or(0, |e| e.from as usize))
     );
     (
         kind,
@@ -273,12 +283,10 @@ pub fn realtime_why(h: &TxnHistory, e: &Edge) -> String {
 
 /// Fills `not` / `also_not` from per-model verdicts (models whose verdict is unknown count as
 /// not violated).
-pub fn not_also_not(
-    verdicts: &[(Consistency, TxnVerdict)],
-) -> (Vec<&'static str>, Vec<&'static str>) {
+pub fn not_also_not(verdicts: &[(Consistency, Verdict)]) -> (Vec<&'static str>, Vec<&'static str>) {
     let violated: Vec<Consistency> = verdicts
         .iter()
-        .filter(|(_, v)| *v == TxnVerdict::Invalid)
+        .filter(|(_, v)| *v == Verdict::Invalid)
         .map(|(c, _)| *c)
         .collect();
     let mut not = Vec::new();
@@ -298,7 +306,7 @@ impl TxnReport {
     /// An empty report for `h`.
     pub fn new(h: &TxnHistory, consistency: Consistency) -> TxnReport {
         TxnReport {
-            valid: TxnVerdict::Valid,
+            valid: Verdict::Valid,
             model: h.model.name(),
             consistency: consistency.name(),
             txns: h.txns.len(),
@@ -366,21 +374,16 @@ impl TxnReport {
             }
         }
         if !self.not.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nnot {}; also not {}",
-                self.not.join(", "),
-                if self.also_not.is_empty() {
-                    "-".to_string()
-                } else {
-                    self.also_not.join(", ")
-                }
-            );
+            let _ = write!(s, "\nnot {}", self.not.join(", "));
+            if !self.also_not.is_empty() {
+                let _ = write!(s, "; also not {}", self.also_not.join(", "));
+            }
+            s.push('\n');
         }
         let verdict = match self.valid {
-            TxnVerdict::Valid => format!("VALID: {}", self.consistency),
-            TxnVerdict::Invalid => format!("INVALID: not {}", self.consistency),
-            TxnVerdict::Unknown => format!(
+            Verdict::Valid => format!("VALID: {}", self.consistency),
+            Verdict::Invalid => format!("INVALID: not {}", self.consistency),
+            Verdict::Unknown => format!(
                 "UNKNOWN: {}",
                 self.unknown_reason.clone().unwrap_or_default()
             ),

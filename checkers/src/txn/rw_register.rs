@@ -19,8 +19,9 @@
 
 use super::graph::{scc, Edge, Graph, RT, RW, WR, WW};
 use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
-use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport, TxnVerdict};
+use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
+use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -90,14 +91,7 @@ fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
 fn infer(h: &TxnHistory) -> Inference<'_> {
     let n = h.txns.len();
     let mut found = Collector::default();
-    let mut writer: HashMap<(KeyId, i64), u32> = HashMap::new();
-    for (t, x) in h.txns.iter().enumerate() {
-        for m in &x.mops {
-            if let Mop::Write { key, value } = m {
-                writer.insert((*key, *value), t as u32);
-            }
-        }
-    }
+    let writer = &h.writers;
     let last_write = |t: usize, k: KeyId| {
         h.txns[t].mops.iter().rev().find_map(|m| match m {
             Mop::Write { key, value } if *key == k => Some(*value),
@@ -554,40 +548,40 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     let base_bad = found.violates(Consistency::ReadCommitted);
     let g = &inf.graph;
     let rc_bad = base_bad || scc(g, WR).iter().any(|c| *c != u32::MAX);
-    let mut verdicts: Vec<(Consistency, TxnVerdict)> = Vec::new();
+    let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
     let mut reasons: Vec<(Consistency, String)> = Vec::new();
-    let run = |c: Consistency, reasons: &mut Vec<(Consistency, String)>| -> TxnVerdict {
+    let run = |c: Consistency, reasons: &mut Vec<(Consistency, String)>| -> Verdict {
         match search(&inf, c, budget) {
-            Found::Yes => TxnVerdict::Valid,
-            Found::No => TxnVerdict::Invalid,
+            Found::Yes => Verdict::Valid,
+            Found::No => Verdict::Invalid,
             Found::OutOfBudget(why) => {
                 reasons.push((c, why));
-                TxnVerdict::Unknown
+                Verdict::Unknown
             }
         }
     };
     if rc_bad {
         verdicts = Consistency::ALL
             .iter()
-            .map(|c| (*c, TxnVerdict::Invalid))
+            .map(|c| (*c, Verdict::Invalid))
             .collect();
     } else {
         let ser = run(Consistency::Serializable, &mut reasons);
         let (si, ss) = match ser {
-            TxnVerdict::Valid => (
-                TxnVerdict::Valid,
+            Verdict::Valid => (
+                Verdict::Valid,
                 run(Consistency::StrictSerializable, &mut reasons),
             ),
-            TxnVerdict::Invalid => (
+            Verdict::Invalid => (
                 run(Consistency::SnapshotIsolation, &mut reasons),
-                TxnVerdict::Invalid,
+                Verdict::Invalid,
             ),
-            TxnVerdict::Unknown => (
+            Verdict::Unknown => (
                 run(Consistency::SnapshotIsolation, &mut reasons),
-                TxnVerdict::Unknown,
+                Verdict::Unknown,
             ),
         };
-        verdicts.push((Consistency::ReadCommitted, TxnVerdict::Valid));
+        verdicts.push((Consistency::ReadCommitted, Verdict::Valid));
         verdicts.push((Consistency::RepeatableRead, ser));
         verdicts.push((Consistency::SnapshotIsolation, si));
         verdicts.push((Consistency::Serializable, ser));
@@ -596,14 +590,14 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     let verdict = verdicts
         .iter()
         .find(|(c, _)| *c == consistency)
-        .map_or(TxnVerdict::Valid, |v| v.1);
-    if verdicts.iter().any(|v| v.1 == TxnVerdict::Invalid) {
+        .map_or(Verdict::Valid, |v| v.1);
+    if verdicts.iter().any(|v| v.1 == Verdict::Invalid) {
         let mut seen = HashSet::new();
         report_cycles(&inf, g, WR, &mut found, &mut seen);
         report_si_cycles(&inf, g, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR | RW | RT, &mut found, &mut seen);
-        if verdict == TxnVerdict::Invalid && !found.violates(consistency) {
+        if verdict == Verdict::Invalid && !found.violates(consistency) {
             let n = inf.committed.iter().filter(|c| **c).count();
             found.add("no-valid-order", || Anomaly {
                 txns: Vec::new(),
@@ -617,7 +611,7 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     }
     let mut report = TxnReport::new(h, consistency);
     report.valid = verdict;
-    if verdict == TxnVerdict::Unknown {
+    if verdict == Verdict::Unknown {
         report.unknown_reason = reasons.into_iter().map(|r| r.1).next();
     }
     let (not, also) = not_also_not(&verdicts);
