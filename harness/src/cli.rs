@@ -87,8 +87,9 @@ pub struct TestArgs {
     /// namespaces; the clock nemesis then joins the default --nemesis.
     #[arg(long)]
     pub vm: bool,
-    /// The database [default: etcd].
-    #[arg(long, value_parser = database_names())]
+    /// The database [default: etcd]: a built-in name, or a database definition file
+    /// (FILE.yaml: commands, files and a client adapter; see docs/adapter-protocol.md).
+    #[arg(long, value_parser = parse_db)]
     pub db: Option<String>,
     /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
     /// install, binary, read-mode). Validated by the database and recorded in test.yaml.
@@ -158,9 +159,18 @@ pub struct TestArgs {
     pub keep_going: bool,
 }
 
-/// The databases `--db` accepts (from the built-in registry).
-fn database_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(workloads::Registry::builtin().database_names())
+/// What `--db` accepts: a database of the built-in registry, or the path of a database
+/// definition file (`.yaml` / `.yml`; the file itself is read when the plan is made).
+pub fn parse_db(value: &str) -> Result<String, String> {
+    let names = workloads::Registry::builtin().database_names();
+    if names.contains(&value) || workloads::adapter::definition::is_definition_path(value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "expected a database name ({}) or the path of a database definition file (FILE.yaml or FILE.yml)",
+            names.join(", ")
+        ))
+    }
 }
 
 /// The workloads `--workload` accepts (from the built-in registry).

@@ -8,10 +8,13 @@
 //! - [`gen`]: generator combinators (mix, limit, time limit, stagger, phases, per worker).
 //! - [`workload`]: the [`Workload`] trait and the workloads (`register`, `cas-register`,
 //!   `set`): op streams, final ops and the checker that judges their histories.
+//! - [`adapter`]: databases without Rust: a definition file (`--db FILE.yaml`) and a client
+//!   adapter in any language speaking JSON lines.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
 
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod db;
 pub mod etcd;
 pub mod gen;

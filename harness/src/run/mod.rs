@@ -103,7 +103,7 @@ fn phases(
 ) -> Result<Checked, Failure> {
     connect(cluster, log)?;
     let db = registry
-        .database(&plan.db)
+        .resolve_database(&plan.db)
         .map_err(bad_input)?
         .open(cluster, &plan.db_options)
         .map_err(|e| match e {
@@ -135,9 +135,15 @@ fn phases(
     let mut clients = Vec::new();
     for w in 0..plan.concurrency {
         let node = nodes[w % nodes.len()].clone();
+        let ctx = workloads::db::ClientContext {
+            worker: w,
+            run_dir: Some(dir.to_path_buf()),
+            workload: plan.workload.clone(),
+            ops_per_key: plan.ops_per_key,
+        };
         let client = session
             .db()
-            .client(&node, plan.op_timeout)
+            .client_in(&node, plan.op_timeout, &ctx)
             .map_err(internal)?;
         clients.push((node, client));
     }
