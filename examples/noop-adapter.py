@@ -33,6 +33,7 @@ def main():
 
     inp = sys.stdin.buffer
     out = sys.stdout
+    raw = sys.stdout.buffer
     init = json.loads(inp.readline())
     assert init["type"] == "init", init
     sys.stderr.write("noop adapter for %s on %s (worker %s)\n"
@@ -62,14 +63,16 @@ def main():
                 out.flush()
                 answered = 0
                 continue
+        if not args.state and req["f"] != "read":
+            # The fast path the benchmark measures: acknowledge at once.
+            raw.write(b'{"type":"ok","id":%d}\n' % rid)
+            raw.flush()
+            answered += 1
+            continue
         if args.state:
             reply = apply(args.state, req)
         else:
-            f = req["f"]
-            if f == "read":
-                reply = {"type": "ok", "id": rid, "value": None if "key" in req else []}
-            else:
-                reply = {"type": "ok", "id": rid}
+            reply = {"type": "ok", "value": None if "key" in req else []}
         reply["id"] = rid
         out.write(json.dumps(reply) + "\n")
         out.flush()

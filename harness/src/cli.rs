@@ -451,6 +451,11 @@ pub struct BenchRecordArgs {
     /// The history file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Run each worker's ops through a client adapter started as this command (program and
+    /// arguments, e.g. `--adapter python3 examples/noop-adapter.py`) instead of answering
+    /// them in process: the adapter protocol's overhead.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROGRAM ARGS")]
+    pub adapter: Vec<String>,
 }
 
 /// `faultline node ...` (runs on nodes).
