@@ -124,9 +124,11 @@ fn serializable_reads_through_the_adapter_are_caught_serving_stale_values() {
     // A stale read: some key's counterexample ends in a read that no state allows.
     let anomalies = results["anomalies"].as_array().cloned().unwrap_or_default();
     assert!(
-        anomalies.iter().any(|a| a["counterexample"]["failed_op"]["op"]
-            .as_str()
-            .is_some_and(|op| op.starts_with("read -> "))),
+        anomalies
+            .iter()
+            .any(|a| a["counterexample"]["failed_op"]["op"]
+                .as_str()
+                .is_some_and(|op| op.starts_with("read -> "))),
         "{results:#}"
     );
     assert!(

@@ -172,14 +172,16 @@ pub struct Commands {
     pub primary: Option<NodeTemplate>,
 }
 
-/// How to find the database's PIDs on a node.
+/// How to find the database's PIDs on a node: `file` or `command`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub enum Pids {
+#[serde(deny_unknown_fields)]
+pub struct Pids {
     /// A file listing them (the live ones are taken).
-    File(NodeTemplate),
+    #[serde(default)]
+    pub file: Option<NodeTemplate>,
     /// A command that prints them.
-    Command(NodeTemplate),
+    #[serde(default)]
+    pub command: Option<NodeTemplate>,
 }
 
 /// Timeouts.
@@ -294,6 +296,11 @@ impl Definition {
             (None, None) => return Err("commands: expected start or daemon".into()),
             (Some(_), Some(_)) => return Err("commands: expected start or daemon, not both".into()),
             _ => {}
+        }
+        if let Some(p) = &self.pids {
+            if p.file.is_some() == p.command.is_some() {
+                return Err("pids: expected file or command (one of them)".into());
+            }
         }
         for k in self.options.keys() {
             if k == SHA_OPTION {
@@ -666,8 +673,14 @@ impl Database for FileDb {
     fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError> {
         let vars = self.vars(Some(node));
         let out = match &self.def.pids {
-            Some(Pids::File(f)) => return db::pidfile_pids(cluster, node, &f.0.text(&vars)),
-            Some(Pids::Command(c)) => self.run(cluster, node, "pids", &c.0.shell(&vars))?,
+            Some(Pids {
+                file: Some(f),
+                command: None,
+            }) => return db::pidfile_pids(cluster, node, &f.0.text(&vars)),
+            Some(Pids {
+                command: Some(c), ..
+            }) => self.run(cluster, node, "pids", &c.0.shell(&vars))?,
+            Some(_) => return Ok(Vec::new()),
             None if self.def.commands.daemon.is_some() => {
                 return db::pidfile_pids(cluster, node, &self.pidfile())
             }
@@ -884,6 +897,20 @@ logs: [\"{{log_dir}}/toy.log\"]
         );
         let e = parse(&GOOD.replace("  daemon: sleep 1000 {{opt.mode}}\n", "")).unwrap_err();
         assert!(e.contains("expected start or daemon"), "{e}");
+        // PIDs from a file or a command, not both.
+        let with = |pids: &str| parse(&format!("{GOOD}pids:\n{pids}"));
+        let def = with("  file: \"{{data_dir}}/x.pid\"\n").unwrap();
+        assert!(def
+            .pids
+            .is_some_and(|p| p.file.is_some() && p.command.is_none()));
+        assert!(with("  command: pgrep -x toy\n").is_ok());
+        let e = with("  file: a\n  command: b\n").unwrap_err();
+        assert!(e.contains("pids: expected file or command"), "{e}");
+        let e = with("  pidfile: a\n").unwrap_err();
+        assert!(
+            e.contains("line 17, column 3: pids: unknown field `pidfile`"),
+            "{e}"
+        );
     }
 
     #[test]
