@@ -202,6 +202,10 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
         assert_eq!(exit, Exit::Valid, "{fault}: {results}");
         let test_yaml = std::fs::read_to_string(run.join("test.yaml")).unwrap();
         assert!(test_yaml.contains("definition-sha256"), "{test_yaml}");
+        assert_eq!(
+            std::fs::read_to_string(run.join("definition.yaml")).unwrap(),
+            std::fs::read_to_string(&def).unwrap()
+        );
         // The definition's file reached the node and its log was collected.
         let conf = std::fs::read_to_string(run.join("nodes/n1/toy.conf")).unwrap();
         assert!(conf.starts_with("node n1 (1 of 1) at 10."), "{conf}");

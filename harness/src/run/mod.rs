@@ -84,6 +84,12 @@ pub fn run_plan(
         }
     }
     plan.write(&dir).map_err(internal)?;
+    if workloads::adapter::definition::is_definition_path(&plan.db) {
+        // The definition as it ran, beside test.yaml (which has its path and SHA-256).
+        if let Err(e) = std::fs::copy(&plan.db, dir.join("definition.yaml")) {
+            log.say(&format!("could not keep a copy of {}: {e}", plan.db));
+        }
+    }
     let cluster = Cluster::new(cluster.clone(), 4);
     let outcome = phases(&plan, registry, workload.as_ref(), &cluster, &dir, &log);
     write_report(&dir, &plan.name, &outcome, &log);
