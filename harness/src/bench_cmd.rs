@@ -1,5 +1,6 @@
 //! `faultline bench-record`: the scheduler and the history recorder at full speed, with an
-//! in-process client that answers every op at once. Prints recorded ops/s and the process's
+//! in-process client that answers every op at once (or, with `--adapter`, one client adapter
+//! process per worker, to measure the adapter protocol's overhead). Prints recorded ops/s and the process's
 //! resident memory as the run goes, to show it stays flat.
 
 use crate::cli::BenchRecordArgs;
@@ -43,18 +44,48 @@ pub fn run(args: &BenchRecordArgs) -> Result<Exit, Failure> {
             "--workers and --ops must be positive"
         )));
     }
-    let start = Instant::now();
-    let recorder = Recorder::create(&args.out, start).map_err(internal)?;
     // Set adds: every op acknowledged is a valid history for `faultline check --model set`.
     let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(Limit::new(
         args.ops,
         Source::new(SetWorkload.ops(1, &WorkloadOptions::default())),
     )));
     let stop = AtomicBool::new(false);
-    let client: Arc<dyn Client> = Arc::new(NoopClient);
-    let clients = (0..args.workers)
-        .map(|i| (format!("n{}", i % 5 + 1), client.clone()))
-        .collect();
+    let noop: Arc<dyn Client> = Arc::new(NoopClient);
+    let mut clients = Vec::new();
+    for i in 0..args.workers {
+        let client = if args.adapter.is_empty() {
+            noop.clone()
+        } else {
+            let mut init = serde_json::Map::new();
+            init.insert("worker".into(), i.into());
+            init.insert("workload".into(), "set".into());
+            let a = workloads::adapter::AdapterClient::new(workloads::adapter::AdapterSpec {
+                argv: args.adapter.clone(),
+                cwd: None,
+                init,
+                stderr: None,
+                timeout: Duration::from_secs(5),
+                start_timeout: Duration::from_secs(30),
+            })
+            .map_err(bad_input)?;
+            Arc::new(a) as Arc<dyn Client>
+        };
+        clients.push((format!("n{}", i % 5 + 1), client));
+    }
+    if !args.adapter.is_empty() {
+        // The adapters start (and shake hands) before the clock does.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(internal)?;
+        rt.block_on(futures::future::join_all(
+            clients
+                .iter()
+                .map(|(_, c): &(String, Arc<dyn Client>)| c.prepare()),
+        ));
+    }
+    let start = Instant::now();
+    let recorder = Recorder::create(&args.out, start).map_err(internal)?;
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -90,7 +121,14 @@ pub fn run(args: &BenchRecordArgs) -> Result<Exit, Failure> {
     })
     .map_err(internal)?;
     let secs = start.elapsed().as_secs_f64();
-    let ops = recorder.counts().ok;
+    let counts = recorder.counts();
+    let ops = counts.ok;
+    if counts.fail + counts.info > 0 {
+        eprintln!(
+            "{} ops failed and {} are unknown (not counted)",
+            counts.fail, counts.info
+        );
+    }
     let (rss, peak) = memory_mib();
     println!(
         "{ops} ops by {} workers in {secs:.2} s: {:.0} ops/s recorded ({} history lines); rss {rss:.1} MiB, peak {peak:.1} MiB",

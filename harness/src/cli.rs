@@ -93,8 +93,9 @@ pub struct TestArgs {
     /// namespaces; the clock nemesis then joins the default --nemesis.
     #[arg(long)]
     pub vm: bool,
-    /// The database [default: etcd].
-    #[arg(long, value_parser = database_names())]
+    /// The database [default: etcd]: a built-in name, or a database definition file
+    /// (FILE.yaml: commands, files and a client adapter; see docs/adapter-protocol.md).
+    #[arg(long, value_parser = parse_db)]
     pub db: Option<String>,
     /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
     /// install, binary, read-mode; postgres: install, isolation, consistency). Validated by the
@@ -178,9 +179,18 @@ pub struct TestArgs {
     pub keep_going: bool,
 }
 
-/// The databases `--db` accepts (from the built-in registry).
-fn database_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(workloads::Registry::builtin().database_names())
+/// What `--db` accepts: a database of the built-in registry, or the path of a database
+/// definition file (`.yaml` / `.yml`; the file itself is read when the plan is made).
+pub fn parse_db(value: &str) -> Result<String, String> {
+    let names = workloads::Registry::builtin().database_names();
+    if names.contains(&value) || workloads::adapter::definition::is_definition_path(value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "expected a database name ({}) or the path of a database definition file (FILE.yaml or FILE.yml)",
+            names.join(", ")
+        ))
+    }
 }
 
 /// The workloads `--workload` accepts (from the built-in registry).
@@ -477,6 +487,11 @@ pub struct BenchRecordArgs {
     /// The history file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Run each worker's ops through a client adapter started as this command (program and
+    /// arguments, e.g. `--adapter python3 examples/noop-adapter.py`) instead of answering
+    /// them in process: the adapter protocol's overhead.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROGRAM ARGS")]
+    pub adapter: Vec<String>,
 }
 
 /// `faultline node ...` (runs on nodes).
@@ -601,8 +616,8 @@ pub struct DbArgs {
     /// The cluster file (cluster.yaml).
     #[arg(long)]
     pub cluster: PathBuf,
-    /// The database.
-    #[arg(long, value_parser = database_names())]
+    /// The database: a built-in one, or the path of a database definition file (FILE.yaml).
+    #[arg(long, value_parser = parse_db)]
     pub db: String,
     /// A database option, KEY=VALUE (repeatable), as for `faultline test` [default: those
     /// recorded by the last `db install` or `db start`, else the database's defaults].

@@ -85,7 +85,7 @@ pub fn open(
     given: &DbOptions,
 ) -> Result<(Arc<dyn Database>, DbOptions), Failure> {
     let kind = Registry::builtin()
-        .database(name)
+        .resolve_database(name)
         .map_err(|e| bad_input(anyhow::anyhow!("--db {name}: {e}")))?;
     let given = if given.is_empty() {
         recorded_options(&journal_path(cluster.file()), name).unwrap_or_default()

@@ -346,8 +346,20 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     if vm && !local {
         bail!("--vm needs --cluster local:N (it builds local qemu guests)");
     }
-    let db = get!(args.db.clone(), file.db.clone()).unwrap_or_else(|| "etcd".to_string());
-    let db_kind = registry.database(&db)?;
+    let mut db = get!(args.db.clone(), file.db.clone()).unwrap_or_else(|| "etcd".to_string());
+    if workloads::adapter::definition::is_definition_path(&db) && Path::new(&db).is_relative() {
+        // A definition named in a test file is relative to that file; test.yaml records it
+        // absolute, so that a replay finds it from anywhere.
+        let base = match (&args.config, file.db.as_deref() == Some(db.as_str())) {
+            (Some(c), true) => c.parent().map(Path::to_path_buf).unwrap_or_default(),
+            _ => PathBuf::new(),
+        };
+        let p = base.join(&db);
+        db = std::fs::canonicalize(&p).unwrap_or(p).display().to_string();
+    }
+    let db_kind = registry
+        .resolve_database(&db)
+        .map_err(|e| anyhow!("--db {db}: {e}"))?;
     let mut db_given = if replay {
         file.db_options()
     } else {
@@ -371,7 +383,8 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     let w = registry.workload(&workload)?;
     if !db_kind.workloads().contains(&w.name()) {
         bail!(
-            "--workload {workload}: {db} serves {} (not {workload})",
+            "--workload {workload}: {} serves {} (not {workload})",
+            db_kind.name(),
             db_kind.workloads().join(", ")
         );
     }
@@ -411,8 +424,8 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     let rate = get!(args.rate, file.rate).unwrap_or(100.0);
     let ops_per_key = get!(args.ops_per_key, file.ops_per_key).unwrap_or(200);
     let seed = get!(args.seed, file.seed).unwrap_or(fallback_seed);
-    let name =
-        get!(args.name.clone(), file.name.clone()).unwrap_or_else(|| format!("{db}-{workload}"));
+    let name = get!(args.name.clone(), file.name.clone())
+        .unwrap_or_else(|| format!("{}-{workload}", db_kind.name()));
     validate_numbers(concurrency, rate, ops_per_key, time_limit, op_timeout)?;
     if !kinds.is_empty() && nemesis_interval < Duration::from_millis(100) {
         bail!("--nemesis-interval {nemesis_interval:?}: expected at least 100ms");

@@ -77,6 +77,8 @@ async fn worker(
         if w.stop.load(Ordering::SeqCst) {
             return Ok(process);
         }
+        // Outside the op's timeout: e.g. an adapter client (re)starts its process.
+        client.prepare().await;
         let ctx = Ctx {
             elapsed: w.start.elapsed(),
             worker: index,

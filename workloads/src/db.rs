@@ -90,6 +90,20 @@ pub fn only_options(db: &str, given: &DbOptions, known: &[&str]) -> Result<(), D
     Ok(())
 }
 
+/// Where a client runs, for clients that want to know (adapters: the worker's number, the
+/// run's directory for their stderr, the workload for their handshake).
+#[derive(Debug, Clone, Default)]
+pub struct ClientContext {
+    /// The worker's index (0-based).
+    pub worker: usize,
+    /// The run's store directory, if any.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// The workload's name.
+    pub workload: String,
+    /// The workload's ops per key.
+    pub ops_per_key: u64,
+}
+
 /// What the harness needs from a database.
 ///
 /// Node-side hooks are blocking (they run commands over SSH); the harness calls them from
@@ -117,6 +131,16 @@ pub trait Database: Send + Sync {
     fn log_files(&self) -> Vec<String>;
     /// A client bound to `node` whose requests give up after `timeout`.
     fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError>;
+    /// A client for worker `ctx.worker` bound to `node` (default: [`Database::client`]).
+    fn client_in(
+        &self,
+        node: &str,
+        timeout: Duration,
+        ctx: &ClientContext,
+    ) -> Result<Arc<dyn Client>, DbError> {
+        let _ = ctx;
+        self.client(node, timeout)
+    }
 
     /// Kills the database on `node` with SIGKILL.
     fn kill(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {

@@ -11,10 +11,13 @@
 //! - [`list_append`]: the transactional `list-append` workload ([`Op::Txn`]).
 //! - [`postgres`]: PostgreSQL 15 (one primary) as a [`Database`], and its transactional
 //!   client on tokio-postgres.
+//! - [`adapter`]: databases without Rust: a definition file (`--db FILE.yaml`) and a client
+//!   adapter in any language speaking JSON lines.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
 
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod db;
 pub mod etcd;
 pub mod gen;

@@ -270,4 +270,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Client: Send + Sync {
     /// Performs `op` and reports its outcome.
     fn invoke<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Outcome>;
+
+    /// Gets ready for the next op, before it is drawn and outside its timeout (an adapter
+    /// client starts its process here). By default, nothing.
+    fn prepare(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -67,6 +67,20 @@ impl Registry {
             })
     }
 
+    /// The database `--db` names: a registered name, or the path of a database definition
+    /// file (`.yaml` / `.yml`, see [`crate::adapter::definition`]), loaded and checked.
+    pub fn resolve_database(&self, name: &str) -> Result<Arc<dyn DatabaseKind>, DbError> {
+        if crate::adapter::definition::is_definition_path(name) {
+            return Ok(Arc::new(crate::adapter::FileDbKind::load(
+                std::path::Path::new(name),
+            )?));
+        }
+        self.database(name).map_err(|e| DbError::Unknown {
+            name: e.name,
+            known: format!("{}, or a database definition file (FILE.yaml)", e.known),
+        })
+    }
+
     /// The workload named `name`.
     pub fn workload(&self, name: &str) -> Result<Arc<dyn Workload>, UnknownName> {
         self.workloads
@@ -107,10 +121,7 @@ impl Registry {
         name: &str,
         cluster: &clusters::Cluster,
     ) -> Result<Arc<dyn crate::Database>, DbError> {
-        let kind = self.database(name).map_err(|e| DbError::Unknown {
-            name: e.name,
-            known: e.known,
-        })?;
+        let kind = self.resolve_database(name)?;
         let options = kind.resolve_options(&Default::default())?;
         kind.open(cluster, &options)
     }

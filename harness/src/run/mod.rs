@@ -84,6 +84,12 @@ pub fn run_plan(
         }
     }
     plan.write(&dir).map_err(internal)?;
+    if workloads::adapter::definition::is_definition_path(&plan.db) {
+        // The definition as it ran, beside test.yaml (which has its path and SHA-256).
+        if let Err(e) = std::fs::copy(&plan.db, dir.join("definition.yaml")) {
+            log.say(&format!("could not keep a copy of {}: {e}", plan.db));
+        }
+    }
     let cluster = Cluster::new(cluster.clone(), 4);
     let outcome = phases(&plan, registry, workload.as_ref(), &cluster, &dir, &log);
     write_report(&dir, &plan.name, &outcome, &log);
@@ -103,7 +109,7 @@ fn phases(
 ) -> Result<Checked, Failure> {
     connect(cluster, log)?;
     let db = registry
-        .database(&plan.db)
+        .resolve_database(&plan.db)
         .map_err(bad_input)?
         .open(cluster, &plan.db_options)
         .map_err(|e| match e {
@@ -135,9 +141,15 @@ fn phases(
     let mut clients = Vec::new();
     for w in 0..plan.concurrency {
         let node = nodes[w % nodes.len()].clone();
+        let ctx = workloads::db::ClientContext {
+            worker: w,
+            run_dir: Some(dir.to_path_buf()),
+            workload: plan.workload.clone(),
+            ops_per_key: plan.ops_per_key,
+        };
         let client = session
             .db()
-            .client(&node, plan.op_timeout)
+            .client_in(&node, plan.op_timeout, &ctx)
             .map_err(internal)?;
         clients.push((node, client));
     }

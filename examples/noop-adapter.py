@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""A faultline client adapter that needs no database (docs/adapter-protocol.md).
+
+Without options it acknowledges every operation at once: writes, cas and adds are `ok`,
+register reads return null and set reads []. It measures the protocol's overhead
+(scripts/bench-adapter).
+
+  --state FILE      keep registers and the set in FILE, shared by every adapter process
+                    under an exclusive lock, so that histories are linearizable (for tests)
+  --fault KIND      misbehave after answering --after N requests (per process, so again
+                    after each restart): hang (never answer), crash (apply the op, then
+                    exit without answering), garbage (print a line that is not JSON),
+                    wrong-id (answer with another id)
+  --after N         (default 3)
+
+Python 3 standard library only.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--state")
+    ap.add_argument("--fault", choices=["hang", "crash", "garbage", "wrong-id"])
+    ap.add_argument("--after", type=int, default=3)
+    args = ap.parse_args()
+
+    inp = sys.stdin.buffer
+    out = sys.stdout
+    raw = sys.stdout.buffer
+    init = json.loads(inp.readline())
+    assert init["type"] == "init", init
+    sys.stderr.write("noop adapter for %s on %s (worker %s)\n"
+                     % (init.get("workload"), init.get("node"), init.get("worker")))
+    out.write('{"type":"init_ok"}\n')
+    out.flush()
+
+    answered = 0
+    for line in inp:
+        req = json.loads(line)
+        rid = req["id"]
+        if args.fault and answered >= args.after:
+            if args.fault == "hang":
+                time.sleep(3600)
+            elif args.fault == "crash":
+                if args.state:
+                    apply(args.state, req)
+                sys.stderr.write("crashing on request %s\n" % rid)
+                os._exit(3)
+            elif args.fault == "garbage":
+                out.write("this is not json\n")
+                out.flush()
+                answered = 0
+                continue
+            elif args.fault == "wrong-id":
+                out.write(json.dumps({"type": "ok", "id": rid + 1000}) + "\n")
+                out.flush()
+                answered = 0
+                continue
+        if not args.state and req["f"] != "read":
+            # The fast path the benchmark measures: acknowledge at once.
+            raw.write(b'{"type":"ok","id":%d}\n' % rid)
+            raw.flush()
+            answered += 1
+            continue
+        if args.state:
+            reply = apply(args.state, req)
+        else:
+            reply = {"type": "ok", "value": None if "key" in req else []}
+        reply["id"] = rid
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+        answered += 1
+
+
+def apply(path, req):
+    """Applies one request to the shared state under an exclusive lock."""
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        text = fh.read()
+        state = json.loads(text) if text.strip() else {"registers": {}, "set": []}
+        f, key, value = req["f"], str(req.get("key")), req.get("value")
+        regs = state["registers"]
+        if f == "read" and "key" in req:
+            reply = {"type": "ok", "value": regs.get(key)}
+        elif f == "read":
+            reply = {"type": "ok", "value": sorted(state["set"])}
+        elif f == "write":
+            regs[key] = value
+            reply = {"type": "ok"}
+        elif f == "cas":
+            if regs.get(key) == value[0]:
+                regs[key] = value[1]
+                reply = {"type": "ok"}
+            else:
+                reply = {"type": "error", "code": 22, "text": "expected %s" % value[0]}
+        elif f == "add":
+            state["set"].append(value)
+            reply = {"type": "ok"}
+        else:
+            return {"type": "error", "code": 10, "text": "no op %s" % f}
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(state))
+        fh.flush()
+        return reply
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+//! Databases defined by a file (`--db FILE.yaml`): planned, recorded in test.yaml and
+//! replayed; and run end to end on a local cluster with the no-op adapter, with process
+//! faults on the definition's daemon and adapters that misbehave.
+
+use clap::Parser;
+use harness::cli::TestArgs;
+use harness::exit::Exit;
+use std::path::{Path, PathBuf};
+use workloads::Registry;
+
+#[derive(Parser)]
+struct W {
+    #[command(flatten)]
+    t: TestArgs,
+}
+
+fn args(v: &[&str]) -> Result<TestArgs, clap::Error> {
+    let mut all = vec!["t", "--cluster", "local:1"];
+    all.extend_from_slice(v);
+    W::try_parse_from(all).map(|w| w.t)
+}
+
+fn noop() -> PathBuf {
+    std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/noop-adapter.py"))
+        .expect("examples/noop-adapter.py")
+}
+
+/// A database that is a `sleep` on each node (so that kill and pause have a process), served
+/// by the no-op adapter with shared state (so that histories are linearizable), with
+/// `fault` injected into every adapter.
+fn definition(dir: &Path, fault: &str) -> PathBuf {
+    let state = dir.join("state.json");
+    let fault_args = if fault.is_empty() {
+        String::new()
+    } else {
+        format!(", --fault, {fault}, --after, '20'")
+    };
+    let text = format!(
+        "\
+name: toy
+about: a sleep on each node, served by the no-op adapter
+workloads: [register, cas-register, set]
+client: [python3, {noop}, --state, {state}{fault_args}]
+options:
+  nap: '100000'
+files:
+  - path: \"{{{{data_dir}}}}/toy.conf\"
+    content: |
+      node {{{{node}}}} ({{{{id}}}} of {{{{count}}}}) at {{{{address}}}}
+commands:
+  install: command -v sleep
+  configure: grep -q 'node {{{{node}}}} ' {{{{data_dir}}}}/toy.conf
+  daemon: sleep {{{{opt.nap}}}}
+  ready: test -s {{{{data_dir}}}}/faultline.pid
+logs: [\"{{{{data_dir}}}}/toy.conf\"]
+",
+        noop = noop().display(),
+        state = state.display(),
+    );
+    let path = dir.join("toy.yaml");
+    std::fs::write(&path, text).expect("write the definition");
+    path
+}
+
+#[test]
+fn a_definition_is_planned_recorded_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = definition(dir.path(), "");
+    let d = def.to_str().unwrap();
+    let plan = harness::plan::make(
+        &args(&["--db", d, "--workload", "register", "--db-opt", "nap=5"]).unwrap(),
+        &Registry::builtin(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(plan.name, "toy-register");
+    assert_eq!(Path::new(&plan.db), std::fs::canonicalize(&def).unwrap());
+    assert_eq!(plan.db_options["nap"], "5");
+    assert_eq!(plan.db_options["definition-sha256"].len(), 64);
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let mut written = plan.clone();
+    written.write(&run).unwrap();
+    let replay = args(&["--replay", run.to_str().unwrap()]).unwrap();
+    let mut again = harness::plan::make(&replay, &Registry::builtin(), 0).unwrap();
+    again.started = written.started.clone();
+    assert_eq!(again, written);
+    // An edited definition cannot be replayed as if it were the same.
+    std::fs::write(&def, std::fs::read_to_string(&def).unwrap() + "# edited\n").unwrap();
+    let e = format!(
+        "{:#}",
+        harness::plan::make(&replay, &Registry::builtin(), 0).unwrap_err()
+    );
+    assert!(e.contains("changed since the run"), "{e}");
+    // A test file names the definition relative to itself.
+    let sub = dir.path().join("tests");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("t.yaml"), "db: ../toy.yaml\nworkload: set\n").unwrap();
+    let p = harness::plan::make(
+        &args(&["--config", sub.join("t.yaml").to_str().unwrap()]).unwrap(),
+        &Registry::builtin(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(Path::new(&p.db), std::fs::canonicalize(&def).unwrap());
+    // A workload the definition does not serve, and a broken definition, are refused.
+    std::fs::write(
+        &def,
+        std::fs::read_to_string(&def)
+            .unwrap()
+            .replace("register, cas-register, ", ""),
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        harness::plan::make(
+            &args(&["--db", d, "--workload", "register"]).unwrap(),
+            &Registry::builtin(),
+            1
+        )
+        .unwrap_err()
+    );
+    assert!(e.contains("toy serves set (not register)"), "{e}");
+    std::fs::write(
+        &def,
+        std::fs::read_to_string(&def)
+            .unwrap()
+            .replace("{{opt.nap}}", "{{opt.nop}}"),
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        harness::plan::make(
+            &args(&["--db", d, "--workload", "set"]).unwrap(),
+            &Registry::builtin(),
+            1
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains(&format!("{}: line 14, column 17:", def.display()))
+            && e.contains("unknown option \"nop\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn db_takes_names_or_definition_files() {
+    assert!(args(&["--db", "etcd"]).is_ok());
+    assert!(args(&["--db", "x/toy.yml"]).is_ok());
+    let e = args(&["--db", "mongo"]).unwrap_err().to_string();
+    assert!(
+        e.contains("expected a database name (etcd) or the path of a database definition file"),
+        "{e}"
+    );
+}
+
+fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBuf) {
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        workload,
+        "--nemesis",
+        nemesis,
+        "--nemesis-interval",
+        "1s",
+        "--time-limit",
+        "4s",
+        "--concurrency",
+        "4",
+        "--rate",
+        "200",
+        "--op-timeout",
+        "500ms",
+        "--seed",
+        "3",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let exit = harness::test_cmd::run_with(&a, &Registry::builtin())
+        .unwrap_or_else(|e| panic!("the run failed: {e:?}"));
+    (exit, std::fs::canonicalize(store.join("latest")).unwrap())
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
+    clusters::testing::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for (fault, workload) in [("", "cas-register"), ("hang", "register"), ("crash", "set")] {
+        let _ = std::fs::remove_file(dir.path().join("state.json"));
+        let def = definition(dir.path(), fault);
+        let (exit, run) = run(&store, &def, workload, "kill,pause");
+        let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+        let results = std::fs::read_to_string(run.join("results.json")).unwrap();
+        assert_eq!(exit, Exit::Valid, "{fault}: {results}");
+        let test_yaml = std::fs::read_to_string(run.join("test.yaml")).unwrap();
+        assert!(test_yaml.contains("definition-sha256"), "{test_yaml}");
+        assert_eq!(
+            std::fs::read_to_string(run.join("definition.yaml")).unwrap(),
+            std::fs::read_to_string(&def).unwrap()
+        );
+        // The definition's file reached the node and its log was collected.
+        let conf = std::fs::read_to_string(run.join("nodes/n1/toy.conf")).unwrap();
+        assert!(conf.starts_with("node n1 (1 of 1) at 10."), "{conf}");
+        assert!(run.join("nodes/n1/daemon.log").is_file());
+        // The nemesis killed and paused the daemon through the definition's PID file.
+        assert!(
+            history.contains("\"start-kill\"") || history.contains("\"start-pause\""),
+            "{fault}"
+        );
+        // The adapters' stderr is in the store, one file per worker.
+        let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
+        assert!(stderr.contains("noop adapter for"), "{stderr}");
+        let infos = history
+            .lines()
+            .filter(|l| l.contains("\"type\":\"info\"") && !l.contains("nemesis"))
+            .count();
+        if fault.is_empty() {
+            assert_eq!(infos, 0, "{fault}");
+        } else {
+            assert!(infos > 0, "{fault}: no info op");
+            assert!(
+                stderr.matches("== faultline: adapter start").count() > 1,
+                "{stderr}"
+            );
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The adapter protocol's messages and its table of error codes (docs/adapter-protocol.md).
+//!
+//! Every message is one JSON object on one line. faultline writes an `init` message, then one
+//! `invoke` at a time; the adapter answers `init_ok`, then one `ok` or `error` per invoke,
+//! carrying the invoke's `id`.
+
+use crate::op::{Op, Outcome};
+use checkers::history::Value;
+use serde::Deserialize;
+
+/// The protocol's version, sent in `init`.
+pub const VERSION: u32 = 1;
+
+/// One error code of the table: its number, its name, whether it is definite (the operation
+/// certainly did not take effect: `fail`) or not (it may have: `info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    /// The number an adapter sends as `code`.
+    pub code: i64,
+    /// Its name (an adapter may send the name instead of the number).
+    pub name: &'static str,
+    /// Whether the operation certainly did not take effect.
+    pub definite: bool,
+    /// What it means.
+    pub meaning: &'static str,
+}
+
+/// The error codes (Maelstrom's numbers). Codes not in the table are indefinite.
+pub const ERROR_CODES: &[ErrorCode] = &[
+    ErrorCode {
+        code: 0,
+        name: "timeout",
+        definite: false,
+        meaning: "the database did not answer in time; the operation may still take effect",
+    },
+    ErrorCode {
+        code: 1,
+        name: "node-not-found",
+        definite: true,
+        meaning: "the node could not be reached (connection refused): the request never left",
+    },
+    ErrorCode {
+        code: 10,
+        name: "not-supported",
+        definite: true,
+        meaning: "the adapter does not implement this operation",
+    },
+    ErrorCode {
+        code: 11,
+        name: "temporarily-unavailable",
+        definite: true,
+        meaning: "the database refused the request without acting on it (no leader, read-only, ...)",
+    },
+    ErrorCode {
+        code: 12,
+        name: "malformed-request",
+        definite: true,
+        meaning: "the adapter could not understand the request",
+    },
+    ErrorCode {
+        code: 13,
+        name: "crash",
+        definite: false,
+        meaning: "something went wrong after the request may have reached the database",
+    },
+    ErrorCode {
+        code: 14,
+        name: "abort",
+        definite: true,
+        meaning: "the database aborted the operation (a transaction rolled back)",
+    },
+    ErrorCode {
+        code: 20,
+        name: "key-does-not-exist",
+        definite: true,
+        meaning: "the key does not exist (for a cas on a key never written)",
+    },
+    ErrorCode {
+        code: 21,
+        name: "key-already-exists",
+        definite: true,
+        meaning: "the key already exists (for a create)",
+    },
+    ErrorCode {
+        code: 22,
+        name: "precondition-failed",
+        definite: true,
+        meaning: "the database evaluated the condition and wrote nothing (a cas whose expected value differs)",
+    },
+    ErrorCode {
+        code: 30,
+        name: "txn-conflict",
+        definite: true,
+        meaning: "the transaction was refused because of a conflict and did not commit",
+    },
+];
+
+/// The table entry for a code given as a number or as a name.
+pub fn error_code(code: &serde_json::Value) -> Option<&'static ErrorCode> {
+    match code {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .and_then(|c| ERROR_CODES.iter().find(|e| e.code == c)),
+        serde_json::Value::String(s) => ERROR_CODES.iter().find(|e| e.name == s),
+        _ => None,
+    }
+}
+
+/// The `invoke` line for `op` with `id` (without its newline).
+pub fn invoke_line(id: u64, op: &Op) -> String {
+    let json = |v: &dyn erased::Ser| v.json();
+    let f = serde_json::Value::from(op.f()).to_string();
+    let value = json(&op.value());
+    match op.key() {
+        Some(k) => format!(
+            r#"{{"type":"invoke","id":{id},"f":{f},"key":{},"value":{value}}}"#,
+            json(k)
+        ),
+        None => format!(r#"{{"type":"invoke","id":{id},"f":{f},"value":{value}}}"#),
+    }
+}
+
+/// JSON text of history values and keys (both serialize infallibly).
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+
+/// A line an adapter wrote, as read.
+#[derive(Debug, Deserialize)]
+pub struct ReplyLine {
+    /// `init_ok`, `ok` or `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The invoke's id (absent on `init_ok`).
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// The result of an `ok`.
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+    /// The code of an `error` (a number, or a name from the table).
+    #[serde(default)]
+    pub code: Option<serde_json::Value>,
+    /// Why, in words.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Turns an adapter's reply to `op` into its outcome: `ok` with the result (checked against
+/// what the op can return), `error` with a definite code `fail`, anything else `info`.
+pub fn outcome(op: &Op, reply: ReplyLine) -> Outcome {
+    let invoked = op.value();
+    match reply.kind.as_str() {
+        "ok" => ok_outcome(op, reply.value),
+        "error" => {
+            let text = reply.text.unwrap_or_default();
+            let code = reply.code.unwrap_or(serde_json::Value::Null);
+            match error_code(&code) {
+                Some(e) if e.definite => {
+                    Outcome::fail(invoked, format!("{} {}: {text}", e.code, e.name))
+                }
+                Some(e) => Outcome::info(invoked, format!("{} {}: {text}", e.code, e.name)),
+                None => Outcome::info(invoked, format!("unknown error code {code}: {text}")),
+            }
+        }
+        other => Outcome::info(
+            invoked,
+            format!("adapter replied with type {other:?} (expected ok or error)"),
+        ),
+    }
+}
+
+/// An `ok` reply's outcome: reads take the reply's value (which must be of the op's shape),
+/// writes, cas and adds keep the invoke's value (the history's rule), other ops take the
+/// reply's value when there is one.
+fn ok_outcome(op: &Op, value: Option<serde_json::Value>) -> Outcome {
+    let value = value.map(Value::from_json);
+    match op {
+        Op::Read { .. } => match value {
+            None | Some(Value::Null) => Outcome::ok(Value::Null),
+            Some(v @ Value::Int(_)) => Outcome::ok(v),
+            Some(v) => Outcome::info(
+                Value::Null,
+                format!("adapter read {v}: expected an integer or null"),
+            ),
+        },
+        Op::ReadSet => {
+            let items = match &value {
+                None | Some(Value::Null) => Some(Vec::new()),
+                Some(Value::List(items)) => items.iter().map(Value::as_int).collect(),
+                Some(_) => None,
+            };
+            match items {
+                Some(mut items) => {
+                    items.sort_unstable();
+                    Outcome::ok(Value::List(items.into_iter().map(Value::Int).collect()))
+                }
+                None => Outcome::info(
+                    Value::Null,
+                    format!(
+                        "adapter read {}: expected a list of integers",
+                        value.unwrap_or(Value::Null)
+                    ),
+                ),
+            }
+        }
+        Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => Outcome::ok(op.value()),
+        _ => Outcome::ok(value.unwrap_or_else(|| op.value())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::history::{EventKind, Key};
+
+    fn reply(line: &str) -> ReplyLine {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn requests_carry_the_history_fields() {
+        let op = Op::Cas {
+            key: Key::Str("k1".into()),
+            old: 1,
+            new: 2,
+        };
+        assert_eq!(
+            invoke_line(7, &op),
+            r#"{"type":"invoke","id":7,"f":"cas","key":"k1","value":[1,2]}"#
+        );
+        assert_eq!(
+            invoke_line(8, &Op::ReadSet),
+            r#"{"type":"invoke","id":8,"f":"read","value":null}"#
+        );
+    }
+
+    #[test]
+    fn definite_codes_fail_and_the_rest_is_info() {
+        let w = Op::Write {
+            key: Key::Int(1),
+            value: 3,
+        };
+        let o = outcome(
+            &w,
+            reply(r#"{"type":"error","id":1,"code":22,"text":"no"}"#),
+        );
+        assert_eq!(o.kind, EventKind::Fail);
+        assert_eq!(o.error.as_deref(), Some("22 precondition-failed: no"));
+        let by_name = outcome(&w, reply(r#"{"type":"error","id":1,"code":"abort"}"#));
+        assert_eq!(by_name.kind, EventKind::Fail);
+        for indefinite in [
+            r#"{"type":"error","id":1,"code":0}"#,
+            r#"{"type":"error","id":1,"code":13}"#,
+            r#"{"type":"error","id":1,"code":999}"#,
+            r#"{"type":"error","id":1,"code":"whatever"}"#,
+            r#"{"type":"error","id":1}"#,
+            r#"{"type":"maybe","id":1}"#,
+        ] {
+            assert_eq!(
+                outcome(&w, reply(indefinite)).kind,
+                EventKind::Info,
+                "{indefinite}"
+            );
+        }
+        // Every definite code in the table fails, every other one is info.
+        for e in ERROR_CODES {
+            let line = format!(r#"{{"type":"error","id":1,"code":{}}}"#, e.code);
+            let want = if e.definite {
+                EventKind::Fail
+            } else {
+                EventKind::Info
+            };
+            assert_eq!(outcome(&w, reply(&line)).kind, want, "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn ok_values_follow_the_history_rules() {
+        let r = Op::Read { key: Key::Int(1) };
+        assert_eq!(
+            outcome(&r, reply(r#"{"type":"ok","id":1,"value":5}"#)),
+            Outcome::ok(Value::Int(5))
+        );
+        assert_eq!(
+            outcome(&r, reply(r#"{"type":"ok","id":1}"#)),
+            Outcome::ok(Value::Null)
+        );
+        assert_eq!(
+            outcome(&r, reply(r#"{"type":"ok","id":1,"value":"5"}"#)).kind,
+            EventKind::Info
+        );
+        // A write's ok keeps the invoke's value whatever the adapter says.
+        let w = Op::Write {
+            key: Key::Int(1),
+            value: 3,
+        };
+        assert_eq!(
+            outcome(&w, reply(r#"{"type":"ok","id":1,"value":"done"}"#)),
+            Outcome::ok(Value::Int(3))
+        );
+        assert_eq!(
+            outcome(
+                &Op::ReadSet,
+                reply(r#"{"type":"ok","id":1,"value":[3,1,2]}"#)
+            ),
+            Outcome::ok(Value::List(vec![
+                Value::Int(1),
+                Value::Int(2),
+                Value::Int(3)
+            ]))
+        );
+        assert_eq!(
+            outcome(
+                &Op::ReadSet,
+                reply(r#"{"type":"ok","id":1,"value":[1,"x"]}"#)
+            )
+            .kind,
+            EventKind::Info
+        );
+    }
+}
