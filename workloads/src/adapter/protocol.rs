@@ -4,7 +4,7 @@
 //! `invoke` at a time; the adapter answers `init_ok`, then one `ok` or `error` per invoke,
 //! carrying the invoke's `id`.
 
-use crate::op::{Op, Outcome};
+use crate::op::{txn_completion, MicroOp, Op, Outcome, ReadValue};
 use checkers::history::Value;
 use serde::Deserialize;
 
@@ -211,8 +211,66 @@ fn ok_outcome(op: &Op, value: Option<serde_json::Value>) -> Outcome {
             }
         }
         Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => Outcome::ok(op.value()),
+        Op::Txn(mops) => match txn_reads(mops, value.as_ref()) {
+            Ok(reads) => Outcome::ok(txn_completion(mops, &reads)),
+            Err(why) => Outcome::info(op.value(), format!("adapter's txn reply: {why}")),
+        },
         _ => Outcome::ok(value.unwrap_or_else(|| op.value())),
     }
+}
+
+/// What each read micro-op of a committed transaction saw, from the adapter's `ok` value: the
+/// invoke's micro-ops in the same order, appends and writes unchanged, each read filled in with
+/// a list of integers (list-append) or an integer or null (rw-register). Anything else is an
+/// error naming the micro-op, and the transaction's outcome is then unknown.
+fn txn_reads(mops: &[MicroOp], value: Option<&Value>) -> Result<Vec<Option<ReadValue>>, String> {
+    let Some(Value::List(got)) = value else {
+        return Err(format!(
+            "expected the {} micro-ops with reads filled in, got {}",
+            mops.len(),
+            value.cloned().unwrap_or(Value::Null)
+        ));
+    };
+    if got.len() != mops.len() {
+        return Err(format!(
+            "{} micro-ops for the {} invoked",
+            got.len(),
+            mops.len()
+        ));
+    }
+    mops.iter()
+        .zip(got)
+        .enumerate()
+        .map(|(i, (mop, g))| {
+            let Value::List(parts) = g else {
+                return Err(format!("micro-op {i} is {g}, expected [f, key, value]"));
+            };
+            let invoked = mop.to_value(Value::Null);
+            let Value::List(want) = &invoked else {
+                return Err(format!("micro-op {i}: not a list"));
+            };
+            let same_head = parts.len() == 3 && parts[..2] == want[..2];
+            match mop {
+                MicroOp::Read { .. } if same_head => match &parts[2] {
+                    Value::Null => Ok(Some(ReadValue::Register(None))),
+                    Value::Int(x) => Ok(Some(ReadValue::Register(Some(*x)))),
+                    Value::List(xs) => xs
+                        .iter()
+                        .map(Value::as_int)
+                        .collect::<Option<Vec<i64>>>()
+                        .map(|xs| Some(ReadValue::List(xs)))
+                        .ok_or_else(|| {
+                            format!("micro-op {i} read {}: expected integers", parts[2])
+                        }),
+                    other => Err(format!(
+                        "micro-op {i} read {other}: expected a list of integers, an integer or null"
+                    )),
+                },
+                MicroOp::Append { .. } | MicroOp::Write { .. } if parts[..] == want[..] => Ok(None),
+                _ => Err(format!("micro-op {i} is {g}, but {invoked} was invoked")),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -222,6 +280,54 @@ mod tests {
 
     fn reply(line: &str) -> ReplyLine {
         serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn txn_replies_fill_reads_and_anything_else_is_unknown() {
+        let txn = Op::Txn(vec![
+            MicroOp::Append {
+                key: Key::Str("x".into()),
+                value: 4,
+            },
+            MicroOp::Read {
+                key: Key::Str("y".into()),
+            },
+        ]);
+        assert_eq!(
+            invoke_line(3, &txn),
+            r#"{"type":"invoke","id":3,"f":"txn","value":[["append","x",4],["r","y",null]]}"#
+        );
+        let ok = outcome(
+            &txn,
+            reply(r#"{"type":"ok","id":3,"value":[["append","x",4],["r","y",[1,2]]]}"#),
+        );
+        assert_eq!(ok.kind, EventKind::Ok);
+        assert_eq!(
+            serde_json::to_string(&ok.value).unwrap(),
+            r#"[["append","x",4],["r","y",[1,2]]]"#
+        );
+        for bad in [
+            r#"{"type":"ok","id":3}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",4]]}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",5],["r","y",[1]]]}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",4],["r","z",[1]]]}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",4],["r","y",["a"]]]}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",4],["r","y","s"]]}"#,
+            r#"{"type":"ok","id":3,"value":[["append","x",4],"r"]}"#,
+        ] {
+            let o = outcome(&txn, reply(bad));
+            assert_eq!(o.kind, EventKind::Info, "{bad}");
+            assert_eq!(o.value, txn.value(), "{bad}");
+            assert!(o.error.as_deref().unwrap_or("").contains("txn reply"), "{o:?}");
+        }
+        // A register read: an integer or null.
+        let rw = Op::Txn(vec![MicroOp::Read { key: Key::Int(1) }]);
+        let o = outcome(&rw, reply(r#"{"type":"ok","id":1,"value":[["r",1,7]]}"#));
+        assert_eq!(o.kind, EventKind::Ok);
+        assert_eq!(serde_json::to_string(&o.value).unwrap(), r#"[["r",1,7]]"#);
+        // A conflict is definite: the transaction did not commit.
+        let o = outcome(&txn, reply(r#"{"type":"error","id":3,"code":30,"text":"conflict"}"#));
+        assert_eq!(o.kind, EventKind::Fail);
     }
 
     #[test]
