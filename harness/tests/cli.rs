@@ -344,3 +344,81 @@ fn the_memory_limit_covers_reading_the_history() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--model list-append` checks transactions: a write skew is valid under snapshot isolation
+/// (exit 0) and a G2-item under serializable (exit 1), whose cycle is explained edge by edge
+/// and drawn under `--out`; `--consistency` is refused for a single-object model.
+#[test]
+fn transactions_are_checked_against_the_consistency_model_asked_for() {
+    let dir = temp_dir("txn-write-skew");
+    let h = write_history(
+        &dir,
+        "skew.jsonl",
+        &[
+            r#"{"index":0,"type":"invoke","process":0,"f":"txn","value":[["r","x",null],["append","y",1]],"time":0}"#,
+            r#"{"index":1,"type":"invoke","process":1,"f":"txn","value":[["r","y",null],["append","x",2]],"time":1}"#,
+            r#"{"index":2,"type":"ok","process":0,"f":"txn","value":[["r","x",[]],["append","y",1]],"time":2}"#,
+            r#"{"index":3,"type":"ok","process":1,"f":"txn","value":[["r","y",[]],["append","x",2]],"time":3}"#,
+            r#"{"index":4,"type":"invoke","process":0,"f":"txn","value":[["r","x",null],["r","y",null]],"time":4}"#,
+            r#"{"index":5,"type":"ok","process":0,"f":"txn","value":[["r","x",[2]],["r","y",[1]]],"time":5}"#,
+        ],
+    );
+    let si = faultline(&[
+        "check",
+        "--model",
+        "list-append",
+        "--consistency",
+        "snapshot-isolation",
+        &h,
+    ]);
+    assert_eq!(si.status.code(), Some(0), "{}", text(&si.stderr));
+
+    let out_dir = dir.join("out");
+    let ser = faultline(&[
+        "check",
+        "--model",
+        "list-append",
+        "--consistency",
+        "serializable",
+        "--json",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+        &h,
+    ]);
+    assert_eq!(ser.status.code(), Some(1), "{}", text(&ser.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&ser.stdout).expect("--json");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["checker"], "transactional");
+    let cycle = doc["anomalies"]["G2-item"][0]["cycle"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a G2-item cycle in {doc}"));
+    assert_eq!(cycle.len(), 2, "{doc}");
+    for edge in cycle {
+        assert_eq!(edge["kind"], "rw", "{edge}");
+        assert!(
+            edge["why"].as_str().is_some_and(|w| w.contains("read")),
+            "{edge}"
+        );
+    }
+    let svgs: Vec<String> = std::fs::read_dir(&out_dir)
+        .expect("--out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    assert_eq!(svgs, ["cycle-01-G2-item.svg"], "{svgs:?}");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).expect("results"))
+            .expect("results.json");
+    assert_eq!(results["valid"], false);
+
+    let wrong = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--consistency",
+        "serializable",
+        &h,
+    ]);
+    assert_eq!(wrong.status.code(), Some(254));
+    assert!(text(&wrong.stderr).contains("only for the transactional models"));
+}
