@@ -249,6 +249,47 @@ fn clock_faults_move_exactly_the_chosen_guests_clock() {
     let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);
     assert!(st.contains("no faults applied"), "{st}");
 
+    // With the journal lost, heal still undoes what faultline did on the guests, from the
+    // records they keep: a clock bump's stopped time sync, and a partition.
+    let o = faultline(
+        home.path(),
+        &[
+            "nemesis",
+            "--cluster",
+            c,
+            "clock",
+            "bump",
+            "--nodes",
+            "n3",
+            "--by",
+            "20s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = faultline(
+        home.path(),
+        &["nemesis", "--cluster", c, "partition", "--isolate", "n2"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(timesyncd(home.path(), c), ["active", "active", "inactive"]);
+    let journal = home.path().join("journal/t-vm.jsonl");
+    std::fs::remove_file(&journal).expect("lose the journal");
+    std::fs::remove_file(journal.with_extension("cluster.json")).expect("and its owner");
+    let o = faultline(home.path(), &["heal", "--cluster", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let said = text(&o.stderr);
+    assert!(
+        said.contains("sweep: n2: removed partition rules"),
+        "{said}"
+    );
+    assert!(said.contains("sweep: n3: undid"), "{said}");
+    assert!(!said.contains("nothing to heal"), "{said}");
+    assert_eq!(timesyncd(home.path(), c), ["active", "active", "active"]);
+    // The sweep finds nothing more: a second heal is a no-op.
+    let o = faultline(home.path(), &["heal", "--cluster", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("removed partition rules"));
+
     // down leaves no qemu process, tap or overlay.
     let o = faultline(home.path(), &["cluster", "down", "--name", "t-vm"]);
     assert!(o.status.success());
