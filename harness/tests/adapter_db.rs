@@ -149,8 +149,11 @@ fn db_takes_names_or_definition_files() {
     assert!(args(&["--db", "etcd"]).is_ok());
     assert!(args(&["--db", "x/toy.yml"]).is_ok());
     let e = args(&["--db", "mongo"]).unwrap_err().to_string();
+    let names = Registry::builtin().database_names().join(", ");
     assert!(
-        e.contains("expected a database name (etcd) or the path of a database definition file"),
+        e.contains(&format!(
+            "expected a database name ({names}) or the path of a database definition file"
+        )),
         "{e}"
     );
 }
