@@ -8,27 +8,8 @@ use clusters::testing::{home, require_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn cmd(home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    c.args(args).env("FAULTLINE_HOME", home);
-    c
-}
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = cmd(home, args).output().expect("run faultline");
-    eprintln!(
-        "$ faultline {}\n{}{}",
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{cmd, faultline, text, up};
 
 /// Removes a cluster however the test ends (a panic included).
 struct Down<'a>(&'a Path, String);
@@ -37,16 +18,6 @@ impl Drop for Down<'_> {
     fn drop(&mut self) {
         let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
     }
-}
-
-fn up(home: &Path, name: &str, n: usize) -> PathBuf {
-    let _ = faultline(home, &["cluster", "down", "--name", name]);
-    let out = faultline(
-        home,
-        &["cluster", "up", "--local", &n.to_string(), "--name", name],
-    );
-    assert!(out.status.success(), "up: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
 }
 
 #[test]

@@ -9,24 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+mod common;
+use common::{cmd, faultline, text, up};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn cmd(home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    c.args(args).env("FAULTLINE_HOME", home);
-    c
-}
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = cmd(home, args).output().expect("run faultline");
-    eprintln!("$ faultline {}\n{}", args.join(" "), text(&out.stderr));
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Removes a cluster however the test ends (a panic included).
 struct Down<'a>(&'a Path, String);
@@ -47,16 +33,6 @@ impl Drop for Reap {
         }
         let _ = self.0.wait();
     }
-}
-
-fn up(home: &Path, name: &str, n: usize) -> PathBuf {
-    let _ = faultline(home, &["cluster", "down", "--name", name]);
-    let out = faultline(
-        home,
-        &["cluster", "up", "--local", &n.to_string(), "--name", name],
-    );
-    assert!(out.status.success(), "up: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
 }
 
 /// Waits until `nemesis status` says the cluster is in use (by `pid`) and the nodes hold

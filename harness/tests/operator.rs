@@ -8,20 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+mod common;
+use common::{faultline, text, up};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Removes a cluster however the test ends (a panic included).
 struct Down<'a>(&'a Path, &'a str);
@@ -30,17 +20,6 @@ impl Drop for Down<'_> {
     fn drop(&mut self) {
         let _ = faultline(self.0, &["cluster", "down", "--name", self.1]);
     }
-}
-
-/// Brings up local cluster `name` with its state (and fault journal) under `home`.
-fn up(home: &Path, name: &str, n: usize) -> PathBuf {
-    let _ = faultline(home, &["cluster", "down", "--name", name]);
-    let out = faultline(
-        home,
-        &["cluster", "up", "--local", &n.to_string(), "--name", name],
-    );
-    assert!(out.status.success(), "up: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
 }
 
 /// The output of `faultline exec` split into (node, lines) groups.

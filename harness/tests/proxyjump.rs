@@ -8,25 +8,8 @@ use clusters::ClusterFile;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!(
-        "$ faultline {}\n{}{}",
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{faultline, text, up};
 
 struct Down<'a>(&'a Path, String);
 
@@ -34,16 +17,6 @@ impl Drop for Down<'_> {
     fn drop(&mut self) {
         let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
     }
-}
-
-fn up(home: &Path, name: &str, n: usize) -> PathBuf {
-    let _ = faultline(home, &["cluster", "down", "--name", name]);
-    let out = faultline(
-        home,
-        &["cluster", "up", "--local", &n.to_string(), "--name", name],
-    );
-    assert!(out.status.success(), "up: {}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).trim())
 }
 
 #[test]
