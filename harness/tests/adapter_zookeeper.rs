@@ -51,7 +51,10 @@ fn zookeeper_cas_register_with_sync_reads_is_valid_under_partitions_and_kills() 
     };
     assert!(count("read") > 50, "{} ok reads", count("read"));
     assert!(count("cas") > 10, "{} ok cas", count("cas"));
-    assert!(history.contains("\"f\":\"start-partition\""), "no partition");
+    assert!(
+        history.contains("\"f\":\"start-partition\""),
+        "no partition"
+    );
     assert!(history.contains("\"f\":\"start-kill\""), "no kill");
     // The adapters read after sync, and every server logged into the store; a killed server
     // was started again (its log has a second start) and took part in an election.
