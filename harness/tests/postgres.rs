@@ -36,34 +36,44 @@ fn latest(home: &Path) -> PathBuf {
 
 /// A 20 s list-append run on one PostgreSQL primary with kills and pauses every 3 s.
 fn run(home: &Path, isolation: &str, seed: &str) -> (Output, PathBuf) {
-    let out = faultline(
-        home,
-        &[
-            "test",
-            "--cluster",
-            "local:1",
-            "--db",
-            "postgres",
-            "--workload",
-            "list-append",
-            "--isolation",
-            isolation,
-            "--nemesis",
-            "kill,pause",
-            "--nemesis-interval",
-            "3s",
-            "--time-limit",
-            "20s",
-            "--rate",
-            "300",
-            // Long enough lists that keys outlive a kill (the stream retires keys on failed
-            // appends too), so that reads after a restart cover elements acknowledged before it.
-            "--ops-per-key",
-            "400",
-            "--seed",
-            seed,
-        ],
-    );
+    run_on(home, "local:1", isolation, seed, &[])
+}
+
+/// The same on `cluster`, with `extra` options.
+fn run_on(
+    home: &Path,
+    cluster: &str,
+    isolation: &str,
+    seed: &str,
+    extra: &[&str],
+) -> (Output, PathBuf) {
+    let mut args = vec![
+        "test",
+        "--cluster",
+        cluster,
+        "--db",
+        "postgres",
+        "--workload",
+        "list-append",
+        "--isolation",
+        isolation,
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "3s",
+        "--time-limit",
+        "20s",
+        "--rate",
+        "300",
+        // Long enough lists that keys outlive a kill (the stream retires keys on failed
+        // appends too), so that reads after a restart cover elements acknowledged before it.
+        "--ops-per-key",
+        "400",
+        "--seed",
+        seed,
+    ];
+    args.extend_from_slice(extra);
+    let out = faultline(home, &args);
     (out, latest(home))
 }
 
@@ -277,4 +287,62 @@ fn serializable_is_strict_serializable_under_kills_and_pauses() {
     eprintln!("{spanning} acknowledged elements read back across a kill");
     let strict = check_as(&dir, Consistency::StrictSerializable);
     assert_eq!(strict.verdict, Verdict::Valid, "{}", strict.summary());
+}
+
+/// Streaming replicas serving read-only transactions: what they read is a snapshot of the
+/// primary's past, so the run (checked against snapshot isolation, what that deployment
+/// promises) is valid, while strict serializability, which the primary alone keeps, is
+/// broken by stale reads: a read on a replica misses a commit that finished before it began.
+#[test]
+#[cfg_attr(not_root, ignore = "needs root: network namespaces and sshd")]
+fn reads_from_replicas_are_snapshots_of_the_past_not_of_the_present() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let home = clusters::testing::home();
+    let (out, dir) = run_on(
+        home.path(),
+        "local:3",
+        "serializable",
+        "1",
+        &["--db-opt", "replicas=2", "--db-opt", "reads=replicas"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        read(dir.join("results.json"))
+    );
+    let plan = read(dir.join("test.yaml"));
+    for want in [
+        "\nconsistency: snapshot-isolation\n",
+        "replicas: '2'",
+        "reads: replicas",
+    ] {
+        assert!(plan.contains(want), "{want} in:\n{plan}");
+    }
+    // Both replicas were made from the primary and streamed from it.
+    for n in ["n2", "n3"] {
+        let log = read(dir.join(format!("nodes/{n}/postgres.log")));
+        assert!(
+            log.contains("started streaming WAL from primary"),
+            "{n}:\n{log}"
+        );
+    }
+    let history = read(dir.join("history.jsonl"));
+    let ok = history.matches("\"type\":\"ok\"").count();
+    assert!(ok > 200, "only {ok} transactions committed");
+
+    let strict = check_as(&dir, Consistency::StrictSerializable);
+    assert_eq!(strict.verdict, Verdict::Invalid, "{}", strict.summary());
+    let doc = serde_json::to_value(&strict.results).unwrap();
+    let anomalies = doc["anomalies"].as_object().expect("anomalies");
+    assert!(
+        anomalies
+            .keys()
+            .any(|k| k.ends_with("-realtime") || k.ends_with("-process")),
+        "stale reads show as realtime (or process) cycles: {:?}",
+        anomalies.keys().collect::<Vec<_>>()
+    );
+    let si = check_as(&dir, Consistency::SnapshotIsolation);
+    assert_eq!(si.verdict, Verdict::Valid, "{}", si.summary());
 }

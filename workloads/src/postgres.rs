@@ -1,8 +1,13 @@
-//! PostgreSQL 15 (Debian's `postgresql-15`) as a [`Database`], one primary, and its
-//! transactional client on tokio-postgres.
+//! PostgreSQL 15 (Debian's `postgresql-15`) as a [`Database`]: one primary, optionally with
+//! streaming replicas, and its transactional client on tokio-postgres.
 //!
-//! The primary is the cluster's first node (`n1` on local clusters); the other nodes run
-//! nothing (streaming replicas are not built yet), and every client connects to the primary.
+//! The primary is the cluster's first node (`n1` on local clusters). With `replicas=N`, the
+//! next N nodes run asynchronous streaming replicas (hot standbys): each is made by
+//! `pg_basebackup` from the primary when it first starts, and follows it from then on; the
+//! other nodes run nothing. Every transaction that writes goes to the primary; with
+//! `reads=replicas`, a worker bound to a replica runs its read-only transactions there (at
+//! `REPEATABLE READ READ ONLY`: a standby has no serializable mode), as an application that
+//! offloads reads does, which is where users ask about stale reads.
 //! On the primary, faultline runs `initdb` into `/var/lib/faultline-db/postgres/data`, writes
 //! its own `pg_hba.conf` and `faultline.conf` (included from `postgresql.conf`), and starts
 //! `postgres` as the `postgres` user with its own pid file, logging to
@@ -11,8 +16,9 @@
 //! installs `postgresql-15` when they are missing (`install`). A killed primary is started
 //! again on the same data directory and recovers from its WAL.
 //!
-//! Options: `isolation` (the level of every transaction) and `consistency` (the model the
-//! run is checked against, by default what the level promises: see [`Isolation::promises`]).
+//! Options: `isolation` (the level of every transaction), `replicas` and `reads` (above), and
+//! `consistency` (the model the run is checked against, by default what the deployment
+//! promises: see [`PostgresOptions::promises`]).
 //!
 //! The client runs each [`Op::Txn`] as `BEGIN ISOLATION LEVEL ...`, one statement per
 //! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a read
@@ -49,6 +55,27 @@ pub const PORT: u16 = 55432;
 pub const APPEND_TABLE: &str = "faultline_append";
 /// The user clients log in as.
 const USER: &str = "postgres";
+/// A replica's password file for reaching the primary (the postgres user's, mode 0600).
+const PGPASS: &str = "/var/lib/faultline-db/postgres/pgpass";
+
+/// Where read-only transactions go (`reads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Every transaction runs on the primary.
+    Primary,
+    /// A worker bound to a replica runs its read-only transactions on that replica.
+    Replicas,
+}
+
+impl Reads {
+    /// The option value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reads::Primary => "primary",
+            Reads::Replicas => "replicas",
+        }
+    }
+}
 
 /// How PostgreSQL gets onto the primary (`install`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +131,17 @@ impl Isolation {
         }
     }
 
+    /// The statement that starts a read-only transaction on a replica: a hot standby has no
+    /// serializable mode, so repeatable read serves both stronger levels.
+    pub fn begin_on_replica(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
+            Isolation::RepeatableRead | Isolation::Serializable => {
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            }
+        }
+    }
+
     /// What PostgreSQL promises at this level, on one primary: read committed; snapshot
     /// isolation for repeatable read (its documentation: "the Repeatable Read isolation level
     /// is implemented using a technique known ... as Snapshot Isolation"); strict
@@ -125,16 +163,21 @@ pub struct PostgresOptions {
     pub install: Install,
     /// The level of every transaction.
     pub isolation: Isolation,
+    /// How many streaming replicas follow the primary (on the nodes after it).
+    pub replicas: usize,
+    /// Where read-only transactions go.
+    pub reads: Reads,
     /// The model the run is checked against.
     pub consistency: Consistency,
 }
 
 impl PostgresOptions {
     /// The option names.
-    pub const NAMES: [&'static str; 3] = ["install", "isolation", "consistency"];
+    pub const NAMES: [&'static str; 5] =
+        ["install", "isolation", "replicas", "reads", "consistency"];
 
     /// Parses (and validates) options by name; absent ones take their defaults (isolation
-    /// serializable, consistency what the isolation level promises).
+    /// serializable, no replicas, reads on the primary, consistency what that promises).
     pub fn parse(given: &DbOptions) -> Result<PostgresOptions, DbError> {
         only_options("postgres", given, &Self::NAMES)?;
         let install = match given.get("install").map(String::as_str) {
@@ -156,8 +199,30 @@ impl PostgresOptions {
                 ))
             })?,
         };
+        let replicas = match given.get("replicas") {
+            None => 0,
+            Some(s) => s.parse::<usize>().map_err(|_| {
+                DbError::Config(format!(
+                    "postgres replicas {s:?}: expected a number of replicas (0 or more)"
+                ))
+            })?,
+        };
+        let reads = match given.get("reads").map(String::as_str) {
+            None | Some("primary") => Reads::Primary,
+            Some("replicas") if replicas > 0 => Reads::Replicas,
+            Some("replicas") => {
+                return Err(DbError::Config(
+                    "postgres reads=replicas needs replicas=N with N of 1 or more".into(),
+                ))
+            }
+            Some(other) => {
+                return Err(DbError::Config(format!(
+                    "postgres reads {other:?}: expected primary or replicas"
+                )))
+            }
+        };
         let consistency = match given.get("consistency") {
-            None => isolation.promises(),
+            None => Self::promises(isolation, reads),
             Some(s) => s
                 .parse::<Consistency>()
                 .map_err(|e| DbError::Config(format!("postgres consistency: {e}")))?,
@@ -165,8 +230,24 @@ impl PostgresOptions {
         Ok(PostgresOptions {
             install,
             isolation,
+            replicas,
+            reads,
             consistency,
         })
+    }
+
+    /// What a deployment promises: on the primary alone, what the level promises
+    /// ([`Isolation::promises`]). With reads from asynchronous replicas, a read-only
+    /// transaction sees a snapshot of the primary's past (a prefix of its commits) at
+    /// repeatable read: at most snapshot isolation, whatever the level of the writers (a
+    /// standby has no serializable mode; PostgreSQL's documentation warns that its snapshots
+    /// may show states no serial order explains), and read committed stays read committed.
+    pub fn promises(isolation: Isolation, reads: Reads) -> Consistency {
+        match (reads, isolation) {
+            (Reads::Primary, level) => level.promises(),
+            (Reads::Replicas, Isolation::ReadCommitted) => Consistency::ReadCommitted,
+            (Reads::Replicas, _) => Consistency::SnapshotIsolation,
+        }
     }
 
     /// Every option by name, defaults included (what test.yaml records).
@@ -182,6 +263,8 @@ impl PostgresOptions {
             .into(),
         );
         m.insert("isolation".into(), self.isolation.name().into());
+        m.insert("replicas".into(), self.replicas.to_string());
+        m.insert("reads".into(), self.reads.name().into());
         m.insert("consistency".into(), self.consistency.name().into());
         m
     }
@@ -196,7 +279,7 @@ impl DatabaseKind for PostgresKind {
         "postgres"
     }
     fn about(&self) -> &'static str {
-        "PostgreSQL 15 (Debian's postgresql-15), one primary, transactions at a chosen isolation level"
+        "PostgreSQL 15 (Debian's postgresql-15), one primary and optional streaming replicas, transactions at a chosen isolation level"
     }
     fn workloads(&self) -> &'static [&'static str] {
         &["list-append"]
@@ -205,7 +288,9 @@ impl DatabaseKind for PostgresKind {
         &[
             ("install", "auto (the node's own postgresql-15, else its apt), package (apt-get install postgresql-15), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: serializable]; also --isolation"),
-            ("consistency", "the model the history is checked against [default: what the level promises: read-committed, snapshot-isolation, strict-serializable]; also --consistency"),
+            ("replicas", "how many asynchronous streaming replicas follow the primary, on the nodes after it [default: 0]"),
+            ("reads", "primary, or replicas: workers bound to a replica run read-only transactions there [default: primary]"),
+            ("consistency", "the model the history is checked against [default: what the deployment promises: read-committed, snapshot-isolation, strict-serializable on the primary alone; at most snapshot-isolation with reads=replicas]; also --consistency"),
         ]
     }
     fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
@@ -225,6 +310,7 @@ impl DatabaseKind for PostgresKind {
 /// PostgreSQL on a cluster: a primary on its first node.
 pub struct Postgres {
     primary: String,
+    replicas: Vec<String>,
     addrs: BTreeMap<String, Ipv4Addr>,
     opts: PostgresOptions,
     password: String,
@@ -234,11 +320,21 @@ impl Postgres {
     /// PostgreSQL for `cluster` (asks each node for its address); the superuser's password
     /// is drawn at random for this run.
     pub fn new(cluster: &Cluster, opts: PostgresOptions) -> Result<Postgres, DbError> {
-        let primary = cluster
-            .nodes()
+        let nodes = cluster.nodes();
+        let primary = nodes
             .first()
             .cloned()
             .ok_or_else(|| DbError::Config("postgres: the cluster has no node".into()))?;
+        if opts.replicas >= nodes.len() {
+            return Err(DbError::Config(format!(
+                "postgres replicas={}: the cluster has {} node(s), so at most {} replica(s) \
+                 beside the primary",
+                opts.replicas,
+                nodes.len(),
+                nodes.len() - 1
+            )));
+        }
+        let replicas = nodes[1..=opts.replicas].to_vec();
         let password = format!(
             "{:016x}{:016x}",
             rand::random::<u64>(),
@@ -246,6 +342,7 @@ impl Postgres {
         );
         Ok(Postgres {
             primary,
+            replicas,
             addrs: crate::db::peer_addresses(cluster)?,
             opts,
             password,
@@ -256,11 +353,68 @@ impl Postgres {
         node == self.primary
     }
 
-    fn primary_addr(&self) -> Result<Ipv4Addr, DbError> {
+    fn is_replica(&self, node: &str) -> bool {
+        self.replicas.iter().any(|r| r == node)
+    }
+
+    /// Whether `node` runs PostgreSQL at all.
+    fn runs_on(&self, node: &str) -> bool {
+        self.is_primary(node) || self.is_replica(node)
+    }
+
+    fn addr(&self, node: &str) -> Result<Ipv4Addr, DbError> {
         self.addrs
-            .get(&self.primary)
+            .get(node)
             .copied()
-            .ok_or_else(|| DbError::Config(format!("no address known for node {}", self.primary)))
+            .ok_or_else(|| DbError::Config(format!("no address known for node {node}")))
+    }
+
+    fn primary_addr(&self) -> Result<Ipv4Addr, DbError> {
+        self.addr(&self.primary)
+    }
+
+    fn config(&self, node: &str, timeout: Duration) -> Result<tokio_postgres::Config, DbError> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(self.addr(node)?.to_string())
+            .port(PORT)
+            .user(USER)
+            .password(self.password.as_bytes())
+            .dbname("postgres")
+            .application_name("faultline")
+            .connect_timeout(timeout.min(Duration::from_secs(1)));
+        Ok(config)
+    }
+
+    /// A replica's first start: a base backup of the primary (retried while the primary is
+    /// still starting), made a standby that streams from it.
+    fn base_backup(&self, node: &str) -> Result<String, DbError> {
+        let primary = self.primary_addr()?;
+        let pgpass = format!("{primary}:{PORT}:*:{USER}:{}", self.password);
+        let conninfo = format!(
+            "host={primary} port={PORT} user={USER} passfile={PGPASS} application_name={node}"
+        );
+        Ok(format!(
+            "if [ ! -f {DATA}/PG_VERSION ]; then
+             umask 077
+             printf '%s\n' {pgpass} > {PGPASS}
+             chown {USER}: {PGPASS}
+             ok=
+             for i in $(seq 1 90); do
+               rm -rf {DATA}
+               if {backup} -h {primary} -p {PORT} -U {USER} -D {DATA} -X stream --checkpoint=fast -w >>{LOG} 2>&1; then ok=1; break; fi
+               sleep 0.5
+             done
+             [ -n \"$ok\" ] || {{ echo 'pg_basebackup from the primary ({primary}) failed for 45 s; the end of {LOG}:' >&2; tail -n 5 {LOG} >&2; exit 1; }}
+             touch {DATA}/standby.signal
+             printf '%s\n' {line} >> {DATA}/postgresql.auto.conf
+             chown -R {USER}: {DATA}
+             fi
+",
+            pgpass = quote(&pgpass),
+            backup = as_postgres(&format!("env PGPASSFILE={PGPASS} {BIN}/pg_basebackup")),
+            line = quote(&format!("primary_conninfo = '{conninfo}'")),
+        ))
     }
 
     fn log_tail(cluster: &Cluster, node: &str) -> String {
@@ -285,7 +439,7 @@ impl Database for Postgres {
     }
 
     fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        if !self.is_primary(node) {
+        if !self.runs_on(node) {
             return Ok(());
         }
         let have =
@@ -306,6 +460,18 @@ impl Database for Postgres {
     }
 
     fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
+        if self.is_replica(node) {
+            // Its data directory is the primary's base backup, made when it first starts.
+            let script = format!(
+                "set -e
+                 mkdir -p {DIR} /var/log/faultline-db
+                 chmod a+x /var/lib/faultline-db
+                 chown {USER}: {DIR}
+                 chmod 700 {DIR}
+"
+            );
+            return run(cluster, node, "configure (replica)", &script).map(|_| ());
+        }
         if !self.is_primary(node) {
             return Ok(());
         }
@@ -319,6 +485,10 @@ impl Database for Postgres {
              synchronous_commit = on\n\
              full_page_writes = on\n\
              deadlock_timeout = '100ms'\n\
+             wal_level = replica\n\
+             max_wal_senders = 16\n\
+             wal_keep_size = '256MB'\n\
+             hot_standby = on\n\
              recovery_init_sync_method = syncfs\n\
              logging_collector = off\n\
              log_destination = 'stderr'\n\
@@ -329,7 +499,8 @@ impl Database for Postgres {
                    # parent (root and postgres only), everything else with the run's password.\n\
                    local all all trust\n\
                    host all all 0.0.0.0/0 scram-sha-256\n\
-                   host all all ::/0 scram-sha-256\n";
+                   host all all ::/0 scram-sha-256\n\
+                   host replication all 0.0.0.0/0 scram-sha-256\n";
         let script = format!(
             "set -e\n\
              mkdir -p {DIR} /var/log/faultline-db\n\
@@ -352,11 +523,17 @@ impl Database for Postgres {
     }
 
     fn start(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        if !self.is_primary(node) {
+        if !self.runs_on(node) {
             return Ok(());
         }
+        let backup = if self.is_replica(node) {
+            self.base_backup(node)?
+        } else {
+            String::new()
+        };
         let script = format!(
             "mkdir -p /var/log/faultline-db\n\
+             {backup}\
              cd {DIR}\n\
              echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\
              setsid {postgres} -D {DATA} </dev/null >>{LOG} 2>&1 &\n\
@@ -367,12 +544,17 @@ impl Database for Postgres {
     }
 
     fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
-        if !self.is_primary(node) {
+        if !self.runs_on(node) {
             return Ok(());
         }
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL)"
-        );
+        // The primary makes the table; a replica is ready once it has it (replicated).
+        let sql = if self.is_primary(node) {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL)"
+            )
+        } else {
+            format!("SELECT count(*) FROM {APPEND_TABLE} WHERE false")
+        };
         let script = format!(
             "{BIN}/psql -h {DIR} -p {PORT} -U {USER} -d postgres -v ON_ERROR_STOP=1 -qAt -c {}",
             quote(&sql)
@@ -439,38 +621,55 @@ impl Database for Postgres {
         vec![LOG.to_string()]
     }
 
-    fn client(&self, _node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(self.primary_addr()?.to_string())
-            .port(PORT)
-            .user(USER)
-            .password(self.password.as_bytes())
-            .dbname("postgres")
-            .application_name("faultline")
-            .connect_timeout(timeout.min(Duration::from_secs(1)));
-        Ok(Arc::new(PostgresClient::new(
-            config,
+    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+        let client = PostgresClient::new(
+            self.config(&self.primary, timeout)?,
             self.opts.isolation,
             timeout,
-        )))
+        );
+        Ok(Arc::new(
+            if self.opts.reads == Reads::Replicas && self.is_replica(node) {
+                client.reading_from(self.config(node, timeout)?)
+            } else {
+                client
+            },
+        ))
     }
 }
 
-/// One connection and its prepared statements.
+/// One connection and its prepared statements (no append on a replica's).
 struct Conn {
     client: tokio_postgres::Client,
-    append: tokio_postgres::Statement,
+    append: Option<tokio_postgres::Statement>,
     read: tokio_postgres::Statement,
 }
 
-/// A client of the primary: one connection (made on first use, made again after it was
-/// lost), one transaction at a time.
-pub struct PostgresClient {
+/// Where a client's transactions run: a server and the connection to it (made on first use,
+/// made again after it was lost).
+struct Server {
     config: tokio_postgres::Config,
+    /// Whether transactions that write run here (the primary).
+    writable: bool,
+    conn: tokio::sync::Mutex<Option<Conn>>,
+}
+
+impl Server {
+    fn new(config: tokio_postgres::Config, writable: bool) -> Server {
+        Server {
+            config,
+            writable,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// A client of the primary (and, with [`PostgresClient::reading_from`], of a replica for
+/// its read-only transactions): one transaction at a time.
+pub struct PostgresClient {
+    primary: Server,
+    replica: Option<Server>,
     isolation: Isolation,
     timeout: Duration,
-    conn: tokio::sync::Mutex<Option<Conn>>,
 }
 
 /// How far a transaction got when it ended: before `COMMIT` was sent, nothing it did can
@@ -571,15 +770,22 @@ impl PostgresClient {
         timeout: Duration,
     ) -> PostgresClient {
         PostgresClient {
-            config,
+            primary: Server::new(config, true),
+            replica: None,
             isolation,
             timeout,
-            conn: tokio::sync::Mutex::new(None),
         }
     }
 
-    async fn connect(&self) -> Result<Conn, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+    /// This client, running its read-only transactions on the replica `config` reaches, at
+    /// [`Isolation::begin_on_replica`]'s level.
+    pub fn reading_from(mut self, config: tokio_postgres::Config) -> PostgresClient {
+        self.replica = Some(Server::new(config, false));
+        self
+    }
+
+    async fn connect(&self, server: &Server) -> Result<Conn, tokio_postgres::Error> {
+        let (client, connection) = server.config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection ended: {e}");
@@ -590,12 +796,18 @@ impl PostgresClient {
         client
             .batch_execute(&format!("SET lock_timeout = '{lock_ms}ms'"))
             .await?;
-        let append = client
-            .prepare(&format!(
-                "INSERT INTO {APPEND_TABLE} AS t (k, v) VALUES ($1, ARRAY[$2::bigint]) \
-                 ON CONFLICT (k) DO UPDATE SET v = t.v || $2::bigint"
-            ))
-            .await?;
+        let append = if server.writable {
+            Some(
+                client
+                    .prepare(&format!(
+                        "INSERT INTO {APPEND_TABLE} AS t (k, v) VALUES ($1, ARRAY[$2::bigint]) \
+                         ON CONFLICT (k) DO UPDATE SET v = t.v || $2::bigint"
+                    ))
+                    .await?,
+            )
+        } else {
+            None
+        };
         let read = client
             .prepare(&format!("SELECT v FROM {APPEND_TABLE} WHERE k = $1"))
             .await?;
@@ -610,14 +822,12 @@ impl PostgresClient {
     async fn transaction(
         &self,
         conn: &Conn,
+        begin: &str,
         mops: &[MicroOp],
         phase: &mut Phase,
     ) -> Result<Vec<Option<ReadValue>>, TxnError> {
         let db = |e: tokio_postgres::Error| txn_error(&e);
-        conn.client
-            .batch_execute(self.isolation.begin())
-            .await
-            .map_err(db)?;
+        conn.client.batch_execute(begin).await.map_err(db)?;
         let mut reads = Vec::with_capacity(mops.len());
         for m in mops {
             let key = match m.key() {
@@ -630,8 +840,11 @@ impl PostgresClient {
             };
             match m {
                 MicroOp::Append { value, .. } => {
+                    let append = conn.append.as_ref().ok_or_else(|| {
+                        TxnError::Other("postgres client: an append on a replica".into())
+                    })?;
                     conn.client
-                        .execute(&conn.append, &[&key, value])
+                        .execute(append, &[&key, value])
                         .await
                         .map_err(db)?;
                     reads.push(None);
@@ -663,13 +876,20 @@ impl PostgresClient {
     }
 
     async fn run_txn(&self, op: &Op, mops: &[MicroOp]) -> Outcome {
+        // Read-only transactions go to the replica where there is one; the rest to the
+        // primary.
+        let read_only = mops.iter().all(|m| matches!(m, MicroOp::Read { .. }));
+        let (server, begin) = match &self.replica {
+            Some(r) if read_only => (r, self.isolation.begin_on_replica()),
+            _ => (&self.primary, self.isolation.begin()),
+        };
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut slot = self.conn.lock().await;
+        let mut slot = server.conn.lock().await;
         // The connection is taken out while a transaction runs: if this future is dropped
         // (the harness's own timeout), it goes with it, and the server rolls back.
         let conn = match slot.take() {
             Some(c) if !c.client.is_closed() => c,
-            _ => match tokio::time::timeout_at(deadline, self.connect()).await {
+            _ => match tokio::time::timeout_at(deadline, self.connect(server)).await {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
                     let e = match txn_error(&e) {
@@ -685,7 +905,8 @@ impl PostgresClient {
         };
         let mut phase = Phase::BeforeCommit;
         let result =
-            tokio::time::timeout_at(deadline, self.transaction(&conn, mops, &mut phase)).await;
+            tokio::time::timeout_at(deadline, self.transaction(&conn, begin, mops, &mut phase))
+                .await;
         match result {
             Ok(Ok(reads)) => {
                 *slot = Some(conn);
@@ -815,6 +1036,26 @@ mod tests {
         );
         // Resolving is idempotent: what test.yaml records resolves to itself.
         assert_eq!(PostgresKind.resolve_options(&over).unwrap(), over);
+        // Reads from asynchronous replicas promise at most snapshot isolation.
+        assert_eq!(d["replicas"], "0");
+        assert_eq!(d["reads"], "primary");
+        let rep = r(&[("replicas", "2"), ("reads", "replicas")]).unwrap();
+        assert_eq!(rep["consistency"], "snapshot-isolation");
+        assert_eq!(PostgresKind.resolve_options(&rep).unwrap(), rep);
+        assert_eq!(
+            r(&[
+                ("replicas", "1"),
+                ("isolation", "read-committed"),
+                ("reads", "replicas")
+            ])
+            .unwrap()["consistency"],
+            "read-committed"
+        );
+        // Replicas that only follow (reads on the primary) change no promise.
+        assert_eq!(
+            r(&[("replicas", "2")]).unwrap()["consistency"],
+            "strict-serializable"
+        );
         for (pairs, want) in [
             (&[("isolation", "snapshot")][..], "expected read-committed"),
             (
@@ -828,6 +1069,12 @@ mod tests {
             (
                 &[("read-mode", "serializable")][..],
                 "no option \"read-mode\"",
+            ),
+            (&[("replicas", "-1")][..], "expected a number of replicas"),
+            (&[("reads", "replicas")][..], "needs replicas=N"),
+            (
+                &[("replicas", "1"), ("reads", "standby")][..],
+                "expected primary or replicas",
             ),
         ] {
             let e = r(pairs).unwrap_err().to_string();
