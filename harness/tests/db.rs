@@ -5,8 +5,8 @@
 //! as ignored (CI runs them as root).
 
 use clusters::testing::{home, require_root};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 mod common;
 use common::{cmd, faultline, text, up};

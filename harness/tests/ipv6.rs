@@ -4,8 +4,7 @@
 //! root: built without it, it is listed as ignored (CI runs it as root).
 
 use clusters::testing::{home, require_root};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 mod common;
 use common::{faultline, text, up};
 

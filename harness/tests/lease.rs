@@ -5,8 +5,8 @@
 //! root: built without it, they are listed as ignored (CI runs them as root).
 
 use clusters::testing::{home, require_root};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;

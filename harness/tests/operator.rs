@@ -4,8 +4,8 @@
 //! without it, they are listed as ignored (CI runs them as root).
 
 use clusters::testing::{home, require_root};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;

@@ -5,8 +5,7 @@
 
 use clusters::testing::{home, require_root};
 use clusters::ClusterFile;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::Duration;
 mod common;
 use common::{faultline, text, up};
