@@ -2,11 +2,12 @@
 """A faultline client adapter that needs no database (docs/adapter-protocol.md).
 
 Without options it acknowledges every operation at once: writes, cas and adds are `ok`,
-register reads return null and set reads []. It measures the protocol's overhead
+register reads return null, set reads [] (and transactions echo their micro-ops). It measures the protocol's overhead
 (scripts/bench-adapter).
 
-  --state FILE      keep registers and the set in FILE, shared by every adapter process
-                    under an exclusive lock, so that histories are linearizable (for tests)
+  --state FILE      keep registers, the set and list-append's lists in FILE, shared by
+                    every adapter process under an exclusive lock, so that histories are
+                    linearizable and transactions strictly serializable (for tests)
   --fault KIND      misbehave after answering --after N requests (per process, so again
                     after each restart): hang (never answer), crash (apply the op, then
                     exit without answering), garbage (print a line that is not JSON),
@@ -36,6 +37,8 @@ def main():
     raw = sys.stdout.buffer
     init = json.loads(inp.readline())
     assert init["type"] == "init", init
+    global WORKLOAD
+    WORKLOAD = init.get("workload")
     sys.stderr.write("noop adapter for %s on %s (worker %s)\n"
                      % (init.get("workload"), init.get("node"), init.get("worker")))
     out.write('{"type":"init_ok"}\n')
@@ -63,7 +66,7 @@ def main():
                 out.flush()
                 answered = 0
                 continue
-        if not args.state and req["f"] != "read":
+        if not args.state and req["f"] not in ("read", "txn"):
             # The fast path the benchmark measures: acknowledge at once.
             raw.write(b'{"type":"ok","id":%d}\n' % rid)
             raw.flush()
@@ -73,10 +76,21 @@ def main():
             reply = apply(args.state, req)
         else:
             reply = {"type": "ok", "value": None if "key" in req else []}
+            if req["f"] == "txn":
+                empty = None if WORKLOAD == "rw-register" else []
+                reply["value"] = [[op, k, empty if op == "r" else v] for op, k, v in req["value"]]
         reply["id"] = rid
         out.write(json.dumps(reply) + "\n")
         out.flush()
         answered += 1
+
+
+WORKLOAD = None
+
+
+def req_key(k):
+    """A key as the request carried it: integers stay integers."""
+    return int(k) if k.lstrip("-").isdigit() else k
 
 
 def apply(path, req):
@@ -104,6 +118,23 @@ def apply(path, req):
         elif f == "add":
             state["set"].append(value)
             reply = {"type": "ok"}
+        elif f == "txn":
+            # Micro-ops applied in order, all under the lock: serializable (strictly).
+            lists = state.setdefault("lists", {})
+            done = []
+            for op, k, v in value:
+                k = str(k)
+                if op == "append":
+                    lists.setdefault(k, []).append(v)
+                    done.append([op, req_key(k), v])
+                elif op == "w":
+                    regs[k] = v
+                    done.append([op, req_key(k), v])
+                elif WORKLOAD == "rw-register":
+                    done.append([op, req_key(k), regs.get(k)])
+                else:
+                    done.append([op, req_key(k), list(lists.get(k, []))])
+            reply = {"type": "ok", "value": done}
         else:
             return {"type": "error", "code": 10, "text": "no op %s" % f}
         fh.seek(0)

@@ -39,7 +39,7 @@ fn definition(dir: &Path, fault: &str) -> PathBuf {
         "\
 name: toy
 about: a sleep on each node, served by the no-op adapter
-workloads: [register, cas-register, set]
+workloads: [register, cas-register, set, list-append]
 client: [python3, {noop}, --state, {state}{fault_args}]
 options:
   nap: '100000'
@@ -196,13 +196,44 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
     clusters::testing::require_root();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    for (fault, workload) in [("", "cas-register"), ("hang", "register"), ("crash", "set")] {
+    for (fault, workload) in [
+        ("", "cas-register"),
+        ("hang", "register"),
+        ("crash", "set"),
+        // Transactions through an adapter, checked for strict serializability (the no-op
+        // adapter applies each under one lock), also when adapters crash mid-transaction.
+        ("", "list-append"),
+        ("crash", "list-append"),
+    ] {
         let _ = std::fs::remove_file(dir.path().join("state.json"));
         let def = definition(dir.path(), fault);
         let (exit, run) = run(&store, &def, workload, "kill,pause");
         let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
         let results = std::fs::read_to_string(run.join("results.json")).unwrap();
-        assert_eq!(exit, Exit::Valid, "{fault}: {results}");
+        assert_eq!(exit, Exit::Valid, "{fault} {workload}: {results}");
+        if workload == "list-append" {
+            assert!(
+                results.contains("\"checker\": \"transactional\""),
+                "{results}"
+            );
+            // Some committed transaction read what others appended.
+            let committed_reads = history
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| e["type"] == "ok" && e["f"] == "txn")
+                .filter(|e| {
+                    e["value"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|m| m[0] == "r" && m[2].as_array().is_some_and(|l| !l.is_empty()))
+                })
+                .count();
+            assert!(
+                committed_reads > 0,
+                "no transaction read anything: {history}"
+            );
+        }
         let test_yaml = std::fs::read_to_string(run.join("test.yaml")).unwrap();
         assert!(test_yaml.contains("definition-sha256"), "{test_yaml}");
         assert_eq!(
