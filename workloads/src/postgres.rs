@@ -15,7 +15,8 @@
 //! run is checked against, by default what the level promises: see [`Isolation::promises`]).
 //!
 //! The client runs each [`Op::Txn`] as `BEGIN ISOLATION LEVEL ...`, one statement per
-//! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a read
+//! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a
+//! rw-register write one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v`, a read
 //! one `SELECT v`), then `COMMIT`, on one connection per worker; [`classify`] decides each
 //! outcome.
 
@@ -47,6 +48,8 @@ pub const PACKAGE: &str = "postgresql-15";
 pub const PORT: u16 = 55432;
 /// The list-append table: one row per key, its list as a `bigint[]`.
 pub const APPEND_TABLE: &str = "faultline_append";
+/// The rw-register table: one row per key, its value as a `bigint`.
+pub const REGISTER_TABLE: &str = "faultline_register";
 /// The user clients log in as.
 const USER: &str = "postgres";
 
@@ -199,7 +202,7 @@ impl DatabaseKind for PostgresKind {
         "PostgreSQL 15 (Debian's postgresql-15), one primary, transactions at a chosen isolation level"
     }
     fn workloads(&self) -> &'static [&'static str] {
-        &["list-append"]
+        &["list-append", "rw-register"]
     }
     fn option_help(&self) -> &'static [(&'static str, &'static str)] {
         &[
@@ -371,7 +374,8 @@ impl Database for Postgres {
             return Ok(());
         }
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL); \
+             CREATE TABLE IF NOT EXISTS {REGISTER_TABLE} (k bigint PRIMARY KEY, v bigint NOT NULL)"
         );
         let script = format!(
             "{BIN}/psql -h {DIR} -p {PORT} -U {USER} -d postgres -v ON_ERROR_STOP=1 -qAt -c {}",
@@ -439,7 +443,16 @@ impl Database for Postgres {
         vec![LOG.to_string()]
     }
 
-    fn client(&self, _node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+        self.client_in(node, timeout, &Default::default())
+    }
+
+    fn client_in(
+        &self,
+        _node: &str,
+        timeout: Duration,
+        ctx: &crate::db::ClientContext,
+    ) -> Result<Arc<dyn Client>, DbError> {
         let mut config = tokio_postgres::Config::new();
         config
             .host(self.primary_addr()?.to_string())
@@ -449,11 +462,10 @@ impl Database for Postgres {
             .dbname("postgres")
             .application_name("faultline")
             .connect_timeout(timeout.min(Duration::from_secs(1)));
-        Ok(Arc::new(PostgresClient::new(
-            config,
-            self.opts.isolation,
-            timeout,
-        )))
+        Ok(Arc::new(
+            PostgresClient::new(config, self.opts.isolation, timeout)
+                .with_registers(ctx.workload == "rw-register"),
+        ))
     }
 }
 
@@ -462,6 +474,8 @@ struct Conn {
     client: tokio_postgres::Client,
     append: tokio_postgres::Statement,
     read: tokio_postgres::Statement,
+    write_register: tokio_postgres::Statement,
+    read_register: tokio_postgres::Statement,
 }
 
 /// A client of the primary: one connection (made on first use, made again after it was
@@ -470,6 +484,8 @@ pub struct PostgresClient {
     config: tokio_postgres::Config,
     isolation: Isolation,
     timeout: Duration,
+    /// Whether reads are of rw-register's table (else list-append's).
+    registers: bool,
     conn: tokio::sync::Mutex<Option<Conn>>,
 }
 
@@ -574,8 +590,16 @@ impl PostgresClient {
             config,
             isolation,
             timeout,
+            registers: false,
             conn: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Reads go to rw-register's table (a register, null when never written) when
+    /// `registers`, else to list-append's (a list).
+    pub fn with_registers(mut self, registers: bool) -> PostgresClient {
+        self.registers = registers;
+        self
     }
 
     async fn connect(&self) -> Result<Conn, tokio_postgres::Error> {
@@ -599,10 +623,21 @@ impl PostgresClient {
         let read = client
             .prepare(&format!("SELECT v FROM {APPEND_TABLE} WHERE k = $1"))
             .await?;
+        let write_register = client
+            .prepare(&format!(
+                "INSERT INTO {REGISTER_TABLE} AS t (k, v) VALUES ($1, $2::bigint) \
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+            ))
+            .await?;
+        let read_register = client
+            .prepare(&format!("SELECT v FROM {REGISTER_TABLE} WHERE k = $1"))
+            .await?;
         Ok(Conn {
             client,
             append,
             read,
+            write_register,
+            read_register,
         })
     }
 
@@ -636,6 +671,20 @@ impl PostgresClient {
                         .map_err(db)?;
                     reads.push(None);
                 }
+                MicroOp::Read { .. } if self.registers => {
+                    let row = conn
+                        .client
+                        .query_opt(&conn.read_register, &[&key])
+                        .await
+                        .map_err(db)?;
+                    let value = match row {
+                        None => None,
+                        Some(r) => Some(r.try_get::<_, i64>(0).map_err(|e| {
+                            TxnError::Other(format!("reading key {key}: {}", error_chain(&e)))
+                        })?),
+                    };
+                    reads.push(Some(ReadValue::Register(value)));
+                }
                 MicroOp::Read { .. } => {
                     let row = conn
                         .client
@@ -650,10 +699,12 @@ impl PostgresClient {
                     };
                     reads.push(Some(ReadValue::List(list)));
                 }
-                MicroOp::Write { .. } => {
-                    return Err(TxnError::Other(
-                        "postgres client: rw-register writes are not served yet".into(),
-                    ))
+                MicroOp::Write { value, .. } => {
+                    conn.client
+                        .execute(&conn.write_register, &[&key, value])
+                        .await
+                        .map_err(db)?;
+                    reads.push(None);
                 }
             }
         }
