@@ -13,8 +13,8 @@
 //!   client on tokio-postgres.
 //! - [`rw_register`]: the transactional `rw-register` workload ([`Op::Txn`] of writes and
 //!   reads of registers).
-//! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`]; its client on mysql_async is
-//!   [`mysql_client`].
+//! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`]; [`galera`]: MariaDB with
+//!   Galera on every node; their client on mysql_async is [`mysql_client`].
 //! - [`adapter`]: databases without Rust: a definition file (`--db FILE.yaml`) and a client
 //!   adapter in any language speaking JSON lines.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
@@ -24,6 +24,7 @@
 pub mod adapter;
 pub mod db;
 pub mod etcd;
+pub mod galera;
 pub mod gen;
 pub mod list_append;
 pub mod mariadb;

@@ -279,7 +279,8 @@ pub(crate) fn configure_script(cnf: &str) -> String {
 }
 
 /// Starts `mariadbd` in the background with `args` after the option file, as the `mysql`
-/// user; the PID file then holds the server's PID.
+/// user; the PID file then holds the server's PID (returns once the process is `mariadbd`,
+/// within 2 s).
 pub(crate) fn start_script(args: &str) -> String {
     format!(
         "mkdir -p /var/log/faultline-db\n\
@@ -287,7 +288,14 @@ pub(crate) fn start_script(args: &str) -> String {
          echo \"== start $(date -u +%FT%TZ) {args}\" >> {LOG}\n\
          chown {OS_USER}: {LOG}\n\
          setsid setpriv --reuid={OS_USER} --regid={OS_USER} --init-groups -- {BIN} --defaults-file={CONF} {args} </dev/null >>{LOG} 2>&1 &\n\
-         echo $! > {PIDFILE}\n"
+         p=$!\n\
+         echo $p > {PIDFILE}\n\
+         # Until setpriv has become mariadbd, the PID is not yet the server's by name.\n\
+         for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n\
+           [ \"$(cat /proc/$p/comm 2>/dev/null)\" = mariadbd ] && break\n\
+           kill -0 $p 2>/dev/null || break\n\
+           sleep 0.1\n\
+         done\n"
     )
 }
 

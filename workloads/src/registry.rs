@@ -35,6 +35,7 @@ impl Registry {
             .with_database(Arc::new(crate::etcd::EtcdKind))
             .with_database(Arc::new(crate::postgres::PostgresKind))
             .with_database(Arc::new(crate::mariadb::MariadbKind))
+            .with_database(Arc::new(crate::galera::GaleraKind))
             .with_workload(Arc::new(RegisterWorkload))
             .with_workload(Arc::new(CasRegisterWorkload))
             .with_workload(Arc::new(SetWorkload))
