@@ -16,7 +16,8 @@
 //!   `-1`) into `position`; the most advanced node (highest seqno, ties to the earliest in the
 //!   cluster's order) is bootstrapped: `safe_to_bootstrap: 1` and `--wsrep-new-cluster`, or,
 //!   when it is still running in a non-Primary component, `pc.bootstrap=YES`. The others wait
-//!   for it and join.
+//!   for it and join. Nothing is bootstrapped while a node runs without answering (paused or
+//!   starting): it may be in a Primary component.
 //!
 //! `start` returns once the node is Synced (within a minute), so that a restart after a kill
 //! returns with the node back in the cluster, or fails saying precisely why not (its state and
@@ -368,6 +369,9 @@ impl Database for Galera {
             let mut positions = vec![];
             let mut unknown = vec![];
             let mut non_primary = vec![];
+            // Running but not answering (paused, starting): it may be in a Primary component,
+            // so nothing is bootstrapped while one is.
+            let mut silent = vec![];
             let mut primary = false;
             for n in &self.nodes {
                 if n == node {
@@ -381,14 +385,18 @@ impl Database for Galera {
                         non_primary.push(n.clone());
                     }
                     NodeState::Down(Some(p)) => positions.push((n.clone(), p)),
-                    NodeState::Down(None) | NodeState::Silent => unknown.push(n.clone()),
+                    NodeState::Down(None) => unknown.push(n.clone()),
+                    NodeState::Silent => {
+                        silent.push(n.clone());
+                        unknown.push(n.clone());
+                    }
                 }
             }
             if primary {
                 self.launch(cluster, node, false)?;
                 return self.wait_synced(cluster, node, Instant::now() + START_WAIT);
             }
-            if unknown.is_empty() || began.elapsed() >= POSITIONS_WAIT {
+            if silent.is_empty() && (unknown.is_empty() || began.elapsed() >= POSITIONS_WAIT) {
                 match bootstrapper(&positions) {
                     Some(b) if b == node => {
                         tracing::info!("galera: bootstrapping {node} (positions {positions:?})");
