@@ -271,11 +271,7 @@ pub fn check(
             let history = builder.finish()?;
             let mut report = crate::txn::check(&history, *consistency, budget);
             report.elapsed_ms = start.elapsed().as_millis() as u64;
-            let verdict = match report.valid {
-                Verdict::Valid => Verdict::Valid,
-                Verdict::Invalid => Verdict::Invalid,
-                Verdict::Unknown => Verdict::Unknown,
-            };
+            let verdict = report.valid;
             Ok(Checked {
                 verdict,
                 results: Results {

@@ -318,7 +318,10 @@ mod tests {
             let o = outcome(&txn, reply(bad));
             assert_eq!(o.kind, EventKind::Info, "{bad}");
             assert_eq!(o.value, txn.value(), "{bad}");
-            assert!(o.error.as_deref().unwrap_or("").contains("txn reply"), "{o:?}");
+            assert!(
+                o.error.as_deref().unwrap_or("").contains("txn reply"),
+                "{o:?}"
+            );
         }
         // A register read: an integer or null.
         let rw = Op::Txn(vec![MicroOp::Read { key: Key::Int(1) }]);
@@ -326,7 +329,10 @@ mod tests {
         assert_eq!(o.kind, EventKind::Ok);
         assert_eq!(serde_json::to_string(&o.value).unwrap(), r#"[["r",1,7]]"#);
         // A conflict is definite: the transaction did not commit.
-        let o = outcome(&txn, reply(r#"{"type":"error","id":3,"code":30,"text":"conflict"}"#));
+        let o = outcome(
+            &txn,
+            reply(r#"{"type":"error","id":3,"code":30,"text":"conflict"}"#),
+        );
         assert_eq!(o.kind, EventKind::Fail);
     }
 
