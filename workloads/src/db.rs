@@ -142,6 +142,15 @@ pub trait Database: Send + Sync {
         self.client(node, timeout)
     }
 
+    /// Called once every fault is healed, before the final ops: waits (at most `timeout`)
+    /// until the database is whole again on every node and says what it found, or fails
+    /// naming each node that did not come back and why (the run logs either). By default
+    /// nothing is checked (`None`).
+    fn recovered(&self, cluster: &Cluster, timeout: Duration) -> Result<Option<String>, DbError> {
+        let _ = (cluster, timeout);
+        Ok(None)
+    }
+
     /// Kills the database on `node` with SIGKILL.
     fn kill(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
         signal(cluster, node, &self.pids(cluster, node)?, "KILL")

@@ -11,6 +11,10 @@
 //! - [`list_append`]: the transactional `list-append` workload ([`Op::Txn`]).
 //! - [`postgres`]: PostgreSQL 15 (one primary) as a [`Database`], and its transactional
 //!   client on tokio-postgres.
+//! - [`rw_register`]: the transactional `rw-register` workload ([`Op::Txn`] of writes and
+//!   reads of registers).
+//! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`]; [`galera`]: MariaDB with
+//!   Galera on every node; their client on mysql_async is [`mysql_client`].
 //! - [`adapter`]: databases without Rust: a definition file (`--db FILE.yaml`) and a client
 //!   adapter in any language speaking JSON lines.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
@@ -20,11 +24,15 @@
 pub mod adapter;
 pub mod db;
 pub mod etcd;
+pub mod galera;
 pub mod gen;
 pub mod list_append;
+pub mod mariadb;
+pub mod mysql_client;
 pub mod op;
 pub mod postgres;
 pub mod registry;
+pub mod rw_register;
 pub mod workload;
 
 pub use db::{Database, DatabaseKind, DbError, DbOptions};

@@ -21,7 +21,8 @@
 //! promises: see [`PostgresOptions::promises`]).
 //!
 //! The client runs each [`Op::Txn`] as `BEGIN ISOLATION LEVEL ...`, one statement per
-//! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a read
+//! micro-op (an append is one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ...`, a
+//! rw-register write one `INSERT ... ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v`, a read
 //! one `SELECT v`), then `COMMIT`, on one connection per worker; [`classify`] decides each
 //! outcome.
 
@@ -53,6 +54,8 @@ pub const PACKAGE: &str = "postgresql-15";
 pub const PORT: u16 = 55432;
 /// The list-append table: one row per key, its list as a `bigint[]`.
 pub const APPEND_TABLE: &str = "faultline_append";
+/// The rw-register table: one row per key, its value as a `bigint`.
+pub const REGISTER_TABLE: &str = "faultline_register";
 /// The user clients log in as.
 const USER: &str = "postgres";
 /// A replica's password file for reaching the primary (the postgres user's, mode 0600).
@@ -282,7 +285,7 @@ impl DatabaseKind for PostgresKind {
         "PostgreSQL 15 (Debian's postgresql-15), one primary and optional streaming replicas, transactions at a chosen isolation level"
     }
     fn workloads(&self) -> &'static [&'static str] {
-        &["list-append"]
+        &["list-append", "rw-register"]
     }
     fn option_help(&self) -> &'static [(&'static str, &'static str)] {
         &[
@@ -550,7 +553,8 @@ impl Database for Postgres {
         // The primary makes the table; a replica is ready once it has it (replicated).
         let sql = if self.is_primary(node) {
             format!(
-                "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS {APPEND_TABLE} (k bigint PRIMARY KEY, v bigint[] NOT NULL); \
+                 CREATE TABLE IF NOT EXISTS {REGISTER_TABLE} (k bigint PRIMARY KEY, v bigint NOT NULL)"
             )
         } else {
             format!("SELECT count(*) FROM {APPEND_TABLE} WHERE false")
@@ -622,11 +626,21 @@ impl Database for Postgres {
     }
 
     fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+        self.client_in(node, timeout, &Default::default())
+    }
+
+    fn client_in(
+        &self,
+        node: &str,
+        timeout: Duration,
+        ctx: &crate::db::ClientContext,
+    ) -> Result<Arc<dyn Client>, DbError> {
         let client = PostgresClient::new(
             self.config(&self.primary, timeout)?,
             self.opts.isolation,
             timeout,
-        );
+        )
+        .with_registers(ctx.workload == "rw-register");
         Ok(Arc::new(
             if self.opts.reads == Reads::Replicas && self.is_replica(node) {
                 client.reading_from(self.config(node, timeout)?)
@@ -642,6 +656,8 @@ struct Conn {
     client: tokio_postgres::Client,
     append: Option<tokio_postgres::Statement>,
     read: tokio_postgres::Statement,
+    write_register: Option<tokio_postgres::Statement>,
+    read_register: tokio_postgres::Statement,
 }
 
 /// Where a client's transactions run: a server and the connection to it (made on first use,
@@ -670,6 +686,8 @@ pub struct PostgresClient {
     replica: Option<Server>,
     isolation: Isolation,
     timeout: Duration,
+    /// Whether reads are of rw-register's table (else list-append's).
+    registers: bool,
 }
 
 /// How far a transaction got when it ended: before `COMMIT` was sent, nothing it did can
@@ -774,7 +792,15 @@ impl PostgresClient {
             replica: None,
             isolation,
             timeout,
+            registers: false,
         }
+    }
+
+    /// Reads go to rw-register's table (a register, null when never written) when
+    /// `registers`, else to list-append's (a list).
+    pub fn with_registers(mut self, registers: bool) -> PostgresClient {
+        self.registers = registers;
+        self
     }
 
     /// This client, running its read-only transactions on the replica `config` reaches, at
@@ -811,10 +837,27 @@ impl PostgresClient {
         let read = client
             .prepare(&format!("SELECT v FROM {APPEND_TABLE} WHERE k = $1"))
             .await?;
+        let write_register = if server.writable {
+            Some(
+                client
+                    .prepare(&format!(
+                        "INSERT INTO {REGISTER_TABLE} AS t (k, v) VALUES ($1, $2::bigint) \
+                         ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+                    ))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let read_register = client
+            .prepare(&format!("SELECT v FROM {REGISTER_TABLE} WHERE k = $1"))
+            .await?;
         Ok(Conn {
             client,
             append,
             read,
+            write_register,
+            read_register,
         })
     }
 
@@ -849,6 +892,20 @@ impl PostgresClient {
                         .map_err(db)?;
                     reads.push(None);
                 }
+                MicroOp::Read { .. } if self.registers => {
+                    let row = conn
+                        .client
+                        .query_opt(&conn.read_register, &[&key])
+                        .await
+                        .map_err(db)?;
+                    let value = match row {
+                        None => None,
+                        Some(r) => Some(r.try_get::<_, i64>(0).map_err(|e| {
+                            TxnError::Other(format!("reading key {key}: {}", error_chain(&e)))
+                        })?),
+                    };
+                    reads.push(Some(ReadValue::Register(value)));
+                }
                 MicroOp::Read { .. } => {
                     let row = conn
                         .client
@@ -863,10 +920,15 @@ impl PostgresClient {
                     };
                     reads.push(Some(ReadValue::List(list)));
                 }
-                MicroOp::Write { .. } => {
-                    return Err(TxnError::Other(
-                        "postgres client: rw-register writes are not served yet".into(),
-                    ))
+                MicroOp::Write { value, .. } => {
+                    let write = conn.write_register.as_ref().ok_or_else(|| {
+                        TxnError::Other("postgres client: a write on a replica".into())
+                    })?;
+                    conn.client
+                        .execute(write, &[&key, value])
+                        .await
+                        .map_err(db)?;
+                    reads.push(None);
                 }
             }
         }

@@ -34,10 +34,13 @@ impl Registry {
         Registry::default()
             .with_database(Arc::new(crate::etcd::EtcdKind))
             .with_database(Arc::new(crate::postgres::PostgresKind))
+            .with_database(Arc::new(crate::mariadb::MariadbKind))
+            .with_database(Arc::new(crate::galera::GaleraKind))
             .with_workload(Arc::new(RegisterWorkload))
             .with_workload(Arc::new(CasRegisterWorkload))
             .with_workload(Arc::new(SetWorkload))
             .with_workload(Arc::new(crate::list_append::ListAppendWorkload))
+            .with_workload(Arc::new(crate::rw_register::RwRegisterWorkload))
     }
 
     /// Adds (or replaces, by name) a database.
@@ -137,15 +140,21 @@ mod tests {
         assert_eq!(r.database("etcd").map(|d| d.name()), Ok("etcd"));
         assert_eq!(
             r.workload_names(),
-            ["register", "cas-register", "set", "list-append"]
+            [
+                "register",
+                "cas-register",
+                "set",
+                "list-append",
+                "rw-register"
+            ]
         );
         let e = r.workload("bank").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown workload \"bank\": expected one of register, cas-register, set, list-append"
+            "unknown workload \"bank\": expected one of register, cas-register, set, list-append, rw-register"
         );
         // Replacing by name keeps one entry.
         let r = r.with_workload(Arc::new(SetWorkload));
-        assert_eq!(r.workloads().len(), 4);
+        assert_eq!(r.workloads().len(), 5);
     }
 }

@@ -45,6 +45,10 @@ impl RunLog {
     }
 }
 
+/// How long the database may take to be whole again once every fault is healed
+/// ([`workloads::Database::recovered`]).
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
+
 /// How long final ops are retried before the run gives up on them.
 const FINAL_OPS_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -216,6 +220,16 @@ fn phases(
         )),
         Err(e) => log.say(&format!(
             "HEAL FAILED: {e}; run `faultline heal --cluster FILE`"
+        )),
+    }
+
+    // Is the database whole again? (Galera: every node Synced in one Primary component.)
+    match session.db().recovered(cluster, RECOVERY_DEADLINE) {
+        Ok(Some(what)) => log.say(&format!("{} recovered: {what}", session.db().name())),
+        Ok(None) => {}
+        Err(e) => log.say(&format!(
+            "{} DID NOT RECOVER after the faults were healed: {e}",
+            session.db().name()
         )),
     }
 

@@ -1,0 +1,174 @@
+//! The `rw-register` workload: transactions of 1 to 4 micro-ops, each a write of a unique
+//! value to a key's register or a read of it, checked by the transactional checker
+//! (`checkers::txn`, rw-register model, after Elle).
+//!
+//! Conflicts must happen for anomalies to show, so transactions draw their keys from a small
+//! pool of [`ACTIVE_KEYS`] keys; a key is retired once it has been written `ops_per_key`
+//! times ([`WorkloadOptions::ops_per_key`], `--ops-per-key`), and a fresh key takes its place.
+//! Values are unique per key (1, 2, 3, ... on each key), as the checker requires. Half the
+//! transactions begin by reading a key and then writing it (read-modify-write), which is
+//! where lost updates (P4) show, and which gives the checker its proven ww and rw edges.
+//!
+//! The stream is deterministic: the same seed gives the same transactions.
+
+use crate::op::{MicroOp, Op};
+use crate::workload::{OpStream, Workload, WorkloadOptions};
+use checkers::check::Checker;
+use checkers::history::Key;
+use checkers::txn::{Consistency, TxnModel};
+use rand::{Rng, SeedableRng};
+
+/// How many keys transactions choose from at any time.
+pub const ACTIVE_KEYS: usize = 8;
+
+/// The most micro-ops in one transaction.
+pub const MAX_MICRO_OPS: usize = 4;
+
+/// Writes and reads of registers in transactions (`rw-register`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RwRegisterWorkload;
+
+impl Workload for RwRegisterWorkload {
+    fn name(&self) -> &'static str {
+        "rw-register"
+    }
+    fn about(&self) -> &'static str {
+        "transactions of writes and reads of registers over a small rotating key space, half of them read-modify-write, checked for isolation anomalies (Elle's rw-register)"
+    }
+    fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
+        Box::new(RwRegisters::new(seed, options.ops_per_key))
+    }
+    /// Strict serializability unless the run says what its database promises
+    /// ([`Checker::with_consistency`]).
+    fn checker(&self) -> Checker {
+        Checker::transactional(TxnModel::RwRegister, Consistency::StrictSerializable)
+    }
+}
+
+/// The rw-register op stream.
+#[derive(Debug)]
+pub struct RwRegisters {
+    rng: rand_chacha::ChaCha8Rng,
+    writes_per_key: u64,
+    /// The keys in use, with how many writes each has had (so the next value).
+    active: Vec<(i64, u64)>,
+    next_key: i64,
+}
+
+impl RwRegisters {
+    /// A stream from `seed` that retires a key after `writes_per_key` writes.
+    pub fn new(seed: u64, writes_per_key: u64) -> RwRegisters {
+        RwRegisters {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            writes_per_key: writes_per_key.max(1),
+            active: (0..ACTIVE_KEYS as i64).map(|k| (k, 0)).collect(),
+            next_key: ACTIVE_KEYS as i64,
+        }
+    }
+
+    /// A write to the key in `slot` of a fresh value (retiring the key after its last).
+    fn write(&mut self, slot: usize) -> MicroOp {
+        let (key, written) = self.active[slot];
+        let value = written as i64 + 1;
+        if written + 1 >= self.writes_per_key {
+            self.active[slot] = (self.next_key, 0);
+            self.next_key += 1;
+        } else {
+            self.active[slot].1 = written + 1;
+        }
+        MicroOp::Write {
+            key: Key::Int(key),
+            value,
+        }
+    }
+}
+
+impl OpStream for RwRegisters {
+    fn next_op(&mut self) -> Op {
+        let n = self.rng.random_range(1..=MAX_MICRO_OPS);
+        let mut mops = Vec::with_capacity(n);
+        if n >= 2 && self.rng.random_bool(0.5) {
+            // Read-modify-write of one key.
+            let slot = self.rng.random_range(0..self.active.len());
+            mops.push(MicroOp::Read {
+                key: Key::Int(self.active[slot].0),
+            });
+            mops.push(self.write(slot));
+        }
+        while mops.len() < n {
+            let slot = self.rng.random_range(0..self.active.len());
+            if self.rng.random_bool(0.5) {
+                mops.push(MicroOp::Read {
+                    key: Key::Int(self.active[slot].0),
+                });
+            } else {
+                mops.push(self.write(slot));
+            }
+        }
+        Op::Txn(mops)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn txns(seed: u64, per_key: u64, n: usize) -> Vec<Vec<MicroOp>> {
+        let mut s = RwRegisterWorkload.ops(
+            seed,
+            &WorkloadOptions {
+                ops_per_key: per_key,
+            },
+        );
+        (0..n)
+            .map(|_| match s.next_op() {
+                Op::Txn(m) => m,
+                other => panic!("not a transaction: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transactions_are_deterministic_short_and_read_modify_write() {
+        assert_eq!(txns(5, 16, 500), txns(5, 16, 500));
+        assert_ne!(txns(5, 16, 500), txns(6, 16, 500));
+        let all = txns(5, 16, 2000);
+        let sizes: BTreeSet<usize> = all.iter().map(Vec::len).collect();
+        assert_eq!(sizes, (1..=MAX_MICRO_OPS).collect());
+        let rmw = all
+            .iter()
+            .filter(|t| match (t.first(), t.get(1)) {
+                (Some(MicroOp::Read { key: a }), Some(MicroOp::Write { key: b, .. })) => a == b,
+                _ => false,
+            })
+            .count();
+        assert!(rmw > all.len() / 4, "{rmw} read-modify-writes");
+    }
+
+    #[test]
+    fn values_are_unique_per_key_and_keys_retire() {
+        let all = txns(9, 16, 5000);
+        let mut written: BTreeMap<Key, Vec<i64>> = BTreeMap::new();
+        for m in all.iter().flatten() {
+            if let MicroOp::Write { key, value } = m {
+                written.entry(key.clone()).or_default().push(*value);
+            }
+        }
+        for (k, v) in &written {
+            assert_eq!(*v, (1..=v.len() as i64).collect::<Vec<_>>(), "key {k}");
+        }
+        assert!(written.values().filter(|v| v.len() == 16).count() > 20);
+    }
+
+    #[test]
+    fn the_checker_is_rw_register() {
+        assert!(matches!(
+            RwRegisterWorkload.checker(),
+            Checker::Transactional {
+                model: TxnModel::RwRegister,
+                ..
+            }
+        ));
+    }
+}
