@@ -4,7 +4,7 @@
 
 use checkers::history::{EventKind, Process};
 use checkers::read::{self, Format};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The most latency points kept (evenly thinned beyond that).
@@ -66,6 +66,9 @@ pub struct RunData {
     pub totals: [u64; 3],
     /// Seconds from the first to the last event.
     pub duration: f64,
+    /// For each watched element (see [`RunData::read_watching`]) whose add was acknowledged:
+    /// the element and when (seconds since the start) its `ok` came, in history order.
+    pub watched_acks: Vec<(i64, f64)>,
 }
 
 fn secs(t: Option<u64>) -> f64 {
@@ -75,6 +78,13 @@ fn secs(t: Option<u64>) -> f64 {
 impl RunData {
     /// Reads a history.jsonl (a torn last line is accepted).
     pub fn read(path: &Path) -> anyhow::Result<RunData> {
+        Self::read_watching(path, &HashSet::new())
+    }
+
+    /// [`RunData::read`], also noting when the add of each element in `watch` (the set
+    /// checker's lost elements) was acknowledged, so that the report can set the losses
+    /// against the faults.
+    pub fn read_watching(path: &Path, watch: &HashSet<i64>) -> anyhow::Result<RunData> {
         let mut d = RunData {
             stride: 1,
             ..RunData::default()
@@ -103,6 +113,11 @@ impl RunData {
                         _ => 2,
                     };
                     d.totals[slot] += 1;
+                    if e.kind == EventKind::Ok && e.f == "add" {
+                        if let Some(v) = e.value.as_int().filter(|v| watch.contains(v)) {
+                            d.watched_acks.push((v, t));
+                        }
+                    }
                     let sec = t as usize;
                     if d.per_second.len() <= sec {
                         d.per_second.resize(sec + 1, [0; 3]);
@@ -236,5 +251,23 @@ mod tests {
         assert!(d.not_applied[0].what.contains("start-kill"));
         assert!(d.not_applied[0].why.contains("overran"));
         assert!((d.faults[0].start - 1.0).abs() < 1e-9 && (d.faults[0].end - 3.0).abs() < 1e-9);
+        assert!(d.watched_acks.is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_of_watched_adds_are_noted_with_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.jsonl");
+        let lines = [
+            r#"{"index":0,"time":1000000000,"process":0,"type":"invoke","f":"add","value":4}"#,
+            r#"{"index":1,"time":1500000000,"process":0,"type":"ok","f":"add","value":4}"#,
+            r#"{"index":2,"time":2000000000,"process":0,"type":"invoke","f":"add","value":5}"#,
+            r#"{"index":3,"time":2500000000,"process":0,"type":"ok","f":"add","value":5}"#,
+            r#"{"index":4,"time":3000000000,"process":1,"type":"invoke","f":"add","value":6}"#,
+            r#"{"index":5,"time":3500000000,"process":1,"type":"info","f":"add","value":6}"#,
+        ];
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        let d = RunData::read_watching(&p, &HashSet::from([5, 6])).unwrap();
+        assert_eq!(d.watched_acks, vec![(5, 2.5)]);
     }
 }

@@ -75,6 +75,72 @@ fn anomalies(results: &str) -> String {
     }
 }
 
+/// Lost acknowledged adds set against the faults: the acknowledgements grouped by the fault
+/// that was on when they came (or, between faults, by the last one before them), so that a
+/// reader sees when the writes that were later lost had been acknowledged.
+fn lost_against_faults(d: &RunData) -> String {
+    if d.watched_acks.is_empty() {
+        return String::new();
+    }
+    // The fault on at `t`, else the last one that started before it.
+    let context = |t: f64| -> String {
+        let on = d
+            .faults
+            .iter()
+            .filter(|f| f.start <= t && t <= f.end)
+            .last();
+        let before = d.faults.iter().filter(|f| f.start <= t).last();
+        match (on, before) {
+            (Some(f), _) => format!(
+                "during {} ({:.1}–{:.1} s) <code>{}</code>",
+                esc(&f.kind),
+                f.start,
+                f.end,
+                esc(&f.what)
+            ),
+            (None, Some(f)) => format!(
+                "{:.1} s after {} ({:.1}–{:.1} s) ended",
+                t - f.end,
+                esc(&f.kind),
+                f.start,
+                f.end
+            ),
+            (None, None) => "before any fault".to_string(),
+        }
+    };
+    let mut acks = d.watched_acks.clone();
+    acks.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+    // Runs of acknowledgements within the same context.
+    let mut rows = String::new();
+    let mut i = 0;
+    while i < acks.len() {
+        let ctx = context(acks[i].1);
+        let mut j = i + 1;
+        while j < acks.len() && context(acks[j].1) == ctx {
+            j += 1;
+        }
+        let elems: Vec<String> = acks[i..j]
+            .iter()
+            .take(12)
+            .map(|a| a.0.to_string())
+            .collect();
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{:.1}–{:.1}</td><td>{ctx}</td><td>{}{}</td></tr>",
+            j - i,
+            acks[i].1,
+            acks[j - 1].1,
+            elems.join(", "),
+            if j - i > 12 { ", ..." } else { "" }
+        );
+        i = j;
+    }
+    format!(
+        "<h3 id=\"lost-timing\">When the lost adds were acknowledged</h3>\n\
+         <table><tr><th>lost</th><th>acknowledged at (s)</th><th>while</th><th>elements</th></tr>{rows}</table>"
+    )
+}
+
 /// The page.
 pub fn page(i: &Inputs<'_>) -> String {
     let d = i.data;
@@ -150,9 +216,38 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
                 d.not_applied.len()
             )
         },
-        anomalies = anomalies(i.results),
+        anomalies = anomalies(i.results) + &lost_against_faults(d),
         lat = i.latency_svg,
         rate = i.rate_svg,
         yaml = esc(i.test_yaml),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::data::FaultInterval;
+
+    #[test]
+    fn lost_adds_are_set_against_the_fault_that_was_on_when_they_were_acknowledged() {
+        let d = RunData {
+            faults: vec![FaultInterval {
+                kind: "partition".into(),
+                start: 10.0,
+                end: 20.0,
+                what: r#"{"n1":["n2"]}"#.into(),
+                note: String::new(),
+            }],
+            watched_acks: vec![(7, 12.5), (3, 11.0), (9, 23.0), (1, 2.0)],
+            ..RunData::default()
+        };
+        let html = lost_against_faults(&d);
+        let rows: Vec<&str> = html.split("<tr>").skip(2).collect();
+        assert_eq!(rows.len(), 3, "{html}");
+        assert!(rows[0].contains("<td>1</td><td>2.0–2.0</td><td>before any fault"));
+        assert!(rows[1].contains("<td>2</td><td>11.0–12.5</td><td>during partition (10.0–20.0 s)"));
+        assert!(rows[1].contains("<td>3, 7</td>"), "{}", rows[1]);
+        assert!(rows[2].contains("3.0 s after partition (10.0–20.0 s) ended"));
+        assert_eq!(lost_against_faults(&RunData::default()), "");
+    }
 }

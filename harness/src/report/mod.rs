@@ -38,12 +38,21 @@ impl Status {
 /// Writes latency.svg, rate.svg, report.html and junit.xml into the run's directory `dir`.
 /// `detail` is a line or two about the verdict (the checker's summary, or the error).
 pub fn write(dir: &Path, test_name: &str, verdict: Status, detail: &str) -> anyhow::Result<()> {
-    let data = RunData::read(&dir.join("history.jsonl"))?;
+    let results = std::fs::read_to_string(dir.join("results.json")).unwrap_or_default();
+    // The set checker's lost elements, to be set against the faults.
+    let lost: std::collections::HashSet<i64> = serde_json::from_str::<serde_json::Value>(&results)
+        .ok()
+        .and_then(|v| {
+            v["lost"]
+                .as_array()
+                .map(|l| l.iter().filter_map(serde_json::Value::as_i64).collect())
+        })
+        .unwrap_or_default();
+    let data = RunData::read_watching(&dir.join("history.jsonl"), &lost)?;
     let latency = plots::latency(&data)?;
     let rate = plots::rate(&data)?;
     std::fs::write(dir.join("latency.svg"), &latency)?;
     std::fs::write(dir.join("rate.svg"), &rate)?;
-    let results = std::fs::read_to_string(dir.join("results.json")).unwrap_or_default();
     let test_yaml = std::fs::read_to_string(dir.join("test.yaml")).unwrap_or_default();
     let page = html::page(&html::Inputs {
         test_name,
