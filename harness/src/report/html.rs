@@ -84,12 +84,8 @@ fn lost_against_faults(d: &RunData) -> String {
     }
     // The fault on at `t`, else the last one that started before it.
     let context = |t: f64| -> String {
-        let on = d
-            .faults
-            .iter()
-            .filter(|f| f.start <= t && t <= f.end)
-            .last();
-        let before = d.faults.iter().filter(|f| f.start <= t).last();
+        let on = d.faults.iter().rfind(|f| f.start <= t && t <= f.end);
+        let before = d.faults.iter().rfind(|f| f.start <= t);
         match (on, before) {
             (Some(f), _) => format!(
                 "during {} ({:.1}–{:.1} s) <code>{}</code>",
