@@ -487,7 +487,7 @@ impl Database for Postgres {
              fsync = on\n\
              synchronous_commit = on\n\
              full_page_writes = on\n\
-             deadlock_timeout = '100ms'\n\
+             deadlock_timeout = '20ms'\n\
              wal_level = replica\n\
              max_wal_senders = 16\n\
              wal_keep_size = '256MB'\n\
