@@ -120,7 +120,10 @@ fn a_definition_is_planned_recorded_and_replayed() {
         )
         .unwrap_err()
     );
-    assert!(e.contains("toy serves set, list-append (not register)"), "{e}");
+    assert!(
+        e.contains("toy serves set, list-append (not register)"),
+        "{e}"
+    );
     std::fs::write(
         &def,
         std::fs::read_to_string(&def)

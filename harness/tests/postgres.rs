@@ -292,7 +292,9 @@ fn serializable_is_strict_serializable_under_kills_and_pauses() {
 /// Streaming replicas serving read-only transactions: what they read is a snapshot of the
 /// primary's past, so the run (checked against snapshot isolation, what that deployment
 /// promises) is valid, while strict serializability, which the primary alone keeps, is
-/// broken by stale reads: a read on a replica misses a commit that finished before it began.
+/// broken: by stale reads (a read on a replica misses a commit that finished before it
+/// began), and by snapshots no serial order explains (`scripts/replica-reads`: G2-item on 9
+/// of 10 seeds, PostgreSQL's reason for having no serializable mode on a standby).
 #[test]
 #[cfg_attr(not_root, ignore = "needs root: network namespaces and sshd")]
 fn reads_from_replicas_are_snapshots_of_the_past_not_of_the_present() {
@@ -336,13 +338,18 @@ fn reads_from_replicas_are_snapshots_of_the_past_not_of_the_present() {
     assert_eq!(strict.verdict, Verdict::Invalid, "{}", strict.summary());
     let doc = serde_json::to_value(&strict.results).unwrap();
     let anomalies = doc["anomalies"].as_object().expect("anomalies");
-    assert!(
-        anomalies
-            .keys()
-            .any(|k| k.ends_with("-realtime") || k.ends_with("-process")),
-        "stale reads show as realtime (or process) cycles: {:?}",
-        anomalies.keys().collect::<Vec<_>>()
-    );
+    // What snapshots of the past give: cycles through an anti-dependency (a read that missed
+    // a write), stale (realtime or process order) or not even serializable (a standby's
+    // snapshot that no serial order of the primary's SSI explains); never a cycle of writes
+    // alone or a dirty read.
+    for k in anomalies.keys() {
+        let base = k.trim_end_matches("-realtime").trim_end_matches("-process");
+        assert!(
+            ["G-single", "G-nonadjacent", "G2-item", "G2"].contains(&base),
+            "{k}: {:?}",
+            anomalies.keys().collect::<Vec<_>>()
+        );
+    }
     let si = check_as(&dir, Consistency::SnapshotIsolation);
     assert_eq!(si.verdict, Verdict::Valid, "{}", si.summary());
 }
