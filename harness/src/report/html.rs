@@ -82,27 +82,15 @@ fn lost_against_faults(d: &RunData) -> String {
     if d.watched_acks.is_empty() {
         return String::new();
     }
-    // The fault on at `t`, else the last one that started before it.
-    let context = |t: f64| -> String {
-        let on = d.faults.iter().rfind(|f| f.start <= t && t <= f.end);
-        let before = d.faults.iter().rfind(|f| f.start <= t);
-        match (on, before) {
-            (Some(f), _) => format!(
-                "during {} ({:.1}–{:.1} s) <code>{}</code>",
-                esc(&f.kind),
-                f.start,
-                f.end,
-                esc(&f.what)
-            ),
-            (None, Some(f)) => format!(
-                "{:.1} s after {} ({:.1}–{:.1} s) ended",
-                t - f.end,
-                esc(&f.kind),
-                f.start,
-                f.end
-            ),
-            (None, None) => "before any fault".to_string(),
+    // The fault on at `t` (true), else the last one that started before it (false).
+    let context = |t: f64| -> Option<(usize, bool)> {
+        if let Some(i) = d.faults.iter().rposition(|f| f.start <= t && t <= f.end) {
+            return Some((i, true));
         }
+        d.faults
+            .iter()
+            .rposition(|f| f.start <= t)
+            .map(|i| (i, false))
     };
     let mut acks = d.watched_acks.clone();
     acks.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
@@ -115,6 +103,31 @@ fn lost_against_faults(d: &RunData) -> String {
         while j < acks.len() && context(acks[j].1) == ctx {
             j += 1;
         }
+        let (first, last) = (acks[i].1, acks[j - 1].1);
+        let while_ = match ctx {
+            Some((f, true)) => {
+                let f = &d.faults[f];
+                format!(
+                    "during {} ({:.1}–{:.1} s) <code>{}</code>",
+                    esc(&f.kind),
+                    f.start,
+                    f.end,
+                    esc(&f.what)
+                )
+            }
+            Some((f, false)) => {
+                let f = &d.faults[f];
+                format!(
+                    "{:.1}–{:.1} s after {} ({:.1}–{:.1} s) ended",
+                    first - f.end,
+                    last - f.end,
+                    esc(&f.kind),
+                    f.start,
+                    f.end
+                )
+            }
+            None => "before any fault".to_string(),
+        };
         let elems: Vec<String> = acks[i..j]
             .iter()
             .take(12)
@@ -122,10 +135,8 @@ fn lost_against_faults(d: &RunData) -> String {
             .collect();
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{:.1}–{:.1}</td><td>{ctx}</td><td>{}{}</td></tr>",
+            "<tr><td>{}</td><td>{first:.1}–{last:.1}</td><td>{while_}</td><td>{}{}</td></tr>",
             j - i,
-            acks[i].1,
-            acks[j - 1].1,
             elems.join(", "),
             if j - i > 12 { ", ..." } else { "" }
         );
@@ -234,7 +245,7 @@ mod tests {
                 what: r#"{"n1":["n2"]}"#.into(),
                 note: String::new(),
             }],
-            watched_acks: vec![(7, 12.5), (3, 11.0), (9, 23.0), (1, 2.0)],
+            watched_acks: vec![(7, 12.5), (3, 11.0), (9, 23.0), (1, 2.0), (4, 24.0)],
             ..RunData::default()
         };
         let html = lost_against_faults(&d);
@@ -243,7 +254,9 @@ mod tests {
         assert!(rows[0].contains("<td>1</td><td>2.0–2.0</td><td>before any fault"));
         assert!(rows[1].contains("<td>2</td><td>11.0–12.5</td><td>during partition (10.0–20.0 s)"));
         assert!(rows[1].contains("<td>3, 7</td>"), "{}", rows[1]);
-        assert!(rows[2].contains("3.0 s after partition (10.0–20.0 s) ended"));
+        assert!(rows[2].contains(
+            "<td>2</td><td>23.0–24.0</td><td>3.0–4.0 s after partition (10.0–20.0 s) ended"
+        ));
         assert_eq!(lost_against_faults(&RunData::default()), "");
     }
 }
