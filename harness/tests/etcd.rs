@@ -498,6 +498,25 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
+    // Should an assertion fail while it runs, the run is interrupted (and so heals and
+    // removes its cluster) before the test's home is removed under it.
+    struct Interrupt(u32);
+    impl Drop for Interrupt {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                // SAFETY: signalling and reaping our own child.
+                unsafe { libc::kill(self.0 as i32, libc::SIGINT) };
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let mut status = 0;
+                while Instant::now() < deadline
+                    && unsafe { libc::waitpid(self.0 as i32, &mut status, libc::WNOHANG) } == 0
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+    let _interrupt = Interrupt(child.id());
     // Wait until a partition is applied, then press Ctrl-C.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
