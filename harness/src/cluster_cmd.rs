@@ -45,8 +45,27 @@ pub fn run(cmd: ClusterCommand) -> Result<Exit, Failure> {
                 );
             }
             let identity = file.map(|f| nemesis::journal::ClusterIdentity::of(&f));
+            let known = local::state_dir(&args.name).exists();
             local::down(&args.name).map_err(local_failure)?;
-            eprintln!("cluster {} is down", args.name);
+            if known {
+                eprintln!("cluster {} is down", args.name);
+            } else {
+                eprintln!(
+                    "no cluster {:?} under {} (nothing to take down)",
+                    args.name,
+                    local::state_dir(&args.name).display()
+                );
+                let orphans = orphan_namespaces(&args.name);
+                if !orphans.is_empty() {
+                    eprintln!(
+                        "WARNING: network namespaces {} look like its nodes, left without the \
+                         state directory that says which processes are its own, so they were \
+                         not touched; remove them by hand (`ip netns pids NS`, then `ip netns \
+                         delete NS`)",
+                        orphans.join(", ")
+                    );
+                }
+            }
             if let Some(id) = identity {
                 match nemesis::Journal::retire(&id) {
                     Ok(Some(to)) => eprintln!("its fault journal is retired to {}", to.display()),
@@ -131,4 +150,21 @@ fn local_failure(e: LocalError) -> Failure {
         | LocalError::Leftover { .. } => bad_input(e),
         other => internal(other),
     }
+}
+
+/// Network namespaces named as local cluster `name`'s nodes are (`fl-NAME-nI`).
+fn orphan_namespaces(name: &str) -> Vec<String> {
+    let prefix = format!("fl-{name}-");
+    std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|n| n.starts_with(&prefix))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
