@@ -9,8 +9,9 @@
 //! - [`workload`]: the [`Workload`] trait and the workloads (`register`, `cas-register`,
 //!   `set`): op streams, final ops and the checker that judges their histories.
 //! - [`list_append`]: the transactional `list-append` workload ([`Op::Txn`]).
-//! - [`postgres`]: PostgreSQL 15 (one primary) as a [`Database`], and its transactional
-//!   client on tokio-postgres.
+//! - [`postgres`]: PostgreSQL 15 (a primary, optional streaming replicas) as a [`Database`],
+//!   and its transactional client on tokio-postgres.
+//! - [`isolation`]: the isolation levels the SQL databases run transactions at.
 //! - [`rw_register`]: the transactional `rw-register` workload ([`Op::Txn`] of writes and
 //!   reads of registers).
 //! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`]; [`galera`]: MariaDB with
@@ -26,6 +27,7 @@ pub mod db;
 pub mod etcd;
 pub mod galera;
 pub mod gen;
+pub mod isolation;
 pub mod list_append;
 pub mod mariadb;
 pub mod mysql_client;

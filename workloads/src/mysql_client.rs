@@ -11,6 +11,7 @@
 //! - rw-register: `INSERT INTO faultline_register (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE
 //!   v = VALUES(v)` and `SELECT v FROM faultline_register WHERE k = ?` (no row: null).
 
+pub use crate::isolation::Isolation;
 use crate::op::{txn_completion, BoxFuture, Client, MicroOp, Op, Outcome, ReadValue};
 use checkers::history::{Key, Value};
 use checkers::txn::Consistency;
@@ -45,43 +46,7 @@ pub fn setup_sql(password: &str) -> String {
     )
 }
 
-/// The isolation level of every transaction (`isolation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// `READ COMMITTED`.
-    ReadCommitted,
-    /// `REPEATABLE READ` (InnoDB's default): reads from a snapshot, but writes and locking
-    /// reads see (and overwrite) the latest committed rows unless `innodb_snapshot_isolation`
-    /// is on.
-    RepeatableRead,
-    /// `SERIALIZABLE`: repeatable read with every plain read taking shared locks (two-phase
-    /// locking).
-    Serializable,
-}
-
 impl Isolation {
-    /// The option's values.
-    pub const NAMES: [&'static str; 3] = ["read-committed", "repeatable-read", "serializable"];
-
-    /// Parses an option value.
-    pub fn parse(s: &str) -> Option<Isolation> {
-        match s {
-            "read-committed" => Some(Isolation::ReadCommitted),
-            "repeatable-read" => Some(Isolation::RepeatableRead),
-            "serializable" => Some(Isolation::Serializable),
-            _ => None,
-        }
-    }
-
-    /// The option value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isolation::ReadCommitted => "read-committed",
-            Isolation::RepeatableRead => "repeatable-read",
-            Isolation::Serializable => "serializable",
-        }
-    }
-
     /// The statement that sets the level of the next transaction.
     pub fn set_statement(self) -> &'static str {
         match self {

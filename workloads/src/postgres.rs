@@ -27,6 +27,7 @@
 //! outcome.
 
 use crate::db::{only_options, run, Database, DatabaseKind, DbError, DbOptions};
+pub use crate::isolation::Isolation;
 use crate::op::{txn_completion, BoxFuture, Client, MicroOp, Op, Outcome, ReadValue};
 use checkers::history::{Key, Value};
 use checkers::txn::Consistency;
@@ -91,40 +92,7 @@ pub enum Install {
     Never,
 }
 
-/// The isolation level of every transaction (`isolation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// `READ COMMITTED` (PostgreSQL's default).
-    ReadCommitted,
-    /// `REPEATABLE READ`: snapshot isolation in PostgreSQL.
-    RepeatableRead,
-    /// `SERIALIZABLE`: serializable snapshot isolation (SSI).
-    Serializable,
-}
-
 impl Isolation {
-    /// The option's values.
-    pub const NAMES: [&'static str; 3] = ["read-committed", "repeatable-read", "serializable"];
-
-    /// Parses an option value.
-    pub fn parse(s: &str) -> Option<Isolation> {
-        match s {
-            "read-committed" => Some(Isolation::ReadCommitted),
-            "repeatable-read" => Some(Isolation::RepeatableRead),
-            "serializable" => Some(Isolation::Serializable),
-            _ => None,
-        }
-    }
-
-    /// The option value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isolation::ReadCommitted => "read-committed",
-            Isolation::RepeatableRead => "repeatable-read",
-            Isolation::Serializable => "serializable",
-        }
-    }
-
     /// The statement that starts a transaction at this level.
     pub fn begin(self) -> &'static str {
         match self {
@@ -142,19 +110,6 @@ impl Isolation {
             Isolation::RepeatableRead | Isolation::Serializable => {
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             }
-        }
-    }
-
-    /// What PostgreSQL promises at this level, on one primary: read committed; snapshot
-    /// isolation for repeatable read (its documentation: "the Repeatable Read isolation level
-    /// is implemented using a technique known ... as Snapshot Isolation"); strict
-    /// serializability for serializable (SSI on one server, where a transaction's snapshot is
-    /// taken after every transaction that committed before it began).
-    pub fn promises(self) -> Consistency {
-        match self {
-            Isolation::ReadCommitted => Consistency::ReadCommitted,
-            Isolation::RepeatableRead => Consistency::SnapshotIsolation,
-            Isolation::Serializable => Consistency::StrictSerializable,
         }
     }
 }
@@ -239,15 +194,21 @@ impl PostgresOptions {
         })
     }
 
-    /// What a deployment promises: on the primary alone, what the level promises
-    /// ([`Isolation::promises`]). With reads from asynchronous replicas, a read-only
+    /// What a deployment promises. On the primary alone, what the level promises: read
+    /// committed; snapshot isolation for repeatable read (its documentation: "the Repeatable
+    /// Read isolation level is implemented using a technique known ... as Snapshot
+    /// Isolation"); strict serializability for serializable (SSI on one server, where a
+    /// transaction's snapshot is taken after every transaction that committed before it
+    /// began). With reads from asynchronous replicas, a read-only
     /// transaction sees a snapshot of the primary's past (a prefix of its commits) at
     /// repeatable read: at most snapshot isolation, whatever the level of the writers (a
     /// standby has no serializable mode; PostgreSQL's documentation warns that its snapshots
     /// may show states no serial order explains), and read committed stays read committed.
     pub fn promises(isolation: Isolation, reads: Reads) -> Consistency {
         match (reads, isolation) {
-            (Reads::Primary, level) => level.promises(),
+            (Reads::Primary, Isolation::ReadCommitted) => Consistency::ReadCommitted,
+            (Reads::Primary, Isolation::RepeatableRead) => Consistency::SnapshotIsolation,
+            (Reads::Primary, Isolation::Serializable) => Consistency::StrictSerializable,
             (Reads::Replicas, Isolation::ReadCommitted) => Consistency::ReadCommitted,
             (Reads::Replicas, _) => Consistency::SnapshotIsolation,
         }
