@@ -41,3 +41,68 @@ pub fn up(home: &Path, name: &str, n: usize) -> PathBuf {
     assert!(out.status.success(), "up: {}", text(&out.stderr));
     PathBuf::from(text(&out.stdout).trim())
 }
+
+/// Holds a list-append history to "no acknowledged append is lost": every `ok` read of a key
+/// holds every element whose append was acknowledged before the read was invoked (kills
+/// included). Returns how many (append, later read) pairs were checked, and how many of them
+/// spanned a kill (a `start-kill` between the acknowledgement and the read's invoke).
+pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
+    use std::collections::HashMap;
+    // Per key: (element, history position of its acknowledgement).
+    let mut acked: HashMap<String, Vec<(i64, usize)>> = HashMap::new();
+    let mut invoked_at: HashMap<u64, usize> = HashMap::new();
+    let mut kills: Vec<usize> = Vec::new();
+    let (mut checked, mut spanning) = (0, 0);
+    for (pos, line) in history.lines().enumerate() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("a history line");
+        if e["process"] == "nemesis" {
+            if e["f"] == "start-kill" {
+                kills.push(pos);
+            }
+            continue;
+        }
+        let Some(process) = e["process"].as_u64() else {
+            continue;
+        };
+        match e["type"].as_str() {
+            Some("invoke") => {
+                invoked_at.insert(process, pos);
+            }
+            Some("ok") => {
+                let start = invoked_at[&process];
+                for m in e["value"].as_array().expect("micro-ops") {
+                    let key = m[1].to_string();
+                    match m[0].as_str() {
+                        Some("append") => acked
+                            .entry(key)
+                            .or_default()
+                            .push((m[2].as_i64().expect("element"), pos)),
+                        Some("r") => {
+                            let seen: Vec<i64> = m[2]
+                                .as_array()
+                                .map(|l| l.iter().filter_map(|x| x.as_i64()).collect())
+                                .unwrap_or_default();
+                            for (x, at) in acked.get(&key).into_iter().flatten() {
+                                if *at < start {
+                                    checked += 1;
+                                    assert!(
+                                        seen.contains(x),
+                                        "element {x} of key {key}, acknowledged at line {}, is missing from the read at line {}: {seen:?}",
+                                        at + 1,
+                                        pos + 1
+                                    );
+                                    if kills.iter().any(|k| at < k && *k < start) {
+                                        spanning += 1;
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (checked, spanning)
+}
