@@ -75,7 +75,12 @@ impl Database for ToyDb {
     fn log_files(&self) -> Vec<String> {
         Vec::new()
     }
-    fn client(&self, _: &str, _: Duration) -> Result<Arc<dyn Client>, DbError> {
+    fn client(
+        &self,
+        _: &str,
+        _: Duration,
+        _: &workloads::db::ClientContext,
+    ) -> Result<Arc<dyn Client>, DbError> {
         Ok(self.0.clone())
     }
 }

@@ -129,18 +129,14 @@ pub trait Database: Send + Sync {
     fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, DbError>;
     /// The log files to collect from each node.
     fn log_files(&self) -> Vec<String>;
-    /// A client bound to `node` whose requests give up after `timeout`.
-    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError>;
-    /// A client for worker `ctx.worker` bound to `node` (default: [`Database::client`]).
-    fn client_in(
+    /// A client for worker `ctx.worker` bound to `node`, whose requests give up after
+    /// `timeout` (the context also names the workload, its options and the run's directory).
+    fn client(
         &self,
         node: &str,
         timeout: Duration,
         ctx: &ClientContext,
-    ) -> Result<Arc<dyn Client>, DbError> {
-        let _ = ctx;
-        self.client(node, timeout)
-    }
+    ) -> Result<Arc<dyn Client>, DbError>;
 
     /// Called once every fault is healed, before the final ops: waits (at most `timeout`)
     /// until the database is whole again on every node and says what it found, or fails

@@ -378,7 +378,12 @@ impl Database for Etcd {
         vec![LOG.to_string()]
     }
 
-    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
+    fn client(
+        &self,
+        node: &str,
+        timeout: Duration,
+        _ctx: &crate::db::ClientContext,
+    ) -> Result<Arc<dyn Client>, DbError> {
         Ok(Arc::new(EtcdClient::new(
             &self.client_url(node)?,
             timeout,

@@ -482,11 +482,7 @@ impl Database for Mariadb {
         vec![LOG.to_string()]
     }
 
-    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
-        self.client_in(node, timeout, &Default::default())
-    }
-
-    fn client_in(
+    fn client(
         &self,
         _node: &str,
         timeout: Duration,

@@ -153,7 +153,7 @@ fn phases(
         };
         let client = session
             .db()
-            .client_in(&node, plan.op_timeout, &ctx)
+            .client(&node, plan.op_timeout, &ctx)
             .map_err(internal)?;
         clients.push((node, client));
     }

@@ -740,11 +740,7 @@ impl Database for FileDb {
         logs
     }
 
-    fn client(&self, node: &str, timeout: Duration) -> Result<Arc<dyn Client>, DbError> {
-        self.client_in(node, timeout, &ClientContext::default())
-    }
-
-    fn client_in(
+    fn client(
         &self,
         node: &str,
         timeout: Duration,
