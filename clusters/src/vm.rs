@@ -12,7 +12,9 @@
 //!
 //! Acceleration: KVM when it works, else TCG (software). On machines whose own KVM is nested
 //! and incomplete, guests stall early under KVM; `up` then notices that the first guest never
-//! reaches userspace, remembers it in `$FAULTLINE_HOME/images/accel`, and uses TCG. The
+//! reaches userspace, kills it, remembers TCG in `$FAULTLINE_HOME/images/accel`, and boots it
+//! again under TCG from a fresh overlay (the killed qemu may hold its old one's image lock for
+//! a while). Until that is known, one `up` at a time decides, under `images/accel.lock`. The
 //! guests still have kernels and clocks of their own, which is what the clock nemesis needs.
 
 use crate::local::{
@@ -230,20 +232,21 @@ pub fn images_dir() -> PathBuf {
     std::env::var_os("FAULTLINE_IMAGES").map_or_else(|| state_root().join("images"), PathBuf::from)
 }
 
-/// Which accelerator guests use: `FAULTLINE_VM_ACCEL` (kvm or tcg), else what an earlier
-/// `up` found, else KVM when /dev/kvm is there.
-fn accel() -> String {
+/// The accelerator that the user chose (`FAULTLINE_VM_ACCEL`: kvm or tcg) or that an earlier
+/// `up` fell back to (`images/accel`), if any.
+fn known_accel() -> Option<String> {
     if let Ok(a) = std::env::var("FAULTLINE_VM_ACCEL") {
-        return a;
+        return Some(a);
     }
-    if let Ok(a) = std::fs::read_to_string(images_dir().join("accel")) {
-        return a.trim().to_string();
-    }
-    if Path::new("/dev/kvm").exists() {
-        "kvm".into()
-    } else {
-        "tcg".into()
-    }
+    std::fs::read_to_string(images_dir().join("accel"))
+        .ok()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+}
+
+/// Remembers that guests stall under KVM on this machine, for every later `up`.
+fn remember_tcg() {
+    let _ = std::fs::write(images_dir().join("accel"), "tcg\n");
 }
 
 fn tap(layout: &Layout, i: usize) -> String {
@@ -313,17 +316,89 @@ fn launch(
     record_pid(&nd, "qemu", pid, &nd.display().to_string())
 }
 
+/// Kills guest `i`'s qemu (only while its recorded PID is still that qemu) and waits for it
+/// to be gone. A qemu stuck in KVM can take seconds to die, so the wait is long, and a
+/// relaunch uses a fresh overlay anyway ([`overlay`]) rather than the old one's lock.
 fn stop_guest(layout: &Layout, i: usize) {
     let dir = layout.node_dir(i);
     // Only while the PID is still the qemu that `up` started (see `local::recorded_pid`).
     if let Some(pid) = recorded_pid(&dir, "qemu", &dir.display().to_string()) {
         // SAFETY: a PID we recorded for our own qemu, verified just now.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while pid_alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Makes guest `i`'s copy-on-write disk afresh over the image's. The old file, if any, is
+/// unlinked first: a qemu that still holds it (and its image lock) keeps the old inode, so
+/// the new guest never waits for it.
+fn overlay(layout: &Layout, img: &Image, i: usize) -> Result<(), LocalError> {
+    let path = layout.node_dir(i).join("disk.qcow2");
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&path)(e)),
+    }
+    let overlay = path.display().to_string();
+    let disk = img.disk.display().to_string();
+    run(
+        "qemu-img",
+        &[
+            "create", "-q", "-f", "qcow2", "-b", &disk, "-F", "qcow2", &overlay,
+        ],
+    )
+    .map(drop)
+}
+
+/// Launches guest 1 and settles which accelerator every guest of this cluster uses: the
+/// known one, else KVM when /dev/kvm is there and guest 1 reaches userspace under it within
+/// 45 s, else TCG (remembered). While no accelerator is known, one `up` at a time decides
+/// (a lock beside the images), so that concurrent first `up`s on a new machine do not each
+/// stall under KVM and race to fall back.
+fn start_first_guest(layout: &Layout, img: &Image, opts: &VmOptions) -> Result<String, LocalError> {
+    let _deciding = match known_accel() {
+        Some(_) => None,
+        None => {
+            let path = images_dir().join("accel.lock");
+            let lock = std::fs::File::create(&path).map_err(io_err(&path))?;
+            lock.lock().map_err(io_err(&path))?;
+            Some(lock)
+        }
+    };
+    let accel = known_accel().unwrap_or_else(|| {
+        if Path::new("/dev/kvm").exists() {
+            "kvm".into()
+        } else {
+            "tcg".into()
+        }
+    });
+    if accel != "kvm" {
+        launch(layout, img, 1, opts, &accel)?;
+        return Ok(accel);
+    }
+    if launch(layout, img, 1, opts, "kvm").is_ok() {
+        // Nested, incomplete KVM stalls guests before userspace: fall back to TCG.
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while !reached_userspace(layout, 1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if reached_userspace(layout, 1) {
+            return Ok(accel);
+        }
+        tracing::warn!("guests stall under KVM on this machine; using TCG (software emulation)");
+        stop_guest(layout, 1);
+    } else {
+        tracing::warn!("qemu does not start under KVM here; using TCG (software emulation)");
+    }
+    remember_tcg();
+    overlay(layout, img, 1)?;
+    let console = layout.node_dir(1).join("console.log");
+    let _ = std::fs::remove_file(&console);
+    launch(layout, img, 1, opts, "tcg")?;
+    Ok("tcg".into())
 }
 
 /// Whether guest `i` got past early boot (its console shows the init system).
@@ -376,7 +451,6 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
     make_bridge(layout)?;
     let hosts = hosts_file(layout, n);
     let mut access = Access::new("faultline cluster up --local N --vm");
-    let disk = img.disk.display().to_string();
     for i in 1..=n {
         let nd = layout.node_dir(i);
         let seed = nd.join("seed");
@@ -394,45 +468,14 @@ fn build(layout: &Layout, img: &Image, n: usize, opts: &VmOptions) -> Result<Pat
             "mkfs.ext4",
             &["-q", "-F", "-L", "flseed", "-d", &seed_s, &raw, "8M"],
         )?;
-        let overlay = nd.join("disk.qcow2").display().to_string();
-        run(
-            "qemu-img",
-            &[
-                "create", "-q", "-f", "qcow2", "-b", &disk, "-F", "qcow2", &overlay,
-            ],
-        )?;
+        overlay(layout, img, i)?;
         let t = tap(layout, i);
         run("ip", &["tuntap", "add", "dev", &t, "mode", "tap"])?;
         run("ip", &["link", "set", &t, "master", &layout.bridge, "up"])?;
     }
     access.write(layout)?;
 
-    let mut accel = accel();
-    let first = launch(layout, img, 1, opts, &accel);
-    if first.is_err() && accel == "kvm" {
-        tracing::warn!("qemu does not start under KVM here; using TCG (software emulation)");
-        accel = "tcg".into();
-        let _ = std::fs::write(images_dir().join("accel"), "tcg\n");
-        launch(layout, img, 1, opts, &accel)?;
-    } else {
-        first?;
-    }
-    if accel == "kvm" {
-        // Nested, incomplete KVM stalls guests before userspace: fall back to TCG.
-        let deadline = Instant::now() + Duration::from_secs(45);
-        while !reached_userspace(layout, 1) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        if !reached_userspace(layout, 1) {
-            tracing::warn!(
-                "guests stall under KVM on this machine; using TCG (software emulation)"
-            );
-            stop_guest(layout, 1);
-            accel = "tcg".into();
-            let _ = std::fs::write(images_dir().join("accel"), "tcg\n");
-            launch(layout, img, 1, opts, &accel)?;
-        }
-    }
+    let accel = start_first_guest(layout, img, opts)?;
     for i in 2..=n {
         launch(layout, img, i, opts, &accel)?;
     }
