@@ -1,10 +1,14 @@
 //! A small EDN reader: enough of EDN for Jepsen histories, with positions for errors.
 //!
 //! Supported: `nil`, booleans, integers (with an optional `N`), floats and ratios (as floats),
-//! strings with escapes, characters, keywords and symbols (as strings, keywords without the
-//! colon), vectors, lists, sets, maps, comments, `#_` discards and tagged literals (the tag is
-//! dropped, except `#jepsen.independent.Tuple{:key k :value v}`, read as
-//! `["independent/tuple", k, v]`). Nesting deeper than [`MAX_DEPTH`] is refused.
+//! the symbolic values `##Inf`, `##-Inf` and `##NaN` (floats), strings with escapes,
+//! characters, keywords and symbols (as strings, keywords without the colon), vectors, lists,
+//! sets, maps, comments, `#_` discards, tagged literals (the tag is dropped, except
+//! `#jepsen.independent.Tuple{:key k :value v}`, read as `["independent/tuple", k, v]`) and
+//! metadata (`^:key`, `^{...}`, `^Sym`, `^"tag"`, `^[...]`), which is attached to the next form
+//! and, as in Clojure's reader, does not change its value: it is read and dropped, and, as
+//! there, metadata must be a map, keyword, symbol, string or vector and can only be attached to
+//! a symbol or a collection. Nesting deeper than [`MAX_DEPTH`] is refused.
 //!
 //! [`Splitter`] cuts a stream of lines into top-level forms whatever their layout (one op per
 //! line, ops printed over several lines, a whole history as one top-level vector or list whose
@@ -65,6 +69,12 @@ impl<'a> Parser<'a> {
 
     /// Skips whitespace, commas, comments and `#_` discarded forms.
     pub fn skip_ws(&mut self) -> Result<(), EdnError> {
+        self.skip_ws_at(0)
+    }
+
+    /// [`Parser::skip_ws`] inside `depth` levels of nesting: a discarded form counts as one
+    /// more level, so that a long chain of `#_`s is refused instead of overflowing the stack.
+    fn skip_ws_at(&mut self, depth: usize) -> Result<(), EdnError> {
         loop {
             match self.chars.get(self.pos) {
                 Some(c) if c.is_whitespace() || *c == ',' => self.pos += 1,
@@ -74,8 +84,12 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Some('#') if self.chars.get(self.pos + 1) == Some(&'_') => {
+                    if depth >= MAX_DEPTH {
+                        return self
+                            .err(self.pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+                    }
                     self.pos += 2;
-                    self.value(1)?;
+                    self.value(depth + 1)?;
                 }
                 _ => return Ok(()),
             }
@@ -104,11 +118,57 @@ impl<'a> Parser<'a> {
         self.value(0)
     }
 
+    /// Skips the metadata (`^:key`, `^{...}`, `^Sym`, `^"tag"`, `^[...]`, any number of them)
+    /// in front of the next form, leaving the parser at that form, as Clojure's reader
+    /// attaches it to the form without changing its value. Metadata that is not a map,
+    /// keyword, symbol, string or vector is refused where it starts.
+    pub fn skip_metadata(&mut self) -> Result<(), EdnError> {
+        self.skip_metadata_at(0)
+    }
+
+    fn skip_metadata_at(&mut self, depth: usize) -> Result<(), EdnError> {
+        let mut first_caret = None;
+        loop {
+            self.skip_ws_at(depth)?;
+            match (self.chars.get(self.pos), first_caret) {
+                (Some('^'), _) => {}
+                (None, Some(at)) => {
+                    return self.err(
+                        at,
+                        "unexpected end of input (expected the form this metadata is attached to)",
+                    )
+                }
+                _ => return Ok(()),
+            }
+            let caret = self.pos;
+            first_caret.get_or_insert(caret);
+            self.pos += 1;
+            self.skip_ws_at(depth)?;
+            let first = self.chars.get(self.pos).copied();
+            let meta = self.value(depth + 1)?;
+            let fits = match first {
+                Some('{' | ':' | '"' | '[') => true,
+                Some('(' | '#' | '\\') | None => false,
+                // A symbol, not a number, nil or a boolean.
+                Some(_) => matches!(meta, Value::Str(_)),
+            };
+            if !fits {
+                return self.err(
+                    caret,
+                    "metadata must be a map, keyword, symbol, string or vector (such as ^:key or ^{:key value})",
+                );
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, EdnError> {
-        self.skip_ws()?;
+        self.skip_ws_at(depth)?;
         let start = self.pos;
         if depth > MAX_DEPTH {
             return self.err(start, format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        if self.chars.get(self.pos) == Some(&'^') {
+            return self.with_metadata(depth);
         }
         let Some(&c) = self.chars.get(self.pos) else {
             return self.err(start, "unexpected end of input (expected a value)");
@@ -149,6 +209,18 @@ impl<'a> Parser<'a> {
             '#' => {
                 self.pos += 1;
                 match self.chars.get(self.pos) {
+                    Some('#') => {
+                        self.pos += 1;
+                        match self.token().as_str() {
+                            "Inf" => Ok(Value::Float(f64::INFINITY)),
+                            "-Inf" => Ok(Value::Float(f64::NEG_INFINITY)),
+                            "NaN" => Ok(Value::Float(f64::NAN)),
+                            other => self.err(
+                                start,
+                                format!("unknown symbolic value ##{other} (expected ##Inf, ##-Inf or ##NaN)"),
+                            ),
+                        }
+                    }
                     Some('{') => {
                         self.pos += 1;
                         Ok(Value::List(self.seq('}', depth)?))
@@ -172,7 +244,10 @@ impl<'a> Parser<'a> {
                         }
                         Ok(inner)
                     }
-                    _ => self.err(start, "unsupported # dispatch (expected #{, #_ or a tag)"),
+                    _ => self.err(
+                        start,
+                        "unsupported # dispatch (expected #{, #_, ## or a tag)",
+                    ),
                 }
             }
             ')' | ']' | '}' => self.err(start, format!("unexpected '{c}' (expected a value)")),
@@ -191,6 +266,27 @@ impl<'a> Parser<'a> {
                 }
                 Ok(atom(&tok))
             }
+        }
+    }
+
+    /// A form with metadata in front of it (the parser is at the first `^`): the form's value,
+    /// once the metadata is skipped; as in Clojure, only a symbol or a collection takes
+    /// metadata.
+    fn with_metadata(&mut self, depth: usize) -> Result<Value, EdnError> {
+        self.skip_metadata_at(depth)?;
+        let target = self.pos;
+        let c = self.chars.get(target).copied();
+        let value = self.value(depth)?;
+        let collection = matches!(c, Some('(' | '[' | '{'))
+            || (c == Some('#') && self.chars.get(target + 1).is_some_and(|n| *n != '#'));
+        let symbol = !matches!(c, Some(':' | '"' | '\\' | '#')) && matches!(value, Value::Str(_));
+        if collection || symbol {
+            Ok(value)
+        } else {
+            self.err(
+                target,
+                "metadata can only be attached to a symbol or a collection",
+            )
         }
     }
 
@@ -300,17 +396,27 @@ fn atom(tok: &str) -> Value {
         return Value::Int(i);
     }
     let f = tok.strip_suffix('M').unwrap_or(tok);
-    if let Ok(x) = f.parse::<f64>() {
-        if f.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.') {
+    if numeric(f) {
+        if let Ok(x) = f.parse::<f64>() {
             return Value::Float(x);
         }
     }
     if let Some((n, d)) = tok.split_once('/') {
-        if let (Ok(n), Ok(d)) = (n.parse::<f64>(), d.parse::<f64>()) {
-            return Value::Float(n / d);
+        if numeric(n) && numeric(d) {
+            if let (Ok(n), Ok(d)) = (n.parse::<f64>(), d.parse::<f64>()) {
+                return Value::Float(n / d);
+            }
         }
     }
     Value::Str(tok.to_string())
+}
+
+/// Whether a token is written as a number (a digit or `.` after an optional sign), so that
+/// symbols such as `inf`, `-inf` or `nan`, which Rust would parse as floats, stay symbols as
+/// in Clojure (whose infinities and NaN are `##Inf`, `##-Inf` and `##NaN`).
+fn numeric(tok: &str) -> bool {
+    tok.trim_start_matches(['-', '+'])
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.')
 }
 
 /// Parses exactly one form from `text` (trailing whitespace and comments allowed).
@@ -411,7 +517,8 @@ pub struct Splitter {
     char_literal: bool,
     /// Byte offset in the form's text where the top-level token being read starts.
     token: Option<usize>,
-    /// `#_` discards and `#tag`s at top level still waiting for the form they apply to.
+    /// Forms that `#_` discards, `#tag`s and metadata (`^:key`, `^Sym`: one, the form it is
+    /// attached to; a bare `^`: two, the metadata and the form) at top level still wait for.
     prefixes: usize,
     ready: std::collections::VecDeque<Form>,
 }
@@ -427,6 +534,19 @@ fn closer(open: char) -> char {
         '[' => ']',
         '(' => ')',
         _ => '}',
+    }
+}
+
+/// How many forms a top-level token waits for: a `#_` discard or a `#tag` one, metadata one
+/// (`^:key`, `^Sym`: the form it is attached to) or two (a bare `^`, followed by `{...}`,
+/// `"..."` or `[...]`: that metadata, then the form), anything else (`##NaN` included) none.
+fn prefix_waits(token: &str) -> usize {
+    if token == "^" {
+        2
+    } else if token.starts_with('^') || (token.starts_with('#') && !token.starts_with("##")) {
+        1
+    } else {
+        0
     }
 }
 
@@ -512,12 +632,12 @@ impl Splitter {
 
     fn end_token(&mut self) {
         let Some(at) = self.token.take() else { return };
-        let prefix = self
+        let waits = self
             .form
             .as_ref()
-            .is_some_and(|f| f.text[at..].starts_with('#'));
-        if prefix {
-            self.prefixes += 1;
+            .map_or(0, |f| prefix_waits(&f.text[at..]));
+        if waits > 0 {
+            self.prefixes += waits;
         } else {
             self.complete();
         }
@@ -559,7 +679,7 @@ impl Splitter {
                 self.append(c, line, column);
                 return Ok(());
             }
-            if matches!(c, '{' | '[' | '(' | '#') || c == close {
+            if matches!(c, '{' | '[' | '(' | '#' | '^') || c == close {
                 // A collection of ops: a whole history.
                 let Some(form) = self.form.take() else {
                     return Ok(());
@@ -732,6 +852,126 @@ mod tests {
                 Value::Int(5),
                 Value::List(vec![Value::Str("read".into()), Value::Null])
             ])
+        );
+    }
+
+    fn float(text: &str) -> f64 {
+        match parse_one(text) {
+            Ok(Value::Float(x)) => x,
+            other => panic!("{text}: expected a float, got {other:?}"),
+        }
+    }
+
+    /// `##Inf`, `##-Inf` and `##NaN` are floats, as in Clojure; `inf` and `-nan` are symbols.
+    #[test]
+    fn reads_symbolic_floats() {
+        assert_eq!(float("##Inf"), f64::INFINITY);
+        assert_eq!(float("##-Inf"), f64::NEG_INFINITY);
+        assert!(float("##NaN").is_nan());
+        let Value::List(items) = parse_one("[1 ##NaN ##Inf]").unwrap() else {
+            panic!("list")
+        };
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[1], Value::Float(x) if x.is_nan()));
+        let Value::Map(m) = parse_one("{:value ##-Inf, :f :read}").unwrap() else {
+            panic!("map")
+        };
+        assert_eq!(m[0].1, Value::Float(f64::NEG_INFINITY));
+        assert_eq!(m[1], ("f".into(), Value::Str("read".into())));
+        for symbol in ["inf", "-inf", "+NaN", "infinity", "nan/nan"] {
+            assert_eq!(parse_one(symbol).unwrap(), Value::Str(symbol.into()));
+        }
+        let e = parse_one("[1 ##Infinity]").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(
+            e.message.contains("unknown symbolic value ##Infinity"),
+            "{e:?}"
+        );
+    }
+
+    /// Metadata is attached to the next form and does not change its value; only a map,
+    /// keyword, symbol, string or vector is metadata, and only a symbol or a collection
+    /// takes it.
+    #[test]
+    fn reads_metadata_as_clojure_does() {
+        let plain = parse_one("{:type :ok, :f :read, :value [1 2]}").unwrap();
+        for text in [
+            "^:meta {:type :ok, :f :read, :value [1 2]}",
+            "^{:line 3, :tag [1]} {:type :ok, :f :read, :value [1 2]}",
+            "^Sym ^\"tag\" ^ :k ^[a] {:type :ok, :f :read, :value ^:v [1 2]}",
+            "{:type :ok, :f ^:x read, :value ^{:a ^:b {}} [1 #_ ^:c [3] 2]}",
+        ] {
+            assert_eq!(parse_one(text).unwrap(), plain, "{text}");
+        }
+        assert_eq!(
+            parse_one("^:m #{1}").unwrap(),
+            Value::List(vec![Value::Int(1)])
+        );
+        // What Clojure's reader refuses, with where.
+        let refused = |text: &str| parse_one(text).unwrap_err();
+        let e = refused("[^:m 1]");
+        assert_eq!(e.offset, 5);
+        assert!(
+            e.message
+                .contains("only be attached to a symbol or a collection"),
+            "{e:?}"
+        );
+        for text in ["^:m :k", "^:m \"s\"", "^:m nil", "^:m ##NaN", "^:m \\a"] {
+            assert_eq!(refused(text).offset, 4, "{text}");
+        }
+        let e = refused("[1 ^1 x]");
+        assert_eq!(e.offset, 3);
+        assert!(e.message.contains("metadata must be a map"), "{e:?}");
+        assert_eq!(refused("^nil x").offset, 0);
+        let e = refused("  ^:m");
+        assert_eq!(e.offset, 2);
+        assert!(
+            e.message.contains("expected the form this metadata"),
+            "{e:?}"
+        );
+        assert_eq!(refused("[^:m]").offset, 4);
+        // A long chain of metadata, or of discards, is no stack overflow.
+        let chain = format!("{}x", "^:a ".repeat(100_000));
+        assert_eq!(parse_one(&chain).unwrap(), Value::Str("x".into()));
+        let discards = format!("{}x", "#_ ".repeat(100_000));
+        assert!(parse_one(&discards)
+            .unwrap_err()
+            .message
+            .contains("nesting"));
+    }
+
+    fn split(lines: &[&str]) -> Vec<String> {
+        let mut s = Splitter::new();
+        for (i, line) in lines.iter().enumerate() {
+            s.feed_line(line, i as u64 + 1).unwrap();
+        }
+        s.finish().unwrap();
+        std::iter::from_fn(|| s.pop())
+            .map(|f| f.text.trim().to_string())
+            .collect()
+    }
+
+    /// At top level, metadata waits for the form it is attached to, and `##NaN` is a whole
+    /// value (not a tag waiting for one).
+    #[test]
+    fn splitter_keeps_metadata_with_its_form() {
+        assert_eq!(
+            split(&[
+                "^:m {:f :read}",
+                "^{:a 1}",
+                "{:f :write} ^ \"t\" ^Sym {:f :cas}"
+            ]),
+            [
+                "^:m {:f :read}",
+                "^{:a 1}\n{:f :write}",
+                "^ \"t\" ^Sym {:f :cas}"
+            ]
+        );
+        assert_eq!(split(&["##NaN {:f :read}"]), ["##NaN", "{:f :read}"]);
+        // A history as one vector whose first op carries metadata.
+        assert_eq!(
+            split(&["[^:m {:f :read}", " {:f :write}]"]),
+            ["^:m {:f :read}", "{:f :write}"]
         );
     }
 

@@ -95,7 +95,7 @@ pub fn detect(start: &[u8]) -> Option<Format> {
         Some(rest) if rest.starts_with('"') => Some(Format::Jsonl),
         Some(rest) if rest.starts_with(':') => Some(Format::Edn),
         Some(_) => None,
-        None if first.starts_with(['[', '(', '#', ';']) => Some(Format::Edn),
+        None if first.starts_with(['[', '(', '#', ';', '^']) => Some(Format::Edn),
         None => None,
     }
 }
@@ -312,6 +312,8 @@ impl EventReader {
         };
         let mut p = edn::Parser::new(&form.text);
         loop {
+            // Metadata on an op (`^:meta {...}`) is attached to it and does not change it.
+            p.skip_metadata().map_err(|e| err(e.offset, e.message))?;
             let next = p.peek().map_err(|e| err(e.offset, e.message))?;
             let Some(c) = next else { return Ok(()) };
             let start = p.offset();
@@ -760,6 +762,33 @@ mod tests {
         .unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].event.value, Value::Int(3));
+    }
+
+    /// Ops carrying metadata (`^:m {...}`, `^{...} [...]`) and `##NaN` / `##Inf` values read as
+    /// Clojure's reader reads them: the metadata does not change the op, the values are floats.
+    #[test]
+    fn reads_edn_metadata_and_symbolic_floats() {
+        let text = "^{:line 1} {:process 0, :type :invoke, :f :read, :value nil}\n^:m {:process 0, :type :ok, :f :read, :value ##NaN}\n{:process :nemesis, :type :info, :f :start, :value [##Inf ##-Inf]}\n";
+        let e = read_all(text, Format::Auto).unwrap();
+        assert_eq!(e.len(), 3);
+        assert!(matches!(e[1].event.value, Value::Float(x) if x.is_nan()));
+        assert_eq!((e[1].line, e[1].f_column), (2, 29));
+        assert_eq!(
+            e[2].event.value,
+            Value::List(vec![
+                Value::Float(f64::INFINITY),
+                Value::Float(f64::NEG_INFINITY)
+            ])
+        );
+        let e = read_all(
+            "[^:m [0 :invoke :read nil]\n ^{:a 1} [0 :ok :read 2]]",
+            Format::Auto,
+        )
+        .unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].event.value, Value::Int(2));
+        let err = read_all("^:m 7\n", Format::Edn).unwrap_err().to_string();
+        assert!(err.starts_with("t:1:5: expected an op map"), "{err}");
     }
 
     /// A whole history as one top-level list (Knossos's `rethink-fail*.edn`), its brackets on
