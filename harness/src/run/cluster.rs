@@ -38,11 +38,7 @@ impl Provisioned {
             ))
         })?;
         static RUNS: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "run{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = temp_name(std::process::id(), RUNS.fetch_add(1, Ordering::SeqCst));
         eprintln!(
             "bringing up a temporary local cluster of {n} {} ({name})",
             if plan.vm { "qemu guests" } else { "nodes" }
@@ -61,6 +57,12 @@ impl Provisioned {
         let file = ClusterFile::load(&path).map_err(internal)?;
         Ok(Provisioned { file, _temp: temp })
     }
+}
+
+/// The name of the `k`th (from 0) temporary cluster that process `pid` makes: `run<PID>-<K>`,
+/// as README.md says.
+fn temp_name(pid: u32, k: u32) -> String {
+    format!("run{pid}-{k}")
 }
 
 impl Drop for TempCluster {
@@ -84,5 +86,45 @@ impl Drop for TempCluster {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_name;
+
+    /// README.md tells how the temporary cluster of `--cluster local:N` is named, and where
+    /// its files, namespaces and journal are: the same names as the code gives them.
+    #[test]
+    fn readme_names_the_temporary_cluster_as_the_code_does() {
+        let readme = include_str!("../../../README.md");
+        let name = temp_name(12345, 0);
+        assert_eq!(name, "run12345-0");
+        assert!(readme.contains("It is named `run<PID>-<K>`"), "README");
+        let home = std::path::Path::new("/var/lib/faultline");
+        let state = home.join("clusters").join(&name).join("cluster.yaml");
+        let journal = home.join("journal").join(format!("{name}.jsonl"));
+        let layout = clusters::local::Layout {
+            name: name.clone(),
+            dir: state.clone(),
+            bridge: String::new(),
+            subnet: 0,
+        };
+        for needle in [
+            format!("local cluster of 5 nodes ({name})"),
+            state.display().to_string().replace("/cluster.yaml", "/"),
+            journal.display().to_string(),
+            format!("`{}`", layout.netns(1)),
+            format!("cluster down --name {name}`"),
+        ] {
+            assert!(readme.contains(&needle), "README does not say {needle:?}");
+        }
+        let stated = clusters::local::state_dir(&name);
+        assert!(stated.ends_with(format!("clusters/{name}")), "{stated:?}");
+        let journaled = nemesis::Journal::default_path(&name);
+        assert!(
+            journaled.ends_with(format!("journal/{name}.jsonl")),
+            "{journaled:?}"
+        );
     }
 }
