@@ -277,46 +277,101 @@ fn pick<T>(first: Option<T>, second: Option<T>) -> Option<T> {
 
 /// Database options from the command line: `--db-opt KEY=VALUE` and the database flags.
 fn cli_db_options(args: &TestArgs) -> anyhow::Result<DbOptions> {
-    let mut m = db_options_from(
-        &args.db_opt,
+    let mut given = GivenOptions::from_db_opts(&args.db_opt)?;
+    given.shorthands(
         args.db_install.as_deref(),
         args.db_binary.as_deref(),
         args.read_mode.as_deref(),
     )?;
     if let Some(v) = &args.isolation {
-        m.insert("isolation".into(), v.clone());
+        given.set("isolation", v, format!("--isolation {v}"))?;
     }
     if let Some(v) = &args.consistency {
-        m.insert("consistency".into(), v.clone());
+        given.set("consistency", v, format!("--consistency {v}"))?;
     }
-    Ok(m)
+    Ok(given.options)
 }
 
 /// Database options from `--db-opt KEY=VALUE` and etcd's shorthands (`--db-install`,
-/// `--db-binary`, `--read-mode`), as `faultline test` and `faultline db` take them.
+/// `--db-binary`, `--read-mode`), as `faultline test` and `faultline db` take them. An option
+/// given twice with different values (`--db-opt read-mode=serializable --read-mode
+/// linearizable`) is refused, naming both, and so is faultline's own (internal) option
+/// `definition-sha256`.
 pub fn db_options_from(
     db_opt: &[String],
     install: Option<&str>,
     binary: Option<&Path>,
     read_mode: Option<&str>,
 ) -> anyhow::Result<DbOptions> {
-    let mut m = DbOptions::new();
-    for kv in db_opt {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--db-opt {kv:?}: expected KEY=VALUE"))?;
-        m.insert(k.trim().to_string(), v.to_string());
+    let mut given = GivenOptions::from_db_opts(db_opt)?;
+    given.shorthands(install, binary, read_mode)?;
+    Ok(given.options)
+}
+
+/// Database options being gathered from the command line, each with the flag that gave it.
+#[derive(Default)]
+struct GivenOptions {
+    options: DbOptions,
+    from: BTreeMap<String, String>,
+}
+
+impl GivenOptions {
+    /// The options of `--db-opt KEY=VALUE` flags.
+    fn from_db_opts(db_opt: &[String]) -> anyhow::Result<GivenOptions> {
+        let mut given = GivenOptions::default();
+        for kv in db_opt {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--db-opt {kv:?}: expected KEY=VALUE"))?;
+            let k = k.trim();
+            if workloads::adapter::definition::INTERNAL_OPTIONS.contains(&k) {
+                bail!(
+                    "--db-opt {kv}: {k} is faultline's own option, not one to set: a run records \
+                     the definition file's SHA-256 there in test.yaml, so that --replay runs the \
+                     same file"
+                );
+            }
+            given.set(k, v, format!("--db-opt {kv}"))?;
+        }
+        Ok(given)
     }
-    if let Some(v) = install {
-        m.insert("install".into(), v.to_string());
+
+    /// Adds etcd's shorthand flags.
+    fn shorthands(
+        &mut self,
+        install: Option<&str>,
+        binary: Option<&Path>,
+        read_mode: Option<&str>,
+    ) -> anyhow::Result<()> {
+        if let Some(v) = install {
+            self.set("install", v, format!("--db-install {v}"))?;
+        }
+        if let Some(v) = binary {
+            let v = v.display().to_string();
+            self.set("binary", &v, format!("--db-binary {v}"))?;
+        }
+        if let Some(v) = read_mode {
+            self.set("read-mode", v, format!("--read-mode {v}"))?;
+        }
+        Ok(())
     }
-    if let Some(v) = binary {
-        m.insert("binary".into(), v.display().to_string());
+
+    /// Sets `key` to `value`, given by `flag`; refused when an earlier flag gave it another
+    /// value (the same value twice is no contradiction).
+    fn set(&mut self, key: &str, value: &str, flag: String) -> anyhow::Result<()> {
+        match self.options.get(key) {
+            Some(old) if old != value => bail!(
+                "{} and {flag} contradict each other (both set the database option {key}): give it once",
+                self.from.get(key).map_or("an earlier option", String::as_str)
+            ),
+            Some(_) => {}
+            None => {
+                self.options.insert(key.to_string(), value.to_string());
+                self.from.insert(key.to_string(), flag);
+            }
+        }
+        Ok(())
     }
-    if let Some(v) = read_mode {
-        m.insert("read-mode".into(), v.to_string());
-    }
-    Ok(m)
 }
 
 /// Makes the plan of a run from the command line and `--config` or `--replay`. The seed is
@@ -585,11 +640,35 @@ mod tests {
                 "no option \"isolation\"",
             ),
             (&["--db-opt", "novalue"][..], "KEY=VALUE"),
+            (
+                &["--db-opt", "read-mode=serializable", "--read-mode", "linearizable"][..],
+                "--db-opt read-mode=serializable and --read-mode linearizable contradict each other",
+            ),
+            (
+                &["--db-opt", "install=upload", "--db-opt", "install=package"][..],
+                "--db-opt install=upload and --db-opt install=package contradict",
+            ),
+            (
+                &["--db-opt", "definition-sha256=abc"][..],
+                "--db-opt definition-sha256=abc: definition-sha256 is faultline's own option",
+            ),
             (&["--name", "../x"][..], "--name"),
         ] {
             let e = format!("{:#}", plan(flags).unwrap_err());
             assert!(e.contains(want), "{flags:?}: {e}");
         }
+        // A definition's SHA-256 is faultline's record, not an option of a fresh run (which
+        // would say the definition "changed since the run it replays").
+        let def = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/etcd/etcd.yaml");
+        let e = format!(
+            "{:#}",
+            plan(&["--db", def, "--db-opt", "definition-sha256=abc"]).unwrap_err()
+        );
+        assert!(
+            e.contains("definition-sha256 is faultline's own option") && !e.contains("changed"),
+            "{e}"
+        );
+        assert!(plan(&["--db", def]).is_ok());
     }
 
     #[test]
@@ -617,6 +696,56 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.consistency, Some(Consistency::Serializable));
+        // A shorthand and --db-opt that disagree are refused, naming both; agreeing, they
+        // are one option.
+        let postgres = ["--db", "postgres", "--workload", "list-append"];
+        for (flags, first, second) in [
+            (
+                [
+                    "--db-opt",
+                    "isolation=serializable",
+                    "--isolation",
+                    "read-committed",
+                ],
+                "--db-opt isolation=serializable",
+                "--isolation read-committed",
+            ),
+            (
+                [
+                    "--consistency",
+                    "serializable",
+                    "--db-opt",
+                    "consistency=strict-serializable",
+                ],
+                "--db-opt consistency=strict-serializable",
+                "--consistency serializable",
+            ),
+        ] {
+            let e = format!(
+                "{:#}",
+                plan(&[&postgres[..], &flags[..]].concat()).unwrap_err()
+            );
+            assert!(
+                e.contains(&format!(
+                    "{first} and {second} contradict each other (both set the database option"
+                )),
+                "{flags:?}: {e}"
+            );
+        }
+        let same = plan(
+            &[
+                &postgres[..],
+                &[
+                    "--db-opt",
+                    "isolation=read-committed",
+                    "--isolation",
+                    "read-committed",
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(same.db_options["isolation"], "read-committed");
         let dir = tempfile::tempdir().unwrap();
         let mut written = p.clone();
         written.write(dir.path()).unwrap();

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 /// the same definition (and refuses an edited one).
 pub const SHA_OPTION: &str = "definition-sha256";
 
+/// Options that faultline records for itself (a definition's [`SHA_OPTION`]): test.yaml
+/// carries them so that a replay checks them, but they are no user's to set, and the
+/// command line refuses them.
+pub const INTERNAL_OPTIONS: &[&str] = &[SHA_OPTION];
+
 /// Whether `--db VALUE` names a definition file rather than a registered database.
 pub fn is_definition_path(value: &str) -> bool {
     value.ends_with(".yaml") || value.ends_with(".yml")
@@ -410,13 +415,18 @@ impl DatabaseKind for FileDbKind {
         self.workloads
     }
     fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
-        let mut known: Vec<&str> = self.def.options.keys().map(String::as_str).collect();
-        known.push(SHA_OPTION);
-        db::only_options(self.name, given, &known)?;
+        // The internal option is checked below, and not listed among the user's options.
+        let known: Vec<&str> = self.def.options.keys().map(String::as_str).collect();
+        let user: DbOptions = given
+            .iter()
+            .filter(|(k, _)| k.as_str() != SHA_OPTION)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        db::only_options(self.name, &user, &known)?;
         if let Some(sha) = given.get(SHA_OPTION) {
             if sha != &self.sha256 {
                 return Err(DbError::Config(format!(
-                    "{} changed since the run it replays (its SHA-256 was {sha}, now {}); restore it or start a new run",
+                    "{} changed since the run that recorded it (that run's test.yaml gives its SHA-256 as {sha}, now {}); restore it or start a new run",
                     self.path.display(),
                     self.sha256
                 )));
@@ -924,11 +934,8 @@ logs: [\"{{log_dir}}/toy.log\"]
         assert_eq!(kind.resolve_options(&resolved).unwrap(), resolved);
         let mut unknown = DbOptions::new();
         unknown.insert("speed".into(), "1".into());
-        assert!(kind
-            .resolve_options(&unknown)
-            .unwrap_err()
-            .to_string()
-            .contains("no option \"speed\""));
+        let e = kind.resolve_options(&unknown).unwrap_err().to_string();
+        assert!(e.contains("no option \"speed\" (its options: mode)"), "{e}");
         // An edited definition is refused for a replay.
         std::fs::write(&path, GOOD.replace("sleep 1000", "sleep 2000")).unwrap();
         let edited = FileDbKind::load(&path).unwrap();
