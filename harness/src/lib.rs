@@ -22,3 +22,4 @@ pub mod serve_cmd;
 pub mod store;
 pub mod test_cmd;
 pub mod timeline;
+pub mod yaml_text;

@@ -563,10 +563,12 @@ impl TestPlan {
         Kind::parse_list(&self.nemesis).unwrap_or_default()
     }
 
-    /// Writes test.yaml into `dir`, stamped with the current time.
+    /// Writes test.yaml into `dir`, stamped with the current time. Strings that a YAML 1.1
+    /// reader would read as something else (`off`, `0.1.0`, the start time) are quoted
+    /// ([`crate::yaml_text`]).
     pub fn write(&mut self, dir: &Path) -> anyhow::Result<()> {
         self.started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let text = serde_yaml_ng::to_string(self)?;
+        let text = crate::yaml_text::to_string(self)?;
         std::fs::write(dir.join("test.yaml"), text).context("writing test.yaml")
     }
 
@@ -788,6 +790,46 @@ mod tests {
         let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap();
         again.started = p.started.clone();
         assert_eq!(again, p);
+    }
+
+    /// test.yaml quotes what YAML 1.1 readers would read as booleans, numbers or timestamps
+    /// (MariaDB's `snapshot-isolation: off`, the version, the start time), and still reads
+    /// back equal, as a plan, as a test file and for a replay.
+    #[test]
+    fn test_yaml_quotes_what_yaml_1_1_misreads_and_replays_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = plan(&[
+            "--db",
+            "mariadb",
+            "--workload",
+            "list-append",
+            "--seed",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(p.db_options["snapshot-isolation"], "off");
+        p.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("test.yaml")).unwrap();
+        for line in [
+            "\n  snapshot-isolation: \"off\"\n".to_string(),
+            format!("\nfaultline_version: \"{}\"\n", env!("CARGO_PKG_VERSION")),
+            format!("\nstarted: \"{}\"\n", p.started),
+            "\nworkload: list-append\n".to_string(),
+        ] {
+            assert!(text.contains(&line), "{line:?} in\n{text}");
+        }
+        assert_eq!(TestPlan::load(dir.path()).unwrap(), p);
+        let file = PlanFile::load(&dir.path().join("test.yaml")).unwrap();
+        assert_eq!(file.db_options()["snapshot-isolation"], "off");
+        let replay_args = args(&["--replay", dir.path().to_str().unwrap()]);
+        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap();
+        again.started = p.started.clone();
+        assert_eq!(again, p);
+        // As a --config file, too.
+        let config = dir.path().join("test.yaml");
+        let mut from_config = plan(&["--config", config.to_str().unwrap()]).unwrap();
+        from_config.started = p.started.clone();
+        assert_eq!(from_config, p);
     }
 
     #[test]
