@@ -321,7 +321,9 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     let _lease = match Lease::acquire(&file) {
         Ok(l) => Some(l),
         Err(e @ LeaseError::Held { .. }) if args.force => {
-            eprintln!("WARNING: {e}\nhealing its faults anyway (--force)");
+            eprintln!(
+                "WARNING: {e}\nhealing its faults anyway (--force); the test records in its history and report that they were healed from outside, when, and by this process"
+            );
             None
         }
         Err(e @ LeaseError::Held { .. }) => {

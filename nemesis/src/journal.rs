@@ -427,6 +427,37 @@ impl Journal {
         r
     }
 
+    /// The `healed` line of fault `id` that another process than this one wrote, if any:
+    /// the fault was healed from outside (`faultline heal --force` while a test holds the
+    /// cluster) at that line's time, and the process that applied it must say so instead of
+    /// claiming the fault lasted until its own heal.
+    pub fn healed_elsewhere(&self, id: u64) -> Result<Option<JournalEntry>, NemesisError> {
+        let me = std::process::id();
+        Ok(self
+            .entries()?
+            .into_iter()
+            .find(|e| e.id == id && e.event == Event::Healed && e.pid != me))
+    }
+
+    /// Copies `entry`, a line another process wrote into this journal (such as the
+    /// [`Journal::healed_elsewhere`] of one of this run's faults), into the mirror, so that
+    /// the run's own copy of the journal tells how its faults ended. Without a mirror,
+    /// nothing to do.
+    pub fn mirror_entry(&self, entry: &JournalEntry) -> Result<(), NemesisError> {
+        let Some(m) = &self.mirror else {
+            return Ok(());
+        };
+        let json = serde_json::to_string(entry).map_err(|e| NemesisError::Journal {
+            path: m.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut mf = OpenOptions::new()
+            .append(true)
+            .open(m)
+            .map_err(|e| err(m, e))?;
+        write_synced(&mut mf, m, &format!("{json}\n"))
+    }
+
     /// The faults that may still be applied, oldest first.
     pub fn pending(&self) -> Result<Vec<Pending>, NemesisError> {
         let mut open: BTreeMap<u64, Pending> = BTreeMap::new();
@@ -587,6 +618,45 @@ mod tests {
         assert_eq!(j2.pending().unwrap()[0].id, b);
         let c = j2.record_apply(&f1, &u1).unwrap();
         assert!(c > b);
+    }
+
+    /// A fault healed by another process (its `healed` line carries that process's pid) is
+    /// found, with when; this process's own heals are not "elsewhere".
+    #[test]
+    fn a_heal_by_another_process_is_found_with_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nemesis.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let (f, u) = fault("n1");
+        let a = j.record_apply(&f, &u).unwrap();
+        j.record_applied(a).unwrap();
+        let b = j.record_apply(&f, &u).unwrap();
+        j.record_healed(b).unwrap();
+        assert_eq!(j.healed_elsewhere(a).unwrap(), None);
+        assert_eq!(
+            j.healed_elsewhere(b).unwrap(),
+            None,
+            "healed by this process"
+        );
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let other = std::process::id().wrapping_add(1);
+        writeln!(
+            file,
+            r#"{{"time":"2026-12-07T11:00:00.100Z","id":{a},"event":"healed","pid":{other}}}"#
+        )
+        .unwrap();
+        let e = j.healed_elsewhere(a).unwrap().expect("healed elsewhere");
+        assert_eq!(
+            (e.pid, e.time.as_str()),
+            (other, "2026-12-07T11:00:00.100Z")
+        );
+        assert!(j.pending().unwrap().is_empty());
+        // A run copies it into its mirror, which then tells how its fault ended too.
+        let mirror = dir.path().join("mirror.jsonl");
+        let j = Journal::open(&path).unwrap().with_mirror(&mirror).unwrap();
+        j.mirror_entry(&e).unwrap();
+        let copied = Journal::open(&mirror).unwrap().entries().unwrap();
+        assert_eq!(copied, vec![e]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! a sample of op latencies (at most [`MAX_POINTS`]), completions per second by outcome, and
 //! the fault intervals.
 
-use checkers::history::{EventKind, Process};
+use checkers::history::{EventKind, Process, Value};
 use checkers::read::{self, Format};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -34,6 +34,12 @@ pub struct FaultInterval {
     pub what: String,
     /// A note from its start event (e.g. that it was applied late), or empty.
     pub note: String,
+    /// A note from its stop event (that it was healed from outside the run, when and by
+    /// whom), or empty.
+    pub end_note: String,
+    /// Whether another process healed it (`faultline heal --force` during the run); `end`
+    /// is then when the fault journal says it was healed.
+    pub healed_from_outside: bool,
 }
 
 /// A scheduled step that was not applied (a `fault-skipped` or `fault-refused` event).
@@ -73,6 +79,17 @@ pub struct RunData {
 
 fn secs(t: Option<u64>) -> f64 {
     t.unwrap_or(0) as f64 / 1e9
+}
+
+/// When a fault healed from outside the run was healed (seconds since the start), from its
+/// stop event's value `{"healed_from_outside": {"at_ms": ...}}`.
+fn healed_from_outside_at(value: &Value) -> Option<f64> {
+    let Value::Map(m) = value else { return None };
+    let (_, Value::Map(h)) = m.iter().find(|(k, _)| k == "healed_from_outside")? else {
+        return None;
+    };
+    let (_, at) = h.iter().find(|(k, _)| k == "at_ms")?;
+    at.as_int().map(|ms| ms as f64 / 1e3)
 }
 
 impl RunData {
@@ -158,12 +175,15 @@ impl RunData {
                         open.insert(kind.to_string(), (t, what, note));
                     } else if let Some(kind) = e.f.strip_prefix("stop-") {
                         if let Some((start, what, note)) = open.remove(kind) {
+                            let outside = healed_from_outside_at(&e.value);
                             d.faults.push(FaultInterval {
                                 kind: kind.to_string(),
                                 start,
-                                end: t,
+                                end: outside.map_or(t, |at| at.clamp(start, t.max(start))),
                                 what,
                                 note,
+                                end_note: e.error.clone().unwrap_or_default(),
+                                healed_from_outside: outside.is_some(),
                             });
                         }
                     } else if e.f == "heal" {
@@ -174,6 +194,8 @@ impl RunData {
                                 end: t,
                                 what,
                                 note,
+                                end_note: String::new(),
+                                healed_from_outside: false,
                             });
                         }
                     }
@@ -187,6 +209,8 @@ impl RunData {
                 end: d.duration,
                 what,
                 note,
+                end_note: String::new(),
+                healed_from_outside: false,
             });
         }
         d.faults.sort_by(|a, b| {

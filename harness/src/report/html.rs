@@ -159,16 +159,26 @@ pub fn page(i: &Inputs<'_>) -> String {
     };
     let mut faults = String::new();
     for f in &d.faults {
+        let note: Vec<&str> = [f.note.as_str(), f.end_note.as_str()]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect();
         let _ = write!(
             faults,
-            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr{}><td>{}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td><td>{}</td></tr>",
+            if f.healed_from_outside {
+                " class=\"outside\""
+            } else {
+                ""
+            },
             esc(&f.kind),
             f.start,
             f.end,
             esc(&f.what),
-            esc(&f.note)
+            esc(&note.join("; "))
         );
     }
+    let outside = d.faults.iter().filter(|f| f.healed_from_outside).count();
     let mut faults = if faults.is_empty() {
         "<p>No faults were injected.</p>".to_string()
     } else {
@@ -201,7 +211,7 @@ body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left;font-size:.9em}}\
 pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
 </style></head><body>\n<h1>{name}</h1>\n<p class=\"verdict\" id=\"verdict\">{word}</p>\n<pre>{detail}</pre>\n\
-<p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s){nna}. \
+<p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s){outside}{nna}. \
 <a href=\"timeline.html\">timeline of the failing keys</a> · <a href=\"history.jsonl\">history.jsonl</a> · \
 <a href=\"nemesis.jsonl\">fault journal</a> · <a href=\"results.json\">results.json</a></p>\n\
 {anomalies}\n<h2>Latency</h2>\n<div id=\"latency\">{lat}</div>\n<h2>Throughput</h2>\n<div id=\"rate\">{rate}</div>\n\
@@ -215,6 +225,13 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
         info = d.totals[2],
         dur = d.duration,
         nf = d.faults.len(),
+        outside = if outside == 0 {
+            String::new()
+        } else {
+            format!(
+                ", <strong id=\"healed-from-outside\">{outside} healed from outside the run</strong> (by another faultline process, such as <code>faultline heal --force</code>: see the faults' notes)"
+            )
+        },
         nna = if d.not_applied.is_empty() {
             String::new()
         } else {
@@ -235,6 +252,39 @@ mod tests {
     use super::*;
     use crate::report::data::FaultInterval;
 
+    /// A fault healed from outside the run is said so: in the summary, and in its row, with
+    /// when and by whom.
+    #[test]
+    fn a_fault_healed_from_outside_is_said_so() {
+        let d = RunData {
+            faults: vec![FaultInterval {
+                kind: "kill".into(),
+                start: 1.0,
+                end: 1.1,
+                what: "{}".into(),
+                note: String::new(),
+                end_note: "healed from outside at 1.1 s (by faultline process 7 at T)".into(),
+                healed_from_outside: true,
+            }],
+            ..RunData::default()
+        };
+        let html = page(&Inputs {
+            test_name: "t",
+            verdict: Status::Error,
+            detail: "",
+            data: &d,
+            results: "",
+            test_yaml: "",
+            latency_svg: "",
+            rate_svg: "",
+        });
+        assert!(html.contains("1 healed from outside the run"), "{html}");
+        assert!(
+            html.contains("<td>1.0</td><td>1.1</td><td><code>{}</code></td><td>healed from outside at 1.1 s (by faultline process 7 at T)</td>"),
+            "{html}"
+        );
+    }
+
     #[test]
     fn lost_adds_are_set_against_the_fault_that_was_on_when_they_were_acknowledged() {
         let d = RunData {
@@ -244,6 +294,8 @@ mod tests {
                 end: 20.0,
                 what: r#"{"n1":["n2"]}"#.into(),
                 note: String::new(),
+                end_note: String::new(),
+                healed_from_outside: false,
             }],
             watched_acks: vec![(7, 12.5), (3, 11.0), (9, 23.0), (1, 2.0), (4, 24.0)],
             ..RunData::default()

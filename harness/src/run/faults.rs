@@ -1,6 +1,12 @@
 //! The fault phase: the nemesis for a run (journaled in the cluster's journal, mirrored into
 //! the store, with the database's process hooks), and the thread that applies and heals
 //! faults on the schedule, writing each into the history as a `process: "nemesis"` event.
+//!
+//! A fault that another process heals while the run holds it (`faultline heal --force`) is
+//! noticed in the journal, while the run waits for its next step and before its own heal:
+//! the history gets its `stop-KIND` then, saying when the journal says it was healed and by
+//! which process, and the scheduled heal is recorded as skipped (nothing left to heal), so
+//! that neither the history nor the report claims the fault lasted until its slot.
 
 use super::RunLog;
 use crate::exit::{bad_input, internal, Failure};
@@ -8,12 +14,13 @@ use crate::hooks::DbHooks;
 use crate::recorder::Recorder;
 use checkers::history::Value;
 use clusters::Cluster;
+use nemesis::journal::JournalEntry;
 use nemesis::schedule::{Action, Kind, Schedule, Step};
 use nemesis::{Applied, FaultSpec, Journal, Nemesis, NemesisError};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use workloads::Database;
 
 /// The run's nemesis, after healing what an earlier run left and preparing clock faults.
@@ -116,8 +123,10 @@ pub trait Driver {
         fault: &FaultSpec,
         late: Option<Duration>,
     ) -> Result<(), String>;
-    /// Heals the active fault (`late`: how long after its slot).
-    fn heal(&mut self, late: Option<Duration>);
+    /// Heals the active fault, the heal of `step` (`late`: how long after its slot); `Some`
+    /// says why there was nothing to heal (the fault was healed from outside, which the
+    /// driver recorded), and the step is then skipped.
+    fn heal(&mut self, step: &Step, late: Option<Duration>) -> Option<String>;
     /// Records that `step` was not taken, and why.
     fn skipped(&mut self, step: &Step, why: &str);
 }
@@ -207,9 +216,11 @@ pub fn drive(schedule: &Schedule, end: Duration, d: &mut impl Driver) -> Vec<Ste
             }
             Action::Heal => {
                 if active {
-                    d.heal(late);
                     active = false;
-                    outcomes.push(StepOutcome::Healed { late });
+                    match d.heal(step, late) {
+                        None => outcomes.push(StepOutcome::Healed { late }),
+                        Some(why) => outcomes.push(StepOutcome::Skipped(why)),
+                    }
                 } else {
                     let why = "nothing to heal: the fault before it was not applied".to_string();
                     d.skipped(step, &why);
@@ -240,15 +251,130 @@ fn late_note(at_ms: u64, late: Option<Duration>) -> Option<String> {
     })
 }
 
+/// How often, while a fault is applied, the run looks in the journal for a heal from
+/// outside.
+const OUTSIDE_POLL: Duration = Duration::from_millis(250);
+
+/// A fault of the run that another process healed, as the journal records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutsideHeal {
+    /// When, since the workload started (the journal's wall-clock time, kept between the
+    /// fault's start and the moment the run noticed).
+    pub at: Duration,
+    /// The journal's time of the heal (RFC 3339).
+    pub time: String,
+    /// The process that healed it.
+    pub pid: u32,
+}
+
+impl OutsideHeal {
+    /// The heal that journal line `e` records; `wall_start` is the wall-clock time at which
+    /// the workload started, `applied_at` and `now` bound the result.
+    fn new(e: &JournalEntry, wall_start: SystemTime, applied_at: Duration, now: Duration) -> Self {
+        let at = humantime::parse_rfc3339_weak(&e.time)
+            .ok()
+            .and_then(|t| t.duration_since(wall_start).ok())
+            .unwrap_or(now)
+            .clamp(applied_at, now.max(applied_at));
+        OutsideHeal {
+            at,
+            time: e.time.clone(),
+            pid: e.pid,
+        }
+    }
+
+    /// What the history's `stop-KIND` event says.
+    fn note(&self) -> String {
+        format!(
+            "healed from outside at {} (by faultline process {} at {}, as the fault journal records), not by this run",
+            secs(self.at),
+            self.pid,
+            self.time
+        )
+    }
+
+    /// The `stop-KIND` event's value: when (`at_ms`, since the workload started), as the
+    /// journal says, and by whom.
+    fn value(&self) -> Value {
+        Value::from_json(serde_json::json!({
+            "healed_from_outside": {
+                "at_ms": self.at.as_millis() as u64,
+                "time": self.time,
+                "pid": self.pid,
+            }
+        }))
+    }
+}
+
 /// The run's [`Driver`]: the real clock, the run's nemesis, its history and log.
 pub struct RunDriver<'a, 'c> {
     nem: &'a Nemesis<'c>,
     recorder: &'a Recorder,
     start: Instant,
+    /// The wall-clock time at `start` (the journal's times are wall-clock times).
+    wall_start: SystemTime,
     stop: &'a AtomicBool,
     active: &'a Mutex<Option<String>>,
     log: &'a RunLog,
     current: Option<Applied>,
+    /// When the current fault was applied, since the workload started.
+    applied_at: Duration,
+    /// The current fault's heal from outside, once noticed (until its scheduled heal).
+    outside: Option<OutsideHeal>,
+}
+
+impl<'a, 'c> RunDriver<'a, 'c> {
+    /// A driver whose workload started at `start`.
+    fn new(
+        nem: &'a Nemesis<'c>,
+        recorder: &'a Recorder,
+        start: Instant,
+        stop: &'a AtomicBool,
+        active: &'a Mutex<Option<String>>,
+        log: &'a RunLog,
+    ) -> Self {
+        RunDriver {
+            nem,
+            recorder,
+            start,
+            wall_start: SystemTime::now()
+                .checked_sub(start.elapsed())
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            stop,
+            active,
+            log,
+            current: None,
+            applied_at: Duration::ZERO,
+            outside: None,
+        }
+    }
+
+    /// Whether the journal says that the current fault was healed by another process; if
+    /// so, records its `stop-KIND` in the history now, with when and by whom, and forgets
+    /// the fault (there is nothing left for the run to heal).
+    fn notice_outside_heal(&mut self) {
+        let Some(a) = &self.current else { return };
+        let entry = match self.nem.journal().healed_elsewhere(a.id) {
+            Ok(Some(e)) => e,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("could not look for a heal from outside in the journal: {e}");
+                return;
+            }
+        };
+        if let Err(e) = self.nem.journal().mirror_entry(&entry) {
+            tracing::warn!("could not copy the heal from outside into the run's journal: {e}");
+        }
+        let h = OutsideHeal::new(&entry, self.wall_start, self.applied_at, self.now());
+        self.log
+            .say(&format!("nemesis: {} was {}", a.fault.kind(), h.note()));
+        let _ = self
+            .recorder
+            .nemesis(&a.fault.stop_f(), h.value(), Some(h.note()));
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.current = None;
+        self.outside = Some(h);
+    }
 }
 
 impl Driver for RunDriver<'_, '_> {
@@ -257,7 +383,19 @@ impl Driver for RunDriver<'_, '_> {
     }
 
     fn sleep_until(&mut self, at: Duration) -> bool {
-        sleep_until(self.start + at, self.stop)
+        let deadline = self.start + at;
+        // While a fault is applied, look for a heal from outside every OUTSIDE_POLL.
+        while self.current.is_some() {
+            self.notice_outside_heal();
+            let next = (Instant::now() + OUTSIDE_POLL).min(deadline);
+            if !sleep_until(next, self.stop) {
+                return false;
+            }
+            if next >= deadline {
+                return true;
+            }
+        }
+        sleep_until(deadline, self.stop)
     }
 
     fn start(
@@ -282,6 +420,8 @@ impl Driver for RunDriver<'_, '_> {
                 let _ = self.recorder.nemesis(&a.fault.start_f(), value, note);
                 *self.active.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.fault.to_string());
                 self.current = Some(a);
+                self.applied_at = self.now();
+                self.outside = None;
                 Ok(())
             }
             Err(e) => {
@@ -295,7 +435,13 @@ impl Driver for RunDriver<'_, '_> {
         }
     }
 
-    fn heal(&mut self, late: Option<Duration>) {
+    fn heal(&mut self, step: &Step, late: Option<Duration>) -> Option<String> {
+        self.notice_outside_heal();
+        if let Some(h) = self.outside.take() {
+            let why = format!("nothing to heal: the fault was {}", h.note());
+            self.skipped(step, &why);
+            return Some(why);
+        }
         if let Some(a) = self.current.take() {
             let r = self.nem.heal(&a);
             let err = r.as_ref().err().map(ToString::to_string);
@@ -311,6 +457,7 @@ impl Driver for RunDriver<'_, '_> {
             let _ = self.recorder.nemesis(&a.fault.stop_f(), Value::Null, err);
             *self.active.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
+        None
     }
 
     fn skipped(&mut self, step: &Step, why: &str) {
@@ -330,7 +477,8 @@ impl Driver for RunDriver<'_, '_> {
 
 /// Applies and heals faults on the schedule until it ends, the workload's time limit `end`
 /// passes or `stop` is set; `active` tells the progress display which fault is applied now.
-/// Every step ends in the history (see [`drive`]).
+/// Every step ends in the history (see [`drive`]), and so does a fault healed from outside
+/// (see the module's documentation), also the one left applied when the workload ends.
 #[allow(clippy::too_many_arguments)]
 pub fn run_schedule(
     nem: &Nemesis<'_>,
@@ -342,16 +490,9 @@ pub fn run_schedule(
     active: &Mutex<Option<String>>,
     log: &RunLog,
 ) {
-    let mut driver = RunDriver {
-        nem,
-        recorder,
-        start,
-        stop,
-        active,
-        log,
-        current: None,
-    };
+    let mut driver = RunDriver::new(nem, recorder, start, stop, active, log);
     drive(schedule, end, &mut driver);
+    driver.notice_outside_heal();
 }
 
 #[cfg(test)]
@@ -417,10 +558,11 @@ mod tests {
             ));
             Ok(())
         }
-        fn heal(&mut self, _late: Option<Duration>) {
+        fn heal(&mut self, _step: &Step, _late: Option<Duration>) -> Option<String> {
             self.now += Duration::from_millis(10);
             self.history
                 .push((self.now.as_millis() as u64, "stop".into(), None));
+            None
         }
         fn skipped(&mut self, step: &Step, why: &str) {
             self.history
@@ -521,6 +663,127 @@ mod tests {
             );
         }
         assert_eq!(fake.history.len(), 9);
+    }
+
+    /// `faultline heal --force` from another process 0.1 s after a kill was applied: the run
+    /// notices it in the journal while it waits for its heal step, records the fault's stop
+    /// then, saying when (as the journal says) and by whom, skips its own heal saying why
+    /// (touching no node: this cluster's node cannot be reached), and the report's interval
+    /// for the fault ends when the journal says, not at the heal's slot.
+    #[test]
+    fn a_fault_healed_from_outside_is_recorded_with_when_and_by_whom() {
+        use nemesis::process::{KillFault, Restart};
+        use nemesis::{Fault, Undo};
+        let dir = tempfile::tempdir().unwrap();
+        let file =
+            clusters::ClusterFile::parse("name: t\nnodes: [n1]\nssh:\n  port: 1\n", "c.yaml")
+                .unwrap();
+        let cluster = Cluster::new(file, 1);
+        let journal = dir.path().join("journal.jsonl");
+        let mirror = dir.path().join("nemesis.jsonl");
+        let nem = Nemesis::new(
+            &cluster,
+            Journal::open(&journal)
+                .and_then(|j| j.with_mirror(&mirror))
+                .unwrap(),
+        );
+        let history = dir.path().join("history.jsonl");
+        let start = Instant::now();
+        let recorder = Recorder::create(&history, start).unwrap();
+        let (stop, active) = (AtomicBool::new(false), Mutex::new(None));
+        let mut driver = RunDriver::new(&nem, &recorder, start, &stop, &active, &RunLog);
+        // The kill, journaled and recorded as the run applies it (its slot: 0 s).
+        let fault = Fault::Kill(KillFault {
+            db: "db".into(),
+            nodes: vec!["n1".into()],
+        });
+        let undo = Undo::Restart(Restart {
+            db: "db".into(),
+            nodes: vec!["n1".into()],
+        });
+        let id = nem.journal().record_apply(&fault, &undo).unwrap();
+        nem.journal().record_applied(id).unwrap();
+        recorder
+            .nemesis(
+                &fault.start_f(),
+                Value::from_json(fault.history_value()),
+                None,
+            )
+            .unwrap();
+        driver.current = Some(Applied { id, fault, undo });
+        driver.applied_at = driver.now();
+        // Healed 0.1 s later by another faultline process, as its journal line says.
+        std::thread::sleep(Duration::from_millis(100));
+        let healed = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let other = std::process::id().wrapping_add(1);
+        let line = format!(r#"{{"time":"{healed}","id":{id},"event":"healed","pid":{other}}}"#);
+        std::fs::write(
+            &journal,
+            std::fs::read_to_string(&journal).unwrap() + &line + "\n",
+        )
+        .unwrap();
+        // The heal step is due at 1.5 s; the run notices long before.
+        assert!(driver.sleep_until(Duration::from_millis(1500)));
+        assert!(
+            driver.current.is_none(),
+            "the fault is no longer the run's to heal"
+        );
+        assert!(active.lock().unwrap().is_none());
+        let step = Step {
+            at_ms: 1500,
+            action: Action::Heal,
+            seed: 0,
+        };
+        let why = driver.heal(&step, None).expect("nothing left to heal");
+        assert!(
+            why.starts_with("nothing to heal: the fault was healed from outside at 0.1 s"),
+            "{why}"
+        );
+        let text = std::fs::read_to_string(&history).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[1]["f"], "stop-kill");
+        let note = lines[1]["error"].as_str().unwrap_or_default();
+        assert!(
+            note.starts_with("healed from outside at 0.1 s")
+                && note.contains(&format!("by faultline process {other} at {healed}")),
+            "{note}"
+        );
+        let at_ms = lines[1]["value"]["healed_from_outside"]["at_ms"]
+            .as_u64()
+            .unwrap();
+        assert!((100..400).contains(&at_ms), "{at_ms}");
+        // Noticed within a poll, not at the heal's slot.
+        let noticed = lines[1]["time"].as_u64().unwrap();
+        assert!(noticed < 800_000_000, "{noticed}");
+        assert_eq!(lines[2]["f"], "fault-skipped");
+        assert_eq!(lines[2]["value"]["step"], "heal");
+        // The report's interval ends when the journal says, and says why.
+        let data = crate::report::RunData::read(&history).unwrap();
+        let f = &data.faults[0];
+        assert!(f.healed_from_outside);
+        assert!((f.end - at_ms as f64 / 1e3).abs() < 1e-9, "{f:?}");
+        assert!(f.end_note.starts_with("healed from outside"), "{f:?}");
+        // The journal holds no heal of this run's: it healed nothing.
+        let own = nem
+            .journal()
+            .entries()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.pid == std::process::id() && e.event == nemesis::journal::Event::Healed)
+            .count();
+        assert_eq!(own, 0);
+        // The run's copy of the journal says how the fault ended.
+        let copied = Journal::open(&mirror).unwrap().entries().unwrap();
+        assert!(
+            copied
+                .iter()
+                .any(|e| e.id == id && e.pid == other && e.time == healed),
+            "{copied:?}"
+        );
     }
 
     #[test]
