@@ -231,3 +231,131 @@ fn a_holder_killed_with_sigkill_does_not_block_the_next() {
         assert!(!node_lease(h, c, node), "lease left on {node}");
     }
 }
+
+/// `faultline heal --force` while a test holds the cluster, 0.1 s or so after the test
+/// applied a partition due to last 4 s: the test's history ends the partition when the
+/// journal says it was healed (not at its heal's slot), saying so and by which process, its
+/// own heal of it is a step not taken, and its report says that a fault was healed from
+/// outside. Before, the history and report claimed the partition lasted its 4 s.
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables), etcd"
+)]
+fn a_heal_from_outside_is_recorded_in_the_tests_history_and_report() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let home = home();
+    let h = home.path();
+    let name = format!("t-outside-{}", std::process::id());
+    let _down = Down(h, name.clone());
+    let c = up(h, &name, 3);
+    let c = c.to_str().expect("utf-8 path");
+    let store = h.join("store");
+    let (out_path, err_path) = (h.join("t.out"), h.join("t.err"));
+    // One partition, from 3 s to 7 s.
+    let test = cmd(
+        h,
+        &[
+            "test",
+            "--cluster",
+            c,
+            "--db",
+            "etcd",
+            "--workload",
+            "cas-register",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "8s",
+            "--seed",
+            "3",
+            "--name",
+            "outside",
+            "--store",
+            store.to_str().expect("utf-8 path"),
+        ],
+    )
+    .stdout(std::fs::File::create(&out_path).expect("t.out"))
+    .stderr(std::fs::File::create(&err_path).expect("t.err"))
+    .spawn()
+    .expect("start the test");
+    let pid = test.id();
+    let mut test = Reap(test);
+    wait_held(h, c, pid);
+    // As soon as the partition is applied, heal it from here.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = text(&faultline(h, &["nemesis", "--cluster", c, "status"]).stdout);
+        if s.contains(" applied since ") {
+            break;
+        }
+        assert!(Instant::now() < until, "no fault was applied: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let heal = faultline(h, &["heal", "--cluster", c, "--force"]);
+    assert_eq!(heal.status.code(), Some(0), "{}", text(&heal.stderr));
+    assert!(text(&heal.stderr).contains("healed from outside"));
+    let status = test.0.wait().expect("the test");
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.code().is_some_and(|c| c <= 2), "the test: {stderr}");
+    let run = store.join("outside").join(
+        std::fs::read_dir(store.join("outside"))
+            .expect("the run's directory")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .find(|n| n != "latest")
+            .expect("one run"),
+    );
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let nemesis: Vec<serde_json::Value> = history
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    let start = nemesis
+        .iter()
+        .find(|e| e["f"] == "start-partition")
+        .expect("start-partition");
+    let stop = nemesis
+        .iter()
+        .find(|e| e["f"] == "stop-partition")
+        .unwrap_or_else(|| panic!("stop-partition in {nemesis:?}"));
+    let outside = &stop["value"]["healed_from_outside"];
+    let at_ms = outside["at_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{stop}"));
+    let started_ms = start["time"].as_u64().expect("time") / 1_000_000;
+    assert!(
+        at_ms >= started_ms && at_ms < started_ms + 2_000,
+        "healed at {at_ms} ms, applied at {started_ms} ms: {stop}"
+    );
+    assert!(
+        stop["time"].as_u64().expect("time") / 1_000_000 < 6_000,
+        "noticed long before the heal's slot at 6 s: {stop}"
+    );
+    let note = stop["error"].as_str().unwrap_or_default();
+    assert!(note.starts_with("healed from outside at "), "{note}");
+    assert!(note.contains("by faultline process "), "{note}");
+    assert!(
+        nemesis.iter().any(|e| e["f"] == "fault-skipped"
+            && e["value"]["step"] == "heal"
+            && e["error"]
+                .as_str()
+                .is_some_and(|w| w.contains("healed from outside"))),
+        "{nemesis:?}"
+    );
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(report.contains("1 healed from outside the run"), "{report}");
+    // The run's copy of the journal tells how the partition ended.
+    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).expect("nemesis.jsonl");
+    assert!(
+        journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| e["event"] == "healed" && e["pid"] != pid),
+        "{journal}"
+    );
+}
