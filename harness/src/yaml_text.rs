@@ -32,7 +32,7 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_yaml_ng::Error
 /// string it stands for.
 fn placeholders(value: Value, prefix: &str, quoted: &mut Vec<(String, String)>) -> Value {
     match value {
-        Value::String(s) if !s.contains(['\n', '\r']) && ambiguous(&s) => {
+        Value::String(s) if !s.contains(['\n', '\r']) && ambiguous(&s) && !quoted_anyway(&s) => {
             let placeholder = format!("{prefix}{}z", quoted.len());
             quoted.push((placeholder.clone(), s));
             Value::String(placeholder)
@@ -57,6 +57,12 @@ fn placeholders(value: Value, prefix: &str, quoted: &mut Vec<(String, String)>) 
         }
         other => other,
     }
+}
+
+/// Whether serde_yaml_ng quotes `s` itself (as it does `'2'` or `'true'`): it is then left as
+/// serde_yaml_ng writes it.
+fn quoted_anyway(s: &str) -> bool {
+    serde_yaml_ng::to_string(s).is_ok_and(|t| t.starts_with(['\'', '"']))
 }
 
 /// Whether a YAML reader, 1.1 or 1.2, could read the plain scalar `s` as something other
@@ -181,6 +187,8 @@ mod tests {
             ("started", "2026-12-07T11:36:23Z"),
             ("quote", "say \"hi\""),
             ("lines", "a\nb"),
+            ("replicas", "2"),
+            ("flag", "true"),
         ] {
             m.insert(k.into(), v.into());
         }
@@ -191,6 +199,9 @@ mod tests {
             "version: \"0.1.0\"\n",
             "mode: fast\n",
             "started: \"2026-12-07T11:36:23Z\"\n",
+            // What serde_yaml_ng quotes itself stays as it writes it.
+            "replicas: '2'\n",
+            "flag: 'true'\n",
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }

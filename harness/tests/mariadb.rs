@@ -143,7 +143,7 @@ fn repeatable_read_without_snapshot_isolation_loses_updates() {
     assert_eq!(out.status.code(), Some(1), "invalid under repeatable-read");
     let plan = read(dir.join("test.yaml"));
     assert!(plan.contains("\nconsistency: repeatable-read\n"), "{plan}");
-    assert!(plan.contains("snapshot-isolation: off"), "{plan}");
+    assert!(plan.contains("snapshot-isolation: \"off\""), "{plan}");
     let results: serde_json::Value =
         serde_json::from_str(&read(dir.join("results.json"))).expect("results.json");
     assert_eq!(results["checker"], "transactional");
@@ -195,7 +195,7 @@ fn snapshot_isolation_on_turns_conflicts_into_error_1020() {
     let plan = read(dir.join("test.yaml"));
     assert!(
         plan.contains("\nconsistency: snapshot-isolation\n")
-            && plan.contains("snapshot-isolation: on"),
+            && plan.contains("snapshot-isolation: \"on\""),
         "{plan}"
     );
     assert_faults_and_recoveries(&dir);
