@@ -3,6 +3,7 @@
 
 use super::{esc, RunData, Status};
 use crate::power::Power;
+use checkers::check::Results;
 use checkers::Verdict;
 use std::fmt::Write;
 
@@ -12,68 +13,11 @@ pub struct Inputs<'a> {
     pub verdict: Status,
     pub detail: &'a str,
     pub data: &'a RunData,
-    pub results: &'a str,
+    pub results: Option<&'a Results>,
+    pub power: Option<&'a Power>,
     pub test_yaml: &'a str,
     pub latency_svg: &'a str,
     pub rate_svg: &'a str,
-}
-
-fn anomalies(results: &str) -> String {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(results) else {
-        return String::new();
-    };
-    let mut out = String::new();
-    if let Some(list) = v["anomalies"].as_array() {
-        for a in list.iter().take(20) {
-            let key = match &a["key"] {
-                serde_json::Value::Null => "the history".to_string(),
-                k => format!("key {k}"),
-            };
-            let c = &a["result"]["counterexample"];
-            let _ = write!(out, "<li><b>{}</b>: not linearizable", esc(&key));
-            if let Some(op) = c["failed_op"]["op"].as_str() {
-                let states: Vec<String> = c["states"]
-                    .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .map(|x| x.as_str().unwrap_or("?").to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let _ = write!(
-                    out,
-                    ": after a linearizable prefix of {} ops, <code>{}</code> (process {}) fits none of the states {}",
-                    c["prefix_len"],
-                    esc(op),
-                    c["failed_op"]["process"],
-                    esc(&states.join(", "))
-                );
-            }
-            out.push_str("</li>");
-        }
-        if list.len() > 20 {
-            let _ = write!(out, "<li>... and {} more</li>", list.len() - 20);
-        }
-    }
-    for field in ["lost", "unexpected", "failed_but_present"] {
-        if let Some(l) = v[field].as_array() {
-            if !l.is_empty() {
-                let shown: Vec<String> = l.iter().take(50).map(ToString::to_string).collect();
-                let _ = write!(
-                    out,
-                    "<li><b>{field}</b> ({}): {}{}</li>",
-                    l.len(),
-                    shown.join(", "),
-                    if l.len() > 50 { ", ..." } else { "" }
-                );
-            }
-        }
-    }
-    if out.is_empty() {
-        out
-    } else {
-        format!("<h2>Anomalies</h2><ul>{out}</ul>")
-    }
 }
 
 /// Lost acknowledged adds set against the faults: the acknowledgements grouped by the fault
@@ -147,15 +91,6 @@ fn lost_against_faults(d: &RunData) -> String {
         "<h3 id=\"lost-timing\">When the lost adds were acknowledged</h3>\n\
          <table><tr><th>lost</th><th>acknowledged at (s)</th><th>while</th><th>elements</th></tr>{rows}</table>"
     )
-}
-
-/// The run's test power (results.json's `power`), read through the type that wrote it.
-fn power_of(results: &str) -> Option<Power> {
-    #[derive(serde::Deserialize)]
-    struct WithPower {
-        power: Option<Power>,
-    }
-    serde_json::from_str::<WithPower>(results).ok()?.power
 }
 
 /// "Test power": what the run exercised, and why a valid verdict from it is weak.
@@ -259,7 +194,7 @@ fn power_section(p: &Power) -> String {
 /// The page.
 pub fn page(i: &Inputs<'_>) -> String {
     let d = i.data;
-    let power = power_of(i.results);
+    let power = i.power;
     let color = match i.verdict {
         Status::Checked(Verdict::Valid) => "#2a8a3e",
         Status::Checked(Verdict::Invalid) => "#c62828",
@@ -317,13 +252,13 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}.wea
 <h2>Faults</h2>\n{faults}\n<h2>Test</h2>\n<details><summary>test.yaml (options, seed, fault schedule)</summary><pre>{yaml}</pre></details>\n\
 </body></html>\n",
         name = esc(i.test_name),
-        word = match (&power, i.verdict) {
+        word = match (power, i.verdict) {
             (Some(p), Status::Checked(Verdict::Valid)) if !p.weak.is_empty() => {
                 format!("{}, weak (see Test power)", i.verdict.word())
             }
             _ => i.verdict.word().to_string(),
         },
-        power = power.as_ref().map(power_section).unwrap_or_default(),
+        power = power.map(power_section).unwrap_or_default(),
         detail = esc(i.detail),
         ok = d.totals[0],
         fail = d.totals[1],
@@ -338,7 +273,8 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}.wea
                 d.not_applied.len()
             )
         },
-        anomalies = anomalies(i.results) + &lost_against_faults(d),
+        anomalies = i.results.map(super::anomalies::section).unwrap_or_default()
+            + &lost_against_faults(d),
         lat = i.latency_svg,
         rate = i.rate_svg,
         yaml = esc(i.test_yaml),
@@ -400,15 +336,14 @@ mod tests {
                 ..FaultCounts::default()
             },
         );
-        let results = serde_json::json!({"checker": "set", "valid": true, "power": power});
-        let results = results.to_string();
         let d = RunData::default();
         let page = page(&Inputs {
             test_name: "t",
             verdict: Status::Checked(Verdict::Valid),
             detail: "",
             data: &d,
-            results: &results,
+            results: None,
+            power: Some(&power),
             test_yaml: "",
             latency_svg: "",
             rate_svg: "",
@@ -417,22 +352,5 @@ mod tests {
         assert!(page.contains("<li>no kill fault was applied"), "{page}");
         assert!(page.contains("<tr><td>kill</td><td>3</td><td>0</td><td>3</td><td>0</td></tr>"));
         assert!(page.contains("No ok op in: 4.0–10.0 s."), "{page}");
-        // Without power (results of an older faultline), the page is as before.
-        let old = page_of("{\"checker\":\"set\",\"valid\":true}");
-        assert!(!old.contains("Test power"));
-    }
-
-    fn page_of(results: &str) -> String {
-        let d = RunData::default();
-        page(&Inputs {
-            test_name: "t",
-            verdict: Status::Checked(Verdict::Valid),
-            detail: "",
-            data: &d,
-            results,
-            test_yaml: "",
-            latency_svg: "",
-            rate_svg: "",
-        })
     }
 }

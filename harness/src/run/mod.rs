@@ -441,7 +441,11 @@ fn write_report(dir: &Path, test_name: &str, outcome: &Result<CheckedRun, Failur
         ),
         Err(Failure::BadInput(e) | Failure::Internal(e)) => (Status::Error, format!("{e:#}")),
     };
-    match crate::report::write(dir, test_name, verdict, &detail) {
+    let (results, power) = match outcome {
+        Ok(c) => (Some(&c.checked.results), c.power.as_ref()),
+        Err(_) => (None, None),
+    };
+    match crate::report::write(dir, test_name, verdict, &detail, results, power) {
         Ok(()) => log.say(&format!("report: {}", dir.join("report.html").display())),
         Err(e) => log.say(&format!("could not write the report: {e:#}")),
     }
