@@ -187,6 +187,12 @@ fn a_database_stopped_for_good_mid_run_is_weak() {
             .expect("report.html")
             .contains("weak (see Test power)")
     );
+    // The unavailable window is drawn on the throughput plot.
+    assert!(
+        std::fs::read_to_string(latest(home.path()).join("rate.svg"))
+            .expect("rate.svg")
+            .contains("no ok op")
+    );
     let out = run(true);
     assert_eq!(out.status.code(), Some(3), "--strict-power");
     let _ = faultline(home.path(), &["cluster", "down", "--name", "t-power"]);

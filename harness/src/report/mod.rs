@@ -57,7 +57,8 @@ pub fn write(
     };
     let data = RunData::read_watching(&dir.join("history.jsonl"), &lost)?;
     let latency = plots::latency(&data)?;
-    let rate = plots::rate(&data)?;
+    let unavailable = power.map_or(&[][..], |p| &p.availability.unavailable[..]);
+    let rate = plots::rate(&data, unavailable)?;
     std::fs::write(dir.join("latency.svg"), &latency)?;
     std::fs::write(dir.join("rate.svg"), &rate)?;
     let test_yaml = std::fs::read_to_string(dir.join("test.yaml")).unwrap_or_default();
