@@ -177,6 +177,11 @@ pub struct TestArgs {
     /// With --test-count, go on after an invalid run.
     #[arg(long)]
     pub keep_going: bool,
+    /// Exit 3 instead of 0 when the run is valid but weak: no fault of a requested kind
+    /// landed, or the database answered nothing from some point to the end, or no written
+    /// key was read back after the faults healed (results.json's `power.weak` says why).
+    #[arg(long)]
+    pub strict_power: bool,
 }
 
 /// What `--db` accepts: a database of the built-in registry, or the path of a database

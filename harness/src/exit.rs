@@ -11,6 +11,9 @@ pub enum Exit {
     Invalid = 1,
     /// 2: undecided: a time or memory budget ran out.
     Unknown = 2,
+    /// 3: valid, but the run tested too little to mean much (`test --strict-power`; see
+    /// [`crate::power::Power::weak`]). Without `--strict-power` such a run exits 0.
+    Weak = 3,
     /// 254: bad usage or unreadable input.
     BadInput = 254,
     /// 255: an internal error.

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod nemesis_cmd;
 pub mod node_cmd;
 pub mod plan;
+pub mod power;
 pub mod recorder;
 pub mod report;
 pub mod run;

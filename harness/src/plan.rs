@@ -223,6 +223,11 @@ impl PlanFile {
         self.nemesis.as_deref()
     }
 
+    /// The number of client workers it names.
+    pub fn concurrency(&self) -> Option<usize> {
+        self.concurrency
+    }
+
     /// The stored fault schedule.
     pub fn schedule(&self) -> Option<&Schedule> {
         self.schedule.as_ref()

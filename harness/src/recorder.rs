@@ -31,6 +31,7 @@ struct Inner {
 pub struct Recorder {
     inner: Mutex<Inner>,
     start: Instant,
+    heals: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Recorder {
@@ -43,7 +44,14 @@ impl Recorder {
                 counts: Counts::default(),
             }),
             start,
+            heals: Default::default(),
         })
+    }
+
+    /// Heals recorded so far (`stop-KIND` and `heal` events), counted after each is written:
+    /// what [`workloads::gen::ReadBack`] watches to read keys back after every heal.
+    pub fn heals(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.heals.clone()
     }
 
     fn write(&self, mut event: Event) -> std::io::Result<()> {
@@ -100,7 +108,8 @@ impl Recorder {
 
     /// Records a nemesis event (`start-partition`, `stop-partition`, ...).
     pub fn nemesis(&self, f: &str, value: Value, error: Option<String>) -> std::io::Result<()> {
-        self.write(Event {
+        let heal = f == "heal" || f.starts_with("stop-");
+        let written = self.write(Event {
             index: 0,
             time: None,
             process: Process::nemesis(),
@@ -110,7 +119,11 @@ impl Recorder {
             value,
             error,
             node: None,
-        })
+        });
+        if heal && written.is_ok() {
+            self.heals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        written
     }
 
     /// Completions so far.

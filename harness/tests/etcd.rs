@@ -103,6 +103,26 @@ fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
             .count()
             > 500
     );
+    // Test power: every worker busy, faults landed, every key written read back after the
+    // faults healed.
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let power: harness::power::Power =
+        serde_json::from_value(results["power"].clone()).expect("results.json has power");
+    let (min, max) = power.concurrency.worker_share_range();
+    assert!(min >= 0.5 && max <= 2.0, "worker shares {min:.2}..{max:.2}");
+    assert_eq!(
+        power.concurrency.ops_per_node.len(),
+        5,
+        "{:?}",
+        power.concurrency
+    );
+    let applied: u64 = power.faults.values().map(|f| f.applied).sum();
+    assert!(applied >= 3, "{:?}", power.faults);
+    let rb = power.read_back.expect("a keyed workload reads back");
+    assert!(rb.keys_written > 0);
+    assert_eq!(rb.keys_read_after_heal, rb.keys_written, "{rb:?}");
+    assert!(power.weak.is_empty(), "{:?}", power.weak);
     for n in ["n1", "n2", "n3", "n4", "n5"] {
         let log = run.join("nodes").join(n).join("etcd.log");
         assert!(

@@ -175,6 +175,7 @@ fn args(store: PathBuf) -> TestArgs {
         replay: None,
         test_count: 1,
         keep_going: false,
+        strict_power: false,
     }
 }
 

@@ -95,14 +95,46 @@ pub struct Resume {
     pub pids: BTreeMap<String, Vec<u32>>,
 }
 
-/// The target database and nodes of a process fault.
+/// The target database and nodes of a process fault. Targets resolve among the nodes where
+/// the database runs now (where it has processes), so that a database on some nodes only
+/// (PostgreSQL's primary without replicas, a definition that runs on the first node) is still
+/// killed and paused, and a random `minority` or `all` means those nodes. Nodes named outright
+/// (or reported as primaries) where it does not run are left out; only a fault with no node
+/// left is refused.
 fn resolve<R: Rng>(
     nem: &Nemesis<'_>,
     targets: &Targets,
     rng: &mut R,
 ) -> Result<(String, Vec<String>), NemesisError> {
-    let db = nem.target_hooks()?.name().to_string();
-    let nodes = targets.resolve(&nem.cluster().nodes(), || nem.primaries(), rng)?;
+    let hooks = nem.target_hooks()?;
+    let db = hooks.name().to_string();
+    let all = nem.cluster().nodes();
+    let pids = find_pids(nem.cluster(), hooks.as_ref(), &all)?;
+    let running: Vec<String> = all
+        .iter()
+        .filter(|n| pids.get(*n).is_some_and(|p| !p.is_empty()))
+        .cloned()
+        .collect();
+    if running.is_empty() {
+        return Err(NemesisError::Refused(format!(
+            "{db} is not running on any node"
+        )));
+    }
+    let nodes = match targets {
+        Targets::Nodes(_) | Targets::Primaries => {
+            let named = targets.resolve(&all, || nem.primaries(), rng)?;
+            let (on, off): (Vec<String>, Vec<String>) =
+                named.into_iter().partition(|n| running.contains(n));
+            if on.is_empty() {
+                return Err(NemesisError::Refused(format!(
+                    "{db} is not running on {}",
+                    off.join(", ")
+                )));
+            }
+            on
+        }
+        _ => targets.resolve(&running, || nem.primaries(), rng)?,
+    };
     Ok((db, nodes))
 }
 

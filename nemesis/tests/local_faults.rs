@@ -9,7 +9,7 @@ use clusters::testing::{require_root, run, HostClock};
 use clusters::{local, Cluster, ClusterFile, RemoteCommand};
 use nemesis::clock::ClockBumpFault;
 use nemesis::partition::PartitionFaultSpec;
-use nemesis::process::{KillFault, PauseFault, PauseSpec};
+use nemesis::process::{KillFault, KillSpec, PauseFault, PauseSpec};
 use nemesis::{
     seeded, Fault, FaultSpec, Grudge, Journal, NemesisError, ProcessHooks, Targets, Topology,
 };
@@ -246,6 +246,64 @@ fn pause_and_kill_show_in_the_process_table_and_heal_undoes_them() {
     assert!(state(&cluster, "n2", pid("n2")).starts_with('S'));
     assert!(nem.journal().pending().unwrap().is_empty());
     local::down("t-proc").unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, iptables)"
+)]
+fn process_faults_target_the_nodes_where_the_database_runs() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let cluster = cluster("t-runs", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let nem = nemesis::Nemesis::new(
+        &cluster,
+        Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
+    )
+    .with_hooks(Arc::new(SleepDb));
+    // The database runs on n1 only (as PostgreSQL's primary without replicas does).
+    SleepDb.start(&cluster, "n1").unwrap();
+    let kill = |targets: Targets, seed: u64| {
+        nem.resolve(&FaultSpec::Kill(KillSpec { targets }), &mut seeded(seed))
+    };
+    let on_n1 = Fault::Kill(KillFault {
+        db: "sleepdb".into(),
+        nodes: vec!["n1".into()],
+    });
+    // Random and whole-cluster targets resolve among the nodes where it runs.
+    for seed in 0..5 {
+        for t in [
+            Targets::One,
+            Targets::Minority,
+            Targets::Majority,
+            Targets::All,
+        ] {
+            assert_eq!(kill(t.clone(), seed).unwrap(), on_n1, "{t} seed {seed}");
+        }
+    }
+    // Named nodes without it are left out; only a fault with none left is refused.
+    assert_eq!(
+        kill(Targets::Nodes(vec!["n1".into(), "n3".into()]), 0).unwrap(),
+        on_n1
+    );
+    let e = kill(Targets::Nodes(vec!["n2".into()]), 0).unwrap_err();
+    assert!(matches!(e, NemesisError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("not running on n2"), "{e}");
+    // The fault lands, and heal starts the database where it was, not elsewhere.
+    let p1 = SleepDb.pids(&cluster, "n1").unwrap()[0];
+    nem.apply(kill(Targets::All, 1).unwrap()).unwrap();
+    assert_eq!(state(&cluster, "n1", p1), "gone");
+    assert!(nem.heal_all(false).unwrap().is_clean());
+    assert_eq!(SleepDb.pids(&cluster, "n1").unwrap().len(), 1);
+    assert!(SleepDb.pids(&cluster, "n2").unwrap().is_empty());
+    // With it running nowhere, the fault is refused and says so.
+    let p1 = SleepDb.pids(&cluster, "n1").unwrap()[0];
+    run(&cluster, "n1", &format!("kill -9 {p1}"));
+    let e = kill(Targets::All, 0).unwrap_err();
+    assert!(e.to_string().contains("not running on any node"), "{e}");
+    local::down("t-runs").unwrap();
 }
 
 #[test]

@@ -76,6 +76,87 @@ impl Gen for Source {
     fn next(&mut self, _: &Ctx) -> Next {
         Next::Op(self.0.next_op())
     }
+    fn update(&mut self, op: &Op, outcome: &Outcome, _: &Ctx) {
+        self.0.acknowledged(op, outcome)
+    }
+}
+
+/// The keys written so far, shared between a [`ReadBack`] generator and the run that reads
+/// them back once more at the end.
+pub type WrittenKeys =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<checkers::history::Key>>>;
+
+/// After every heal, reads back every key written so far (by an op that did not fail),
+/// before any other op of the inner generator, and at no rate limit: acknowledged writes
+/// that a fault lost surface as violations while the run goes on, not only at its end.
+/// Heals are counted by whoever applies them (the run's recorder bumps `heals` for each
+/// `stop-KIND` or `heal` it writes).
+pub struct ReadBack<G> {
+    inner: G,
+    heals: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    seen: u64,
+    read: crate::workload::ReadBackOp,
+    written: WrittenKeys,
+    queue: VecDeque<Op>,
+    reads_queued: u64,
+}
+
+impl<G: Gen> ReadBack<G> {
+    /// `inner`, with reads made by `read` of each key written, after each heal counted in
+    /// `heals`.
+    pub fn new(
+        inner: G,
+        read: crate::workload::ReadBackOp,
+        heals: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        let seen = heals.load(std::sync::atomic::Ordering::SeqCst);
+        ReadBack {
+            inner,
+            heals,
+            seen,
+            read,
+            written: WrittenKeys::default(),
+            queue: VecDeque::new(),
+            reads_queued: 0,
+        }
+    }
+
+    /// The keys written so far (shared: it keeps filling while the generator runs).
+    pub fn written(&self) -> WrittenKeys {
+        self.written.clone()
+    }
+
+    /// Reads queued so far (after heals).
+    pub fn reads_queued(&self) -> u64 {
+        self.reads_queued
+    }
+}
+
+impl<G: Gen> Gen for ReadBack<G> {
+    fn next(&mut self, ctx: &Ctx) -> Next {
+        let heals = self.heals.load(std::sync::atomic::Ordering::SeqCst);
+        if heals != self.seen {
+            self.seen = heals;
+            let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            self.queue = written.iter().map(|k| (self.read)(k)).collect();
+            self.reads_queued += self.queue.len() as u64;
+        }
+        match self.queue.pop_front() {
+            Some(op) => Next::Op(op),
+            None => self.inner.next(ctx),
+        }
+    }
+    fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        if outcome.kind != checkers::history::EventKind::Fail && op.f() != "read" {
+            if let Some(k) = op.key() {
+                self.written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(k.clone());
+            }
+        }
+        self.inner.update(op, outcome, ctx)
+    }
 }
 
 /// Final ops (a set's final read): each op in turn, one at a time, retried after `pause` by
@@ -520,5 +601,50 @@ mod tests {
             &at(6, 0),
         );
         assert_eq!(g.next(&at(6, 1)), Next::Done);
+    }
+
+    #[test]
+    fn after_each_heal_every_written_key_is_read_back_first() {
+        use crate::workload::{RegisterWorkload, Workload, WorkloadOptions};
+        use checkers::history::Key;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let heals = Arc::new(AtomicU64::new(0));
+        let wl = RegisterWorkload;
+        let ops = wl.ops(1, &WorkloadOptions { ops_per_key: 3 });
+        let mut g = ReadBack::new(
+            Source::new(ops),
+            wl.read_back().expect("registers read back"),
+            heals.clone(),
+        );
+        let at = Ctx {
+            elapsed: Duration::ZERO,
+            worker: 0,
+        };
+        // Ops until three keys have been written ok.
+        let mut written = std::collections::BTreeSet::new();
+        while written.len() < 3 {
+            let Next::Op(op) = g.next(&at) else {
+                panic!("an endless source")
+            };
+            if op.f() == "write" {
+                written.insert(op.key().cloned().expect("keyed"));
+            }
+            g.update(&op, &Outcome::ok(op.value()), &at);
+        }
+        heals.fetch_add(1, Ordering::SeqCst);
+        let reads: Vec<Op> = (0..written.len())
+            .map(|_| match g.next(&at) {
+                Next::Op(op) => op,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<Op> = written
+            .iter()
+            .map(|k: &Key| Op::Read { key: k.clone() })
+            .collect();
+        assert_eq!(reads, expected);
+        assert_eq!(g.reads_queued(), 3);
+        assert_eq!(*g.written().lock().expect("lock"), written);
     }
 }

@@ -35,6 +35,17 @@ impl Default for WorkloadOptions {
 pub trait OpStream: Send {
     /// The next op.
     fn next_op(&mut self) -> Op;
+    /// Told how an op it gave ended, so that, for example, a key is retired only after
+    /// enough acknowledged ops. By default, nothing.
+    fn acknowledged(&mut self, _op: &Op, _outcome: &crate::Outcome) {}
+}
+
+/// Reads a key back: the op a keyed workload runs for each key it wrote, after every heal
+/// and at the end, so that acknowledged writes lost in a fault surface as violations.
+pub type ReadBackOp = fn(&Key) -> Op;
+
+fn read_register(key: &Key) -> Op {
+    Op::Read { key: key.clone() }
 }
 
 /// A workload: its op stream, the ops to run once faults are healed, and its checker.
@@ -49,6 +60,11 @@ pub trait Workload: Send + Sync {
     /// read). None by default.
     fn final_ops(&self) -> Vec<Op> {
         Vec::new()
+    }
+    /// How to read back a key it wrote (see [`ReadBackOp`]); none for workloads whose ops
+    /// carry no key or that read everything at the end anyway. None by default.
+    fn read_back(&self) -> Option<ReadBackOp> {
+        None
     }
     /// The checker that judges the history.
     fn checker(&self) -> Checker;
@@ -68,6 +84,9 @@ impl Workload for RegisterWorkload {
     fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
         Box::new(Registers::new(false, seed, options.ops_per_key))
     }
+    fn read_back(&self) -> Option<ReadBackOp> {
+        Some(read_register)
+    }
     fn checker(&self) -> Checker {
         Checker::linearizable("register")
     }
@@ -86,6 +105,9 @@ impl Workload for CasRegisterWorkload {
     }
     fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
         Box::new(Registers::new(true, seed, options.ops_per_key))
+    }
+    fn read_back(&self) -> Option<ReadBackOp> {
+        Some(read_register)
     }
     fn checker(&self) -> Checker {
         Checker::linearizable("cas-register")
@@ -129,7 +151,9 @@ impl OpStream for SetAdds {
 }
 
 /// The register workloads' op stream: reads, writes (and compare-and-sets) of one key after
-/// another, with distinct written values.
+/// another, with distinct written values. A key is retired after `ops_per_key` acknowledged
+/// (ok) ops on it: ops that failed while the database was down do not use up its quota, so
+/// the keys written before a fault are still in use after it.
 #[derive(Debug)]
 pub struct Registers {
     cas: bool,
@@ -164,7 +188,6 @@ impl OpStream for Registers {
             self.ops_on_key = 0;
             self.written.clear();
         }
-        self.ops_on_key += 1;
         let key = Key::Int(self.key);
         let roll: f64 = self.rng.random();
         if roll < 0.4 || (!self.cas && roll < 0.5) {
@@ -185,6 +208,13 @@ impl OpStream for Registers {
         self.written.push(new);
         Op::Write { key, value: new }
     }
+
+    fn acknowledged(&mut self, op: &Op, outcome: &crate::Outcome) {
+        if outcome.kind == checkers::history::EventKind::Ok && op.key() == Some(&Key::Int(self.key))
+        {
+            self.ops_on_key += 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +225,13 @@ mod tests {
     fn op_streams_are_deterministic_and_values_distinct() {
         let ops = |seed| {
             let mut g = CasRegisterWorkload.ops(seed, &WorkloadOptions { ops_per_key: 50 });
-            (0..1000).map(|_| g.next_op()).collect::<Vec<_>>()
+            (0..1000)
+                .map(|_| {
+                    let op = g.next_op();
+                    g.acknowledged(&op, &crate::Outcome::ok(op.value()));
+                    op
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(ops(1), ops(1));
         assert_ne!(ops(1), ops(2));
@@ -232,5 +268,26 @@ mod tests {
         );
         assert_eq!(SetWorkload.final_ops(), vec![Op::ReadSet]);
         assert!(matches!(SetWorkload.checker(), Checker::Set));
+    }
+
+    #[test]
+    fn a_key_is_retired_only_after_enough_acknowledged_ops() {
+        let mut g = RegisterWorkload.ops(3, &WorkloadOptions { ops_per_key: 5 });
+        // 100 ops that all failed (the database was down): the key is still in use.
+        for _ in 0..100 {
+            let op = g.next_op();
+            assert_eq!(op.key(), Some(&Key::Int(0)));
+            g.acknowledged(&op, &crate::Outcome::fail(op.value(), "connection refused"));
+        }
+        for _ in 0..5 {
+            let op = g.next_op();
+            assert_eq!(op.key(), Some(&Key::Int(0)));
+            g.acknowledged(&op, &crate::Outcome::ok(op.value()));
+        }
+        assert_eq!(g.next_op().key(), Some(&Key::Int(1)));
+        assert_eq!(
+            RegisterWorkload.read_back().map(|r| r(&Key::Int(4))),
+            Some(Op::Read { key: Key::Int(4) })
+        );
     }
 }

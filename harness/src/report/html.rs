@@ -2,6 +2,8 @@
 //! the optional link to timeline.html).
 
 use super::{esc, RunData, Status};
+use crate::power::Power;
+use checkers::check::Results;
 use checkers::Verdict;
 use std::fmt::Write;
 
@@ -11,68 +13,11 @@ pub struct Inputs<'a> {
     pub verdict: Status,
     pub detail: &'a str,
     pub data: &'a RunData,
-    pub results: &'a str,
+    pub results: Option<&'a Results>,
+    pub power: Option<&'a Power>,
     pub test_yaml: &'a str,
     pub latency_svg: &'a str,
     pub rate_svg: &'a str,
-}
-
-fn anomalies(results: &str) -> String {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(results) else {
-        return String::new();
-    };
-    let mut out = String::new();
-    if let Some(list) = v["anomalies"].as_array() {
-        for a in list.iter().take(20) {
-            let key = match &a["key"] {
-                serde_json::Value::Null => "the history".to_string(),
-                k => format!("key {k}"),
-            };
-            let c = &a["result"]["counterexample"];
-            let _ = write!(out, "<li><b>{}</b>: not linearizable", esc(&key));
-            if let Some(op) = c["failed_op"]["op"].as_str() {
-                let states: Vec<String> = c["states"]
-                    .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .map(|x| x.as_str().unwrap_or("?").to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let _ = write!(
-                    out,
-                    ": after a linearizable prefix of {} ops, <code>{}</code> (process {}) fits none of the states {}",
-                    c["prefix_len"],
-                    esc(op),
-                    c["failed_op"]["process"],
-                    esc(&states.join(", "))
-                );
-            }
-            out.push_str("</li>");
-        }
-        if list.len() > 20 {
-            let _ = write!(out, "<li>... and {} more</li>", list.len() - 20);
-        }
-    }
-    for field in ["lost", "unexpected", "failed_but_present"] {
-        if let Some(l) = v[field].as_array() {
-            if !l.is_empty() {
-                let shown: Vec<String> = l.iter().take(50).map(ToString::to_string).collect();
-                let _ = write!(
-                    out,
-                    "<li><b>{field}</b> ({}): {}{}</li>",
-                    l.len(),
-                    shown.join(", "),
-                    if l.len() > 50 { ", ..." } else { "" }
-                );
-            }
-        }
-    }
-    if out.is_empty() {
-        out
-    } else {
-        format!("<h2>Anomalies</h2><ul>{out}</ul>")
-    }
 }
 
 /// Lost acknowledged adds set against the faults: the acknowledgements grouped by the fault
@@ -148,9 +93,108 @@ fn lost_against_faults(d: &RunData) -> String {
     )
 }
 
+/// "Test power": what the run exercised, and why a valid verdict from it is weak.
+fn power_section(p: &Power) -> String {
+    let mut out = String::from("<h2 id=\"power\">Test power</h2>\n");
+    if !p.weak.is_empty() {
+        out.push_str("<p class=\"weak\"><b>Weak run:</b></p><ul class=\"weak\">");
+        for w in &p.weak {
+            let _ = write!(out, "<li>{}</li>", esc(w));
+        }
+        out.push_str("</ul>");
+    }
+    let c = &p.concurrency;
+    let (min, max) = c.worker_share_range();
+    let total: u64 = c.ops_per_worker.iter().sum();
+    let _ = write!(
+        out,
+        "<p>{} workers; shares of ops {min:.2}x to {max:.2}x of a fair share; {:.1} ops in flight on average (p99 {}); {} of {total} ops started with no other in flight.</p>",
+        c.workers, c.mean_in_flight, c.p99_in_flight, c.alone
+    );
+    let cells = |items: Vec<(String, u64)>| {
+        items
+            .iter()
+            .map(|(k, v)| format!("<td>{}: {v}</td>", esc(k)))
+            .collect::<String>()
+    };
+    let _ = write!(
+        out,
+        "<table><tr><th>ops per worker</th>{}</tr><tr><th>ops per node</th>{}</tr></table>",
+        cells(
+            c.ops_per_worker
+                .iter()
+                .enumerate()
+                .map(|(w, n)| (format!("w{w}"), *n))
+                .collect()
+        ),
+        cells(
+            c.ops_per_node
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        )
+    );
+    if !p.faults.is_empty() {
+        out.push_str("<h3>Faults by kind</h3><table><tr><th>kind</th><th>scheduled</th><th>applied</th><th>refused</th><th>skipped</th></tr>");
+        for (k, f) in &p.faults {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(k),
+                f.scheduled,
+                f.applied,
+                f.refused,
+                f.skipped
+            );
+        }
+        out.push_str("</table>");
+    }
+    let a = &p.availability;
+    let _ = write!(
+        out,
+        "<h3>Availability</h3><p>{} ok ops, {:.1} per second.",
+        a.ok, a.ok_per_second
+    );
+    if a.unavailable.is_empty() {
+        out.push_str(" No stretch without an ok op.</p>");
+    } else {
+        let w: Vec<String> = a
+            .unavailable
+            .iter()
+            .map(|w| format!("{:.1}–{:.1} s", w.start, w.end))
+            .collect();
+        let _ = write!(out, " No ok op in: {}.</p>", w.join(", "));
+    }
+    if !a.recoveries.is_empty() {
+        out.push_str(
+            "<table><tr><th>healed</th><th>at (s)</th><th>first ok op after (s)</th></tr>",
+        );
+        for r in &a.recoveries {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+                esc(&r.kind),
+                r.healed_at,
+                r.first_ok_after
+                    .map_or_else(|| "none".to_string(), |s| format!("{s:.2}"))
+            );
+        }
+        out.push_str("</table>");
+    }
+    if let Some(rb) = p.read_back {
+        let _ = write!(
+            out,
+            "<p>{} of {} keys written were read back after the last heal.</p>",
+            rb.keys_read_after_heal, rb.keys_written
+        );
+    }
+    out
+}
+
 /// The page.
 pub fn page(i: &Inputs<'_>) -> String {
     let d = i.data;
+    let power = i.power;
     let color = match i.verdict {
         Status::Checked(Verdict::Valid) => "#2a8a3e",
         Status::Checked(Verdict::Invalid) => "#c62828",
@@ -209,16 +253,22 @@ pub fn page(i: &Inputs<'_>) -> String {
 body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}\
 .verdict{{color:#fff;background:{color};padding:.6em 1em;border-radius:6px;font-size:1.4em}}\
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left;font-size:.9em}}\
-pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
+pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}.weak{{color:#b26a00}}\
 </style></head><body>\n<h1>{name}</h1>\n<p class=\"verdict\" id=\"verdict\">{word}</p>\n<pre>{detail}</pre>\n\
 <p>{ok} ok, {fail} fail, {info} info ops over {dur:.1} s; {nf} fault(s){outside}{nna}. \
 <a href=\"timeline.html\">timeline of the failing keys</a> · <a href=\"history.jsonl\">history.jsonl</a> · \
 <a href=\"nemesis.jsonl\">fault journal</a> · <a href=\"results.json\">results.json</a></p>\n\
-{anomalies}\n<h2>Latency</h2>\n<div id=\"latency\">{lat}</div>\n<h2>Throughput</h2>\n<div id=\"rate\">{rate}</div>\n\
+{anomalies}\n{power}<h2>Latency</h2>\n<div id=\"latency\">{lat}</div>\n<h2>Throughput</h2>\n<div id=\"rate\">{rate}</div>\n\
 <h2>Faults</h2>\n{faults}\n<h2>Test</h2>\n<details><summary>test.yaml (options, seed, fault schedule)</summary><pre>{yaml}</pre></details>\n\
 </body></html>\n",
         name = esc(i.test_name),
-        word = i.verdict.word(),
+        word = match (power, i.verdict) {
+            (Some(p), Status::Checked(Verdict::Valid)) if !p.weak.is_empty() => {
+                format!("{}, weak (see Test power)", i.verdict.word())
+            }
+            _ => i.verdict.word().to_string(),
+        },
+        power = power.map(power_section).unwrap_or_default(),
         detail = esc(i.detail),
         ok = d.totals[0],
         fail = d.totals[1],
@@ -240,7 +290,8 @@ pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}code{{font-size:.9em}}\
                 d.not_applied.len()
             )
         },
-        anomalies = anomalies(i.results) + &lost_against_faults(d),
+        anomalies = i.results.map(super::anomalies::section).unwrap_or_default()
+            + &lost_against_faults(d),
         lat = i.latency_svg,
         rate = i.rate_svg,
         yaml = esc(i.test_yaml),
@@ -310,5 +361,48 @@ mod tests {
             "<td>2</td><td>23.0–24.0</td><td>3.0–4.0 s after partition (10.0–20.0 s) ended"
         ));
         assert_eq!(lost_against_faults(&RunData::default()), "");
+    }
+
+    #[test]
+    fn a_weak_run_says_so_with_its_power() {
+        use crate::power::{Availability, FaultCounts, Power, Window};
+        let mut power = Power {
+            availability: Availability {
+                ok: 10,
+                ok_per_second: 1.0,
+                unavailable: vec![Window {
+                    start: 4.0,
+                    end: 10.0,
+                }],
+                recoveries: Vec::new(),
+                duration: 10.0,
+            },
+            weak: vec!["no kill fault was applied (3 scheduled: 3 refused, 0 skipped)".into()],
+            ..Power::default()
+        };
+        power.faults.insert(
+            "kill".into(),
+            FaultCounts {
+                scheduled: 3,
+                refused: 3,
+                ..FaultCounts::default()
+            },
+        );
+        let d = RunData::default();
+        let page = page(&Inputs {
+            test_name: "t",
+            verdict: Status::Checked(Verdict::Valid),
+            detail: "",
+            data: &d,
+            results: None,
+            power: Some(&power),
+            test_yaml: "",
+            latency_svg: "",
+            rate_svg: "",
+        });
+        assert!(page.contains("weak (see Test power)"), "{page}");
+        assert!(page.contains("<li>no kill fault was applied"), "{page}");
+        assert!(page.contains("<tr><td>kill</td><td>3</td><td>0</td><td>3</td><td>0</td></tr>"));
+        assert!(page.contains("No ok op in: 4.0–10.0 s."), "{page}");
     }
 }

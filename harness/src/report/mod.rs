@@ -4,6 +4,7 @@
 //! from the run's directory (history.jsonl, results.json, test.yaml), so `faultline analyze`
 //! can redraw it.
 
+mod anomalies;
 mod data;
 mod html;
 mod junit;
@@ -11,6 +12,8 @@ mod plots;
 
 pub use data::RunData;
 
+use crate::power::Power;
+use checkers::check::{Details, Results};
 use checkers::Verdict;
 use std::path::Path;
 
@@ -36,21 +39,26 @@ impl Status {
 }
 
 /// Writes latency.svg, rate.svg, report.html and junit.xml into the run's directory `dir`.
-/// `detail` is a line or two about the verdict (the checker's summary, or the error).
-pub fn write(dir: &Path, test_name: &str, verdict: Status, detail: &str) -> anyhow::Result<()> {
-    let results = std::fs::read_to_string(dir.join("results.json")).unwrap_or_default();
+/// `detail` is a line or two about the verdict (the checker's summary, or the error);
+/// `results` and `power` are the typed values results.json was written from (none when the
+/// run ended without a verdict).
+pub fn write(
+    dir: &Path,
+    test_name: &str,
+    verdict: Status,
+    detail: &str,
+    results: Option<&Results>,
+    power: Option<&Power>,
+) -> anyhow::Result<()> {
     // The set checker's lost elements, to be set against the faults.
-    let lost: std::collections::HashSet<i64> = serde_json::from_str::<serde_json::Value>(&results)
-        .ok()
-        .and_then(|v| {
-            v["lost"]
-                .as_array()
-                .map(|l| l.iter().filter_map(serde_json::Value::as_i64).collect())
-        })
-        .unwrap_or_default();
+    let lost: std::collections::HashSet<i64> = match results.map(|r| &r.details) {
+        Some(Details::Set(r)) => r.lost.iter().copied().collect(),
+        _ => Default::default(),
+    };
     let data = RunData::read_watching(&dir.join("history.jsonl"), &lost)?;
     let latency = plots::latency(&data)?;
-    let rate = plots::rate(&data)?;
+    let unavailable = power.map_or(&[][..], |p| &p.availability.unavailable[..]);
+    let rate = plots::rate(&data, unavailable)?;
     std::fs::write(dir.join("latency.svg"), &latency)?;
     std::fs::write(dir.join("rate.svg"), &rate)?;
     let test_yaml = std::fs::read_to_string(dir.join("test.yaml")).unwrap_or_default();
@@ -59,7 +67,8 @@ pub fn write(dir: &Path, test_name: &str, verdict: Status, detail: &str) -> anyh
         verdict,
         detail,
         data: &data,
-        results: &results,
+        results,
+        power,
         test_yaml: &test_yaml,
         latency_svg: &latency,
         rate_svg: &rate,

@@ -138,8 +138,9 @@ pub fn latency(d: &RunData) -> anyhow::Result<String> {
     )
 }
 
-/// Completions per second by outcome.
-pub fn rate(d: &RunData) -> anyhow::Result<String> {
+/// Completions per second by outcome, with the stretches in which no op succeeded
+/// (`unavailable`, from the run's test power) drawn as a dark red band along the time axis.
+pub fn rate(d: &RunData, unavailable: &[crate::power::Window]) -> anyhow::Result<String> {
     let xmax = d.duration.max(1.0);
     let ymax = d
         .per_second
@@ -172,6 +173,18 @@ pub fn rate(d: &RunData) -> anyhow::Result<String> {
                     .label(name)
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                    });
+            }
+            if !unavailable.is_empty() {
+                let band = RGBColor(120, 0, 0);
+                chart
+                    .draw_series(unavailable.iter().map(|w| {
+                        Rectangle::new([(w.start, 0.0), (w.end, ymax * 0.04)], band.filled())
+                    }))
+                    .map_err(err)?
+                    .label("no ok op")
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 3), (x + 16, y + 3)], band.filled())
                     });
             }
             Ok(())

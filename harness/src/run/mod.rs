@@ -24,14 +24,17 @@ use crate::recorder::Recorder;
 use crate::report::Status;
 use anyhow::anyhow;
 use checkers::check::{Checked, Checker};
+
+use crate::power::Power;
 use checkers::read::Format;
 use clusters::{Cluster, ClusterFile, RemoteCommand};
 use database::DbSession;
+use nemesis::schedule::Schedule;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use workloads::gen::{Gen, Source, Stagger, TimeLimit, UntilOk};
+use workloads::gen::{Gen, ReadBack, Source, Stagger, TimeLimit, UntilOk};
 use workloads::workload::WorkloadOptions;
 use workloads::{DbError, Registry, Workload};
 
@@ -99,7 +102,33 @@ pub fn run_plan(
     write_report(&dir, &plan.name, &outcome, &log);
     log.say(&format!("store: {}", dir.display()));
     crate::logging::close_file();
-    outcome.map(|c| exit_of(c.verdict))
+    outcome.map(|c| exit_with_power(&c))
+}
+
+/// The exit code of a checked run: the verdict's, but [`Exit::Weak`] for a valid run whose
+/// test power is weak.
+fn exit_with_power(c: &CheckedRun) -> Exit {
+    match exit_of(c.checked.verdict) {
+        Exit::Valid if c.power.as_ref().is_some_and(|p| !p.weak.is_empty()) => Exit::Weak,
+        e => e,
+    }
+}
+
+/// A checked run: the checker's verdict and what the run exercised.
+pub struct CheckedRun {
+    /// The verdict and report.
+    pub checked: Checked,
+    /// Test power, when the run's plan could be read.
+    pub power: Option<Power>,
+}
+
+/// results.json of a run: the checker's document with the run's test power beside it.
+#[derive(serde::Serialize)]
+struct RunResults<'a> {
+    #[serde(flatten)]
+    results: &'a checkers::check::Results,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    power: Option<&'a Power>,
 }
 
 /// Connect, database, nemesis, workload, heal, final ops, logs, check.
@@ -110,7 +139,7 @@ fn phases(
     cluster: &Cluster,
     dir: &Path,
     log: &RunLog,
-) -> Result<Checked, Failure> {
+) -> Result<CheckedRun, Failure> {
     connect(cluster, log)?;
     let db = registry
         .resolve_database(&plan.db)
@@ -162,14 +191,23 @@ fn phases(
     };
     // The op schedule: the workload's ops, staggered to --rate over all workers, for
     // --time-limit. Deterministic from the seed.
-    let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(TimeLimit::new(
-        plan.time_limit,
-        Stagger::new(
-            Duration::from_secs_f64(1.0 / plan.rate),
-            plan.seed,
-            Source::new(workload.ops(plan.seed, &options)),
-        ),
-    )));
+    // After every heal, a keyed workload first reads back every key it wrote (outside the
+    // rate): what a fault lost shows up while the run goes on.
+    let staggered = Stagger::new(
+        Duration::from_secs_f64(1.0 / plan.rate),
+        plan.seed,
+        Source::new(workload.ops(plan.seed, &options)),
+    );
+    let (inner, written): (Box<dyn Gen>, _) = match workload.read_back() {
+        Some(read) => {
+            let g = ReadBack::new(staggered, read, recorder.heals());
+            let written = g.written();
+            (Box::new(g), Some(written))
+        }
+        None => (Box::new(staggered), None),
+    };
+    let generator: Mutex<Box<dyn Gen>> =
+        Mutex::new(Box::new(TimeLimit::new(plan.time_limit, inner)));
     log.say(&format!(
         "running {} for {} ({} workers, {} ops/s)",
         plan.workload,
@@ -233,14 +271,16 @@ fn phases(
         )),
     }
 
-    // The final ops, through the same scheduler and recorder.
-    let finals = workload.final_ops();
+    // The final ops, through the same scheduler and recorder: the workload's own, then a
+    // read of every key it wrote.
+    let mut finals = workload.final_ops();
+    if let (Some(read), Some(written)) = (workload.read_back(), &written) {
+        let keys = written.lock().unwrap_or_else(|e| e.into_inner());
+        finals.extend(keys.iter().map(read));
+    }
     if let Ok(processes) = &ran {
         if !finals.is_empty() {
-            log.say(&format!(
-                "final ops: {}",
-                finals.iter().map(|o| o.f()).collect::<Vec<_>>().join(", ")
-            ));
+            log.say(&format!("final ops: {}", summarize_ops(&finals)));
             let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(UntilOk::new(
                 finals,
                 Duration::from_secs(1),
@@ -278,12 +318,50 @@ fn phases(
             dir.join("history.jsonl").display()
         )));
     }
+    let power = measure_power(dir, plan.concurrency as u64, &plan.schedule, log);
     check_run(
         workload.checker().with_consistency(plan.consistency),
         dir,
         None,
+        power,
         log,
     )
+}
+
+/// Measures the run's test power from its history, and says it.
+fn measure_power(dir: &Path, workers: u64, schedule: &Schedule, log: &RunLog) -> Option<Power> {
+    match crate::power::measure(&dir.join("history.jsonl"), workers, schedule) {
+        Ok(p) => {
+            log.say(&crate::power::summary(&p));
+            Some(p)
+        }
+        Err(e) => {
+            log.say(&format!("could not measure the run's test power: {e:#}"));
+            None
+        }
+    }
+}
+
+/// `read x 30, add`: each op's `f` with how many times it occurs, in order of first use.
+fn summarize_ops(ops: &[workloads::Op]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for op in ops {
+        match counts.iter_mut().find(|(f, _)| *f == op.f()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((op.f(), 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(f, n)| {
+            if *n == 1 {
+                f.to_string()
+            } else {
+                format!("{f} x {n}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every node must answer over SSH, or the run stops before changing anything.
@@ -304,13 +382,15 @@ fn connect(cluster: &Cluster, log: &RunLog) -> Result<(), Failure> {
     )))
 }
 
-/// Checks a run's history with `checker` and writes results.json (and timeline.html).
+/// Checks a run's history with `checker` and writes results.json (with `power`, when
+/// measured) and timeline.html.
 fn check_run(
     mut checker: Checker,
     dir: &Path,
     time_limit: Option<Duration>,
+    power: Option<Power>,
     log: &RunLog,
-) -> Result<Checked, Failure> {
+) -> Result<CheckedRun, Failure> {
     match (&mut checker, time_limit) {
         (Checker::Linearizable { options, .. }, Some(t)) => {
             options.limits.deadline = Some(Instant::now() + t);
@@ -326,23 +406,46 @@ fn check_run(
     ));
     let checked = check_file(&checker, &history, Format::Jsonl, true)?;
     write_outputs(dir, &history, &checked).map_err(internal)?;
+    if let Some(p) = &power {
+        let doc = RunResults {
+            results: &checked.results,
+            power: Some(p),
+        };
+        let path = dir.join("results.json");
+        serde_json::to_vec_pretty(&doc)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(std::fs::write(&path, bytes)?))
+            .map_err(|e| internal(anyhow!("writing {}: {e}", path.display())))?;
+    }
     log.say(checked.summary());
     // The verdict and its explanation on stdout, as `faultline check` prints them.
     crate::check_cmd::print_human(&history, &checked);
-    Ok(checked)
+    if let Some(p) = power.as_ref().filter(|p| !p.weak.is_empty()) {
+        if checked.verdict == checkers::Verdict::Valid {
+            println!("valid, weak: {}", p.weak.join("; "));
+        }
+    }
+    Ok(CheckedRun { checked, power })
 }
 
 /// report.html, latency.svg, rate.svg and junit.xml, whatever the outcome (when there is a
 /// history to draw).
-fn write_report(dir: &Path, test_name: &str, outcome: &Result<Checked, Failure>, log: &RunLog) {
+fn write_report(dir: &Path, test_name: &str, outcome: &Result<CheckedRun, Failure>, log: &RunLog) {
     if !dir.join("history.jsonl").exists() {
         return;
     }
     let (verdict, detail) = match outcome {
-        Ok(c) => (Status::Checked(c.verdict), c.summary().to_string()),
+        Ok(c) => (
+            Status::Checked(c.checked.verdict),
+            c.checked.summary().to_string(),
+        ),
         Err(Failure::BadInput(e) | Failure::Internal(e)) => (Status::Error, format!("{e:#}")),
     };
-    match crate::report::write(dir, test_name, verdict, &detail) {
+    let (results, power) = match outcome {
+        Ok(c) => (Some(&c.checked.results), c.power.as_ref()),
+        Err(_) => (None, None),
+    };
+    match crate::report::write(dir, test_name, verdict, &detail, results, power) {
         Ok(()) => log.say(&format!("report: {}", dir.join("report.html").display())),
         Err(e) => log.say(&format!("could not write the report: {e:#}")),
     }
@@ -365,12 +468,19 @@ pub fn analyze(args: &crate::cli::AnalyzeArgs, registry: &Registry) -> Result<Ex
     let consistency = file
         .consistency()
         .map_err(|e| bad_input(anyhow!("{}: {e:#}", dir.join("test.yaml").display())))?;
+    let power = match (file.schedule(), file.concurrency()) {
+        (Some(schedule), Some(workers)) => {
+            measure_power(dir, workers as u64, &schedule.clone(), &log)
+        }
+        _ => None,
+    };
     let outcome = check_run(
         workload.checker().with_consistency(consistency),
         dir,
         args.time_limit,
+        power,
         &log,
     );
     write_report(dir, &name, &outcome, &log);
-    outcome.map(|c| exit_of(c.verdict))
+    outcome.map(|c| exit_of(c.checked.verdict))
 }
