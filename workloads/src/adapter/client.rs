@@ -272,7 +272,7 @@ impl State {
             }
         };
         match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(Ok(reply)) => protocol::outcome(op, reply),
+            Ok(Ok(reply)) => protocol::outcome_for(self.workload(), op, reply),
             Ok(Err(why)) => {
                 let status = self.stop().await;
                 Outcome::info(invoked, format!("{why}; adapter restarted ({status})"))
@@ -288,6 +288,11 @@ impl State {
                 )
             }
         }
+    }
+
+    /// The workload's name, as `init` carries it.
+    fn workload(&self) -> Option<&str> {
+        self.spec.init.get("workload").and_then(|w| w.as_str())
     }
 
     /// Kills the running adapter; the next op starts a new one.
