@@ -33,8 +33,9 @@ pub fn is_definition_path(value: &str) -> bool {
 thread_local! {
     /// The options the definition being parsed declares (templates may use `opt.NAME`).
     static OPTIONS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    /// The tag of the last template that failed to parse (to find it in the file).
-    static BAD_TAG: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The tag of the last template that failed to parse, or the last value refused (to
+    /// find it in the file; a value is found only as a whole word).
+    static BAD_TAG: RefCell<Option<Bad>> = const { RefCell::new(None) };
 }
 
 /// A template used on one node (commands, file contents, file paths).
@@ -50,7 +51,12 @@ fn parse_template<'de, D: Deserializer<'de>>(d: D, scope: Scope) -> Result<Templ
     OPTIONS
         .with(|o| Template::parse(&text, scope, &o.borrow()))
         .map_err(|e| {
-            BAD_TAG.with(|b| *b.borrow_mut() = Some(e.tag.clone()));
+            BAD_TAG.with(|b| {
+                *b.borrow_mut() = Some(Bad {
+                    text: e.tag.clone(),
+                    word: false,
+                })
+            });
             serde::de::Error::custom(e)
         })
 }
@@ -67,16 +73,63 @@ impl<'de> Deserialize<'de> for GlobalTemplate {
     }
 }
 
-/// A duration written as text (`30s`).
+/// What a deserializer refused, to be found in the file's text.
+struct Bad {
+    text: String,
+    /// Only where it is a whole word (not inside a longer one: `0s` is not in `60s`).
+    word: bool,
+}
+
+impl Bad {
+    /// Where it first is in `text`.
+    fn find_in(&self, text: &str) -> Option<usize> {
+        let wordy = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        text.match_indices(&self.text).map(|(i, _)| i).find(|&i| {
+            !self.word
+                || (!wordy(text[..i].chars().next_back())
+                    && !wordy(text[i + self.text.len()..].chars().next()))
+        })
+    }
+}
+
+/// Remembers `text` as the value refused (see [`yaml_error`]).
+fn refused_value(text: &str) {
+    BAD_TAG.with(|b| {
+        *b.borrow_mut() = Some(Bad {
+            text: text.to_string(),
+            word: true,
+        })
+    });
+}
+
+/// A duration written as text (`30s`), from [`Dur::MIN`] to [`Dur::MAX`].
 #[derive(Debug, Clone, Copy)]
 pub struct Dur(pub Duration);
+
+impl Dur {
+    /// The shortest timeout a definition may give (shorter ones would fail every command).
+    pub const MIN: Duration = Duration::from_secs(1);
+    /// The longest (longer ones overflow the clock, and would wait for ever).
+    pub const MAX: Duration = Duration::from_secs(24 * 3600);
+}
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+        let d = humantime::parse_duration(&text).map_err(|e| {
+            refused_value(&text);
+            serde::de::Error::custom(format!("{text:?}: {e}"))
+        })?;
+        if (Dur::MIN..=Dur::MAX).contains(&d) {
+            Ok(Dur(d))
+        } else {
+            refused_value(&text);
+            Err(serde::de::Error::custom(format!(
+                "{text:?}: out of range: expected from {} to {}",
+                humantime::format_duration(Dur::MIN),
+                humantime::format_duration(Dur::MAX)
+            )))
+        }
     }
 }
 
@@ -231,9 +284,9 @@ struct OptionsOnly {
 /// The error of a definition: `FILE: line L, column C: what`. For a bad template, the
 /// place is the bad tag's own (serde_yaml_ng places it at the enclosing mapping).
 fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> DbError {
-    if let (Some(tag), Some(l)) = (BAD_TAG.with(|b| b.borrow_mut().take()), e.location()) {
+    if let (Some(bad), Some(l)) = (BAD_TAG.with(|b| b.borrow_mut().take()), e.location()) {
         let from = l.index().min(text.len());
-        if let Some(i) = text.get(from..).and_then(|rest| rest.find(&tag)) {
+        if let Some(i) = text.get(from..).and_then(|rest| bad.find_in(rest)) {
             let before = &text[..from + i];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
@@ -647,7 +700,10 @@ impl Database for FileDb {
         let Some(check) = self.script(&self.def.commands.ready, node) else {
             return Ok(());
         };
-        let timeout = timeout.max(self.def.timeouts.ready.0);
+        // The definition's own timeout, as it says it (the caller's is for databases that
+        // have none).
+        let _ = timeout;
+        let timeout = self.def.timeouts.ready.0;
         let deadline = Instant::now() + timeout;
         loop {
             let out = self.exec(cluster, node, &check, Duration::from_secs(10))?;
@@ -907,6 +963,31 @@ logs: [\"{{log_dir}}/toy.log\"]
             e.contains("line 17, column 3: pids: unknown field `pidfile`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn timeouts_out_of_range_are_refused_where_they_are_written() {
+        for (value, why) in [
+            ("18446744073709551615s", "out of range"),
+            ("0s", "out of range"),
+            ("500ms", "out of range"),
+            ("25h", "out of range"),
+            ("soon", "\"soon\""),
+        ] {
+            let text = format!("{GOOD}timeouts:\n  command: 60s\n  ready: {value}\n");
+            let e = parse(&text).unwrap_err();
+            assert!(
+                e.starts_with("db.yaml: line 18, column 10: ") && e.contains(why),
+                "{value}: {e}"
+            );
+            assert!(
+                e.contains("expected from 1s to 1day") || why != "out of range",
+                "{e}"
+            );
+        }
+        let def = parse(&format!("{GOOD}timeouts:\n  ready: 5s\n  command: 1s\n")).unwrap();
+        assert_eq!(def.timeouts.ready.0, Duration::from_secs(5));
+        assert_eq!(def.timeouts.command.0, Duration::from_secs(1));
     }
 
     #[test]
