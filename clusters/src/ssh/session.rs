@@ -3,6 +3,7 @@
 
 use super::ssh_config::{settings_for, HostSettings};
 use crate::config::SshOptions;
+use crate::capped::keep;
 use crate::shell::{quote, RemoteCommand};
 use crate::SshError;
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
@@ -52,13 +53,6 @@ impl Output {
     pub fn truncated(&self) -> bool {
         self.stdout_dropped > 0 || self.stderr_dropped > 0
     }
-}
-
-/// Appends `data` to `kept` up to `limit` bytes; counts the rest in `dropped`.
-fn keep(kept: &mut Vec<u8>, dropped: &mut u64, data: &[u8], limit: usize) {
-    let room = limit.saturating_sub(kept.len()).min(data.len());
-    kept.extend_from_slice(&data[..room]);
-    *dropped += (data.len() - room) as u64;
 }
 
 /// Where and how to reach one node, after ~/.ssh/config is applied.
