@@ -253,3 +253,29 @@ fn an_op_abandoned_by_its_caller_still_ends_before_the_next_one() {
     assert!(gone(pids(dir.path())[0]));
     assert_eq!(a.starts(), 2);
 }
+
+#[test]
+fn a_line_longer_than_the_limit_is_info_saying_so() {
+    let rt = rt();
+    let script = "import sys, time\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        sys.stdin.readline()\n\
+        sys.stdout.write('x' * (40 << 20) + '\\n')\n\
+        sys.stdout.flush()\n\
+        time.sleep(30)\n";
+    let long = AdapterClient::new(spec(
+        vec!["python3".into(), "-c".into(), script.into()],
+        None,
+        Duration::from_secs(10),
+    ))
+    .unwrap();
+    let o = call(&rt, &long, &write(1));
+    assert_eq!(o.kind, EventKind::Info, "{o:?}");
+    let why = o.error.unwrap();
+    assert!(
+        why.contains("adapter wrote a line longer than 32 MiB, the longest faultline reads"),
+        "{why}"
+    );
+    assert!(why.len() < 1000, "{why}");
+}

@@ -30,8 +30,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::Instant;
 
-/// The longest line read from an adapter (a set's read can be long).
-const MAX_LINE: u64 = 256 << 20;
+/// The longest line read from an adapter: a set's read of a million elements fits; a longer
+/// line is an error (the op is `info`), not memory spent on it.
+pub const MAX_LINE: u64 = 32 << 20;
 
 /// How to run an adapter.
 #[derive(Debug, Clone)]
@@ -388,12 +389,19 @@ impl State {
 async fn read_line(out: &mut BufReader<ChildStdout>) -> Result<String, String> {
     let mut buf = Vec::new();
     let n = (&mut *out)
-        .take(MAX_LINE)
+        .take(MAX_LINE + 1)
         .read_until(b'\n', &mut buf)
         .await
         .map_err(|e| format!("reading from the adapter: {e}"))?;
     if n == 0 {
         return Err("the adapter exited (end of its output)".into());
+    }
+    if buf.last() != Some(&b'\n') && n as u64 > MAX_LINE {
+        return Err(format!(
+            "adapter wrote a line longer than {} MiB, the longest faultline reads: {}",
+            MAX_LINE >> 20,
+            excerpt(&String::from_utf8_lossy(&buf[..buf.len().min(1024)]))
+        ));
     }
     if buf.last() != Some(&b'\n') {
         return Err(format!(

@@ -402,8 +402,7 @@ pub struct FileDbKind {
 impl FileDbKind {
     /// Loads the definition at `path` (refused with file, line and column when it is not one).
     pub fn load(path: &Path) -> Result<FileDbKind, DbError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| DbError::Config(format!("{}: {e}", path.display())))?;
+        let text = read_definition(path)?;
         let def = Definition::parse(path, &text)?;
         let sha256 = hex(&sha2::Sha256::digest(text.as_bytes()));
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -446,6 +445,29 @@ impl FileDbKind {
     pub fn definition(&self) -> &Definition {
         &self.def
     }
+}
+
+/// The largest definition file read (real ones are a few KiB).
+pub const MAX_DEFINITION_BYTES: u64 = 1 << 20;
+
+/// The text of the definition at `path`, refused when larger than [`MAX_DEFINITION_BYTES`]
+/// (without reading more than that).
+fn read_definition(path: &Path) -> Result<String, DbError> {
+    use std::io::Read as _;
+    let err = |e: String| DbError::Config(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DEFINITION_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_DEFINITION_BYTES {
+        let size = std::fs::metadata(path)
+            .map_or_else(|_| "more".to_string(), |m| format!("{} bytes", m.len()));
+        return Err(err(format!(
+            "{size}: a definition file may have at most {MAX_DEFINITION_BYTES} bytes (1 MiB)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -1010,6 +1032,19 @@ logs: [\"{{log_dir}}/toy.log\"]
             .unwrap_err()
             .to_string()
             .contains("no option \"speed\""));
+        // A definition file larger than 1 MiB is refused, naming it and the limit.
+        let big = dir.path().join("big.yaml");
+        let mut text = GOOD.to_string();
+        while (text.len() as u64) <= MAX_DEFINITION_BYTES {
+            text.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(&big, &text).unwrap();
+        let e = FileDbKind::load(&big).err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("{}: {} bytes: ", big.display(), text.len()))
+                && e.contains("at most 1048576 bytes"),
+            "{e}"
+        );
         // An edited definition is refused for a replay.
         std::fs::write(&path, GOOD.replace("sleep 1000", "sleep 2000")).unwrap();
         let edited = FileDbKind::load(&path).unwrap();
