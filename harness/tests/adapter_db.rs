@@ -6,6 +6,7 @@ use clap::Parser;
 use harness::cli::TestArgs;
 use harness::exit::Exit;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use workloads::Registry;
 
 #[derive(Parser)]
@@ -269,4 +270,50 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
             );
         }
     }
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
+    clusters::testing::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap();
+    let typo = noop().with_file_name("noop-adaptr.py");
+    std::fs::write(
+        &def,
+        text.replace(&noop().display().to_string(), &typo.display().to_string()),
+    )
+    .unwrap();
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        "register",
+        "--time-limit",
+        "20s",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let t = std::time::Instant::now();
+    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+        Err(harness::exit::Failure::BadInput(e)) => format!("{e:#}"),
+        other => panic!("expected a set-up error (exit 254), got {other:?}"),
+    };
+    assert!(
+        e.contains("could not start")
+            && e.contains("can't open file")
+            && e.contains("noop-adaptr.py"),
+        "{e}"
+    );
+    // Before the workload: no op was run.
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
+    assert!(!history.contains("\"invoke\""), "{history}");
 }

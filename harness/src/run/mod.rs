@@ -157,6 +157,7 @@ fn phases(
             .map_err(internal)?;
         clients.push((node, client));
     }
+    start_first_client(&clients, log)?;
     let options = WorkloadOptions {
         ops_per_key: plan.ops_per_key,
     };
@@ -284,6 +285,29 @@ fn phases(
         None,
         log,
     )
+}
+
+/// Starts the first worker's client now (an adapter: its process and handshake), so that a
+/// client that cannot work is a set-up error (exit 254) saying why, before the workload.
+fn start_first_client(
+    clients: &[(String, Arc<dyn workloads::Client>)],
+    log: &RunLog,
+) -> Result<(), Failure> {
+    let Some((node, client)) = clients.first() else {
+        return Ok(());
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| internal(anyhow!("cannot start a runtime: {e}")))?;
+    rt.block_on(client.start_now()).map_err(|e| {
+        log.say(&format!(
+            "the client of worker 0 (on {node}) could not start: {e}"
+        ));
+        bad_input(anyhow!(
+            "the client of worker 0 (on {node}) could not start: {e}"
+        ))
+    })
 }
 
 /// Every node must answer over SSH, or the run stops before changing anything.
