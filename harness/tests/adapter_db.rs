@@ -317,3 +317,87 @@ fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
     assert!(!history.contains("\"invoke\""), "{history}");
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping_the_rest() {
+    clusters::testing::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap();
+    let text = text
+        .replace(
+            "  configure: grep -q 'node {{node}} ' {{data_dir}}/toy.conf\n",
+            "  configure: |\n    \
+               cd {{data_dir}}\n    \
+               ln -s /dev/zero zero.log\n    \
+               mkfifo fifo.log\n    \
+               ln -s loop2.log loop1.log && ln -s loop1.log loop2.log\n    \
+               truncate -s 200M huge.log && printf 'the end' >> huge.log\n    \
+               mkdir logs && ln -s .. logs/up && echo inner > logs/inner.log\n",
+        )
+        .replace(
+            "logs: [\"{{data_dir}}/toy.conf\"]",
+            "logs: [\"{{data_dir}}/zero.log\", \"{{data_dir}}/fifo.log\", \
+             \"{{data_dir}}/loop1.log\", \"{{data_dir}}/huge.log\", \"{{data_dir}}/logs\", \
+             \"{{data_dir}}/toy.conf\"]",
+        );
+    std::fs::write(&def, text).unwrap();
+    let t = std::time::Instant::now();
+    // The binary, for its faultline.log (a run in this process would share its logging).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--cluster", "local:1", "--db"])
+        .arg(&def)
+        .args([
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "2s",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("run faultline");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
+    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let n1 = run.join("nodes/n1");
+    // The regular files after the bad paths were collected.
+    let conf = std::fs::read_to_string(n1.join("toy.conf")).unwrap();
+    assert!(conf.starts_with("node n1 "), "{conf}");
+    assert_eq!(
+        std::fs::read_to_string(n1.join("logs/inner.log")).unwrap(),
+        "inner\n"
+    );
+    // The large file: its head and its end, within the bound, saying what was cut.
+    let huge = std::fs::read(n1.join("huge.log")).unwrap();
+    let max = harness::run::database::LOG_MAX_BYTES as usize;
+    assert!(
+        huge.len() > max && huge.len() < max + 1024,
+        "{}",
+        huge.len()
+    );
+    assert!(huge.ends_with(b"the end"));
+    let text = String::from_utf8_lossy(&huge);
+    assert!(text.contains("cut here (kept the first"), "no cut line");
+    // The others are not files, and the run's log says so, one by one.
+    for bad in ["zero.log", "fifo.log", "loop1.log"] {
+        assert!(!n1.join(bad).exists(), "{bad}");
+    }
+    let log = std::fs::read_to_string(run.join("faultline.log")).unwrap();
+    for said in [
+        "zero.log: not collected: a character device, not a regular file",
+        "fifo.log: not collected: a FIFO, not a regular file",
+        "loop1.log: not collected: ",
+        "huge.log: 67108864 bytes kept, 142606343 cut from its middle",
+    ] {
+        assert!(log.contains(said), "{said}: {log}");
+    }
+}

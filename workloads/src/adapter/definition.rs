@@ -779,7 +779,7 @@ impl Database for FileDb {
         self.run(cluster, node, "wipe", &script)?;
         let mut truncate = format!("mkdir -p {}", quote(&self.def.log_dir()));
         for f in self.log_files() {
-            truncate.push_str(&format!("; [ ! -e {f} ] || : > {f}", f = quote(&f)));
+            truncate.push_str(&format!("; [ ! -f {f} ] || : > {f}", f = quote(&f)));
         }
         self.run(cluster, node, "wipe (logs)", &truncate)
             .map(|_| ())
