@@ -253,6 +253,21 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
             history.contains("\"start-kill\"") || history.contains("\"start-pause\""),
             "{fault}"
         );
+        // No adapter process outlives the run.
+        for w in 0..4 {
+            let err = std::fs::read_to_string(run.join(format!("adapters/{w}.stderr")))
+                .unwrap_or_default();
+            for pid in err
+                .lines()
+                .filter_map(|l| l.split("(pid ").nth(1))
+                .filter_map(|p| p.trim_end_matches(')').parse::<u32>().ok())
+            {
+                assert!(
+                    !Path::new(&format!("/proc/{pid}")).exists(),
+                    "{fault} {workload}: adapter {pid} of worker {w} outlived the run"
+                );
+            }
+        }
         // The adapters' stderr is in the store, one file per worker.
         let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
         assert!(stderr.contains("noop adapter for"), "{stderr}");

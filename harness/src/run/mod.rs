@@ -249,7 +249,7 @@ fn phases(
             )));
             let never = AtomicBool::new(false);
             if let Err(e) = crate::scheduler::run(crate::scheduler::Workers {
-                clients,
+                clients: std::mem::take(&mut clients),
                 processes: processes.clone(),
                 generator: &generator,
                 recorder: &recorder,
@@ -261,6 +261,8 @@ fn phases(
             }
         }
     }
+    // The clients go before the database: an adapter's whole process group is killed.
+    drop(clients);
     session.finish();
     if let Err(e) = ran {
         return Err(internal(anyhow!("the workload stopped: {e}")));
