@@ -416,3 +416,36 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
         assert!(log.contains(said), "{said}: {log}");
     }
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn a_definitions_ready_timeout_is_honoured_as_given() {
+    clusters::testing::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap().replace(
+        "  ready: test -s {{data_dir}}/faultline.pid\n",
+        "  ready: 'false'\n",
+    ) + "timeouts:\n  ready: 3s\n";
+    std::fs::write(&def, text).unwrap();
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        "register",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let t = std::time::Instant::now();
+    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+        Err(f) => format!("{f:?}"),
+        Ok(exit) => panic!("a database never ready ran: {exit:?}"),
+    };
+    assert!(e.contains("the ready command still fails after 3s"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
+}

@@ -718,13 +718,12 @@ impl Database for FileDb {
             .map(|_| ())
     }
 
-    fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
+    /// Waits for the definition's own `timeouts.ready`, as it says it (the caller's timeout
+    /// is for databases that have none).
+    fn wait_ready(&self, cluster: &Cluster, node: &str, _: Duration) -> Result<(), DbError> {
         let Some(check) = self.script(&self.def.commands.ready, node) else {
             return Ok(());
         };
-        // The definition's own timeout, as it says it (the caller's is for databases that
-        // have none).
-        let _ = timeout;
         let timeout = self.def.timeouts.ready.0;
         let deadline = Instant::now() + timeout;
         loop {
