@@ -441,3 +441,36 @@ fn an_adapter_that_cannot_start_says_why_from_its_stderr() {
     assert_eq!(o.kind, EventKind::Fail, "{o:?}");
     assert!(o.error.unwrap().contains("can't open file"));
 }
+
+#[test]
+fn a_transaction_read_of_the_wrong_shape_for_the_workload_is_info() {
+    use workloads::op::MicroOp;
+    let rt = rt();
+    // Answers every read with an integer, whatever the workload.
+    let script = "import sys, json\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        for line in sys.stdin:\n\
+        \x20   req = json.loads(line)\n\
+        \x20   value = [[f, k, 7 if f == 'r' else v] for f, k, v in req['value']]\n\
+        \x20   print(json.dumps({'type': 'ok', 'id': req['id'], 'value': value}), flush=True)\n";
+    let txn = Op::Txn(vec![MicroOp::Read { key: Key::Int(1) }]);
+    for (workload, want) in [
+        ("list-append", EventKind::Info),
+        ("rw-register", EventKind::Ok),
+    ] {
+        let mut s = spec(
+            vec!["python3".into(), "-c".into(), script.into()],
+            None,
+            Duration::from_secs(5),
+        );
+        s.init.insert("workload".into(), workload.into());
+        let a = AdapterClient::new(s).unwrap();
+        let o = call(&rt, &a, &txn);
+        assert_eq!(o.kind, want, "{workload}: {o:?}");
+        if want == EventKind::Info {
+            let e = o.error.unwrap();
+            assert!(e.contains("read 7: expected a list of integers"), "{e}");
+        }
+    }
+}
