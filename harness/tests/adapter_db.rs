@@ -162,6 +162,13 @@ fn db_takes_names_or_definition_files() {
     );
 }
 
+/// The local-cluster tests of this file, one at a time: temporary clusters brought up side
+/// by side in one process have been seen to leave one of them unreachable.
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBuf) {
     let a = args(&[
         "--db",
@@ -198,6 +205,7 @@ fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBu
 )]
 fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
     clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     for (fault, workload) in [
@@ -294,6 +302,7 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
 )]
 fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
     clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let def = definition(dir.path(), "");
@@ -340,6 +349,7 @@ fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
 )]
 fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping_the_rest() {
     clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let def = definition(dir.path(), "");
@@ -424,6 +434,7 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
 )]
 fn a_definitions_ready_timeout_is_honoured_as_given() {
     clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let def = definition(dir.path(), "");
