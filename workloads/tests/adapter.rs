@@ -440,6 +440,24 @@ fn an_adapter_that_cannot_start_says_why_from_its_stderr() {
     let o = invoke_only(&rt, &typo, &write(1));
     assert_eq!(o.kind, EventKind::Fail, "{o:?}");
     assert!(o.error.unwrap().contains("can't open file"));
+    // One that never answers is quoted too, once its time is up.
+    let mut s = spec(
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 'waiting for the database' >&2; sleep 30".into(),
+        ],
+        None,
+        Duration::from_secs(5),
+    );
+    s.start_timeout = Duration::from_millis(500);
+    let mute = AdapterClient::new(s).unwrap();
+    let e = rt.block_on(mute.start_now()).unwrap_err();
+    assert!(
+        e.contains("no init_ok within 500ms")
+            && e.contains("its stderr ends: waiting for the database"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -352,32 +352,18 @@ impl State {
             return Ok(());
         }
         let limit = self.spec.start_timeout;
-        match tokio::time::timeout(limit, self.start()).await {
-            Ok(Ok(r)) => {
-                self.running = Some(r);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("adapter handshake: no init_ok within {limit:?}")),
-        }
+        let r = self.start(limit).await.map_err(|e| e.to_string())?;
+        self.running = Some(r);
+        Ok(())
     }
 
     async fn call(&mut self, op: &Op) -> Outcome {
         let invoked = op.value();
         let deadline = Instant::now() + self.spec.timeout;
         if self.running.is_none() {
-            match tokio::time::timeout_at(deadline, self.start()).await {
-                Ok(Ok(r)) => self.running = Some(r),
-                Ok(Err(e)) => return Outcome::fail(invoked, e.to_string()),
-                Err(_) => {
-                    return Outcome::fail(
-                        invoked,
-                        format!(
-                            "adapter handshake: no init_ok within {:?}",
-                            self.spec.timeout
-                        ),
-                    )
-                }
+            match self.start(self.spec.timeout).await {
+                Ok(r) => self.running = Some(r),
+                Err(e) => return Outcome::fail(invoked, e.to_string()),
             }
         }
         let id = self.next_id;
@@ -461,7 +447,10 @@ impl State {
     }
 
     /// Starts the adapter and makes the handshake.
-    async fn start(&mut self) -> Result<Running, AdapterError> {
+    /// Starts the adapter and makes the handshake within `limit`; a failure quotes the end
+    /// of the adapter's stderr.
+    async fn start(&mut self, limit: Duration) -> Result<Running, AdapterError> {
+        let deadline = Instant::now() + limit;
         let log = self.stderr_file().map_err(|source| AdapterError::Spawn {
             program: format!(
                 "{} (stderr file {})",
@@ -531,6 +520,11 @@ impl State {
                 Ok(r) if r.kind == "init_ok" => Ok(()),
                 _ => Err(format!("expected init_ok, got {}", excerpt(&text))),
             }
+        };
+        let handshake = async {
+            tokio::time::timeout_at(deadline, handshake)
+                .await
+                .unwrap_or_else(|_| Err(format!("no init_ok within {limit:?}")))
         };
         match handshake.await {
             Ok(()) => Ok(running),
