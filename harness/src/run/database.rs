@@ -170,6 +170,15 @@ fn log_note(f: &Fetched) -> Option<String> {
             }
         )),
         Fetch::Skipped(why) => Some(format!("log {path}: not collected: {why}")),
+        Fetch::Failed(clusters::SshError::Transfer { message, .. }) => {
+            // SFTP says "no such file" of a link that leads nowhere, or in a loop, too.
+            let hint = if message.contains("no such file") {
+                " (missing, or a link that leads nowhere or in a loop)"
+            } else {
+                ""
+            };
+            Some(format!("log {path}: not collected: {message}{hint}"))
+        }
         Fetch::Failed(e) => Some(format!("log {path}: not collected: {e}")),
     }
 }
