@@ -52,7 +52,8 @@ pub struct AdapterSpec {
     pub cwd: Option<PathBuf>,
     /// The `init` message's fields (`type` and `protocol` are added).
     pub init: serde_json::Map<String, serde_json::Value>,
-    /// Where its stderr is appended (default: discarded).
+    /// Where its stderr is appended, within bounds (default: nowhere; the end of it is still
+    /// quoted in errors).
     pub stderr: Option<PathBuf>,
     /// How long an op may take.
     pub timeout: Duration,
