@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod capped;
 pub mod config;
 pub mod install;
 pub mod local;

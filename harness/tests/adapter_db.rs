@@ -6,6 +6,7 @@ use clap::Parser;
 use harness::cli::TestArgs;
 use harness::exit::Exit;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use workloads::Registry;
 
 #[derive(Parser)]
@@ -161,6 +162,13 @@ fn db_takes_names_or_definition_files() {
     );
 }
 
+/// The local-cluster tests of this file, one at a time: temporary clusters brought up side
+/// by side in one process have been seen to leave one of them unreachable.
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBuf) {
     let a = args(&[
         "--db",
@@ -197,6 +205,7 @@ fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBu
 )]
 fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
     clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     for (fault, workload) in [
@@ -252,6 +261,21 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
             history.contains("\"start-kill\"") || history.contains("\"start-pause\""),
             "{fault}"
         );
+        // No adapter process outlives the run.
+        for w in 0..4 {
+            let err = std::fs::read_to_string(run.join(format!("adapters/{w}.stderr")))
+                .unwrap_or_default();
+            for pid in err
+                .lines()
+                .filter_map(|l| l.split("(pid ").nth(1))
+                .filter_map(|p| p.trim_end_matches(')').parse::<u32>().ok())
+            {
+                assert!(
+                    !Path::new(&format!("/proc/{pid}")).exists(),
+                    "{fault} {workload}: adapter {pid} of worker {w} outlived the run"
+                );
+            }
+        }
         // The adapters' stderr is in the store, one file per worker.
         let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
         assert!(stderr.contains("noop adapter for"), "{stderr}");
@@ -269,4 +293,170 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
             );
         }
     }
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
+    clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap();
+    let typo = noop().with_file_name("noop-adaptr.py");
+    std::fs::write(
+        &def,
+        text.replace(&noop().display().to_string(), &typo.display().to_string()),
+    )
+    .unwrap();
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        "register",
+        "--time-limit",
+        "20s",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let t = std::time::Instant::now();
+    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+        Err(harness::exit::Failure::BadInput(e)) => format!("{e:#}"),
+        other => panic!("expected a set-up error (exit 254), got {other:?}"),
+    };
+    assert!(
+        e.contains("could not start")
+            && e.contains("can't open file")
+            && e.contains("noop-adaptr.py"),
+        "{e}"
+    );
+    // Before the workload: no op was run.
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
+    assert!(!history.contains("\"invoke\""), "{history}");
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping_the_rest() {
+    clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap();
+    let text = text
+        .replace(
+            "  configure: grep -q 'node {{node}} ' {{data_dir}}/toy.conf\n",
+            "  configure: |\n    \
+               cd {{data_dir}}\n    \
+               ln -s /dev/zero zero.log\n    \
+               mkfifo fifo.log\n    \
+               ln -s loop2.log loop1.log && ln -s loop1.log loop2.log\n    \
+               truncate -s 200M huge.log && printf 'the end' >> huge.log\n    \
+               mkdir logs && ln -s .. logs/up && echo inner > logs/inner.log\n",
+        )
+        .replace(
+            "logs: [\"{{data_dir}}/toy.conf\"]",
+            "logs: [\"{{data_dir}}/zero.log\", \"{{data_dir}}/fifo.log\", \
+             \"{{data_dir}}/loop1.log\", \"{{data_dir}}/huge.log\", \"{{data_dir}}/logs\", \
+             \"{{data_dir}}/toy.conf\"]",
+        );
+    std::fs::write(&def, text).unwrap();
+    let t = std::time::Instant::now();
+    // The binary, for its faultline.log (a run in this process would share its logging).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--cluster", "local:1", "--db"])
+        .arg(&def)
+        .args([
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "2s",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("run faultline");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
+    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let n1 = run.join("nodes/n1");
+    // The regular files after the bad paths were collected.
+    let conf = std::fs::read_to_string(n1.join("toy.conf")).unwrap();
+    assert!(conf.starts_with("node n1 "), "{conf}");
+    assert_eq!(
+        std::fs::read_to_string(n1.join("logs/inner.log")).unwrap(),
+        "inner\n"
+    );
+    // The large file: its head and its end, within the bound, saying what was cut.
+    let huge = std::fs::read(n1.join("huge.log")).unwrap();
+    let max = harness::run::database::LOG_MAX_BYTES as usize;
+    assert!(
+        huge.len() > max && huge.len() < max + 1024,
+        "{}",
+        huge.len()
+    );
+    assert!(huge.ends_with(b"the end"));
+    let text = String::from_utf8_lossy(&huge);
+    assert!(text.contains("cut here (kept the first"), "no cut line");
+    // The others are not files, and the run's log says so, one by one.
+    for bad in ["zero.log", "fifo.log", "loop1.log"] {
+        assert!(!n1.join(bad).exists(), "{bad}");
+    }
+    let log = std::fs::read_to_string(run.join("faultline.log")).unwrap();
+    for said in [
+        "zero.log: not collected: a character device, not a regular file",
+        "fifo.log: not collected: a FIFO, not a regular file",
+        "loop1.log: not collected: [SFTP(2)] no such file (missing, or a link that leads nowhere or in a loop)",
+        "huge.log: 67108864 bytes kept, 142606343 cut from its middle",
+    ] {
+        assert!(log.contains(said), "{said}: {log}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn a_definitions_ready_timeout_is_honoured_as_given() {
+    clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap().replace(
+        "  ready: test -s {{data_dir}}/faultline.pid\n",
+        "  ready: 'false'\n",
+    ) + "timeouts:\n  ready: 3s\n";
+    std::fs::write(&def, text).unwrap();
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        "register",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let t = std::time::Instant::now();
+    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+        Err(f) => format!("{f:?}"),
+        Ok(exit) => panic!("a database never ready ran: {exit:?}"),
+    };
+    assert!(e.contains("the ready command still fails after 3s"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
 }

@@ -276,4 +276,11 @@ pub trait Client: Send + Sync {
     fn prepare(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Gets ready now, saying why it cannot (the harness calls it during set-up, so that a
+    /// client that cannot work stops the run before its workload). An adapter client starts
+    /// its process and makes its handshake. By default, nothing to do.
+    fn start_now(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -253,3 +253,242 @@ fn an_op_abandoned_by_its_caller_still_ends_before_the_next_one() {
     assert!(gone(pids(dir.path())[0]));
     assert_eq!(a.starts(), 2);
 }
+
+#[test]
+fn a_line_longer_than_the_limit_is_info_saying_so() {
+    let rt = rt();
+    let script = "import sys, time\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        sys.stdin.readline()\n\
+        sys.stdout.write('x' * (40 << 20) + '\\n')\n\
+        sys.stdout.flush()\n\
+        time.sleep(30)\n";
+    let long = AdapterClient::new(spec(
+        vec!["python3".into(), "-c".into(), script.into()],
+        None,
+        Duration::from_secs(10),
+    ))
+    .unwrap();
+    let o = call(&rt, &long, &write(1));
+    assert_eq!(o.kind, EventKind::Info, "{o:?}");
+    let why = o.error.unwrap();
+    assert!(
+        why.contains("adapter wrote a line longer than 32 MiB, the longest faultline reads"),
+        "{why}"
+    );
+    assert!(why.len() < 1000, "{why}");
+}
+
+/// Dead: no /proc entry, or a zombie waiting for a parent that is not us.
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn dead_soon(pid: i32) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        if dead(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A shell adapter that starts `sleep 1000` in its process group (its PID in DIR/child.pid),
+/// shakes hands, and then runs `after`.
+fn with_a_child(dir: &Path, after: &str) -> AdapterClient {
+    let script = format!(
+        "sleep 1000 & echo $! > {dir}/child.pid\n\
+         read line\n\
+         echo '{{\"type\":\"init_ok\"}}'\n\
+         {after}\n",
+        dir = dir.display()
+    );
+    AdapterClient::new(spec(
+        vec!["sh".into(), "-c".into(), script],
+        Some(dir.join("adapter.stderr")),
+        Duration::from_secs(2),
+    ))
+    .unwrap()
+}
+
+fn child_pid(dir: &Path) -> i32 {
+    std::fs::read_to_string(dir.join("child.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn when_a_client_goes_its_adapters_whole_process_group_is_gone() {
+    let rt = rt();
+    for after in [
+        // Does not exit when its stdin closes.
+        "trap '' TERM; while :; do sleep 1; done",
+        // Exits when its stdin closes, leaving its child.
+        "while read line; do :; done; exit 0",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let a = with_a_child(dir.path(), after);
+        rt.block_on(a.start_now()).unwrap();
+        let (adapter, child) = (pids(dir.path())[0], child_pid(dir.path()));
+        assert!(!dead(adapter) && !dead(child), "{after}");
+        let t = Instant::now();
+        drop(a);
+        // Gone when the client's drop returns (the program may end right after).
+        assert!(
+            gone(adapter),
+            "{after}: the adapter {adapter} outlived its client"
+        );
+        assert!(dead_soon(child), "{after}: its child {child} outlived it");
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn a_replaced_adapters_children_are_gone_too() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    // Exits at the first op, leaving its child.
+    let a = with_a_child(dir.path(), "read line; exit 3");
+    let o = call(&rt, &a, &write(1));
+    assert_eq!(o.kind, EventKind::Info, "{o:?}");
+    let child = child_pid(dir.path());
+    assert!(
+        dead_soon(child),
+        "the child {child} of a replaced adapter is left"
+    );
+}
+
+#[test]
+fn an_adapters_stderr_keeps_its_head_and_tail_and_says_what_was_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import sys\n\
+        sys.stderr.write('HEAD-START\\n' + 'x' * (20 << 20) + 'TAIL-END\\n')\n\
+        sys.stderr.flush()\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        for line in sys.stdin: pass\n";
+    let a = AdapterClient::new(spec(
+        vec!["python3".into(), "-c".into(), script.into()],
+        Some(dir.path().join("adapter.stderr")),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    let rt = rt();
+    rt.block_on(a.start_now()).unwrap();
+    drop(a);
+    let err = std::fs::read(dir.path().join("adapter.stderr")).unwrap();
+    let limit = workloads::adapter::client::STDERR_HEAD as usize
+        + workloads::adapter::client::STDERR_TAIL
+        + 1024;
+    assert!(err.len() < limit, "{} bytes", err.len());
+    let text = String::from_utf8_lossy(&err);
+    assert!(
+        text.starts_with("== faultline: adapter start 1 (pid "),
+        "{}",
+        &text[..80]
+    );
+    assert!(text.contains("\nHEAD-START\nxxx"));
+    assert!(
+        text.ends_with("xxxxTAIL-END\n"),
+        "{}",
+        &text[text.len() - 80..]
+    );
+    let cut = text
+        .lines()
+        .find(|l| l.contains("cut here"))
+        .expect("a line saying what was cut");
+    assert!(
+        cut.contains("of the adapter's stderr")
+            && cut.contains(&format!(
+                "kept the first {} and the last {} bytes",
+                workloads::adapter::client::STDERR_HEAD,
+                workloads::adapter::client::STDERR_TAIL
+            )),
+        "{cut}"
+    );
+}
+
+#[test]
+fn an_adapter_that_cannot_start_says_why_from_its_stderr() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let typo = AdapterClient::new(spec(
+        vec!["python3".into(), "/nonexistent/adaptr.py".into()],
+        Some(dir.path().join("adapter.stderr")),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    let e = rt.block_on(typo.start_now()).unwrap_err();
+    assert!(
+        e.contains("adapter handshake")
+            && e.contains("its stderr ends: ")
+            && e.contains("can't open file '/nonexistent/adaptr.py'"),
+        "{e}"
+    );
+    // An op that has to start it fails with the same reason.
+    let o = invoke_only(&rt, &typo, &write(1));
+    assert_eq!(o.kind, EventKind::Fail, "{o:?}");
+    assert!(o.error.unwrap().contains("can't open file"));
+    // One that never answers is quoted too, once its time is up.
+    let mut s = spec(
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 'waiting for the database' >&2; sleep 30".into(),
+        ],
+        None,
+        Duration::from_secs(5),
+    );
+    s.start_timeout = Duration::from_millis(500);
+    let mute = AdapterClient::new(s).unwrap();
+    let e = rt.block_on(mute.start_now()).unwrap_err();
+    assert!(
+        e.contains("no init_ok within 500ms")
+            && e.contains("its stderr ends: waiting for the database"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_transaction_read_of_the_wrong_shape_for_the_workload_is_info() {
+    use workloads::op::MicroOp;
+    let rt = rt();
+    // Answers every read with an integer, whatever the workload.
+    let script = "import sys, json\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        for line in sys.stdin:\n\
+        \x20   req = json.loads(line)\n\
+        \x20   value = [[f, k, 7 if f == 'r' else v] for f, k, v in req['value']]\n\
+        \x20   print(json.dumps({'type': 'ok', 'id': req['id'], 'value': value}), flush=True)\n";
+    let txn = Op::Txn(vec![MicroOp::Read { key: Key::Int(1) }]);
+    for (workload, want) in [
+        ("list-append", EventKind::Info),
+        ("rw-register", EventKind::Ok),
+    ] {
+        let mut s = spec(
+            vec!["python3".into(), "-c".into(), script.into()],
+            None,
+            Duration::from_secs(5),
+        );
+        s.init.insert("workload".into(), workload.into());
+        let a = AdapterClient::new(s).unwrap();
+        let o = call(&rt, &a, &txn);
+        assert_eq!(o.kind, want, "{workload}: {o:?}");
+        if want == EventKind::Info {
+            let e = o.error.unwrap();
+            assert!(e.contains("read 7: expected a list of integers"), "{e}");
+        }
+    }
+}

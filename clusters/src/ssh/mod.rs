@@ -5,4 +5,7 @@ pub mod session;
 pub mod ssh_config;
 
 pub use pool::{Cluster, NodeResult};
-pub use session::{NodeSession, Output, Target, DEFAULT_OUTPUT_LIMIT, SUDO_PASSWORD_ENV};
+pub use session::{
+    CollectLimits, Fetch, Fetched, NodeSession, Output, Target, DEFAULT_OUTPUT_LIMIT,
+    SUDO_PASSWORD_ENV,
+};

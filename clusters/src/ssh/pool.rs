@@ -1,7 +1,7 @@
 //! A cluster's pooled sessions: per node, up to `per_node` authenticated sessions, reused
 //! across commands, with reconnection (and backoff) when a session has died.
 
-use super::session::{NodeSession, Output, Target};
+use super::session::{CollectLimits, Fetched, NodeSession, Output, Target};
 use crate::config::ClusterFile;
 use crate::shell::RemoteCommand;
 use crate::SshError;
@@ -155,6 +155,36 @@ impl Cluster {
     /// Downloads a file or directory from one node.
     pub fn download(&self, node: &str, remote: &Path, local: &Path) -> Result<(), SshError> {
         self.with_session(node, |s| s.download(remote, local))
+    }
+
+    /// Collects files from one node within bounds (see [`NodeSession::collect`]): every
+    /// path's outcome, or why the node could not be reached.
+    pub fn collect(
+        &self,
+        node: &str,
+        remote: &Path,
+        local: &Path,
+        limits: &CollectLimits,
+    ) -> Result<Vec<Fetched>, SshError> {
+        let mut got = None;
+        let r = self.with_session(node, |s| {
+            let (fetched, sound) = s.collect(remote, local, limits);
+            got = Some(fetched);
+            if sound {
+                Ok(())
+            } else {
+                // Not back into the pool: a transfer may have been cut in the middle.
+                Err(SshError::Session {
+                    node: node.to_string(),
+                    message: "the time to collect files ran out".into(),
+                })
+            }
+        });
+        match (got, r) {
+            (Some(fetched), _) => Ok(fetched),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(Vec::new()),
+        }
     }
 
     /// Runs `f` for each of `nodes` in parallel (one thread per node) and returns the results

@@ -2,6 +2,7 @@
 //! agent authentication, commands with timeouts, file transfer over SFTP.
 
 use super::ssh_config::{settings_for, HostSettings};
+use crate::capped::keep;
 use crate::config::SshOptions;
 use crate::shell::{quote, RemoteCommand};
 use crate::SshError;
@@ -52,13 +53,6 @@ impl Output {
     pub fn truncated(&self) -> bool {
         self.stdout_dropped > 0 || self.stderr_dropped > 0
     }
-}
-
-/// Appends `data` to `kept` up to `limit` bytes; counts the rest in `dropped`.
-fn keep(kept: &mut Vec<u8>, dropped: &mut u64, data: &[u8], limit: usize) {
-    let room = limit.saturating_sub(kept.len()).min(data.len());
-    kept.extend_from_slice(&data[..room]);
-    *dropped += (data.len() - room) as u64;
 }
 
 /// Where and how to reach one node, after ~/.ssh/config is applied.
@@ -632,6 +626,200 @@ impl NodeSession {
         let mut dst = std::fs::File::create(local).map_err(|e| self.transfer_err(local, e))?;
         std::io::copy(&mut src, &mut dst).map_err(|e| self.transfer_err(local, e))?;
         Ok(())
+    }
+}
+
+/// Bounds on collecting files from a node ([`NodeSession::collect`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CollectLimits {
+    /// The most kept of each file (its head and tail when larger; see
+    /// [`crate::capped::copy_bounded`]).
+    pub max_bytes: u64,
+    /// When collecting stops, wherever it is.
+    pub deadline: Instant,
+    /// The most files (and directories) visited.
+    pub max_files: usize,
+    /// The deepest directory visited below the path given.
+    pub max_depth: usize,
+}
+
+/// What collecting one remote path did.
+#[derive(Debug)]
+pub enum Fetch {
+    /// A regular file, copied (perhaps cut, see [`crate::capped::Copied`]).
+    Copied(crate::capped::Copied),
+    /// A directory, whose entries follow.
+    Directory,
+    /// Not collected, and why (not a regular file, a limit reached).
+    Skipped(String),
+    /// It could not be read.
+    Failed(SshError),
+}
+
+/// One remote path collected, and how.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The path on the node.
+    pub remote: PathBuf,
+    /// How it went.
+    pub fetch: Fetch,
+}
+
+/// What a file type is, in words.
+fn file_type_name(t: ssh2::FileType) -> &'static str {
+    match t {
+        ssh2::FileType::NamedPipe => "a FIFO",
+        ssh2::FileType::CharDevice => "a character device",
+        ssh2::FileType::BlockDevice => "a block device",
+        ssh2::FileType::Directory => "a directory",
+        ssh2::FileType::RegularFile => "a regular file",
+        ssh2::FileType::Symlink => "a symbolic link",
+        ssh2::FileType::Socket => "a socket",
+        ssh2::FileType::Other(_) => "not a file",
+    }
+}
+
+impl NodeSession {
+    /// Collects `remote` (a file, or a directory recursively) into `local` within `limits`:
+    /// regular files only (links are followed; FIFOs, devices and sockets are skipped), each
+    /// kept to `max_bytes`, all of it stopped at the deadline. One path that cannot be read
+    /// never stops the others: each is reported. The flag says whether the session is still
+    /// sound (false when the time ran out in the middle of a transfer).
+    pub fn collect(
+        &self,
+        remote: &Path,
+        local: &Path,
+        limits: &CollectLimits,
+    ) -> (Vec<Fetched>, bool) {
+        let mut out = Vec::new();
+        match self.sftp() {
+            Ok(sftp) => self.collect_with(&sftp, remote, local, limits, 0, false, &mut out),
+            Err(e) => out.push(Fetched {
+                remote: remote.to_path_buf(),
+                fetch: Fetch::Failed(e),
+            }),
+        }
+        self.session.set_timeout(0);
+        (out, Instant::now() < limits.deadline)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn collect_with(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        local: &Path,
+        limits: &CollectLimits,
+        depth: usize,
+        via_link: bool,
+        out: &mut Vec<Fetched>,
+    ) {
+        let fetch = self.fetch_one(sftp, remote, local, limits, depth, out.len(), via_link);
+        let entries = match fetch {
+            Ok(Some(entries)) => entries,
+            Ok(None) => return,
+            Err(fetch) => {
+                return out.push(Fetched {
+                    remote: remote.to_path_buf(),
+                    fetch,
+                })
+            }
+        };
+        out.push(Fetched {
+            remote: remote.to_path_buf(),
+            fetch: Fetch::Directory,
+        });
+        for (path, link) in entries {
+            if let Some(name) = path.file_name() {
+                let local = local.join(name);
+                self.collect_with(sftp, &path, &local, limits, depth + 1, link, out);
+            }
+        }
+    }
+
+    /// Collects one path: `Ok(Some(entries))` for a directory (made locally), each with
+    /// whether it is a symbolic link; `Err(what)` for anything else (a file copied, skipped or
+    /// failed). A directory reached through a link inside a directory is not followed.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_one(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        local: &Path,
+        limits: &CollectLimits,
+        depth: usize,
+        seen: usize,
+        via_link: bool,
+    ) -> Result<Option<Vec<(PathBuf, bool)>>, Fetch> {
+        let now = Instant::now();
+        if now >= limits.deadline {
+            return Err(Fetch::Skipped("the time to collect logs ran out".into()));
+        }
+        if seen >= limits.max_files {
+            return Err(Fetch::Skipped(format!(
+                "more than {} files: the rest is not collected",
+                limits.max_files
+            )));
+        }
+        // Every blocking transfer call below ends by the deadline.
+        let left = (limits.deadline - now)
+            .as_millis()
+            .clamp(1, u128::from(u32::MAX));
+        self.session.set_timeout(left as u32);
+        let failed =
+            |path: &Path, e: &dyn std::fmt::Display| Fetch::Failed(self.transfer_err(path, e));
+        let stat = sftp.stat(remote).map_err(|e| failed(remote, &e))?;
+        match stat.file_type() {
+            ssh2::FileType::Directory if via_link => {
+                Err(Fetch::Skipped("a link to a directory, not followed".into()))
+            }
+            ssh2::FileType::Directory if depth >= limits.max_depth => Err(Fetch::Skipped(format!(
+                "a directory deeper than {} levels",
+                limits.max_depth
+            ))),
+            ssh2::FileType::Directory => {
+                std::fs::create_dir_all(local).map_err(|e| failed(local, &e))?;
+                let entries = sftp.readdir(remote).map_err(|e| failed(remote, &e))?;
+                Ok(Some(
+                    entries
+                        .into_iter()
+                        .map(|(p, st)| (p, st.file_type() == ssh2::FileType::Symlink))
+                        .collect(),
+                ))
+            }
+            ssh2::FileType::RegularFile => Err(
+                match self.copy_file(sftp, remote, local, stat.size, limits) {
+                    Ok(c) => Fetch::Copied(c),
+                    Err(e) => Fetch::Failed(e),
+                },
+            ),
+            other => Err(Fetch::Skipped(format!(
+                "{}, not a regular file",
+                file_type_name(other)
+            ))),
+        }
+    }
+
+    fn copy_file(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        local: &Path,
+        size: Option<u64>,
+        limits: &CollectLimits,
+    ) -> Result<crate::capped::Copied, SshError> {
+        let mut src = sftp
+            .open(remote)
+            .map_err(|e| self.transfer_err(remote, e))?;
+        let dst = std::fs::File::create(local).map_err(|e| self.transfer_err(local, e))?;
+        crate::capped::copy_bounded(
+            &mut src,
+            size.unwrap_or(0),
+            std::io::BufWriter::new(dst),
+            limits.max_bytes,
+            limits.deadline,
+        )
+        .map_err(|e| self.transfer_err(remote, e))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The database phase: set up on every node (wipe, install, configure, start, wait until
 //! ready); at the end, or when anything after setup fails or panics, kill it and download its
-//! logs into `nodes/<node>/`. The guard makes the cleanup happen on every path.
+//! logs into `nodes/<node>/` (regular files only, each within [`LOG_MAX_BYTES`], all within
+//! [`LOG_TIME`]). The guard makes the cleanup happen on every path.
 
 use super::RunLog;
+use clusters::ssh::{CollectLimits, Fetch, Fetched};
 use clusters::Cluster;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use workloads::{Database, DbError};
 
 /// A database set up on a cluster: stopped, with its logs collected, when finished or dropped.
@@ -89,27 +91,95 @@ impl<'a> DbSession<'a> {
         }
         let files = db.log_files();
         let dir = &self.dir;
+        let limits = CollectLimits {
+            max_bytes: LOG_MAX_BYTES,
+            deadline: Instant::now() + LOG_TIME,
+            max_files: LOG_MAX_FILES,
+            max_depth: 4,
+        };
         for r in cluster.on_nodes(&nodes, |n| {
-            let local_dir = crate::store::node_dir(dir, n);
-            std::fs::create_dir_all(&local_dir).ok();
-            for f in &files {
-                let name = Path::new(f)
-                    .file_name()
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| "log".into());
-                cluster.download(n, Path::new(f), &local_dir.join(name))?;
-            }
-            Ok(())
+            Ok(collect_node(cluster, n, &files, dir, &limits))
         }) {
-            if let Err(e) = r.result {
-                self.log
-                    .say(&format!("{}: could not download logs: {e}", r.node));
+            for line in r.result.unwrap_or_else(|e| vec![e.to_string()]) {
+                self.log.say(&format!("{}: {line}", r.node));
             }
         }
         self.log.say(&format!(
             "logs collected in {}",
             dir.join("nodes").display()
         ));
+    }
+}
+
+/// The most kept of each log file (its head and its tail when larger).
+pub const LOG_MAX_BYTES: u64 = 64 << 20;
+/// How long collecting every node's logs may take (the nodes in parallel).
+pub const LOG_TIME: Duration = Duration::from_secs(120);
+/// The most files collected from one node (a log directory's included).
+const LOG_MAX_FILES: usize = 1000;
+
+/// Collects `files` from `node` into its directory of the run: regular files only, each
+/// within [`LOG_MAX_BYTES`], all by the deadline, one bad path never stopping the rest.
+/// Returns a line for each file not collected whole.
+fn collect_node(
+    cluster: &Cluster,
+    node: &str,
+    files: &[String],
+    dir: &Path,
+    limits: &CollectLimits,
+) -> Vec<String> {
+    let local_dir = crate::store::node_dir(dir, node);
+    if let Err(e) = std::fs::create_dir_all(&local_dir) {
+        return vec![format!("cannot create {}: {e}", local_dir.display())];
+    }
+    let mut said = Vec::new();
+    for f in files {
+        let name = Path::new(f)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "log".into());
+        match cluster.collect(node, Path::new(f), &local_dir.join(name), limits) {
+            Ok(fetched) => said.extend(fetched.iter().filter_map(log_note)),
+            Err(e) => said.push(format!("log {f}: not collected: {e}")),
+        }
+    }
+    said
+}
+
+/// What to say of one collected path, unless it came whole.
+fn log_note(f: &Fetched) -> Option<String> {
+    let path = f.remote.display();
+    match &f.fetch {
+        Fetch::Directory => None,
+        Fetch::Copied(c) if c.cut == 0 && !c.timed_out => None,
+        Fetch::Copied(c) => Some(format!(
+            "log {path}: {} bytes kept{}{}",
+            c.kept,
+            if c.cut > 0 {
+                format!(
+                    ", {} cut from its middle (it is larger than {LOG_MAX_BYTES} bytes)",
+                    c.cut
+                )
+            } else {
+                String::new()
+            },
+            if c.timed_out {
+                ", stopped when the time to collect logs ran out"
+            } else {
+                ""
+            }
+        )),
+        Fetch::Skipped(why) => Some(format!("log {path}: not collected: {why}")),
+        Fetch::Failed(clusters::SshError::Transfer { message, .. }) => {
+            // SFTP says "no such file" of a link that leads nowhere, or in a loop, too.
+            let hint = if message.contains("no such file") {
+                " (missing, or a link that leads nowhere or in a loop)"
+            } else {
+                ""
+            };
+            Some(format!("log {path}: not collected: {message}{hint}"))
+        }
+        Fetch::Failed(e) => Some(format!("log {path}: not collected: {e}")),
     }
 }
 

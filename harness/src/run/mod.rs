@@ -186,6 +186,7 @@ fn phases(
             .map_err(internal)?;
         clients.push((node, client));
     }
+    start_first_client(&clients, log)?;
     let options = WorkloadOptions {
         ops_per_key: plan.ops_per_key,
     };
@@ -288,7 +289,7 @@ fn phases(
             )));
             let never = AtomicBool::new(false);
             if let Err(e) = crate::scheduler::run(crate::scheduler::Workers {
-                clients,
+                clients: std::mem::take(&mut clients),
                 processes: processes.clone(),
                 generator: &generator,
                 recorder: &recorder,
@@ -300,6 +301,8 @@ fn phases(
             }
         }
     }
+    // The clients go before the database: an adapter's whole process group is killed.
+    drop(clients);
     session.finish();
     if let Err(e) = ran {
         return Err(internal(anyhow!("the workload stopped: {e}")));
@@ -362,6 +365,29 @@ fn summarize_ops(ops: &[workloads::Op]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Starts the first worker's client now (an adapter: its process and handshake), so that a
+/// client that cannot work is a set-up error (exit 254) saying why, before the workload.
+fn start_first_client(
+    clients: &[(String, Arc<dyn workloads::Client>)],
+    log: &RunLog,
+) -> Result<(), Failure> {
+    let Some((node, client)) = clients.first() else {
+        return Ok(());
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| internal(anyhow!("cannot start a runtime: {e}")))?;
+    rt.block_on(client.start_now()).map_err(|e| {
+        log.say(&format!(
+            "the client of worker 0 (on {node}) could not start: {e}"
+        ));
+        bad_input(anyhow!(
+            "the client of worker 0 (on {node}) could not start: {e}"
+        ))
+    })
 }
 
 /// Every node must answer over SSH, or the run stops before changing anything.

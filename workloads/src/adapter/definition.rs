@@ -38,8 +38,9 @@ pub fn is_definition_path(value: &str) -> bool {
 thread_local! {
     /// The options the definition being parsed declares (templates may use `opt.NAME`).
     static OPTIONS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    /// The tag of the last template that failed to parse (to find it in the file).
-    static BAD_TAG: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The tag of the last template that failed to parse, or the last value refused (to
+    /// find it in the file; a value is found only as a whole word).
+    static BAD_TAG: RefCell<Option<Bad>> = const { RefCell::new(None) };
 }
 
 /// A template used on one node (commands, file contents, file paths).
@@ -55,7 +56,12 @@ fn parse_template<'de, D: Deserializer<'de>>(d: D, scope: Scope) -> Result<Templ
     OPTIONS
         .with(|o| Template::parse(&text, scope, &o.borrow()))
         .map_err(|e| {
-            BAD_TAG.with(|b| *b.borrow_mut() = Some(e.tag.clone()));
+            BAD_TAG.with(|b| {
+                *b.borrow_mut() = Some(Bad {
+                    text: e.tag.clone(),
+                    word: false,
+                })
+            });
             serde::de::Error::custom(e)
         })
 }
@@ -72,16 +78,63 @@ impl<'de> Deserialize<'de> for GlobalTemplate {
     }
 }
 
-/// A duration written as text (`30s`).
+/// What a deserializer refused, to be found in the file's text.
+struct Bad {
+    text: String,
+    /// Only where it is a whole word (not inside a longer one: `0s` is not in `60s`).
+    word: bool,
+}
+
+impl Bad {
+    /// Where it first is in `text`.
+    fn find_in(&self, text: &str) -> Option<usize> {
+        let wordy = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        text.match_indices(&self.text).map(|(i, _)| i).find(|&i| {
+            !self.word
+                || (!wordy(text[..i].chars().next_back())
+                    && !wordy(text[i + self.text.len()..].chars().next()))
+        })
+    }
+}
+
+/// Remembers `text` as the value refused (see [`yaml_error`]).
+fn refused_value(text: &str) {
+    BAD_TAG.with(|b| {
+        *b.borrow_mut() = Some(Bad {
+            text: text.to_string(),
+            word: true,
+        })
+    });
+}
+
+/// A duration written as text (`30s`), from [`Dur::MIN`] to [`Dur::MAX`].
 #[derive(Debug, Clone, Copy)]
 pub struct Dur(pub Duration);
+
+impl Dur {
+    /// The shortest timeout a definition may give (shorter ones would fail every command).
+    pub const MIN: Duration = Duration::from_secs(1);
+    /// The longest (longer ones overflow the clock, and would wait for ever).
+    pub const MAX: Duration = Duration::from_secs(24 * 3600);
+}
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+        let d = humantime::parse_duration(&text).map_err(|e| {
+            refused_value(&text);
+            serde::de::Error::custom(format!("{text:?}: {e}"))
+        })?;
+        if (Dur::MIN..=Dur::MAX).contains(&d) {
+            Ok(Dur(d))
+        } else {
+            refused_value(&text);
+            Err(serde::de::Error::custom(format!(
+                "{text:?}: out of range: expected from {} to {}",
+                humantime::format_duration(Dur::MIN),
+                humantime::format_duration(Dur::MAX)
+            )))
+        }
     }
 }
 
@@ -236,9 +289,9 @@ struct OptionsOnly {
 /// The error of a definition: `FILE: line L, column C: what`. For a bad template, the
 /// place is the bad tag's own (serde_yaml_ng places it at the enclosing mapping).
 fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> DbError {
-    if let (Some(tag), Some(l)) = (BAD_TAG.with(|b| b.borrow_mut().take()), e.location()) {
+    if let (Some(bad), Some(l)) = (BAD_TAG.with(|b| b.borrow_mut().take()), e.location()) {
         let from = l.index().min(text.len());
-        if let Some(i) = text.get(from..).and_then(|rest| rest.find(&tag)) {
+        if let Some(i) = text.get(from..).and_then(|rest| bad.find_in(rest)) {
             let before = &text[..from + i];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
@@ -354,8 +407,7 @@ pub struct FileDbKind {
 impl FileDbKind {
     /// Loads the definition at `path` (refused with file, line and column when it is not one).
     pub fn load(path: &Path) -> Result<FileDbKind, DbError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| DbError::Config(format!("{}: {e}", path.display())))?;
+        let text = read_definition(path)?;
         let def = Definition::parse(path, &text)?;
         let sha256 = hex(&sha2::Sha256::digest(text.as_bytes()));
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -398,6 +450,29 @@ impl FileDbKind {
     pub fn definition(&self) -> &Definition {
         &self.def
     }
+}
+
+/// The largest definition file read (real ones are a few KiB).
+pub const MAX_DEFINITION_BYTES: u64 = 1 << 20;
+
+/// The text of the definition at `path`, refused when larger than [`MAX_DEFINITION_BYTES`]
+/// (without reading more than that).
+fn read_definition(path: &Path) -> Result<String, DbError> {
+    use std::io::Read as _;
+    let err = |e: String| DbError::Config(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DEFINITION_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_DEFINITION_BYTES {
+        let size = std::fs::metadata(path)
+            .map_or_else(|_| "more".to_string(), |m| format!("{} bytes", m.len()));
+        return Err(err(format!(
+            "{size}: a definition file may have at most {MAX_DEFINITION_BYTES} bytes (1 MiB)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -653,11 +728,13 @@ impl Database for FileDb {
             .map(|_| ())
     }
 
-    fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
+    /// Waits for the definition's own `timeouts.ready`, as it says it (the caller's timeout
+    /// is for databases that have none).
+    fn wait_ready(&self, cluster: &Cluster, node: &str, _: Duration) -> Result<(), DbError> {
         let Some(check) = self.script(&self.def.commands.ready, node) else {
             return Ok(());
         };
-        let timeout = timeout.max(self.def.timeouts.ready.0);
+        let timeout = self.def.timeouts.ready.0;
         let deadline = Instant::now() + timeout;
         loop {
             let out = self.exec(cluster, node, &check, Duration::from_secs(10))?;
@@ -711,7 +788,7 @@ impl Database for FileDb {
         self.run(cluster, node, "wipe", &script)?;
         let mut truncate = format!("mkdir -p {}", quote(&self.def.log_dir()));
         for f in self.log_files() {
-            truncate.push_str(&format!("; [ ! -e {f} ] || : > {f}", f = quote(&f)));
+            truncate.push_str(&format!("; [ ! -f {f} ] || : > {f}", f = quote(&f)));
         }
         self.run(cluster, node, "wipe (logs)", &truncate)
             .map(|_| ())
@@ -920,6 +997,31 @@ logs: [\"{{log_dir}}/toy.log\"]
     }
 
     #[test]
+    fn timeouts_out_of_range_are_refused_where_they_are_written() {
+        for (value, why) in [
+            ("18446744073709551615s", "out of range"),
+            ("0s", "out of range"),
+            ("500ms", "out of range"),
+            ("25h", "out of range"),
+            ("soon", "\"soon\""),
+        ] {
+            let text = format!("{GOOD}timeouts:\n  command: 60s\n  ready: {value}\n");
+            let e = parse(&text).unwrap_err();
+            assert!(
+                e.starts_with("db.yaml: line 18, column 10: ") && e.contains(why),
+                "{value}: {e}"
+            );
+            assert!(
+                e.contains("expected from 1s to 1day") || why != "out of range",
+                "{e}"
+            );
+        }
+        let def = parse(&format!("{GOOD}timeouts:\n  ready: 5s\n  command: 1s\n")).unwrap();
+        assert_eq!(def.timeouts.ready.0, Duration::from_secs(5));
+        assert_eq!(def.timeouts.command.0, Duration::from_secs(1));
+    }
+
+    #[test]
     fn options_are_resolved_with_defaults_and_the_file_hash() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("toy.yaml");
@@ -936,6 +1038,19 @@ logs: [\"{{log_dir}}/toy.log\"]
         unknown.insert("speed".into(), "1".into());
         let e = kind.resolve_options(&unknown).unwrap_err().to_string();
         assert!(e.contains("no option \"speed\" (its options: mode)"), "{e}");
+        // A definition file larger than 1 MiB is refused, naming it and the limit.
+        let big = dir.path().join("big.yaml");
+        let mut text = GOOD.to_string();
+        while (text.len() as u64) <= MAX_DEFINITION_BYTES {
+            text.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(&big, &text).unwrap();
+        let e = FileDbKind::load(&big).err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("{}: {} bytes: ", big.display(), text.len()))
+                && e.contains("at most 1048576 bytes"),
+            "{e}"
+        );
         // An edited definition is refused for a replay.
         std::fs::write(&path, GOOD.replace("sleep 1000", "sleep 2000")).unwrap();
         let edited = FileDbKind::load(&path).unwrap();

@@ -152,12 +152,51 @@ pub struct ReplyLine {
     pub text: Option<String>,
 }
 
+/// What a transaction's reads must be: lists (list-append), registers (rw-register), or
+/// either when neither the workload nor the transaction says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnReads {
+    /// list-append: a list of integers (or `null`, never appended to).
+    Lists,
+    /// rw-register: an integer or `null`.
+    Registers,
+    /// Unknown: either.
+    Either,
+}
+
+impl TxnReads {
+    /// The shape of the reads of `workload`'s transactions (by its name), else of `mops`
+    /// (appends make lists, writes registers).
+    pub fn of(workload: Option<&str>, mops: &[MicroOp]) -> TxnReads {
+        match workload {
+            Some("list-append") => return TxnReads::Lists,
+            Some("rw-register") => return TxnReads::Registers,
+            _ => {}
+        }
+        if mops.iter().any(|m| matches!(m, MicroOp::Append { .. })) {
+            TxnReads::Lists
+        } else if mops.iter().any(|m| matches!(m, MicroOp::Write { .. })) {
+            TxnReads::Registers
+        } else {
+            TxnReads::Either
+        }
+    }
+}
+
 /// Turns an adapter's reply to `op` into its outcome: `ok` with the result (checked against
 /// what the op can return), `error` with a definite code `fail`, anything else `info`.
+/// A transaction's reads take the shape its own micro-ops imply ([`outcome_for`] names the
+/// workload).
 pub fn outcome(op: &Op, reply: ReplyLine) -> Outcome {
+    outcome_for(None, op, reply)
+}
+
+/// [`outcome`] for an op of `workload` (the name the adapter's `init` carries), which fixes
+/// the shape of a transaction's reads.
+pub fn outcome_for(workload: Option<&str>, op: &Op, reply: ReplyLine) -> Outcome {
     let invoked = op.value();
     match reply.kind.as_str() {
-        "ok" => ok_outcome(op, reply.value),
+        "ok" => ok_outcome(workload, op, reply.value),
         "error" => {
             let text = reply.text.unwrap_or_default();
             let code = reply.code.unwrap_or(serde_json::Value::Null);
@@ -176,10 +215,15 @@ pub fn outcome(op: &Op, reply: ReplyLine) -> Outcome {
     }
 }
 
+/// The `f`s of other workloads' ops whose `ok` value is the invoke's (DESIGN.md's models:
+/// counter and set `add`, queue `enqueue`, kv `put` and `append`, register `write`).
+const ECHOING: &[&str] = &["write", "cas", "add", "enqueue", "put", "append"];
+
 /// An `ok` reply's outcome: reads take the reply's value (which must be of the op's shape),
-/// writes, cas and adds keep the invoke's value (the history's rule), other ops take the
-/// reply's value when there is one.
-fn ok_outcome(op: &Op, value: Option<serde_json::Value>) -> Outcome {
+/// writes, cas and adds keep the invoke's value (the reply may carry none, `null`, or the
+/// invoke's value; anything else is `info`), other ops take the reply's value when there is
+/// one.
+fn ok_outcome(workload: Option<&str>, op: &Op, value: Option<serde_json::Value>) -> Outcome {
     let value = value.map(Value::from_json);
     match op {
         Op::Read { .. } => match value {
@@ -190,28 +234,10 @@ fn ok_outcome(op: &Op, value: Option<serde_json::Value>) -> Outcome {
                 format!("adapter read {v}: expected an integer or null"),
             ),
         },
-        Op::ReadSet => {
-            let items = match &value {
-                None | Some(Value::Null) => Some(Vec::new()),
-                Some(Value::List(items)) => items.iter().map(Value::as_int).collect(),
-                Some(_) => None,
-            };
-            match items {
-                Some(mut items) => {
-                    items.sort_unstable();
-                    Outcome::ok(Value::List(items.into_iter().map(Value::Int).collect()))
-                }
-                None => Outcome::info(
-                    Value::Null,
-                    format!(
-                        "adapter read {}: expected a list of integers",
-                        value.unwrap_or(Value::Null)
-                    ),
-                ),
-            }
-        }
-        Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => Outcome::ok(op.value()),
-        Op::Txn(mops) => match txn_reads(mops, value.as_ref()) {
+        Op::ReadSet => read_set(value),
+        Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => echoed(op, value),
+        Op::Custom { f, .. } if ECHOING.contains(&f.as_str()) => echoed(op, value),
+        Op::Txn(mops) => match txn_reads(mops, value.as_ref(), TxnReads::of(workload, mops)) {
             Ok(reads) => Outcome::ok(txn_completion(mops, &reads)),
             Err(why) => Outcome::info(op.value(), format!("adapter's txn reply: {why}")),
         },
@@ -219,11 +245,55 @@ fn ok_outcome(op: &Op, value: Option<serde_json::Value>) -> Outcome {
     }
 }
 
+/// A set read: a list of integers (sorted here), or nothing (empty).
+fn read_set(value: Option<Value>) -> Outcome {
+    let items = match &value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::List(items)) => items.iter().map(Value::as_int).collect(),
+        Some(_) => None,
+    };
+    match items {
+        Some(mut items) => {
+            items.sort_unstable();
+            Outcome::ok(Value::List(items.into_iter().map(Value::Int).collect()))
+        }
+        None => Outcome::info(
+            Value::Null,
+            format!(
+                "adapter read {}: expected a list of integers",
+                value.unwrap_or(Value::Null)
+            ),
+        ),
+    }
+}
+
+/// The `ok` of an op whose result is its invoke's value: the reply carries nothing, `null` or
+/// that value; a different value means the adapter did something else (`info`).
+fn echoed(op: &Op, value: Option<Value>) -> Outcome {
+    let invoked = op.value();
+    match value {
+        None | Some(Value::Null) => Outcome::ok(invoked),
+        Some(v) if v == invoked => Outcome::ok(invoked),
+        Some(v) => Outcome::info(
+            invoked.clone(),
+            format!(
+                "adapter's ok for {} {invoked} carried the value {v}: expected none or {invoked}",
+                op.f()
+            ),
+        ),
+    }
+}
+
 /// What each read micro-op of a committed transaction saw, from the adapter's `ok` value: the
 /// invoke's micro-ops in the same order, appends and writes unchanged, each read filled in with
-/// a list of integers (list-append) or an integer or null (rw-register). Anything else is an
-/// error naming the micro-op, and the transaction's outcome is then unknown.
-fn txn_reads(mops: &[MicroOp], value: Option<&Value>) -> Result<Vec<Option<ReadValue>>, String> {
+/// a list of integers (list-append) or an integer or null (rw-register), as `shape` says.
+/// Anything else is an error naming the micro-op, and the transaction's outcome is then
+/// unknown.
+fn txn_reads(
+    mops: &[MicroOp],
+    value: Option<&Value>,
+    shape: TxnReads,
+) -> Result<Vec<Option<ReadValue>>, String> {
     let Some(Value::List(got)) = value else {
         return Err(format!(
             "expected the {} micro-ops with reads filled in, got {}",
@@ -251,26 +321,40 @@ fn txn_reads(mops: &[MicroOp], value: Option<&Value>) -> Result<Vec<Option<ReadV
             };
             let same_head = parts.len() == 3 && parts[..2] == want[..2];
             match mop {
-                MicroOp::Read { .. } if same_head => match &parts[2] {
-                    Value::Null => Ok(Some(ReadValue::Register(None))),
-                    Value::Int(x) => Ok(Some(ReadValue::Register(Some(*x)))),
-                    Value::List(xs) => xs
-                        .iter()
-                        .map(Value::as_int)
-                        .collect::<Option<Vec<i64>>>()
-                        .map(|xs| Some(ReadValue::List(xs)))
-                        .ok_or_else(|| {
-                            format!("micro-op {i} read {}: expected integers", parts[2])
-                        }),
-                    other => Err(format!(
-                        "micro-op {i} read {other}: expected a list of integers, an integer or null"
-                    )),
-                },
+                MicroOp::Read { .. } if same_head => read_value(i, &parts[2], shape).map(Some),
                 MicroOp::Append { .. } | MicroOp::Write { .. } if parts[..] == want[..] => Ok(None),
                 _ => Err(format!("micro-op {i} is {g}, but {invoked} was invoked")),
             }
         })
         .collect()
+}
+
+/// What read micro-op `i` saw, if it is of `shape`.
+fn read_value(i: usize, got: &Value, shape: TxnReads) -> Result<ReadValue, String> {
+    let list = |xs: &[Value]| {
+        xs.iter()
+            .map(Value::as_int)
+            .collect::<Option<Vec<i64>>>()
+            .map(ReadValue::List)
+    };
+    match (got, shape) {
+        (Value::Null, _) => Ok(ReadValue::Register(None)),
+        (Value::Int(x), TxnReads::Registers | TxnReads::Either) => {
+            Ok(ReadValue::Register(Some(*x)))
+        }
+        (Value::List(xs), TxnReads::Lists | TxnReads::Either) => {
+            list(xs).ok_or_else(|| format!("micro-op {i} read {got}: expected a list of integers"))
+        }
+        (_, TxnReads::Lists) => Err(format!(
+            "micro-op {i} read {got}: expected a list of integers (list-append)"
+        )),
+        (_, TxnReads::Registers) => Err(format!(
+            "micro-op {i} read {got}: expected an integer or null (rw-register)"
+        )),
+        (_, TxnReads::Either) => Err(format!(
+            "micro-op {i} read {got}: expected a list of integers, an integer or null"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +418,127 @@ mod tests {
             reply(r#"{"type":"error","id":3,"code":30,"text":"conflict"}"#),
         );
         assert_eq!(o.kind, EventKind::Fail);
+    }
+
+    #[test]
+    fn writes_and_adds_whose_ok_carries_another_value_are_unknown() {
+        let kv_put = Op::Custom {
+            f: "put".into(),
+            key: Some(Key::Str("k".into())),
+            value: Value::Str("a".into()),
+            read_only: false,
+        };
+        let cases = [
+            (
+                Op::Write {
+                    key: Key::Int(1),
+                    value: 3,
+                },
+                r#""done""#,
+            ),
+            (Op::Add { value: 5 }, "6"),
+            (
+                Op::Cas {
+                    key: Key::Int(1),
+                    old: 1,
+                    new: 2,
+                },
+                "[1,3]",
+            ),
+            (
+                Op::Custom {
+                    f: "add".into(),
+                    key: None,
+                    value: Value::Int(2),
+                    read_only: false,
+                },
+                "7",
+            ),
+            (kv_put.clone(), r#""b""#),
+        ];
+        for (op, got) in cases {
+            let line = format!(r#"{{"type":"ok","id":1,"value":{got}}}"#);
+            let o = outcome(&op, reply(&line));
+            assert_eq!(o.kind, EventKind::Info, "{op:?} {got}");
+            assert_eq!(o.value, op.value());
+            let e = o.error.unwrap_or_default();
+            assert!(
+                e.contains(&format!("carried the value {got}")) && e.contains("expected none"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            outcome(&kv_put, reply(r#"{"type":"ok","id":1,"value":"a"}"#)),
+            Outcome::ok(Value::Str("a".into()))
+        );
+        // Another workload's op that is not a write takes the adapter's result.
+        let get = Op::Custom {
+            f: "get".into(),
+            key: Some(Key::Str("k".into())),
+            value: Value::Null,
+            read_only: true,
+        };
+        assert_eq!(
+            outcome(&get, reply(r#"{"type":"ok","id":1,"value":"ab"}"#)),
+            Outcome::ok(Value::Str("ab".into()))
+        );
+    }
+
+    #[test]
+    fn txn_reads_must_have_the_workloads_shape() {
+        let read = |k| MicroOp::Read { key: Key::Int(k) };
+        let la = Op::Txn(vec![
+            MicroOp::Append {
+                key: Key::Int(1),
+                value: 4,
+            },
+            read(2),
+        ]);
+        let rw = Op::Txn(vec![
+            MicroOp::Write {
+                key: Key::Int(1),
+                value: 4,
+            },
+            read(2),
+        ]);
+        let only_reads = Op::Txn(vec![read(2)]);
+        let cases = [
+            // An integer read in list-append, inferred from the append or named.
+            (None, &la, r#"[["append",1,4],["r",2,7]]"#, "list-append"),
+            (
+                Some("list-append"),
+                &only_reads,
+                r#"[["r",2,7]]"#,
+                "list-append",
+            ),
+            // A list read in rw-register.
+            (None, &rw, r#"[["w",1,4],["r",2,[1,2]]]"#, "rw-register"),
+            (
+                Some("rw-register"),
+                &only_reads,
+                r#"[["r",2,[1,2]]]"#,
+                "rw-register",
+            ),
+        ];
+        for (workload, op, got, model) in cases {
+            let line = format!(r#"{{"type":"ok","id":1,"value":{got}}}"#);
+            let o = outcome_for(workload, op, reply(&line));
+            assert_eq!(o.kind, EventKind::Info, "{workload:?} {got}");
+            let e = o.error.unwrap_or_default();
+            assert!(e.contains("micro-op") && e.contains(model), "{e}");
+        }
+        for (workload, op, got) in [
+            (Some("list-append"), &only_reads, r#"[["r",2,[1,2]]]"#),
+            (Some("list-append"), &only_reads, r#"[["r",2,null]]"#),
+            (Some("rw-register"), &only_reads, r#"[["r",2,7]]"#),
+            (None, &only_reads, r#"[["r",2,7]]"#),
+            (None, &only_reads, r#"[["r",2,[7]]]"#),
+        ] {
+            let line = format!(r#"{{"type":"ok","id":1,"value":{got}}}"#);
+            let o = outcome_for(workload, op, reply(&line));
+            assert_eq!(o.kind, EventKind::Ok, "{workload:?} {got}");
+            assert_eq!(serde_json::to_string(&o.value).unwrap(), got);
+        }
     }
 
     #[test]
@@ -408,15 +613,22 @@ mod tests {
             outcome(&r, reply(r#"{"type":"ok","id":1,"value":"5"}"#)).kind,
             EventKind::Info
         );
-        // A write's ok keeps the invoke's value whatever the adapter says.
+        // A write's ok keeps the invoke's value: the reply carries none, null or the same.
         let w = Op::Write {
             key: Key::Int(1),
             value: 3,
         };
-        assert_eq!(
-            outcome(&w, reply(r#"{"type":"ok","id":1,"value":"done"}"#)),
-            Outcome::ok(Value::Int(3))
-        );
+        for same in [
+            r#"{"type":"ok","id":1}"#,
+            r#"{"type":"ok","id":1,"value":null}"#,
+            r#"{"type":"ok","id":1,"value":3}"#,
+        ] {
+            assert_eq!(
+                outcome(&w, reply(same)),
+                Outcome::ok(Value::Int(3)),
+                "{same}"
+            );
+        }
         assert_eq!(
             outcome(
                 &Op::ReadSet,
