@@ -13,7 +13,7 @@
 //! use nemesis::{Fault, Journal, Undo};
 //! let j = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
 //! let fault = Fault::Kill(KillFault { db: "etcd".into(), nodes: vec!["n1".into()] });
-//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()] });
+//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()], source: None });
 //! let id = j.record_apply(&fault, &undo).unwrap();
 //! assert_eq!(j.pending().unwrap().len(), 1);
 //! j.record_healed(id).unwrap();

@@ -8,6 +8,7 @@ use crate::hooks::DbHooks;
 use crate::recorder::Recorder;
 use checkers::history::Value;
 use clusters::Cluster;
+use nemesis::process::DbSource;
 use nemesis::schedule::{Action, Kind, Schedule, Step};
 use nemesis::{Applied, FaultSpec, Journal, Nemesis, NemesisError};
 use std::path::Path;
@@ -20,6 +21,7 @@ use workloads::Database;
 pub fn nemesis<'c>(
     cluster: &'c Cluster,
     db: Arc<dyn Database>,
+    source: DbSource,
     schedule: &Schedule,
     dir: &Path,
     log: &RunLog,
@@ -31,10 +33,13 @@ pub fn nemesis<'c>(
             NemesisError::Refused(_) => bad_input(e),
             other => internal(other),
         })?;
-    let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks(db)));
+    let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks::new(db, Some(source))));
     // Heal what an earlier run left: what the journal lists, and, through the sweep, what the
     // nodes themselves record (a controller that lost its journal, a fault applied by hand).
+    // A kill of another database is restarted as it was recorded.
     let leftover = nem.journal().pending().map_err(internal)?;
+    let undos: Vec<nemesis::Undo> = leftover.iter().map(|p| p.undo.clone()).collect();
+    let (nem, _) = crate::hooks::for_restarts(nem, &undos);
     if !leftover.is_empty() {
         log.say(&format!(
             "healing {} fault(s) left applied by an earlier run",
