@@ -2,8 +2,8 @@
 //! by a file and killed by hand is restarted by `faultline heal` (and an edited or removed
 //! definition is named, and forgotten with `--force`); a test killed with SIGKILL while a
 //! replica is killed is healed with the test's options; a stale pid file never pauses or
-//! kills another process. They need root: built without it, they are listed as ignored (CI
-//! runs them as root).
+//! kills another process; PostgreSQL with another process on its port fails at setup. They
+//! need root: built without it, they are listed as ignored (CI runs them as root).
 
 use clusters::testing::{home, require_root};
 use std::path::{Path, PathBuf};
@@ -395,4 +395,69 @@ fn heal_after_a_killed_test_restarts_a_replica_with_the_tests_options() {
         journal.contains("\"action\":\"start\"") && journal.contains("\"replicas\":\"2\""),
         "{journal}"
     );
+}
+
+/// The report: with another process on PostgreSQL's port, postgres logged "could not bind"
+/// but readiness (checked over the Unix socket) passed; every op failed and the run ended
+/// after its whole time limit with "no op succeeded".
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd), PostgreSQL 15"
+)]
+fn a_port_squatter_fails_postgres_setup_naming_it() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let home = home();
+    let h = home.path();
+    let name = format!("t-heal-squat-{}", std::process::id());
+    let _down = Down(h, name.clone());
+    let c = up(h, &name, 1);
+    let c = c.to_str().expect("utf-8 path");
+    // Listens on PostgreSQL's port on every IPv4 address, and never answers.
+    let squatter = on(
+        h,
+        c,
+        "n1",
+        &format!(
+            "setsid python3 -c {} </dev/null >/dev/null 2>&1 & echo $!; sleep 1",
+            clusters::quote(
+                "import socket, time\n\
+                 s = socket.socket()\n\
+                 s.bind(('0.0.0.0', 55432))\n\
+                 s.listen(64)\n\
+                 time.sleep(600)\n"
+            )
+        ),
+    );
+    let store = h.join("store");
+    let started = Instant::now();
+    let out = faultline(
+        h,
+        &[
+            "test",
+            "--cluster",
+            c,
+            "--db",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--time-limit",
+            "60s",
+            "--store",
+            store.to_str().expect("utf-8 path"),
+        ],
+    );
+    let took = started.elapsed();
+    on(h, c, "n1", &format!("kill {}", squatter.trim()));
+    let err = text(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(254 | 255)),
+        "{:?}: {err}",
+        out.status
+    );
+    assert!(err.contains("could not bind"), "{err}");
+    assert!(err.contains("could not listen on port 55432"), "{err}");
+    assert!(!err.contains("no op succeeded"), "the workload ran: {err}");
+    assert!(took < Duration::from_secs(45), "took {took:?}");
 }
