@@ -460,4 +460,15 @@ fn a_port_squatter_fails_postgres_setup_naming_it() {
     assert!(err.contains("could not listen on port 55432"), "{err}");
     assert!(!err.contains("no op succeeded"), "the workload ran: {err}");
     assert!(took < Duration::from_secs(45), "took {took:?}");
+    // Without the squatter, PostgreSQL is ready; `db status`, with a password of its own,
+    // still finds it answering over TCP.
+    let out = faultline(h, &["db", "wipe", "--cluster", c, "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = faultline(h, &["db", "start", "--cluster", c, "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = faultline(h, &["db", "status", "--cluster", c, "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("answering"));
+    let out = faultline(h, &["db", "stop", "--cluster", c, "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

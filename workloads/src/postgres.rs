@@ -382,7 +382,9 @@ impl Postgres {
     }
 
     /// Connects to `node` as clients do (TCP to its address and PostgreSQL's port, with the
-    /// run's password) and runs `SELECT 1`, within `timeout`.
+    /// run's password) and runs `SELECT 1`, within `timeout`. A server that refuses the
+    /// password answers too: it is PostgreSQL on that port, set up by another faultline
+    /// process (`db status` draws a password of its own).
     fn answers_clients(&self, node: &str, timeout: Duration) -> Result<(), String> {
         let config = self.config(node, timeout).map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -393,7 +395,11 @@ impl Postgres {
             let connected = tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls))
                 .await
                 .map_err(|_| format!("no answer within {timeout:?}"))?;
-            let (client, connection) = connected.map_err(|e| e.to_string())?;
+            let (client, connection) = match connected {
+                Ok(c) => c,
+                Err(e) if e.as_db_error().is_some() => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
             let task = tokio::spawn(connection);
             let r = tokio::time::timeout(timeout, client.simple_query("SELECT 1"))
                 .await
