@@ -42,26 +42,33 @@ fn faultline_in(home: &Path, dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// A database that is a `sleep` on each node, as `toy.yaml` in `dir`.
+/// A database that is a `sleep 100000` on each node, as `toy.yaml` in `dir`.
 fn toy(dir: &Path) -> PathBuf {
+    sleeper(dir, "toy", 100000)
+}
+
+/// A database `name` that is a `sleep NAP` on each node, as `NAME.yaml` in `dir`, served by
+/// the no-op adapter with shared state.
+fn sleeper(dir: &Path, name: &str, nap: u32) -> PathBuf {
     let noop = std::fs::canonicalize(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/noop-adapter.py"),
     )
     .expect("examples/noop-adapter.py");
     let text = format!(
         "\
-name: toy
+name: {name}
 workloads: [register]
-client: [python3, {}]
+client: [python3, {}, --state, {}]
 options:
-  nap: '100000'
+  nap: '{nap}'
 commands:
   daemon: sleep {{{{opt.nap}}}}
   ready: test -s {{{{data_dir}}}}/faultline.pid
 ",
-        noop.display()
+        noop.display(),
+        dir.join(format!("{name}.state")).display()
     );
-    let path = dir.join("toy.yaml");
+    let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write the definition");
     path
 }
@@ -147,6 +154,33 @@ fn heal_restarts_a_defined_database_and_names_a_definition_that_changed_or_is_go
     assert!(err.contains("healed #1 kill toy on n2"), "{err}");
     assert!(toy_runs(h, c, "n2"), "heal did not restart toy on n2");
 
+    // A test of another database first heals what was left: it restarts toy as its kill
+    // recorded it (it used to exit 255, "faults left by an earlier run could not be healed").
+    kill("n2");
+    let other = sleeper(&defs, "other", 200000);
+    let out = faultline(
+        h,
+        &[
+            "test",
+            "--cluster",
+            c,
+            "--db",
+            other.to_str().expect("utf-8 path"),
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5s",
+            "--concurrency",
+            "2",
+            "--store",
+            h.join("store").to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(toy_runs(h, c, "n2"), "the test did not restart toy on n2");
+
     // The definition changed since the kill: heal says so and heals the rest; the fault
     // stays, until --force forgets it.
     kill("n2");
@@ -170,15 +204,15 @@ fn heal_restarts_a_defined_database_and_names_a_definition_that_changed_or_is_go
         )),
         "{err}"
     );
-    assert!(err.contains("healed #3 partition"), "{err}");
-    assert!(err.contains("HEAL FAILED #2 kill toy on n2"), "{err}");
+    assert!(err.contains("healed #4 partition"), "{err}");
+    assert!(err.contains("HEAL FAILED #3 kill toy on n2"), "{err}");
     assert!(err.contains("heal --force"), "{err}");
     let status = faultline(h, &["nemesis", "--cluster", c, "status"]);
-    assert!(text(&status.stdout).contains("#2 HEAL FAILED"));
+    assert!(text(&status.stdout).contains("#3 HEAL FAILED"));
     let out = faultline(h, &["heal", "--cluster", c, "--force"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("DROPPED #2 kill toy on n2"), "{err}");
+    assert!(err.contains("DROPPED #3 kill toy on n2"), "{err}");
     assert!(err.contains("stays down on n2"), "{err}");
     let status = faultline(h, &["nemesis", "--cluster", c, "status"]);
     assert!(
