@@ -113,34 +113,32 @@ pub fn record_run_start(
 
 /// Opens the database a kill recorded ([`nemesis::process::DbSource`]) to restart it: a
 /// definition file must still be there and unchanged (its SHA-256 as recorded), else why
-/// not, naming the file.
+/// not, naming the file (bad input: no retry helps; an unreachable node is internal).
 pub fn reopen(
     source: &nemesis::process::DbSource,
     cluster: &Cluster,
-) -> Result<Arc<dyn Database>, String> {
+) -> Result<Arc<dyn Database>, Failure> {
     use workloads::adapter::definition::{is_definition_path, SHA_OPTION};
     let mut options = source.options.clone();
     let recorded_sha = options.remove(SHA_OPTION);
     if is_definition_path(&source.db) {
         let path = Path::new(&source.db);
         if !path.exists() {
-            return Err(format!(
+            return Err(bad_input(anyhow::anyhow!(
                 "its definition file {} is gone since the fault was applied",
                 path.display()
-            ));
+            )));
         }
-        let kind = workloads::adapter::FileDbKind::load(path).map_err(|e| e.to_string())?;
+        let kind = workloads::adapter::FileDbKind::load(path).map_err(bad_input)?;
         if let Some(sha) = recorded_sha.filter(|sha| sha != kind.sha256()) {
-            return Err(format!(
+            return Err(bad_input(anyhow::anyhow!(
                 "its definition file {} changed since the fault was applied (SHA-256 {sha} then, {} now)",
                 path.display(),
                 kind.sha256()
-            ));
+            )));
         }
     }
-    open_with(&source.db, cluster, &options)
-        .map(|(db, _)| db)
-        .map_err(failure_text)
+    open_with(&source.db, cluster, &options).map(|(db, _)| db)
 }
 
 /// Opens database `name` on `cluster`: with the `given` options, or, when none are given,

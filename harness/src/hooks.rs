@@ -1,5 +1,6 @@
 //! The nemesis drives a database's processes through its `workloads::Database` hooks.
 
+use crate::exit::Failure;
 use clusters::Cluster;
 use nemesis::process::DbSource;
 use nemesis::{Nemesis, NemesisError, ProcessHooks, Undo};
@@ -21,16 +22,25 @@ impl DbHooks {
     }
 }
 
+/// A database that the restart of a killed one needs and that could not be opened.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// Its name.
+    pub db: String,
+    /// Why.
+    pub why: String,
+    /// Whether it cannot be opened whatever happens (a definition file that changed or is
+    /// gone, a database faultline does not know), as opposed to a node that did not answer.
+    pub for_good: bool,
+}
+
 /// Registers with `nem` the hooks of every database that the restarts among `undos` need
 /// (those it has none for yet), each opened as its kill recorded it ([`DbSource`]), or, for
 /// a journal from before sources were recorded, by name with the options `faultline db` (or
 /// a test) last recorded. A database that cannot be opened (a definition file that changed
 /// or is gone) is registered as unavailable with why, so that heal reports the faults that
-/// need it and heals every other. Returns the nemesis and those databases, with why.
-pub fn for_restarts<'c>(
-    mut nem: Nemesis<'c>,
-    undos: &[Undo],
-) -> (Nemesis<'c>, Vec<(String, String)>) {
+/// need it and heals every other. Returns the nemesis and those databases.
+pub fn for_restarts<'c>(mut nem: Nemesis<'c>, undos: &[Undo]) -> (Nemesis<'c>, Vec<Unavailable>) {
     let mut wanted: BTreeMap<String, Option<DbSource>> = BTreeMap::new();
     for u in undos {
         if let Undo::Restart(r) = u {
@@ -48,8 +58,8 @@ pub fn for_restarts<'c>(
         let cluster = nem.cluster();
         let opened = match &source {
             Some(s) => crate::db_cmd::reopen(s, cluster).map(|db| (db, s.clone())),
-            None => crate::db_cmd::open(&name, cluster, &Default::default())
-                .map(|(db, options)| {
+            None => {
+                crate::db_cmd::open(&name, cluster, &Default::default()).map(|(db, options)| {
                     let db_name = crate::db_cmd::source_db(&name);
                     (
                         db,
@@ -59,24 +69,30 @@ pub fn for_restarts<'c>(
                         },
                     )
                 })
-                .map_err(crate::db_cmd::failure_text),
+            }
         };
-        match opened {
-            Ok((db, _)) if db.name() != name => {
-                let why = format!(
+        let (why, for_good) = match opened {
+            Ok((db, s)) if db.name() == name => {
+                nem = nem.with_hooks(Arc::new(DbHooks::new(db, Some(s))));
+                continue;
+            }
+            Ok((db, _)) => (
+                format!(
                     "{} now names database {:?}, not {name:?}",
                     source.map_or(name.clone(), |s| s.db),
                     db.name()
-                );
-                nem = nem.with_unavailable(&name, &why);
-                unavailable.push((name, why));
-            }
-            Ok((db, s)) => nem = nem.with_hooks(Arc::new(DbHooks::new(db, Some(s)))),
-            Err(why) => {
-                nem = nem.with_unavailable(&name, &why);
-                unavailable.push((name, why));
-            }
-        }
+                ),
+                true,
+            ),
+            Err(f @ Failure::BadInput(_)) => (crate::db_cmd::failure_text(f), true),
+            Err(f @ Failure::Internal(_)) => (crate::db_cmd::failure_text(f), false),
+        };
+        nem = nem.with_unavailable(&name, &why);
+        unavailable.push(Unavailable {
+            db: name,
+            why,
+            for_good,
+        });
     }
     (nem, unavailable)
 }

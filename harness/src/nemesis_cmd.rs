@@ -292,18 +292,19 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     }
 }
 
-/// `heal --force`: forgets the kills of databases that cannot be opened (their restart
-/// cannot be done, and would otherwise fail every heal and every later test on the
-/// cluster): journaled as healed and their records removed from the nodes, each named with
-/// where the database stays down.
+/// `heal --force`: forgets the kills of databases that can never be opened again (a
+/// definition file that changed or is gone: their restart cannot be done, and would
+/// otherwise fail every heal and every later test on the cluster): journaled as healed and
+/// their records removed from the nodes, each named with where the database stays down. A
+/// database that could not be opened because a node did not answer is kept.
 fn drop_unrestartable(
     nem: &Nemesis<'_>,
     pending: &[nemesis::journal::Pending],
     on_nodes: &[Undo],
-    unavailable: &[(String, String)],
+    unavailable: &[crate::hooks::Unavailable],
 ) -> Result<(), Failure> {
     let cannot = |u: &Undo| match u {
-        Undo::Restart(r) => unavailable.iter().any(|(db, _)| *db == r.db),
+        Undo::Restart(r) => unavailable.iter().any(|x| x.for_good && x.db == r.db),
         _ => false,
     };
     for p in pending.iter().filter(|p| cannot(&p.undo)) {
@@ -380,8 +381,11 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     // A database faultline cannot open does not keep heal from undoing everything else: the
     // faults that need it are reported as failed, and --force forgets them.
     let (nem, unavailable) = crate::hooks::for_restarts(Nemesis::new(&cluster, journal), &undos);
-    for (db, why) in &unavailable {
-        eprintln!("WARNING: cannot restart {db} where it was killed: {why}");
+    for u in &unavailable {
+        eprintln!(
+            "WARNING: cannot restart {} where it was killed: {}",
+            u.db, u.why
+        );
     }
     if args.force {
         drop_unrestartable(&nem, &pending, &on_nodes, &unavailable)?;
@@ -401,7 +405,7 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
             errs.values().any(|e| {
                 unavailable
                     .iter()
-                    .any(|(db, _)| e.contains(&format!("cannot restart {db}:")))
+                    .any(|u| u.for_good && e.contains(&format!("cannot restart {}:", u.db)))
             })
         })
     {
