@@ -209,6 +209,37 @@ fn heal_restarts_a_defined_database_and_names_a_definition_that_changed_or_is_go
     assert!(err.contains("heal --force"), "{err}");
     let status = faultline(h, &["nemesis", "--cluster", c, "status"]);
     assert!(text(&status.stdout).contains("#3 HEAL FAILED"));
+    // A test on the cluster says why it cannot start, and what to do.
+    let run_other = || {
+        faultline(
+            h,
+            &[
+                "test",
+                "--cluster",
+                c,
+                "--db",
+                other.to_str().expect("utf-8 path"),
+                "--workload",
+                "register",
+                "--nemesis",
+                "none",
+                "--time-limit",
+                "5s",
+                "--concurrency",
+                "2",
+                "--store",
+                h.join("store").to_str().expect("utf-8 path"),
+            ],
+        )
+    };
+    let out = run_other();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("#3 kill toy on n2: n2: cannot restart toy: its definition file"),
+        "{err}"
+    );
+    assert!(err.contains("with --force it forgets"), "{err}");
     let out = faultline(h, &["heal", "--cluster", c, "--force"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");

@@ -38,7 +38,9 @@ pub fn nemesis<'c>(
     // nodes themselves record (a controller that lost its journal, a fault applied by hand).
     // A kill of another database is restarted as it was recorded.
     let leftover = nem.journal().pending().map_err(internal)?;
-    let undos: Vec<nemesis::Undo> = leftover.iter().map(|p| p.undo.clone()).collect();
+    let mut undos: Vec<nemesis::Undo> = leftover.iter().map(|p| p.undo.clone()).collect();
+    let (records, _) = nemesis::node_state::read(cluster, &cluster.nodes());
+    undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
     let (nem, _) = crate::hooks::for_restarts(nem, &undos);
     if !leftover.is_empty() {
         log.say(&format!(
@@ -53,10 +55,17 @@ pub fn nemesis<'c>(
         }
     }
     if !report.is_clean() {
+        let mut what: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(id, fault, errs)| format!("#{id} {fault}: {}", node_errors(errs)))
+            .collect();
+        if !report.sweep_errors.is_empty() {
+            what.push(format!("sweep: {}", node_errors(&report.sweep_errors)));
+        }
         return Err(internal(anyhow::anyhow!(
-            "faults left by an earlier run could not be healed: {:?} {:?}; run `faultline heal --cluster FILE`",
-            report.failed,
-            report.sweep_errors
+            "faults left by an earlier run could not be healed: {}; run `faultline heal --cluster FILE` (with --force it forgets a kill of a database whose definition changed or is gone)",
+            what.join("; ")
         )));
     }
     if schedule.kinds.contains(&Kind::Clock) {
@@ -69,6 +78,14 @@ pub fn nemesis<'c>(
         })?;
     }
     Ok(nem)
+}
+
+/// Per-node errors as `node: error, node: error`.
+fn node_errors(errs: &std::collections::BTreeMap<String, String>) -> String {
+    errs.iter()
+        .map(|(n, e)| format!("{n}: {e}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sleeps until `deadline`; false when `stop` was set first.
