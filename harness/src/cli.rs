@@ -426,6 +426,10 @@ Heal undoes, newest first, every fault that the cluster's journal lists as not y
 netem qdiscs from every node whatever the journal says. A node where undoing fails is retried,
 then named; the fault stays in the journal for the next heal. While a test holds the
 cluster (its lease), heal is refused and names it; --force heals its live faults anyway.
+A killed database is restarted as its kill recorded it (its --db, a definition file's
+absolute path, and its options); when a definition file changed or is gone since, heal
+says so, heals everything else and keeps the kill; --force then forgets it (the database
+stays down on its nodes: `faultline db start` starts it).
 Exit code: 0 when everything is undone, 1 otherwise, 254 refused.";
 
 const SERVE_EXAMPLES: &str = "\
@@ -475,7 +479,8 @@ pub struct HealArgs {
     #[arg(long)]
     pub no_sweep: bool,
     /// Heal also while another faultline process (a running test) holds the cluster's
-    /// lease: its live faults are undone under it.
+    /// lease: its live faults are undone under it. Also forgets kills of a database that
+    /// cannot be restarted (its definition file changed or is gone), which stays down.
     #[arg(long)]
     pub force: bool,
 }

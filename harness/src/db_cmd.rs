@@ -16,7 +16,7 @@ use crate::exit::{bad_input, internal, Exit, Failure};
 use clusters::{Cluster, ClusterFile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -64,16 +64,81 @@ pub fn append(path: &Path, record: &DbRecord) -> std::io::Result<()> {
 }
 
 /// The options of the last `install` or `start` of database `db` in the journal at `path`
-/// (unreadable lines are skipped).
+/// (a database by name, or a definition by its absolute path; a test's setup is journaled as
+/// a `start`). Damaged lines (torn, not UTF-8, not a record) are skipped.
 pub fn recorded_options(path: &Path, db: &str) -> Option<DbOptions> {
-    let f = std::fs::File::open(path).ok()?;
-    std::io::BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<DbRecord>(&l).ok())
-        .filter(|r| r.db == db && (r.action == "install" || r.action == "start"))
-        .last()
+    let text = std::fs::read(path).ok()?;
+    text.split(|b| *b == b'\n')
+        .rev()
+        .filter_map(|l| serde_json::from_slice::<DbRecord>(l).ok())
+        .find(|r| r.db == db && (r.action == "install" || r.action == "start"))
         .map(|r| r.options)
+}
+
+/// `--db` as journaled: a built-in database's name as it is, a definition file's path made
+/// absolute (so that another directory, or heal, finds the same file).
+pub fn source_db(name: &str) -> String {
+    if !workloads::adapter::definition::is_definition_path(name) {
+        return name.to_string();
+    }
+    std::fs::canonicalize(name)
+        .or_else(|_| std::path::absolute(name))
+        .map_or_else(|_| name.to_string(), |p| p.display().to_string())
+}
+
+/// Journals in the database journal of the cluster `file` describes that a test run sets up
+/// (`begin`) or has set up (`done`, with the error if it failed) database `db` with
+/// `options`, as `faultline db start` journals itself, so that later `db` commands and heal
+/// open the database with the options the run used.
+pub fn record_run_start(
+    file: &ClusterFile,
+    event: &str,
+    db: &str,
+    options: &DbOptions,
+    error: Option<&str>,
+) -> std::io::Result<()> {
+    let record = DbRecord {
+        time: now(),
+        pid: std::process::id(),
+        event: event.into(),
+        action: "start".into(),
+        db: db.into(),
+        options: options.clone(),
+        errors: error
+            .map(|e| [("*".to_string(), e.to_string())].into())
+            .unwrap_or_default(),
+    };
+    append(&journal_path(file), &record)
+}
+
+/// Opens the database a kill recorded ([`nemesis::process::DbSource`]) to restart it: a
+/// definition file must still be there and unchanged (its SHA-256 as recorded), else why
+/// not, naming the file (bad input: no retry helps; an unreachable node is internal).
+pub fn reopen(
+    source: &nemesis::process::DbSource,
+    cluster: &Cluster,
+) -> Result<Arc<dyn Database>, Failure> {
+    use workloads::adapter::definition::{is_definition_path, SHA_OPTION};
+    let mut options = source.options.clone();
+    let recorded_sha = options.remove(SHA_OPTION);
+    if is_definition_path(&source.db) {
+        let path = Path::new(&source.db);
+        if !path.exists() {
+            return Err(bad_input(anyhow::anyhow!(
+                "its definition file {} is gone since the fault was applied",
+                path.display()
+            )));
+        }
+        let kind = workloads::adapter::FileDbKind::load(path).map_err(bad_input)?;
+        if let Some(sha) = recorded_sha.filter(|sha| sha != kind.sha256()) {
+            return Err(bad_input(anyhow::anyhow!(
+                "its definition file {} changed since the fault was applied (SHA-256 {sha} then, {} now)",
+                path.display(),
+                kind.sha256()
+            )));
+        }
+    }
+    open_with(&source.db, cluster, &options).map(|(db, _)| db)
 }
 
 /// Opens database `name` on `cluster`: with the `given` options, or, when none are given,
@@ -84,16 +149,31 @@ pub fn open(
     cluster: &Cluster,
     given: &DbOptions,
 ) -> Result<(Arc<dyn Database>, DbOptions), Failure> {
-    let kind = Registry::builtin()
-        .resolve_database(name)
-        .map_err(|e| bad_input(anyhow::anyhow!("--db {name}: {e}")))?;
     let given = if given.is_empty() {
-        recorded_options(&journal_path(cluster.file()), name).unwrap_or_default()
+        let mut recorded = recorded_options(&journal_path(cluster.file()), &source_db(name))
+            .or_else(|| recorded_options(&journal_path(cluster.file()), name))
+            .unwrap_or_default();
+        // The definition as it is now: the digest of the one recorded is no option to reuse.
+        recorded.remove(workloads::adapter::definition::SHA_OPTION);
+        recorded
     } else {
         given.clone()
     };
+    open_with(name, cluster, &given)
+}
+
+/// Opens database `name` on `cluster` with exactly the `given` options (and its defaults for
+/// the others).
+fn open_with(
+    name: &str,
+    cluster: &Cluster,
+    given: &DbOptions,
+) -> Result<(Arc<dyn Database>, DbOptions), Failure> {
+    let kind = Registry::builtin()
+        .resolve_database(name)
+        .map_err(|e| bad_input(anyhow::anyhow!("--db {name}: {e}")))?;
     let options = kind
-        .resolve_options(&given)
+        .resolve_options(given)
         .map_err(|e| bad_input(anyhow::anyhow!("--db {name}: {e}")))?;
     let db = kind.open(cluster, &options).map_err(|e| match e {
         DbError::Config(_) | DbError::Unknown { .. } => {
@@ -102,6 +182,13 @@ pub fn open(
         other => internal(other),
     })?;
     Ok((db, options))
+}
+
+/// A failure's message with its causes.
+pub fn failure_text(f: Failure) -> String {
+    match f {
+        Failure::BadInput(e) | Failure::Internal(e) => format!("{e:#}"),
+    }
 }
 
 fn now() -> String {
@@ -135,7 +222,7 @@ pub fn run(cmd: &DbCommand) -> Result<Exit, Failure> {
         pid: std::process::id(),
         event: "begin".into(),
         action: action.into(),
-        db: args.db.clone(),
+        db: source_db(&args.db),
         options,
         errors: BTreeMap::new(),
     };
@@ -281,5 +368,14 @@ mod tests {
             .expect("damage");
         let o = recorded_options(&path, "etcd").expect("recorded");
         assert_eq!(o["read-mode"], "serializable");
+        // A line torn inside a multi-byte character used to end the reading there.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"db\":\"n\xc5\n"))
+            .expect("damage");
+        append(&path, &rec("start", "etcd", "linearizable")).expect("append");
+        let o = recorded_options(&path, "etcd").expect("recorded");
+        assert_eq!(o["read-mode"], "linearizable");
     }
 }

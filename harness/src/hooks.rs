@@ -1,12 +1,101 @@
 //! The nemesis drives a database's processes through its `workloads::Database` hooks.
 
+use crate::exit::Failure;
 use clusters::Cluster;
-use nemesis::{NemesisError, ProcessHooks};
+use nemesis::process::DbSource;
+use nemesis::{Nemesis, NemesisError, ProcessHooks, Undo};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use workloads::db::{Database, DbError};
 
-/// A database seen by the nemesis.
-pub struct DbHooks(pub Arc<dyn Database>);
+/// A database seen by the nemesis, with how another faultline process opens it again.
+pub struct DbHooks {
+    db: Arc<dyn Database>,
+    source: Option<DbSource>,
+}
+
+impl DbHooks {
+    /// The hooks of `db`, opened from `source` (journaled with each kill, so that heal
+    /// restarts the database as it ran; `None` when it cannot be reopened).
+    pub fn new(db: Arc<dyn Database>, source: Option<DbSource>) -> DbHooks {
+        DbHooks { db, source }
+    }
+}
+
+/// A database that the restart of a killed one needs and that could not be opened.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// Its name.
+    pub db: String,
+    /// Why.
+    pub why: String,
+    /// Whether it cannot be opened whatever happens (a definition file that changed or is
+    /// gone, a database faultline does not know), as opposed to a node that did not answer.
+    pub for_good: bool,
+}
+
+/// Registers with `nem` the hooks of every database that the restarts among `undos` need
+/// (those it has none for yet), each opened as its kill recorded it ([`DbSource`]), or, for
+/// a journal from before sources were recorded, by name with the options `faultline db` (or
+/// a test) last recorded. A database that cannot be opened (a definition file that changed
+/// or is gone) is registered as unavailable with why, so that heal reports the faults that
+/// need it and heals every other. Returns the nemesis and those databases.
+pub fn for_restarts<'c>(mut nem: Nemesis<'c>, undos: &[Undo]) -> (Nemesis<'c>, Vec<Unavailable>) {
+    let mut wanted: BTreeMap<String, Option<DbSource>> = BTreeMap::new();
+    for u in undos {
+        if let Undo::Restart(r) = u {
+            let slot = wanted.entry(r.db.clone()).or_default();
+            if r.source.is_some() {
+                *slot = r.source.clone();
+            }
+        }
+    }
+    let mut unavailable = Vec::new();
+    for (name, source) in wanted {
+        if nem.has_hooks(&name) {
+            continue;
+        }
+        let cluster = nem.cluster();
+        let opened = match &source {
+            Some(s) => crate::db_cmd::reopen(s, cluster).map(|db| (db, s.clone())),
+            None => {
+                crate::db_cmd::open(&name, cluster, &Default::default()).map(|(db, options)| {
+                    let db_name = crate::db_cmd::source_db(&name);
+                    (
+                        db,
+                        DbSource {
+                            db: db_name,
+                            options,
+                        },
+                    )
+                })
+            }
+        };
+        let (why, for_good) = match opened {
+            Ok((db, s)) if db.name() == name => {
+                nem = nem.with_hooks(Arc::new(DbHooks::new(db, Some(s))));
+                continue;
+            }
+            Ok((db, _)) => (
+                format!(
+                    "{} now names database {:?}, not {name:?}",
+                    source.map_or(name.clone(), |s| s.db),
+                    db.name()
+                ),
+                true,
+            ),
+            Err(f @ Failure::BadInput(_)) => (crate::db_cmd::failure_text(f), true),
+            Err(f @ Failure::Internal(_)) => (crate::db_cmd::failure_text(f), false),
+        };
+        nem = nem.with_unavailable(&name, &why);
+        unavailable.push(Unavailable {
+            db: name,
+            why,
+            for_good,
+        });
+    }
+    (nem, unavailable)
+}
 
 /// Keeps the kind of failure: an unreachable node stays an SSH error and a failed step a
 /// node's failure (the run could not be completed), while bad options stay bad input.
@@ -24,16 +113,19 @@ fn nem_err(e: DbError) -> NemesisError {
 
 impl ProcessHooks for DbHooks {
     fn name(&self) -> &str {
-        self.0.name()
+        self.db.name()
     }
     fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, NemesisError> {
-        self.0.pids(cluster, node).map_err(nem_err)
+        self.db.pids(cluster, node).map_err(nem_err)
     }
     fn start(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
-        self.0.start(cluster, node).map_err(nem_err)
+        self.db.start(cluster, node).map_err(nem_err)
     }
     fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
-        self.0.primaries(cluster).map_err(nem_err)
+        self.db.primaries(cluster).map_err(nem_err)
+    }
+    fn source(&self) -> Option<DbSource> {
+        self.source.clone()
     }
 }
 

@@ -8,7 +8,7 @@ use nemesis::fault::PartitionSpec;
 use nemesis::lease::{Lease, LeaseError};
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
-use nemesis::process::{KillSpec, PauseSpec};
+use nemesis::process::{DbSource, KillSpec, PauseSpec};
 use nemesis::{
     FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
     Topology, Undo,
@@ -22,8 +22,12 @@ use std::time::{Duration, Instant};
 /// Process hooks for database `name` on `cluster` (kill, pause and their heal), opened with
 /// the options its last `faultline db install|start` recorded, else its defaults.
 fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let (db, _) = crate::db_cmd::open(name, cluster, &Default::default())?;
-    Ok(Arc::new(crate::hooks::DbHooks(db)))
+    let (db, options) = crate::db_cmd::open(name, cluster, &Default::default())?;
+    let source = DbSource {
+        db: crate::db_cmd::source_db(name),
+        options,
+    };
+    Ok(Arc::new(crate::hooks::DbHooks::new(db, Some(source))))
 }
 
 /// The cluster's journal (or the one named), refused when it belongs to another cluster.
@@ -288,6 +292,38 @@ fn clock_reset(nem: &Nemesis<'_>, nodes: &str) -> Result<Exit, Failure> {
     }
 }
 
+/// `heal --force`: forgets the kills of databases that can never be opened again (a
+/// definition file that changed or is gone: their restart cannot be done, and would
+/// otherwise fail every heal and every later test on the cluster): journaled as healed and
+/// their records removed from the nodes, each named with where the database stays down. A
+/// database that could not be opened because a node did not answer is kept.
+fn drop_unrestartable(
+    nem: &Nemesis<'_>,
+    pending: &[nemesis::journal::Pending],
+    on_nodes: &[Undo],
+    unavailable: &[crate::hooks::Unavailable],
+) -> Result<(), Failure> {
+    let cannot = |u: &Undo| match u {
+        Undo::Restart(r) => unavailable.iter().any(|x| x.for_good && x.db == r.db),
+        _ => false,
+    };
+    for p in pending.iter().filter(|p| cannot(&p.undo)) {
+        nem.forget(&p.undo);
+        nem.journal().record_healed(p.id).map_err(nemesis_failure)?;
+        eprintln!(
+            "DROPPED #{} {} (--force): it cannot be restarted, so it stays down on {}; `faultline db start` starts it",
+            p.id,
+            p.fault,
+            p.undo.nodes().join(", ")
+        );
+    }
+    for u in on_nodes.iter().filter(|u| cannot(u)) {
+        nem.forget(u);
+        eprintln!("DROPPED a fault recorded on the nodes (--force): {u}; it stays down there");
+    }
+    Ok(())
+}
+
 fn status(journal: &Journal, file: &ClusterFile) -> Result<Exit, Failure> {
     match Lease::holder(file) {
         Some(h) => println!("cluster {:?} is in use: {h}", file.name),
@@ -333,35 +369,28 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
         }
         Err(e) => return Err(lease_failure(e)),
     };
-    // A killed database is restarted through its hooks.
+    // A killed database is restarted through its hooks, opened as its kill recorded it.
     // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
-    let mut undos: Vec<Undo> = journal
-        .pending()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.undo)
-        .collect();
+    let pending = journal.pending().unwrap_or_default();
+    let mut undos: Vec<Undo> = pending.iter().map(|p| p.undo.clone()).collect();
+    let mut on_nodes: Vec<Undo> = Vec::new();
     if !args.no_sweep {
         // Faults recorded on the nodes themselves, which the sweep undoes too.
         let (records, _) = nemesis::node_state::read(&cluster, &cluster.nodes());
-        undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
-    }
-    let mut dbs: Vec<String> = Vec::new();
-    for db in undos.iter().filter_map(Undo::database) {
-        if !dbs.iter().any(|d| d == db) {
-            dbs.push(db.to_string());
-        }
+        on_nodes.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
+        undos.extend(on_nodes.iter().cloned());
     }
     // A database faultline cannot open does not keep heal from undoing everything else: the
-    // faults that need it are reported as failed.
-    let mut nem = Nemesis::new(&cluster, journal);
-    for db in &dbs {
-        match process_hooks(db, &cluster) {
-            Ok(h) => nem = nem.with_hooks(h),
-            Err(Failure::BadInput(e) | Failure::Internal(e)) => {
-                eprintln!("WARNING: cannot restart {db} where it was killed: {e:#}")
-            }
-        }
+    // faults that need it are reported as failed, and --force forgets them.
+    let (nem, unavailable) = crate::hooks::for_restarts(Nemesis::new(&cluster, journal), &undos);
+    for u in &unavailable {
+        eprintln!(
+            "WARNING: cannot restart {} where it was killed: {}",
+            u.db, u.why
+        );
+    }
+    if args.force {
+        drop_unrestartable(&nem, &pending, &on_nodes, &unavailable)?;
     }
     let report = nem.heal_all(!args.no_sweep).map_err(nemesis_failure)?;
     for (id, what) in &report.healed {
@@ -372,6 +401,17 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
         for (n, e) in errs {
             eprintln!("    {n}: {e}");
         }
+    }
+    if !args.force
+        && report.failed.iter().any(|(_, _, errs)| {
+            errs.values().any(|e| {
+                unavailable
+                    .iter()
+                    .any(|u| u.for_good && e.contains(&format!("cannot restart {}:", u.db)))
+            })
+        })
+    {
+        eprintln!("A database that cannot be opened is not restarted: restore its definition file and run heal again, or `faultline heal --force` to forget these faults (the database stays down on their nodes; `faultline db start` starts it)");
     }
     if let Some(e) = &report.journal_error {
         eprintln!("HEAL INCOMPLETE: {e}; swept faultline's rules off every node, but faults the journal records (pauses, kills, clocks) may still be applied");

@@ -13,7 +13,7 @@
 //! use nemesis::{Fault, Journal, Undo};
 //! let j = Journal::open(&dir.path().join("nemesis.jsonl")).unwrap();
 //! let fault = Fault::Kill(KillFault { db: "etcd".into(), nodes: vec!["n1".into()] });
-//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()] });
+//! let undo = Undo::Restart(Restart { db: "etcd".into(), nodes: vec!["n1".into()], source: None });
 //! let id = j.record_apply(&fault, &undo).unwrap();
 //! assert_eq!(j.pending().unwrap().len(), 1);
 //! j.record_healed(id).unwrap();
@@ -381,8 +381,8 @@ impl Journal {
         let result = (|| {
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| err(&self.path, e))?;
-            let mut text = String::new();
-            file.read_to_string(&mut text)
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)
                 .map_err(|e| err(&self.path, e))?;
             let (entries, damaged_ids) = parse_entries(&self.path, &text);
             let next = entries
@@ -398,7 +398,7 @@ impl Journal {
                 message: e.to_string(),
             })?;
             // A line torn by a crash is ended first, so that this one stays whole.
-            let sep = if text.is_empty() || text.ends_with('\n') {
+            let sep = if text.is_empty() || text.ends_with(b"\n") {
                 ""
             } else {
                 "\n"
@@ -499,29 +499,33 @@ impl Journal {
 }
 
 fn read_entries(path: &Path, mut file: &File) -> Result<Vec<JournalEntry>, NemesisError> {
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| err(path, e))?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).map_err(|e| err(path, e))?;
     Ok(parse_entries(path, &text).0)
 }
 
 /// The entries of a journal's text, and the ids named by lines that could not be read.
 ///
-/// A line that is not a journal entry (cut short by a crash mid-write, or damaged by anything
-/// else) is skipped with a warning naming the file and the line: one bad line must not keep
-/// heal from undoing the faults that the other lines record (and heal's sweep removes
-/// faultline's rules whatever the journal says). The id such a line names, when one can
-/// still be read, is kept so that new faults never reuse it.
-fn parse_entries(path: &Path, text: &str) -> (Vec<JournalEntry>, Vec<u64>) {
+/// A line that is not a journal entry (cut short by a crash mid-write, possibly in the middle
+/// of a multi-byte character, or damaged by anything else) is skipped with a warning naming
+/// the file and the line: one bad line must not keep heal from undoing the faults that the
+/// other lines record (and heal's sweep removes faultline's rules whatever the journal
+/// says). The text is read as bytes, line by line, so that invalid UTF-8 damages only its own
+/// line. The id such a line names, when one can still be read, is kept so that new faults
+/// never reuse it.
+fn parse_entries(path: &Path, text: &[u8]) -> (Vec<JournalEntry>, Vec<u64>) {
     let mut out = Vec::new();
     let mut damaged_ids = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str::<JournalEntry>(line) {
+        match serde_json::from_slice::<JournalEntry>(line) {
             Ok(e) => out.push(e),
             Err(e) => {
-                let what = if e.is_eof() {
+                let what = if std::str::from_utf8(line).is_err() {
+                    "not valid UTF-8"
+                } else if e.is_eof() {
                     "cut short"
                 } else {
                     "not a journal entry"
@@ -531,7 +535,7 @@ fn parse_entries(path: &Path, text: &str) -> (Vec<JournalEntry>, Vec<u64>) {
                     path.display(),
                     i + 1
                 );
-                damaged_ids.extend(salvage_id(line));
+                damaged_ids.extend(salvage_id(&String::from_utf8_lossy(line)));
             }
         }
     }
@@ -674,6 +678,44 @@ mod tests {
         assert_eq!(j.pending().unwrap().len(), 2);
         j.record_healed(id).unwrap();
         assert_eq!(j.pending().unwrap().len(), 1);
+    }
+
+    /// A line ending in half a UTF-8 character (a crash mid-write of a node name like
+    /// "nœud") used to fail every read ("stream did not contain valid UTF-8"): `nemesis` and
+    /// `test` exited 255 and heal only swept. Only that line is skipped now, wherever it is.
+    #[test]
+    fn a_torn_multibyte_character_damages_only_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nemesis.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let (f1, u1) = fault("n1");
+        let a = j.record_apply(&f1, &u1).unwrap();
+        let whole = serde_json::to_string(&JournalEntry {
+            time: now(),
+            id: 9,
+            event: Event::Apply,
+            fault: Some(fault("nœud").0),
+            undo: Some(fault("nœud").1),
+            errors: BTreeMap::new(),
+            pid: 1,
+        })
+        .unwrap();
+        let cut = whole.find('œ').unwrap() + 1; // inside its two bytes
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        // In the middle: a torn line, then a line of bytes that are no text at all.
+        file.write_all(&whole.as_bytes()[..cut]).unwrap();
+        file.write_all(b"\n\xff\xfe{\"id\":\n").unwrap();
+        let (f2, u2) = fault("n2");
+        let b = j.record_apply(&f2, &u2).unwrap();
+        assert!(b > 9, "the torn line's id is not reused: {b}");
+        // And at the end, as a crash leaves it.
+        file.write_all(&whole.as_bytes()[..cut]).unwrap();
+        let pending = j.pending().unwrap();
+        assert_eq!(pending.iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b]);
+        let c = j.record_apply(&f1, &u1).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 3);
+        j.record_healed(c).unwrap();
+        assert_eq!(j.pending().unwrap().len(), 2);
     }
 
     /// One corrupt line in the middle (line 3 here) used to fail every read of the journal

@@ -17,8 +17,8 @@
 //!   the same [`Holder`], so that a controller on another machine (or with another
 //!   `$FAULTLINE_HOME`) sees the cluster is taken. It is created exclusively (`set -C`), so
 //!   that of two controllers racing for a node only one gets it. A holder found there is
-//!   stale, and replaced, when it ran on this machine and is gone (its PID is dead, or that
-//!   PID's start time differs, or this machine has rebooted since); a holder on another
+//!   stale, and replaced, when it ran on this machine and is gone (its PID is dead or a zombie
+//!   that its parent has not reaped yet, or that PID's start time differs, or this machine has rebooted since); a holder on another
 //!   machine cannot be checked from here and is refused with its name and what to do.
 //!
 //! Dropping the [`Lease`] releases both halves (a node's file only if it still names this
@@ -112,7 +112,7 @@ impl Holder {
         if !self.boot_id.is_empty() && self.boot_id != boot_id() {
             return true;
         }
-        start_time(self.pid) != Some(self.start)
+        live_start_time(self.pid) != Some(self.start)
     }
 }
 
@@ -408,12 +408,28 @@ fn release_on_nodes(cluster: &Cluster, nodes: &[String], me: &Holder) {
     }
 }
 
-/// The start time of process `pid` (`/proc/PID/stat` field 22), if it exists.
-fn start_time(pid: u32) -> Option<u64> {
+/// The fields of `/proc/PID/stat` after the command name (field 3, the state, first).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+/// The start time of process `pid` (`/proc/PID/stat` field 22), if it exists.
+fn start_time(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The start time of process `pid` if it exists and has not exited: a zombie (state `Z`,
+/// killed but not yet reaped by its parent, as after `timeout -s KILL faultline ...`) or a
+/// dead task (`X`) holds nothing any more.
+fn live_start_time(pid: u32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 fn host_name() -> String {
@@ -487,6 +503,37 @@ mod tests {
             !elsewhere.is_gone(),
             "another machine's holder cannot be checked"
         );
+    }
+
+    /// A controller killed with SIGKILL whose parent has not reaped it yet (a zombie) kept
+    /// the cluster: its PID and start time were still there, so heal was refused.
+    #[test]
+    fn an_unreaped_zombie_holder_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let holder = Holder {
+            pid,
+            start: start_time(pid).unwrap(),
+            ..Holder::me()
+        };
+        assert!(!holder.is_gone(), "a running holder holds");
+        child.kill().unwrap();
+        // Not reaped: wait until the kernel shows it as a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stat_fields(pid).and_then(|f| f.first().cloned()).as_deref() != Some("Z") {
+            assert!(std::time::Instant::now() < deadline, "no zombie");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            start_time(pid),
+            Some(holder.start),
+            "the zombie keeps its PID"
+        );
+        assert!(holder.is_gone(), "a zombie holds nothing");
+        child.wait().unwrap();
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub enum NemesisError {
     /// A process fault names a database that faultline has no hooks for.
     #[error("no process hooks for database {0:?}")]
     NoHooks(String),
+    /// A process fault names a database that could not be opened (a definition file that
+    /// changed or is gone since the fault was applied).
+    #[error("cannot restart {db}: {why}")]
+    Unavailable {
+        /// The database's name.
+        db: String,
+        /// Why it could not be opened.
+        why: String,
+    },
     /// Several nodes failed; each is named.
     #[error("{}", .0.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; "))]
     Nodes(Vec<(String, String)>),

@@ -81,6 +81,8 @@ pub struct Nemesis<'c> {
     cluster: &'c Cluster,
     journal: Journal,
     hooks: Vec<Arc<dyn ProcessHooks>>,
+    /// Databases that could not be opened, and why (heal reports the faults that need them).
+    unavailable: Vec<(String, String)>,
     db: Option<String>,
     helper: Option<PathBuf>,
     addrs: Mutex<Option<BTreeMap<String, Vec<Ipv4Addr>>>>,
@@ -94,6 +96,7 @@ impl<'c> Nemesis<'c> {
             cluster,
             journal,
             hooks: Vec::new(),
+            unavailable: Vec::new(),
             db: None,
             helper: None,
             addrs: Mutex::new(None),
@@ -108,6 +111,14 @@ impl<'c> Nemesis<'c> {
             self.db = Some(hooks.name().to_string());
         }
         self.hooks.push(hooks);
+        self
+    }
+
+    /// Records that database `name` could not be opened, and why: undoing a fault that needs
+    /// its hooks (restarting it where it was killed) then fails at once on the fault's nodes
+    /// with that reason, while every other fault is healed.
+    pub fn with_unavailable(mut self, name: &str, why: &str) -> Self {
+        self.unavailable.push((name.to_string(), why.to_string()));
         self
     }
 
@@ -134,12 +145,22 @@ impl<'c> Nemesis<'c> {
         self.cluster
     }
 
+    /// Whether hooks for database `db` are registered.
+    pub fn has_hooks(&self, db: &str) -> bool {
+        self.hooks.iter().any(|h| h.name() == db)
+    }
+
     /// The hooks of database `db`.
     pub(crate) fn hooks_for(&self, db: &str) -> Result<&Arc<dyn ProcessHooks>, NemesisError> {
-        self.hooks
-            .iter()
-            .find(|h| h.name() == db)
-            .ok_or_else(|| NemesisError::NoHooks(db.to_string()))
+        self.hooks.iter().find(|h| h.name() == db).ok_or_else(|| {
+            match self.unavailable.iter().find(|(n, _)| n == db) {
+                Some((_, why)) => NemesisError::Unavailable {
+                    db: db.to_string(),
+                    why: why.clone(),
+                },
+                None => NemesisError::NoHooks(db.to_string()),
+            }
+        })
     }
 
     /// The hooks of the database that process faults target.

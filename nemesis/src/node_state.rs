@@ -148,6 +148,7 @@ mod tests {
         let kill: Undo = Restart {
             db: "etcd".into(),
             nodes: vec!["n3".into()],
+            source: None,
         }
         .into();
         assert_eq!(records_of(&kill)["n3"], kill);

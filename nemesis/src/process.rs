@@ -86,6 +86,24 @@ pub struct Restart {
     pub db: String,
     /// The nodes.
     pub nodes: Vec<String>,
+    /// How another faultline process opens the database again to restart it (absent in
+    /// journals written before it was recorded: heal then opens `db` by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DbSource>,
+}
+
+/// How a faultline process that did not apply a fault (`faultline heal` after a crash, a
+/// later run) opens the database again: `--db` as the controller resolved it (a built-in
+/// database's name, or a definition file's absolute path) and the options it ran with, as
+/// resolved (a definition's with its `definition-sha256`, so that an edited file is noticed),
+/// as the plan records `db` and `db_options`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSource {
+    /// `--db`: a database's name, or a definition file's absolute path.
+    pub db: String,
+    /// Its resolved options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// Send SIGCONT to these processes, per node.
@@ -188,6 +206,7 @@ impl Apply for KillFault {
         let undo = Restart {
             db: self.db.clone(),
             nodes: self.nodes.clone(),
+            source: nem.hooks_for(&self.db)?.source(),
         };
         Ok((undo, ()))
     }
@@ -300,6 +319,7 @@ impl Heal for Restart {
         Some(Restart {
             db: self.db.clone(),
             nodes: vec![node.to_string()],
+            source: self.source.clone(),
         })
     }
 }
@@ -333,6 +353,11 @@ pub trait ProcessHooks: Send + Sync {
     fn start(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError>;
     /// The nodes that lead now (for `primaries` targets); empty when there is no notion of it.
     fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, NemesisError>;
+    /// How another faultline process opens this database again (journaled with a kill, so
+    /// that heal restarts it as it ran); `None` (the default) when it cannot be told.
+    fn source(&self) -> Option<DbSource> {
+        None
+    }
 }
 
 /// Finds the database's processes on each node (in parallel).
@@ -356,19 +381,24 @@ pub fn signal(
 ) -> BTreeMap<String, String> {
     let nodes: Vec<String> = pids.keys().cloned().collect();
     let step = |n: &str| {
-        let list: Vec<String> = pids[n].iter().map(u32::to_string).collect();
+        // PID 0 or 1 would be the signaller's own process group, or init: never.
+        let list: Vec<String> = pids[n]
+            .iter()
+            .filter(|p| **p > 1)
+            .map(u32::to_string)
+            .collect();
         if list.is_empty() {
             return Ok(());
         }
         let script = if strict {
             format!(
-                "hit=0; for p in {pids}; do kill -{signal} \"$p\" 2>/dev/null && hit=1; done; \
+                "hit=0; for p in {pids}; do [ \"$p\" != \"$$\" ] || continue; kill -{signal} \"$p\" 2>/dev/null && hit=1; done; \
                  [ $hit = 1 ] || {{ echo \"none of the processes {pids} is running\" >&2; exit 1; }}",
                 pids = list.join(" ")
             )
         } else {
             format!(
-                "for p in {}; do kill -{signal} \"$p\" 2>/dev/null || true; done",
+                "for p in {}; do [ \"$p\" != \"$$\" ] || continue; kill -{signal} \"$p\" 2>/dev/null || true; done",
                 list.join(" ")
             )
         };

@@ -12,7 +12,7 @@ use nemesis::fault::PartitionSpec;
 use nemesis::journal::{Event, JournalEntry};
 use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
 use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
-use nemesis::process::{KillFault, KillSpec, PauseFault, PauseSpec, Restart, Resume};
+use nemesis::process::{DbSource, KillFault, KillSpec, PauseFault, PauseSpec, Restart, Resume};
 use nemesis::schedule::{Kind, Schedule};
 use nemesis::{Fault, FaultSpec, Grudge, Journal, NetemSpec, Targets, Topology, Undo};
 use serde::de::DeserializeOwned;
@@ -231,6 +231,7 @@ fn cases() -> Vec<Case> {
             undo: Restart {
                 db: "etcd".into(),
                 nodes: names(&["n2"]),
+                source: None,
             }
             .into(),
             fault_json: r#"{"fault":"kill","db":"etcd","nodes":["n2"]}"#,
@@ -238,6 +239,28 @@ fn cases() -> Vec<Case> {
             start_f: "start-kill",
             history_value: r#"{"db":"etcd","fault":"kill","nodes":["n2"]}"#,
             display: "kill etcd on n2",
+            kind: Kind::Kill,
+        },
+        Case {
+            fault: KillFault {
+                db: "toy".into(),
+                nodes: names(&["n3"]),
+            }
+            .into(),
+            undo: Restart {
+                db: "toy".into(),
+                nodes: names(&["n3"]),
+                source: Some(DbSource {
+                    db: "/defs/toy.yaml".into(),
+                    options: [("definition-sha256".to_string(), "ab12".to_string())].into(),
+                }),
+            }
+            .into(),
+            fault_json: r#"{"fault":"kill","db":"toy","nodes":["n3"]}"#,
+            undo_json: r#"{"undo":"restart","db":"toy","nodes":["n3"],"source":{"db":"/defs/toy.yaml","options":{"definition-sha256":"ab12"}}}"#,
+            start_f: "start-kill",
+            history_value: r#"{"db":"toy","fault":"kill","nodes":["n3"]}"#,
+            display: "kill toy on n3",
             kind: Kind::Kill,
         },
         Case {
@@ -355,7 +378,7 @@ fn journal_lines_keep_their_form_and_old_journals_still_heal() {
     }
     text.push_str(r#"{"time":"2026-12-01T23:41:00.000Z","id":1,"event":"healed","pid":4242}"#);
     text.push('\n');
-    text.push_str(r#"{"time":"2026-12-01T23:41:00.000Z","id":9,"event":"apply","fault":{"fault":"clock-bump","nodes":["n1"],"by_ms":-5000},"undo":{"undo":"reset-clock","nodes":["n1"]},"pid":1}"#);
+    text.push_str(r#"{"time":"2026-12-01T23:41:00.000Z","id":99,"event":"apply","fault":{"fault":"clock-bump","nodes":["n1"],"by_ms":-5000},"undo":{"undo":"reset-clock","nodes":["n1"]},"pid":1}"#);
     text.push('\n');
     std::fs::write(&path, text).expect("write");
     let pending = Journal::open(&path)

@@ -160,14 +160,20 @@ pub trait Database: Send + Sync {
     }
 }
 
-/// Sends `sig` to `pids` on `node` (processes already gone are fine).
+/// Sends `sig` to `pids` on `node` (processes already gone are fine). PIDs 0 and 1 (`kill`
+/// would signal its own process group, or init) and the signalling shell's own are never
+/// signalled.
 pub fn signal(cluster: &Cluster, node: &str, pids: &[u32], sig: &str) -> Result<(), DbError> {
-    if pids.is_empty() {
+    let list: Vec<String> = pids
+        .iter()
+        .filter(|p| **p > 1)
+        .map(u32::to_string)
+        .collect();
+    if list.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let script = format!(
-        "for p in {}; do kill -{} \"$p\" 2>/dev/null || true; done",
+        "for p in {}; do [ \"$p\" != \"$$\" ] || continue; kill -{} \"$p\" 2>/dev/null || true; done",
         list.join(" "),
         quote(sig)
     );
@@ -188,20 +194,155 @@ pub fn run(cluster: &Cluster, node: &str, step: &str, script: &str) -> Result<St
     }
 }
 
-/// The live PIDs listed in a pid file on `node`.
-pub fn pidfile_pids(cluster: &Cluster, node: &str, pidfile: &str) -> Result<Vec<u32>, DbError> {
-    let script = format!(
-        "for p in $(cat {f} 2>/dev/null); do kill -0 \"$p\" 2>/dev/null && echo \"$p\"; done; true",
+/// The lines of a start script that write `$p`, a process just started in the background,
+/// into `pidfile`, with its identity beside it (`PIDFILE.id`: its PID, start time in clock
+/// ticks after boot and the boot id), so that [`pidfile_pids`] never takes another process
+/// that got the same PID after it exited for it.
+pub fn record_pid_script(pidfile: &str) -> String {
+    format!(
+        "echo \"$p\" > {f}\n\
+         echo \"pid=$p start=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20) boot=$(cat /proc/sys/kernel/random/boot_id)\" > {id}\n",
+        f = quote(pidfile),
+        id = quote(&format!("{pidfile}.id")),
+    )
+}
+
+/// The script behind [`pidfile_pids`]: prints each PID of the pid file that is still the
+/// process the file names, and `stale PID: why` for each that is not.
+fn pidfile_script(pidfile: &str) -> String {
+    format!(
+        "f={f}\n\
+         [ -f \"$f\" ] || exit 0\n\
+         boot=$(cat /proc/sys/kernel/random/boot_id)\n\
+         bt=$(awk '/^btime/ {{print $2}}' /proc/stat)\n\
+         hz=$(getconf CLK_TCK)\n\
+         m=$(stat -c %Y \"$f\")\n\
+         for p in $(cat \"$f\"); do\n\
+           case \"$p\" in ''|*[!0-9]*) continue;; esac\n\
+           [ \"$p\" -gt 1 ] 2>/dev/null || {{ echo \"stale $p: not a database's PID\"; continue; }}\n\
+           [ \"$p\" != \"$$\" ] || continue\n\
+           s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null) || continue\n\
+           set -- $s\n\
+           case \"$1\" in Z|X|x) continue;; esac\n\
+           start=${{20}}\n\
+           if [ -f \"$f.id\" ]; then\n\
+             if grep -qx \"pid=$p start=$start boot=$boot\" \"$f.id\"; then echo \"$p\"; \
+               else echo \"stale $p: not the process started as $(cat \"$f.id\" | tr '\\n' ' ')(start=$start boot=$boot)\"; fi\n\
+           elif [ $((bt + start / hz)) -le $((m + 1)) ]; then echo \"$p\"\n\
+           else echo \"stale $p: started $((bt + start / hz - m)) s after the pid file was written\"\n\
+           fi\n\
+         done\n",
         f = quote(pidfile)
-    );
-    Ok(run(cluster, node, "read pid file", &script)?
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect())
+    )
+}
+
+/// The PIDs listed in a pid file on `node` that are still the processes it names: alive (not
+/// zombies), above 1, and, when faultline wrote the file ([`record_pid_script`]), with the
+/// start time and boot recorded beside it; for a pid file the database wrote itself, started
+/// no later than the file was last written. A PID that has been reused by another process
+/// since the database exited is left out (and logged), so it is never paused or killed.
+pub fn pidfile_pids(cluster: &Cluster, node: &str, pidfile: &str) -> Result<Vec<u32>, DbError> {
+    let out = run(cluster, node, "read pid file", &pidfile_script(pidfile))?;
+    Ok(parse_pidfile_output(node, pidfile, &out))
+}
+
+fn parse_pidfile_output(node: &str, pidfile: &str, out: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.parse::<u32>() {
+            Ok(p) if p > 1 => pids.push(p),
+            _ => tracing::warn!(
+                "{node}: {pidfile}: {line}; not taken for the database's (the PID was reused after it exited)"
+            ),
+        }
+    }
+    pids
 }
 
 /// Each node's address for its peers and clients (see [`clusters::addr::peer_addresses`]).
 pub fn peer_addresses(cluster: &Cluster) -> Result<BTreeMap<String, std::net::Ipv4Addr>, DbError> {
     let all = clusters::addr::node_addresses(cluster)?;
     clusters::addr::peer_addresses(&all).map_err(DbError::Config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn sh(script: &str) -> String {
+        let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn listed(pidfile: &str) -> Vec<u32> {
+        parse_pidfile_output("here", pidfile, &sh(&pidfile_script(pidfile)))
+    }
+
+    /// A daemon that exited, and an unrelated process that got its PID: the pid file used
+    /// to be believed because the PID was alive, and `nemesis pause` stopped it and `db
+    /// stop` killed it.
+    #[test]
+    fn a_pid_file_names_only_the_process_it_was_written_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("db.pid");
+        let f = f.to_str().unwrap();
+        // Written by faultline as it starts the daemon: believed.
+        let pid: u32 = sh(&format!(
+            "sleep 60 >/dev/null 2>&1 &\np=$!\n{}echo $p",
+            record_pid_script(f)
+        ))
+        .trim()
+        .parse()
+        .unwrap();
+        let daemon = Reaper(pid);
+        assert_eq!(listed(f), vec![pid]);
+        // Another process with the daemon's PID (its identity is not the one recorded).
+        let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+        let recorded = std::fs::read_to_string(format!("{f}.id")).unwrap();
+        std::fs::write(
+            format!("{f}.id"),
+            recorded.replace(&format!("pid={pid} "), &format!("pid={} ", other.id())),
+        )
+        .unwrap();
+        std::fs::write(f, format!("{}\n", other.id())).unwrap();
+        assert_eq!(
+            listed(f),
+            Vec::<u32>::new(),
+            "another process is not the daemon"
+        );
+        // A pid file the database wrote itself: believed when the process started before the
+        // file was written, not when it started later.
+        std::fs::remove_file(format!("{f}.id")).unwrap();
+        assert_eq!(listed(f), vec![other.id()]);
+        sh(&format!("touch -d '1 minute ago' {}", quote(f)));
+        assert_eq!(
+            listed(f),
+            Vec::<u32>::new(),
+            "started after the file was written"
+        );
+        // 0, 1, garbage: never.
+        std::fs::write(f, "0\n1\nabc\n").unwrap();
+        assert_eq!(listed(f), Vec::<u32>::new());
+        // A zombie is gone.
+        other.kill().unwrap();
+        std::fs::write(f, format!("{}\n", other.id())).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(listed(f), Vec::<u32>::new(), "a zombie");
+        other.wait().unwrap();
+        drop(daemon);
+        // No pid file: nothing.
+        std::fs::remove_file(f).unwrap();
+        assert_eq!(listed(f), Vec::<u32>::new());
+    }
+
+    /// Kills a process started in the background by a test's shell.
+    struct Reaper(u32);
+
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
 }

@@ -294,8 +294,9 @@ impl Database for Etcd {
              cd {DIR}\n\
              echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\
              setsid \"$bin\" {} </dev/null >>{LOG} 2>&1 &\n\
-             echo $! > {PIDFILE}\n",
-            args.join(" ")
+             p=$!\n{}",
+            args.join(" "),
+            crate::db::record_pid_script(PIDFILE)
         );
         run(cluster, node, "start", &script).map(|_| ())
     }
@@ -345,7 +346,9 @@ impl Database for Etcd {
             cluster,
             node,
             "wipe",
-            &format!("rm -rf {DIR}/data {PIDFILE}; mkdir -p /var/log/faultline-db; : > {LOG}"),
+            &format!(
+                "rm -rf {DIR}/data {PIDFILE} {PIDFILE}.id; mkdir -p /var/log/faultline-db; : > {LOG}"
+            ),
         )
         .map(|_| ())
     }

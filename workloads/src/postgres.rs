@@ -381,6 +381,52 @@ impl Postgres {
         ))
     }
 
+    /// Connects to `node` as clients do (TCP to its address and PostgreSQL's port, with the
+    /// run's password) and runs `SELECT 1`, within `timeout`. A server that refuses the
+    /// password answers too: it is PostgreSQL on that port, set up by another faultline
+    /// process (`db status` draws a password of its own).
+    fn answers_clients(&self, node: &str, timeout: Duration) -> Result<(), String> {
+        let config = self.config(node, timeout).map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let connected = tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls))
+                .await
+                .map_err(|_| format!("no answer within {timeout:?}"))?;
+            let (client, connection) = match connected {
+                Ok(c) => c,
+                Err(e) if e.as_db_error().is_some() => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let task = tokio::spawn(connection);
+            let r = tokio::time::timeout(timeout, client.simple_query("SELECT 1"))
+                .await
+                .map_err(|_| format!("no answer to SELECT 1 within {timeout:?}"))
+                .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()));
+            drop(client);
+            task.abort();
+            r
+        })
+    }
+
+    /// The lines of the log since the server last started that say it could not listen on
+    /// an address (another process holds its port), if any.
+    fn bind_failures(cluster: &Cluster, node: &str) -> String {
+        run(
+            cluster,
+            node,
+            "read log",
+            &format!(
+                "awk '/^== start/ {{b=\"\"}} /could not bind|could not create listen socket/ {{b=b $0 \"\\n\"}} END {{printf \"%s\", b}}' {LOG} 2>/dev/null; true"
+            ),
+        )
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+    }
+
     fn log_tail(cluster: &Cluster, node: &str) -> String {
         run(
             cluster,
@@ -526,8 +572,26 @@ impl Database for Postgres {
         );
         let deadline = Instant::now() + timeout;
         loop {
+            // Ready once it answers over its socket on the node, and then as clients reach
+            // it: another process on its port (which the socket does not see) is named.
             let last = match run(cluster, node, "create the table", &script) {
-                Ok(_) => return Ok(()),
+                Ok(_) => match self.answers_clients(node, Duration::from_secs(2)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        let bind = Self::bind_failures(cluster, node);
+                        if !bind.is_empty() {
+                            return Err(DbError::Step {
+                                node: node.to_string(),
+                                step: "wait until ready".into(),
+                                message: format!(
+                                    "postgres could not listen on port {PORT} (another process holds it?), and clients reach {}:{PORT} in vain ({e}); its log:\n{bind}",
+                                    self.addr(node)?
+                                ),
+                            });
+                        }
+                        format!("{}:{PORT} does not answer clients: {e}", self.addr(node)?)
+                    }
+                },
                 Err(DbError::Step { message, .. }) => message,
                 Err(e) => return Err(e),
             };

@@ -15,6 +15,7 @@ use crate::recorder::Recorder;
 use checkers::history::Value;
 use clusters::Cluster;
 use nemesis::journal::JournalEntry;
+use nemesis::process::DbSource;
 use nemesis::schedule::{Action, Kind, Schedule, Step};
 use nemesis::{Applied, FaultSpec, Journal, Nemesis, NemesisError};
 use std::path::Path;
@@ -27,6 +28,7 @@ use workloads::Database;
 pub fn nemesis<'c>(
     cluster: &'c Cluster,
     db: Arc<dyn Database>,
+    source: DbSource,
     schedule: &Schedule,
     dir: &Path,
     log: &RunLog,
@@ -38,10 +40,15 @@ pub fn nemesis<'c>(
             NemesisError::Refused(_) => bad_input(e),
             other => internal(other),
         })?;
-    let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks(db)));
+    let nem = Nemesis::new(cluster, journal).with_hooks(Arc::new(DbHooks::new(db, Some(source))));
     // Heal what an earlier run left: what the journal lists, and, through the sweep, what the
     // nodes themselves record (a controller that lost its journal, a fault applied by hand).
+    // A kill of another database is restarted as it was recorded.
     let leftover = nem.journal().pending().map_err(internal)?;
+    let mut undos: Vec<nemesis::Undo> = leftover.iter().map(|p| p.undo.clone()).collect();
+    let (records, _) = nemesis::node_state::read(cluster, &cluster.nodes());
+    undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
+    let (nem, _) = crate::hooks::for_restarts(nem, &undos);
     if !leftover.is_empty() {
         log.say(&format!(
             "healing {} fault(s) left applied by an earlier run",
@@ -55,10 +62,17 @@ pub fn nemesis<'c>(
         }
     }
     if !report.is_clean() {
+        let mut what: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(id, fault, errs)| format!("#{id} {fault}: {}", node_errors(errs)))
+            .collect();
+        if !report.sweep_errors.is_empty() {
+            what.push(format!("sweep: {}", node_errors(&report.sweep_errors)));
+        }
         return Err(internal(anyhow::anyhow!(
-            "faults left by an earlier run could not be healed: {:?} {:?}; run `faultline heal --cluster FILE`",
-            report.failed,
-            report.sweep_errors
+            "faults left by an earlier run could not be healed: {}; run `faultline heal --cluster FILE` (with --force it forgets a kill of a database whose definition changed or is gone)",
+            what.join("; ")
         )));
     }
     if schedule.kinds.contains(&Kind::Clock) {
@@ -71,6 +85,14 @@ pub fn nemesis<'c>(
         })?;
     }
     Ok(nem)
+}
+
+/// Per-node errors as `node: error, node: error`.
+fn node_errors(errs: &std::collections::BTreeMap<String, String>) -> String {
+    errs.iter()
+        .map(|(n, e)| format!("{n}: {e}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sleeps until `deadline`; false when `stop` was set first.
@@ -700,6 +722,7 @@ mod tests {
         let undo = Undo::Restart(Restart {
             db: "db".into(),
             nodes: vec!["n1".into()],
+            source: None,
         });
         let id = nem.journal().record_apply(&fault, &undo).unwrap();
         nem.journal().record_applied(id).unwrap();

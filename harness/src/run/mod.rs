@@ -131,6 +131,24 @@ struct RunResults<'a> {
     power: Option<&'a Power>,
 }
 
+/// Journals in the cluster's database journal that the run starts its database (see
+/// [`crate::db_cmd::record_run_start`]); a failure to write it is logged.
+fn journal_db_start(
+    cluster: &Cluster,
+    plan: &TestPlan,
+    event: &str,
+    error: Option<&str>,
+    log: &RunLog,
+) {
+    if let Err(e) =
+        crate::db_cmd::record_run_start(cluster.file(), event, &plan.db, &plan.db_options, error)
+    {
+        log.say(&format!(
+            "WARNING: cannot journal the database's options: {e}"
+        ));
+    }
+}
+
 /// Connect, database, nemesis, workload, heal, final ops, logs, check.
 fn phases(
     plan: &TestPlan,
@@ -149,12 +167,21 @@ fn phases(
             DbError::Config(_) | DbError::Unknown { .. } => bad_input(e),
             other => internal(other),
         })?;
-    let nem = faults::nemesis(cluster, db.clone(), &plan.schedule, dir, log)?;
+    // Journaled with each kill, so that heal after a crash restarts it as it ran.
+    let source = nemesis::process::DbSource {
+        db: plan.db.clone(),
+        options: plan.db_options.clone(),
+    };
+    let nem = faults::nemesis(cluster, db.clone(), source, &plan.schedule, dir, log)?;
     let heal_guard = nem.heal_on_drop();
+    // The database and its options, journaled as `faultline db start` journals them.
+    journal_db_start(cluster, plan, "begin", None, log);
     let session = DbSession::start(cluster, db, dir, log).map_err(|e| {
         log.say(&format!("the database could not be set up: {e}"));
+        journal_db_start(cluster, plan, "done", Some(&e), log);
         internal(anyhow!("{e}"))
     })?;
+    journal_db_start(cluster, plan, "done", None, log);
 
     // The workload, with the fault schedule and progress alongside.
     let recorder = Recorder::create(&dir.join("history.jsonl"), Instant::now())

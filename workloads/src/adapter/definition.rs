@@ -668,6 +668,37 @@ impl FileDb {
     }
 }
 
+/// The PIDs a definition's `pids` command printed, after the `self PID...` line that
+/// precedes them (the command's shell and its ancestors): those are left out, and PID 0 or 1
+/// (which `kill` takes for its own process group, or init) is refused.
+fn command_pids(node: &str, out: &str) -> Result<Vec<u32>, DbError> {
+    let (own, printed) = match out.split_once('\n') {
+        Some((first, rest)) if first.starts_with("self") => (first, rest),
+        _ => ("", out),
+    };
+    let own: Vec<u32> = own
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let mut pids = Vec::new();
+    for w in printed.split_whitespace() {
+        match w.parse::<u32>() {
+            Ok(p) if p <= 1 => {
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "pids".into(),
+                    message: format!(
+                        "the pids command printed PID {p}, which is no database process (signalling it would hit the signaller's own process group, or init): refused"
+                    ),
+                })
+            }
+            Ok(p) if !own.contains(&p) => pids.push(p),
+            _ => {}
+        }
+    }
+    Ok(pids)
+}
+
 impl Database for FileDb {
     fn name(&self) -> &str {
         &self.def.name
@@ -717,12 +748,12 @@ impl Database for FileDb {
             "mkdir -p {d} {l}\n\
              echo \"== start $(date -u +%FT%TZ)\" >> {log}\n\
              setsid sh -c {c} </dev/null >>{log} 2>&1 &\n\
-             echo $! > {pid}\n",
+             p=$!\n{pid}",
             d = quote(&self.def.data_dir()),
             l = quote(&self.def.log_dir()),
             log = quote(&log),
             c = quote(&format!("exec {cmd}")),
-            pid = quote(&self.pidfile()),
+            pid = db::record_pid_script(&self.pidfile()),
         );
         self.run(cluster, node, "start (daemon)", &script)
             .map(|_| ())
@@ -759,24 +790,30 @@ impl Database for FileDb {
 
     fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError> {
         let vars = self.vars(Some(node));
-        let out = match &self.def.pids {
+        match &self.def.pids {
             Some(Pids {
                 file: Some(f),
                 command: None,
-            }) => return db::pidfile_pids(cluster, node, &f.0.text(&vars)),
+            }) => db::pidfile_pids(cluster, node, &f.0.text(&vars)),
             Some(Pids {
                 command: Some(c), ..
-            }) => self.run(cluster, node, "pids", &c.0.shell(&vars))?,
-            Some(_) => return Ok(Vec::new()),
-            None if self.def.commands.daemon.is_some() => {
-                return db::pidfile_pids(cluster, node, &self.pidfile())
+            }) => {
+                // The command's own shell and its ancestors (whose command lines hold the
+                // command, which a `pgrep -f` matches) are left out.
+                let script = format!(
+                    "a=$$; own=''\n\
+                     while [ \"$a\" -gt 1 ] 2>/dev/null; do own=\"$own $a\"; a=$(sed 's/.*) //' /proc/$a/stat | cut -d' ' -f2); done\n\
+                     echo \"self$own\"\n{}",
+                    c.0.shell(&vars)
+                );
+                command_pids(node, &self.run(cluster, node, "pids", &script)?)
             }
-            None => return Ok(Vec::new()),
-        };
-        Ok(out
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect())
+            Some(_) => Ok(Vec::new()),
+            None if self.def.commands.daemon.is_some() => {
+                db::pidfile_pids(cluster, node, &self.pidfile())
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     fn wipe(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
@@ -1056,5 +1093,20 @@ logs: [\"{{log_dir}}/toy.log\"]
         let edited = FileDbKind::load(&path).unwrap();
         let e = edited.resolve_options(&resolved).unwrap_err().to_string();
         assert!(e.contains("changed since the run"), "{e}");
+    }
+
+    /// A `pids` command printing 0 or 1 was believed: `stop` then ran `kill -KILL 0`, its own
+    /// process group. A `pgrep -f` also matches the command's own shell.
+    #[test]
+    fn a_pids_command_names_no_init_no_group_and_not_itself() {
+        assert_eq!(
+            command_pids("n1", "self 300 200 100\n400\n300\n200 500\n").unwrap(),
+            vec![400, 500]
+        );
+        assert_eq!(command_pids("n1", "12 13").unwrap(), vec![12, 13]);
+        for bad in ["self 9\n0\n", "self 9\n1 77\n"] {
+            let e = command_pids("n1", bad).unwrap_err().to_string();
+            assert!(e.contains("refused") && e.contains("n1"), "{e}");
+        }
     }
 }
