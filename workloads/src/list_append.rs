@@ -4,8 +4,10 @@
 //!
 //! Conflicts must happen for anomalies to show, so transactions draw their keys from a small
 //! pool of [`ACTIVE_KEYS`] keys. Lists must stay short for reads to stay cheap, so a key is
-//! retired once it has been appended to `ops_per_key` times ([`WorkloadOptions::ops_per_key`],
+//! retired once `ops_per_key` appends to it were acknowledged ([`WorkloadOptions::ops_per_key`],
 //! `--ops-per-key`), and a fresh key takes its place in the pool: the key space rotates.
+//! Appends that failed or whose outcome is unknown do not count, so the keys written before a
+//! fault are still read after it.
 //! Elements are unique per key (1, 2, 3, ... on each key), as the checker requires.
 //!
 //! The stream is deterministic: the same seed gives the same transactions.
@@ -49,18 +51,18 @@ impl Workload for ListAppendWorkload {
 pub struct ListAppends {
     rng: rand_chacha::ChaCha8Rng,
     appends_per_key: u64,
-    /// The keys in use, with how many appends each has had (so the next element).
-    active: Vec<(i64, u64)>,
+    /// The keys in use: the key, appends drawn (so the next element), appends acknowledged.
+    active: Vec<(i64, u64, u64)>,
     next_key: i64,
 }
 
 impl ListAppends {
-    /// A stream from `seed` that retires a key after `appends_per_key` appends.
+    /// A stream from `seed` that retires a key after `appends_per_key` acknowledged appends.
     pub fn new(seed: u64, appends_per_key: u64) -> ListAppends {
         ListAppends {
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
             appends_per_key: appends_per_key.max(1),
-            active: (0..ACTIVE_KEYS as i64).map(|k| (k, 0)).collect(),
+            active: (0..ACTIVE_KEYS as i64).map(|k| (k, 0, 0)).collect(),
             next_key: ACTIVE_KEYS as i64,
         }
     }
@@ -70,27 +72,46 @@ impl OpStream for ListAppends {
     fn next_op(&mut self) -> Op {
         let n = self.rng.random_range(1..=MAX_MICRO_OPS);
         let mut mops = Vec::with_capacity(n);
+        // Appends to each slot's key in this transaction so far: they count as if
+        // acknowledged, so one transaction never takes a key past its quota.
+        let mut here = [0u64; ACTIVE_KEYS];
         for _ in 0..n {
             let slot = self.rng.random_range(0..self.active.len());
-            let (key, appended) = self.active[slot];
+            if self.active[slot].2 + here[slot] >= self.appends_per_key {
+                // Retired: a fresh key takes its slot.
+                self.active[slot] = (self.next_key, 0, 0);
+                self.next_key += 1;
+                here[slot] = 0;
+            }
+            let (key, drawn, _) = self.active[slot];
             if self.rng.random_bool(0.5) {
                 mops.push(MicroOp::Read { key: Key::Int(key) });
                 continue;
             }
-            let value = appended as i64 + 1;
             mops.push(MicroOp::Append {
                 key: Key::Int(key),
-                value,
+                value: drawn as i64 + 1,
             });
-            if appended + 1 >= self.appends_per_key {
-                // Retired: a fresh key takes its slot.
-                self.active[slot] = (self.next_key, 0);
-                self.next_key += 1;
-            } else {
-                self.active[slot].1 = appended + 1;
-            }
+            self.active[slot].1 = drawn + 1;
+            here[slot] += 1;
         }
         Op::Txn(mops)
+    }
+
+    fn acknowledged(&mut self, op: &Op, outcome: &crate::Outcome) {
+        let (Op::Txn(mops), checkers::history::EventKind::Ok) = (op, outcome.kind) else {
+            return;
+        };
+        for m in mops {
+            if let MicroOp::Append {
+                key: Key::Int(k), ..
+            } = m
+            {
+                if let Some(slot) = self.active.iter_mut().find(|(key, _, _)| key == k) {
+                    slot.2 += 1;
+                }
+            }
+        }
     }
 }
 
@@ -107,11 +128,31 @@ mod tests {
             },
         );
         (0..n)
-            .map(|_| match s.next_op() {
-                Op::Txn(m) => m,
-                other => panic!("not a transaction: {other:?}"),
+            .map(|_| {
+                let op = s.next_op();
+                s.acknowledged(&op, &crate::Outcome::ok(op.value()));
+                match op {
+                    Op::Txn(m) => m,
+                    other => panic!("not a transaction: {other:?}"),
+                }
             })
             .collect()
+    }
+
+    #[test]
+    fn failed_appends_do_not_retire_a_key() {
+        let mut s = ListAppendWorkload.ops(3, &WorkloadOptions { ops_per_key: 4 });
+        // 200 transactions that all failed (the database was down): no key retires, and the
+        // elements go on 1, 2, 3, ... per key.
+        let mut keys = BTreeSet::new();
+        for _ in 0..200 {
+            let op = s.next_op();
+            if let Op::Txn(m) = &op {
+                keys.extend(m.iter().map(|m| m.key().clone()));
+            }
+            s.acknowledged(&op, &crate::Outcome::fail(op.value(), "connection refused"));
+        }
+        assert_eq!(keys.len(), ACTIVE_KEYS, "{keys:?}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! (`checkers::txn`, rw-register model, after Elle).
 //!
 //! Conflicts must happen for anomalies to show, so transactions draw their keys from a small
-//! pool of [`ACTIVE_KEYS`] keys; a key is retired once it has been written `ops_per_key`
-//! times ([`WorkloadOptions::ops_per_key`], `--ops-per-key`), and a fresh key takes its place.
+//! pool of [`ACTIVE_KEYS`] keys; a key is retired once `ops_per_key` writes to it were
+//! acknowledged ([`WorkloadOptions::ops_per_key`], `--ops-per-key`; writes that failed or
+//! whose outcome is unknown do not count), and a fresh key takes its place.
 //! Values are unique per key (1, 2, 3, ... on each key), as the checker requires. Half the
 //! transactions begin by reading a key and then writing it (read-modify-write), which is
 //! where lost updates (P4) show, and which gives the checker its proven ww and rw edges.
@@ -50,35 +51,42 @@ impl Workload for RwRegisterWorkload {
 pub struct RwRegisters {
     rng: rand_chacha::ChaCha8Rng,
     writes_per_key: u64,
-    /// The keys in use, with how many writes each has had (so the next value).
-    active: Vec<(i64, u64)>,
+    /// The keys in use: the key, writes drawn (so the next value), writes acknowledged.
+    active: Vec<(i64, u64, u64)>,
     next_key: i64,
 }
 
 impl RwRegisters {
-    /// A stream from `seed` that retires a key after `writes_per_key` writes.
+    /// A stream from `seed` that retires a key after `writes_per_key` acknowledged writes.
     pub fn new(seed: u64, writes_per_key: u64) -> RwRegisters {
         RwRegisters {
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
             writes_per_key: writes_per_key.max(1),
-            active: (0..ACTIVE_KEYS as i64).map(|k| (k, 0)).collect(),
+            active: (0..ACTIVE_KEYS as i64).map(|k| (k, 0, 0)).collect(),
             next_key: ACTIVE_KEYS as i64,
         }
     }
 
-    /// A write to the key in `slot` of a fresh value (retiring the key after its last).
-    fn write(&mut self, slot: usize) -> MicroOp {
-        let (key, written) = self.active[slot];
-        let value = written as i64 + 1;
-        if written + 1 >= self.writes_per_key {
-            self.active[slot] = (self.next_key, 0);
+    /// A random slot, its key replaced by a fresh one first when the key has had its quota
+    /// of acknowledged writes (counting `here[slot]`, this transaction's writes to it so far).
+    fn pick(&mut self, here: &mut [u64; ACTIVE_KEYS]) -> usize {
+        let slot = self.rng.random_range(0..self.active.len());
+        if self.active[slot].2 + here[slot] >= self.writes_per_key {
+            self.active[slot] = (self.next_key, 0, 0);
             self.next_key += 1;
-        } else {
-            self.active[slot].1 = written + 1;
+            here[slot] = 0;
         }
+        slot
+    }
+
+    /// A write to the key in `slot` of a fresh value.
+    fn write(&mut self, slot: usize, here: &mut [u64; ACTIVE_KEYS]) -> MicroOp {
+        let (key, written, _) = self.active[slot];
+        self.active[slot].1 = written + 1;
+        here[slot] += 1;
         MicroOp::Write {
             key: Key::Int(key),
-            value,
+            value: written as i64 + 1,
         }
     }
 }
@@ -87,25 +95,42 @@ impl OpStream for RwRegisters {
     fn next_op(&mut self) -> Op {
         let n = self.rng.random_range(1..=MAX_MICRO_OPS);
         let mut mops = Vec::with_capacity(n);
+        let mut here = [0u64; ACTIVE_KEYS];
         if n >= 2 && self.rng.random_bool(0.5) {
             // Read-modify-write of one key.
-            let slot = self.rng.random_range(0..self.active.len());
+            let slot = self.pick(&mut here);
             mops.push(MicroOp::Read {
                 key: Key::Int(self.active[slot].0),
             });
-            mops.push(self.write(slot));
+            mops.push(self.write(slot, &mut here));
         }
         while mops.len() < n {
-            let slot = self.rng.random_range(0..self.active.len());
+            let slot = self.pick(&mut here);
             if self.rng.random_bool(0.5) {
                 mops.push(MicroOp::Read {
                     key: Key::Int(self.active[slot].0),
                 });
             } else {
-                mops.push(self.write(slot));
+                mops.push(self.write(slot, &mut here));
             }
         }
         Op::Txn(mops)
+    }
+
+    fn acknowledged(&mut self, op: &Op, outcome: &crate::Outcome) {
+        let (Op::Txn(mops), checkers::history::EventKind::Ok) = (op, outcome.kind) else {
+            return;
+        };
+        for m in mops {
+            if let MicroOp::Write {
+                key: Key::Int(k), ..
+            } = m
+            {
+                if let Some(slot) = self.active.iter_mut().find(|(key, _, _)| key == k) {
+                    slot.2 += 1;
+                }
+            }
+        }
     }
 }
 
@@ -122,7 +147,12 @@ mod tests {
             },
         );
         (0..n)
-            .map(|_| match s.next_op() {
+            .map(|_| {
+                let op = s.next_op();
+                s.acknowledged(&op, &crate::Outcome::ok(op.value()));
+                op
+            })
+            .map(|op| match op {
                 Op::Txn(m) => m,
                 other => panic!("not a transaction: {other:?}"),
             })
@@ -170,5 +200,19 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn failed_writes_do_not_retire_a_key() {
+        let mut s = RwRegisterWorkload.ops(3, &WorkloadOptions { ops_per_key: 4 });
+        let mut keys = BTreeSet::new();
+        for _ in 0..200 {
+            let op = s.next_op();
+            if let Op::Txn(m) = &op {
+                keys.extend(m.iter().map(|m| m.key().clone()));
+            }
+            s.acknowledged(&op, &crate::Outcome::info(op.value(), "no answer"));
+        }
+        assert_eq!(keys.len(), ACTIVE_KEYS, "{keys:?}");
     }
 }
