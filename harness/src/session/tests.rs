@@ -135,8 +135,11 @@ fn heal_restarts_a_database_of_the_callers_registry() {
             options: [("mode".to_string(), "x".to_string())].into(),
         }),
     });
-    let (nem, unavailable) =
-        hooks::for_restarts(&registry(), Nemesis::new(&c, journal), &[undo.clone()]);
+    let (nem, unavailable) = hooks::for_restarts(
+        &registry(),
+        Nemesis::new(&c, journal),
+        std::slice::from_ref(&undo),
+    );
     assert!(unavailable.is_empty(), "{unavailable:?}");
     assert!(nem.has_hooks("recording"));
     let journal = Journal::open(&dir.path().join("k.jsonl")).expect("journal");
