@@ -6,7 +6,7 @@ use crate::session::{hooks, lease};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
 use nemesis::fault::PartitionSpec;
-use nemesis::lease::{Lease, LeaseError};
+use nemesis::lease::Lease;
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
 use nemesis::process::{KillSpec, PauseSpec};
@@ -326,21 +326,7 @@ pub fn heal(args: &HealArgs, registry: &Registry) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     // The faults of a live test are its own: healing them under it falsifies its history.
-    let _lease = match Lease::acquire(&file) {
-        Ok(l) => Some(l),
-        Err(e @ LeaseError::Held { .. }) if args.force => {
-            eprintln!(
-                "WARNING: {e}\nhealing its faults anyway (--force); the test records in its history and report that they were healed from outside, when, and by this process"
-            );
-            None
-        }
-        Err(e @ LeaseError::Held { .. }) => {
-            return Err(bad_input(anyhow::anyhow!(
-                "{e}. Its faults are live; `faultline heal --force` heals them anyway"
-            )))
-        }
-        Err(e) => return Err(lease::failure(e)),
-    };
+    let _lease = lease::take_for_heal(&file, args.force)?;
     // A killed database is restarted through its hooks, opened as its kill recorded it.
     // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
     let pending = journal.pending().unwrap_or_default();

@@ -19,3 +19,22 @@ pub fn failure(e: LeaseError) -> Failure {
         LeaseError::Io { .. } => internal(e),
     }
 }
+
+/// Takes the cluster's lease for `faultline heal`: the faults of a live test are its own, so
+/// heal is refused (exit 254) while another process holds the lease, unless `force`d: then it
+/// warns and goes on without the lease (`None`).
+pub fn take_for_heal(file: &ClusterFile, force: bool) -> Result<Option<Lease>, Failure> {
+    match Lease::acquire(file) {
+        Ok(l) => Ok(Some(l)),
+        Err(e @ LeaseError::Held { .. }) if force => {
+            eprintln!(
+                "WARNING: {e}\nhealing its faults anyway (--force); the test records in its history and report that they were healed from outside, when, and by this process"
+            );
+            Ok(None)
+        }
+        Err(e @ LeaseError::Held { .. }) => Err(bad_input(anyhow::anyhow!(
+            "{e}. Its faults are live; `faultline heal --force` heals them anyway"
+        ))),
+        Err(e) => Err(failure(e)),
+    }
+}
