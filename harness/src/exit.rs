@@ -44,3 +44,16 @@ pub fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
 pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
     Failure::Internal(e.into())
 }
+
+/// The failure a nemesis error is: a fault that cannot be applied as asked is bad input; the
+/// journal, the nodes or SSH failing are internal.
+pub fn nemesis_failure(e: nemesis::NemesisError) -> Failure {
+    use nemesis::NemesisError;
+    match e {
+        NemesisError::BadFault(_) | NemesisError::Refused(_) | NemesisError::NoHooks(_) => {
+            bad_input(e)
+        }
+        NemesisError::Journal { .. } => internal(e),
+        other => Failure::Internal(anyhow::Error::new(other)),
+    }
+}

@@ -4,12 +4,12 @@
 
 pub mod bench_cmd;
 pub mod check_cmd;
+pub mod checking;
 pub mod cli;
 pub mod cluster_cmd;
 pub mod db_cmd;
 pub mod exec_cmd;
 pub mod exit;
-pub mod hooks;
 pub mod logging;
 pub mod nemesis_cmd;
 pub mod node_cmd;
@@ -20,6 +20,7 @@ pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod serve_cmd;
+pub mod session;
 pub mod store;
 pub mod test_cmd;
 pub mod timeline;

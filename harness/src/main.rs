@@ -48,15 +48,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {
+    let registry = workloads::Registry::builtin();
     match cli.command {
-        cli::Command::Test(args) => test_cmd::run(&args),
+        cli::Command::Test(args) => test_cmd::run_with(&args, &registry),
         cli::Command::Check(args) => check_cmd::run(&args),
-        cli::Command::Analyze(args) => run::analyze(&args, &workloads::Registry::builtin()),
+        cli::Command::Analyze(args) => run::analyze(&args, &registry),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
         cli::Command::Exec(args) => exec_cmd::run(&args),
-        cli::Command::Db(cmd) => db_cmd::run(&cmd),
-        cli::Command::Nemesis(args) => nemesis_cmd::run(&args),
-        cli::Command::Heal(args) => nemesis_cmd::heal(&args),
+        cli::Command::Db(cmd) => db_cmd::run(&cmd, &registry),
+        cli::Command::Nemesis(args) => nemesis_cmd::run(&args, &registry),
+        cli::Command::Heal(args) => nemesis_cmd::heal(&args, &registry),
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
         cli::Command::BenchRecord(args) => bench_cmd::run(&args),

@@ -1,34 +1,24 @@
 //! `faultline nemesis ...` (one fault now, journaled) and `faultline heal`.
 
 use crate::cli::{ClockCommand, FaultCommand, HealArgs, NemesisArgs, PartitionArgs};
-use crate::exit::{bad_input, internal, Exit, Failure};
+use crate::exit::{bad_input, internal, nemesis_failure, Exit, Failure};
+use crate::session::{hooks, lease};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
 use nemesis::fault::PartitionSpec;
-use nemesis::lease::{Lease, LeaseError};
+use nemesis::lease::Lease;
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
-use nemesis::process::{DbSource, KillSpec, PauseSpec};
+use nemesis::process::{KillSpec, PauseSpec};
 use nemesis::{
-    FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, ProcessHooks, Targets,
-    Topology, Undo,
+    FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, Targets, Topology, Undo,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Process hooks for database `name` on `cluster` (kill, pause and their heal), opened with
-/// the options its last `faultline db install|start` recorded, else its defaults.
-fn process_hooks(name: &str, cluster: &Cluster) -> Result<Arc<dyn ProcessHooks>, Failure> {
-    let (db, options) = crate::db_cmd::open(name, cluster, &Default::default())?;
-    let source = DbSource {
-        db: crate::db_cmd::source_db(name),
-        options,
-    };
-    Ok(Arc::new(crate::hooks::DbHooks::new(db, Some(source))))
-}
+use workloads::Registry;
 
 /// The cluster's journal (or the one named), refused when it belongs to another cluster.
 fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journal, Failure> {
@@ -40,40 +30,22 @@ fn open_journal(explicit: Option<&PathBuf>, file: &ClusterFile) -> Result<Journa
         .map_err(nemesis_failure)
 }
 
-/// Takes the cluster's lease (one controller per cluster, see [`nemesis::lease`]): refused
-/// (exit 254) while another faultline process holds it, naming that process.
-pub fn take_lease(file: &ClusterFile) -> Result<Lease, Failure> {
-    Lease::acquire(file).map_err(lease_failure)
-}
-
-fn lease_failure(e: LeaseError) -> Failure {
-    match e {
-        LeaseError::Held { .. } => bad_input(e),
-        LeaseError::Journal(e) => nemesis_failure(e),
-        LeaseError::Io { .. } => internal(e),
-    }
-}
-
-fn nemesis_failure(e: NemesisError) -> Failure {
-    match e {
-        NemesisError::BadFault(_) | NemesisError::Refused(_) | NemesisError::NoHooks(_) => {
-            bad_input(e)
-        }
-        NemesisError::Journal { .. } => internal(e),
-        other => Failure::Internal(anyhow::Error::new(other)),
-    }
-}
-
 fn load(path: &Path) -> Result<(ClusterFile, Cluster), Failure> {
     let file = ClusterFile::load(path).map_err(bad_input)?;
     let cluster = Cluster::new(file.clone(), 2);
     Ok((file, cluster))
 }
 
-fn build<'c>(cluster: &'c Cluster, journal: Journal, dbs: &[&str]) -> Result<Nemesis<'c>, Failure> {
+/// The nemesis, with the process hooks of databases `dbs` (found in `registry`).
+fn build<'c>(
+    cluster: &'c Cluster,
+    journal: Journal,
+    dbs: &[&str],
+    registry: &Registry,
+) -> Result<Nemesis<'c>, Failure> {
     let mut nem = Nemesis::new(cluster, journal);
     for db in dbs {
-        nem = nem.with_hooks(process_hooks(db, cluster)?);
+        nem = nem.with_hooks(hooks::for_database(registry, db, cluster)?);
     }
     Ok(nem)
 }
@@ -120,20 +92,20 @@ fn partition_spec(args: &PartitionArgs, nodes: &[String]) -> Result<PartitionSpe
     )))
 }
 
-/// Runs `faultline nemesis ...`.
-pub fn run(args: &NemesisArgs) -> Result<Exit, Failure> {
+/// Runs `faultline nemesis ...`, with the databases of `registry` for kill and pause.
+pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     if let FaultCommand::Status = args.fault {
         return status(&journal, &file);
     }
     // One controller at a time: no fault while a test (or another fault) holds the cluster.
-    let _lease = take_lease(&file)?;
+    let _lease = lease::take(&file)?;
     let dbs: Vec<&str> = match &args.fault {
         FaultCommand::Kill(p) | FaultCommand::Pause(p) => vec![p.db.as_str()],
         _ => Vec::new(),
     };
-    let nem = build(&cluster, journal, &dbs)?;
+    let nem = build(&cluster, journal, &dbs, registry)?;
     let spec: FaultSpec = match &args.fault {
         FaultCommand::Partition(p) => PartitionFaultSpec {
             partition: partition_spec(p, &file.nodes)?,
@@ -301,7 +273,7 @@ fn drop_unrestartable(
     nem: &Nemesis<'_>,
     pending: &[nemesis::journal::Pending],
     on_nodes: &[Undo],
-    unavailable: &[crate::hooks::Unavailable],
+    unavailable: &[hooks::Unavailable],
 ) -> Result<(), Failure> {
     let cannot = |u: &Undo| match u {
         Undo::Restart(r) => unavailable.iter().any(|x| x.for_good && x.db == r.db),
@@ -349,26 +321,12 @@ fn status(journal: &Journal, file: &ClusterFile) -> Result<Exit, Failure> {
     Ok(Exit::Valid)
 }
 
-/// Runs `faultline heal`.
-pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
+/// Runs `faultline heal`, restarting killed databases found in `registry`.
+pub fn heal(args: &HealArgs, registry: &Registry) -> Result<Exit, Failure> {
     let (file, cluster) = load(&args.cluster)?;
     let journal = open_journal(args.journal.as_ref(), &file)?;
     // The faults of a live test are its own: healing them under it falsifies its history.
-    let _lease = match Lease::acquire(&file) {
-        Ok(l) => Some(l),
-        Err(e @ LeaseError::Held { .. }) if args.force => {
-            eprintln!(
-                "WARNING: {e}\nhealing its faults anyway (--force); the test records in its history and report that they were healed from outside, when, and by this process"
-            );
-            None
-        }
-        Err(e @ LeaseError::Held { .. }) => {
-            return Err(bad_input(anyhow::anyhow!(
-                "{e}. Its faults are live; `faultline heal --force` heals them anyway"
-            )))
-        }
-        Err(e) => return Err(lease_failure(e)),
-    };
+    let _lease = lease::take_for_heal(&file, args.force)?;
     // A killed database is restarted through its hooks, opened as its kill recorded it.
     // An unreadable journal still lets heal sweep (heal_all reports why it could not read it).
     let pending = journal.pending().unwrap_or_default();
@@ -382,7 +340,7 @@ pub fn heal(args: &HealArgs) -> Result<Exit, Failure> {
     }
     // A database faultline cannot open does not keep heal from undoing everything else: the
     // faults that need it are reported as failed, and --force forgets them.
-    let (nem, unavailable) = crate::hooks::for_restarts(Nemesis::new(&cluster, journal), &undos);
+    let (nem, unavailable) = hooks::for_restarts(registry, Nemesis::new(&cluster, journal), &undos);
     for u in &unavailable {
         eprintln!(
             "WARNING: cannot restart {} where it was killed: {}",

@@ -23,7 +23,7 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
     let cluster = Provisioned::new(&plan)?;
     // One controller per cluster: a second test (or a one-off fault) is refused while this
     // one runs, instead of healing this one's live faults and wiping its database.
-    let _lease = crate::nemesis_cmd::take_lease(&cluster.file)?;
+    let _lease = crate::session::lease::take(&cluster.file)?;
     let power = |exit: Exit| match exit {
         Exit::Weak if !args.strict_power => Exit::Valid,
         e => e,

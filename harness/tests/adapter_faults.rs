@@ -92,7 +92,7 @@ fn run(
         })
         .expect("the final ops run");
     }
-    let checked = harness::check_cmd::check_file(
+    let checked = harness::checking::check_file(
         &workload.checker(),
         &history,
         checkers::read::Format::Jsonl,

@@ -135,7 +135,7 @@ fn transactional(r: &TxnReport) -> String {
         esc(&r.human("history.jsonl"))
     );
     // The drawings `faultline check --out` and a run write beside results.json, shortest
-    // cycle first, named as `check_cmd::write_outputs` names them.
+    // cycle first, named as `checking::write_outputs` names them.
     let cycles = r.cycles();
     for (i, (kind, _)) in cycles.iter().enumerate().take(SHOWN) {
         let file = format!("cycle-{:02}-{kind}.svg", i + 1);

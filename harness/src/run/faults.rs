@@ -10,8 +10,8 @@
 
 use super::RunLog;
 use crate::exit::{bad_input, internal, Failure};
-use crate::hooks::DbHooks;
 use crate::recorder::Recorder;
+use crate::session::hooks::{self, DbHooks};
 use checkers::history::Value;
 use clusters::Cluster;
 use nemesis::journal::JournalEntry;
@@ -22,11 +22,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use workloads::Database;
+use workloads::{Database, Registry};
 
-/// The run's nemesis, after healing what an earlier run left and preparing clock faults.
+/// The run's nemesis, after healing what an earlier run left (restarting killed databases
+/// found in `registry`) and preparing clock faults.
 pub fn nemesis<'c>(
     cluster: &'c Cluster,
+    registry: &Registry,
     db: Arc<dyn Database>,
     source: DbSource,
     schedule: &Schedule,
@@ -48,7 +50,7 @@ pub fn nemesis<'c>(
     let mut undos: Vec<nemesis::Undo> = leftover.iter().map(|p| p.undo.clone()).collect();
     let (records, _) = nemesis::node_state::read(cluster, &cluster.nodes());
     undos.extend(records.into_values().flatten().filter_map(|(_, u)| u.ok()));
-    let (nem, _) = crate::hooks::for_restarts(nem, &undos);
+    let (nem, _) = hooks::for_restarts(registry, nem, &undos);
     if !leftover.is_empty() {
         log.say(&format!(
             "healing {} fault(s) left applied by an earlier run",

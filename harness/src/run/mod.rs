@@ -17,11 +17,13 @@ pub mod database;
 pub mod faults;
 pub mod progress;
 
-use crate::check_cmd::{check_file, exit_of, write_outputs};
+use crate::checking::{check_file, exit_of, print_human, write_outputs};
 use crate::exit::{bad_input, internal, Exit, Failure};
 use crate::plan::{PlanFile, TestPlan};
 use crate::recorder::Recorder;
 use crate::report::Status;
+use crate::session::journal::{self, DbEvent};
+use crate::session::open;
 use anyhow::anyhow;
 use checkers::check::{Checked, Checker};
 
@@ -36,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workloads::gen::{Gen, ReadBack, Source, Stagger, TimeLimit, UntilOk};
 use workloads::workload::WorkloadOptions;
-use workloads::{DbError, Registry, Workload};
+use workloads::{Registry, Workload};
 
 /// Lines for people, logged at info level: on stderr and in the run's faultline.log.
 pub struct RunLog;
@@ -132,16 +134,16 @@ struct RunResults<'a> {
 }
 
 /// Journals in the cluster's database journal that the run starts its database (see
-/// [`crate::db_cmd::record_run_start`]); a failure to write it is logged.
+/// [`journal::record_run_start`]); a failure to write it is logged.
 fn journal_db_start(
     cluster: &Cluster,
     plan: &TestPlan,
-    event: &str,
+    event: DbEvent,
     error: Option<&str>,
     log: &RunLog,
 ) {
     if let Err(e) =
-        crate::db_cmd::record_run_start(cluster.file(), event, &plan.db, &plan.db_options, error)
+        journal::record_run_start(cluster.file(), event, &plan.db, &plan.db_options, error)
     {
         log.say(&format!(
             "WARNING: cannot journal the database's options: {e}"
@@ -159,29 +161,30 @@ fn phases(
     log: &RunLog,
 ) -> Result<CheckedRun, Failure> {
     connect(cluster, log)?;
-    let db = registry
-        .resolve_database(&plan.db)
-        .map_err(bad_input)?
-        .open(cluster, &plan.db_options)
-        .map_err(|e| match e {
-            DbError::Config(_) | DbError::Unknown { .. } => bad_input(e),
-            other => internal(other),
-        })?;
+    let db = open::open_planned(registry, &plan.db, cluster, &plan.db_options)?;
     // Journaled with each kill, so that heal after a crash restarts it as it ran.
     let source = nemesis::process::DbSource {
         db: plan.db.clone(),
         options: plan.db_options.clone(),
     };
-    let nem = faults::nemesis(cluster, db.clone(), source, &plan.schedule, dir, log)?;
+    let nem = faults::nemesis(
+        cluster,
+        registry,
+        db.clone(),
+        source,
+        &plan.schedule,
+        dir,
+        log,
+    )?;
     let heal_guard = nem.heal_on_drop();
     // The database and its options, journaled as `faultline db start` journals them.
-    journal_db_start(cluster, plan, "begin", None, log);
+    journal_db_start(cluster, plan, DbEvent::Begin, None, log);
     let session = DbSession::start(cluster, db, dir, log).map_err(|e| {
         log.say(&format!("the database could not be set up: {e}"));
-        journal_db_start(cluster, plan, "done", Some(&e), log);
+        journal_db_start(cluster, plan, DbEvent::Done, Some(&e), log);
         internal(anyhow!("{e}"))
     })?;
-    journal_db_start(cluster, plan, "done", None, log);
+    journal_db_start(cluster, plan, DbEvent::Done, None, log);
 
     // The workload, with the fault schedule and progress alongside.
     let recorder = Recorder::create(&dir.join("history.jsonl"), Instant::now())
@@ -472,7 +475,7 @@ fn check_run(
     }
     log.say(checked.summary());
     // The verdict and its explanation on stdout, as `faultline check` prints them.
-    crate::check_cmd::print_human(&history, &checked);
+    print_human(&history, &checked);
     if let Some(p) = power.as_ref().filter(|p| !p.weak.is_empty()) {
         if checked.verdict == checkers::Verdict::Valid {
             println!("valid, weak: {}", p.weak.join("; "));

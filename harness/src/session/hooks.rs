@@ -1,5 +1,6 @@
 //! The nemesis drives a database's processes through its `workloads::Database` hooks.
 
+use super::open::{failure_text, open, reopen};
 use crate::exit::Failure;
 use clusters::Cluster;
 use nemesis::process::DbSource;
@@ -7,6 +8,7 @@ use nemesis::{Nemesis, NemesisError, ProcessHooks, Undo};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use workloads::db::{Database, DbError};
+use workloads::Registry;
 
 /// A database seen by the nemesis, with how another faultline process opens it again.
 pub struct DbHooks {
@@ -20,6 +22,22 @@ impl DbHooks {
     pub fn new(db: Arc<dyn Database>, source: Option<DbSource>) -> DbHooks {
         DbHooks { db, source }
     }
+}
+
+/// Process hooks for database `name` on `cluster` (kill, pause and their heal), opened
+/// through `registry` with the options its last `faultline db install|start` (or test)
+/// recorded, else its defaults.
+pub fn for_database(
+    registry: &Registry,
+    name: &str,
+    cluster: &Cluster,
+) -> Result<Arc<dyn ProcessHooks>, Failure> {
+    let (db, options) = open(registry, name, cluster, &Default::default())?;
+    let source = DbSource {
+        db: super::journal::source_db(name),
+        options,
+    };
+    Ok(Arc::new(DbHooks::new(db, Some(source))))
 }
 
 /// A database that the restart of a killed one needs and that could not be opened.
@@ -39,8 +57,13 @@ pub struct Unavailable {
 /// a journal from before sources were recorded, by name with the options `faultline db` (or
 /// a test) last recorded. A database that cannot be opened (a definition file that changed
 /// or is gone) is registered as unavailable with why, so that heal reports the faults that
-/// need it and heals every other. Returns the nemesis and those databases.
-pub fn for_restarts<'c>(mut nem: Nemesis<'c>, undos: &[Undo]) -> (Nemesis<'c>, Vec<Unavailable>) {
+/// need it and heals every other. Databases are found in `registry`. Returns the nemesis and
+/// those databases.
+pub fn for_restarts<'c>(
+    registry: &Registry,
+    mut nem: Nemesis<'c>,
+    undos: &[Undo],
+) -> (Nemesis<'c>, Vec<Unavailable>) {
     let mut wanted: BTreeMap<String, Option<DbSource>> = BTreeMap::new();
     for u in undos {
         if let Undo::Restart(r) = u {
@@ -57,19 +80,17 @@ pub fn for_restarts<'c>(mut nem: Nemesis<'c>, undos: &[Undo]) -> (Nemesis<'c>, V
         }
         let cluster = nem.cluster();
         let opened = match &source {
-            Some(s) => crate::db_cmd::reopen(s, cluster).map(|db| (db, s.clone())),
-            None => {
-                crate::db_cmd::open(&name, cluster, &Default::default()).map(|(db, options)| {
-                    let db_name = crate::db_cmd::source_db(&name);
-                    (
-                        db,
-                        DbSource {
-                            db: db_name,
-                            options,
-                        },
-                    )
-                })
-            }
+            Some(s) => reopen(registry, s, cluster).map(|db| (db, s.clone())),
+            None => open(registry, &name, cluster, &Default::default()).map(|(db, options)| {
+                let db_name = super::journal::source_db(&name);
+                (
+                    db,
+                    DbSource {
+                        db: db_name,
+                        options,
+                    },
+                )
+            }),
         };
         let (why, for_good) = match opened {
             Ok((db, s)) if db.name() == name => {
@@ -84,8 +105,8 @@ pub fn for_restarts<'c>(mut nem: Nemesis<'c>, undos: &[Undo]) -> (Nemesis<'c>, V
                 ),
                 true,
             ),
-            Err(f @ Failure::BadInput(_)) => (crate::db_cmd::failure_text(f), true),
-            Err(f @ Failure::Internal(_)) => (crate::db_cmd::failure_text(f), false),
+            Err(f @ Failure::BadInput(_)) => (failure_text(f), true),
+            Err(f @ Failure::Internal(_)) => (failure_text(f), false),
         };
         nem = nem.with_unavailable(&name, &why);
         unavailable.push(Unavailable {

@@ -1,0 +1,237 @@
+//! A database's life on a cluster, every node in parallel: set up (wipe, install, configure,
+//! start, then wait until each node serves), the changes `faultline db` makes one at a time,
+//! and the end (stop it, download its logs into `nodes/<node>/`: regular files only, each
+//! within [`LOG_MAX_BYTES`], all within [`LOG_TIME`]).
+
+use super::journal::DbAction;
+use clusters::ssh::{CollectLimits, Fetch, Fetched};
+use clusters::Cluster;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use workloads::{Database, DbError};
+
+/// How long each node may take to serve once started.
+pub const READY_TIME: Duration = Duration::from_secs(30);
+
+/// What became of a step on each node: what was done, or the error.
+pub type PerNode = BTreeMap<String, Result<String, String>>;
+
+/// Runs `step` on every node of `cluster` in parallel; an unreachable node is its error.
+fn each_node<T: Send>(
+    cluster: &Cluster,
+    step: impl Fn(&str) -> Result<T, DbError> + Sync,
+) -> BTreeMap<String, Result<T, String>> {
+    cluster
+        .on_nodes(&cluster.nodes(), |n| Ok(step(n)))
+        .into_iter()
+        .map(|r| {
+            let v = match r.result {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (r.node, v)
+        })
+        .collect()
+}
+
+/// The errors of a per-node step, one line each.
+fn errors<T>(results: BTreeMap<String, Result<T, String>>) -> Vec<String> {
+    results.into_values().filter_map(Result::err).collect()
+}
+
+/// Sets `db` up on every node for a test: wipe, install, configure and start, then wait until
+/// every node serves (etcd's members find each other only once all are started). Returns the
+/// errors, one line each.
+pub fn set_up(cluster: &Cluster, db: &dyn Database) -> Result<(), Vec<String>> {
+    let failed = errors(each_node(cluster, |n| {
+        db.wipe(cluster, n)
+            .and_then(|()| db.install(cluster, n))
+            .and_then(|()| db.configure(cluster, n))
+            .and_then(|()| db.start(cluster, n))
+    }));
+    if !failed.is_empty() {
+        return Err(failed);
+    }
+    let failed = errors(each_node(cluster, |n| {
+        db.wait_ready(cluster, n, READY_TIME)
+    }));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed)
+    }
+}
+
+/// Makes one change to `db` on every node, as `faultline db ACTION` does: what was done on
+/// each node, or its error. `start` configures and starts the database where it does not
+/// run, then waits until every node serves.
+pub fn apply(cluster: &Cluster, db: &dyn Database, action: DbAction) -> PerNode {
+    let c = cluster;
+    match action {
+        DbAction::Install => each_node(c, |n| db.install(c, n).map(|()| "installed".into())),
+        DbAction::Start => start_where_stopped(c, db),
+        DbAction::Stop => each_node(c, |n| db.kill(c, n).map(|()| "stopped".into())),
+        DbAction::Wipe => each_node(c, |n| db.wipe(c, n).map(|()| "stopped and wiped".into())),
+    }
+}
+
+/// Configures and starts `db` where it does not run, then waits until every node serves.
+fn start_where_stopped(cluster: &Cluster, db: &dyn Database) -> PerNode {
+    let mut results = each_node(cluster, |n| match db.pids(cluster, n) {
+        Ok(p) if !p.is_empty() => Ok(format!("already running (pid {})", join(&p))),
+        _ => db
+            .configure(cluster, n)
+            .and_then(|()| db.start(cluster, n))
+            .map(|()| "started".to_string()),
+    });
+    for (node, ready) in each_node(cluster, |n| db.wait_ready(cluster, n, READY_TIME)) {
+        if let (Err(e), Some(Ok(_))) = (ready, results.get(&node)) {
+            results.insert(node, Err(format!("not ready: {e}")));
+        }
+    }
+    results
+}
+
+/// Whether `db` runs (its PIDs) and answers (within 2 s), per node in the cluster's order:
+/// true and what was found when it does, false and why not.
+pub fn status(cluster: &Cluster, db: &dyn Database) -> Vec<(String, bool, String)> {
+    cluster
+        .on_nodes(&cluster.nodes(), |n| Ok(node_status(cluster, db, n)))
+        .into_iter()
+        .map(|r| {
+            let (ok, line) = r
+                .result
+                .unwrap_or_else(|e| (false, format!("unreachable: {e}")));
+            (r.node, ok, line)
+        })
+        .collect()
+}
+
+fn node_status(cluster: &Cluster, db: &dyn Database, n: &str) -> (bool, String) {
+    match db.pids(cluster, n) {
+        Ok(p) if p.is_empty() => (false, "not running".to_string()),
+        Ok(p) => match db.wait_ready(cluster, n, Duration::from_secs(2)) {
+            Ok(()) => (true, format!("running (pid {}), answering", join(&p))),
+            Err(e) => (
+                false,
+                format!("running (pid {}), NOT answering: {e}", join(&p)),
+            ),
+        },
+        Err(e) => (false, format!("unknown: {e}")),
+    }
+}
+
+/// `1, 2, 3`.
+fn join(pids: &[u32]) -> String {
+    pids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Kills `db` on every node, saying where it could not be stopped.
+pub fn stop(cluster: &Cluster, db: &dyn Database, say: &dyn Fn(&str)) {
+    for (node, r) in each_node(cluster, |n| db.kill(cluster, n)) {
+        if let Err(e) = r {
+            say(&format!("{node}: could not stop {}: {e}", db.name()));
+        }
+    }
+}
+
+/// Downloads `db`'s logs from every node into `dir/nodes/<node>/`, saying each path not
+/// collected whole.
+pub fn collect_logs(cluster: &Cluster, db: &dyn Database, dir: &Path, say: &dyn Fn(&str)) {
+    let nodes = cluster.nodes();
+    let files = db.log_files();
+    let limits = CollectLimits {
+        max_bytes: LOG_MAX_BYTES,
+        deadline: Instant::now() + LOG_TIME,
+        max_files: LOG_MAX_FILES,
+        max_depth: 4,
+    };
+    for r in cluster.on_nodes(&nodes, |n| {
+        Ok(collect_node(cluster, n, &files, dir, &limits))
+    }) {
+        for line in r.result.unwrap_or_else(|e| vec![e.to_string()]) {
+            say(&format!("{}: {line}", r.node));
+        }
+    }
+    say(&format!(
+        "logs collected in {}",
+        dir.join("nodes").display()
+    ));
+}
+
+/// The most kept of each log file (its head and its tail when larger).
+pub const LOG_MAX_BYTES: u64 = 64 << 20;
+/// How long collecting every node's logs may take (the nodes in parallel).
+pub const LOG_TIME: Duration = Duration::from_secs(120);
+/// The most files collected from one node (a log directory's included).
+const LOG_MAX_FILES: usize = 1000;
+
+/// Collects `files` from `node` into its directory of the run: regular files only, each
+/// within [`LOG_MAX_BYTES`], all by the deadline, one bad path never stopping the rest.
+/// Returns a line for each file not collected whole.
+fn collect_node(
+    cluster: &Cluster,
+    node: &str,
+    files: &[String],
+    dir: &Path,
+    limits: &CollectLimits,
+) -> Vec<String> {
+    let local_dir = crate::store::node_dir(dir, node);
+    if let Err(e) = std::fs::create_dir_all(&local_dir) {
+        return vec![format!("cannot create {}: {e}", local_dir.display())];
+    }
+    let mut said = Vec::new();
+    for f in files {
+        let name = Path::new(f)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "log".into());
+        match cluster.collect(node, Path::new(f), &local_dir.join(name), limits) {
+            Ok(fetched) => said.extend(fetched.iter().filter_map(log_note)),
+            Err(e) => said.push(format!("log {f}: not collected: {e}")),
+        }
+    }
+    said
+}
+
+/// What to say of one collected path, unless it came whole.
+fn log_note(f: &Fetched) -> Option<String> {
+    let path = f.remote.display();
+    match &f.fetch {
+        Fetch::Directory => None,
+        Fetch::Copied(c) if c.cut == 0 && !c.timed_out => None,
+        Fetch::Copied(c) => Some(format!(
+            "log {path}: {} bytes kept{}{}",
+            c.kept,
+            if c.cut > 0 {
+                format!(
+                    ", {} cut from its middle (it is larger than {LOG_MAX_BYTES} bytes)",
+                    c.cut
+                )
+            } else {
+                String::new()
+            },
+            if c.timed_out {
+                ", stopped when the time to collect logs ran out"
+            } else {
+                ""
+            }
+        )),
+        Fetch::Skipped(why) => Some(format!("log {path}: not collected: {why}")),
+        Fetch::Failed(clusters::SshError::Transfer { message, .. }) => {
+            // SFTP says "no such file" of a link that leads nowhere, or in a loop, too.
+            let hint = if message.contains("no such file") {
+                " (missing, or a link that leads nowhere or in a loop)"
+            } else {
+                ""
+            };
+            Some(format!("log {path}: not collected: {message}{hint}"))
+        }
+        Fetch::Failed(e) => Some(format!("log {path}: not collected: {e}")),
+    }
+}
