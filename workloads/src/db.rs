@@ -90,6 +90,117 @@ pub fn only_options(db: &str, given: &DbOptions, known: &[&str]) -> Result<(), D
     Ok(())
 }
 
+/// How a database gets onto a node (`install`). Each database accepts the ones that make
+/// sense for it ([`Install::parse`]): etcd auto, upload or package; the SQL databases auto,
+/// package or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// The node's own binaries, else the database's usual way (upload, or the node's apt).
+    Auto,
+    /// Always upload this machine's binary.
+    Upload,
+    /// Always run the node's `apt-get install` (a no-op when installed).
+    Package,
+    /// Never install: the binaries must be there.
+    Never,
+}
+
+impl Install {
+    /// The option value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Install::Auto => "auto",
+            Install::Upload => "upload",
+            Install::Package => "package",
+            Install::Never => "never",
+        }
+    }
+
+    /// Parses database `db`'s `install` option, one of `accepted` (absent: [`Install::Auto`]).
+    pub fn parse(
+        db: &str,
+        given: Option<&String>,
+        accepted: &[Install],
+    ) -> Result<Install, DbError> {
+        let Some(value) = given else {
+            return Ok(Install::Auto);
+        };
+        accepted
+            .iter()
+            .copied()
+            .find(|i| i.name() == value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = accepted.iter().map(|i| i.name()).collect();
+                let expected = match names.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} or {last}", rest.join(", "))
+                    }
+                    _ => names.join(""),
+                };
+                DbError::Config(format!("{db} install {value:?}: expected {expected}"))
+            })
+    }
+}
+
+/// The install step for `packages` (space-separated) from a node's apt, `have` being the shell
+/// test that they are there: the step's name and its script ([`Install::Upload`] is not a way
+/// of installing packages: treated as [`Install::Never`]).
+pub fn apt_install_script(install: Install, packages: &str, have: &str) -> (&'static str, String) {
+    let apt = format!(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages} >&2 || \
+         {{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages} >&2; }}"
+    );
+    match install {
+        Install::Auto => (
+            "install (the node's own binaries, else apt)",
+            format!("{have} || {{ {apt}; }}; {have}"),
+        ),
+        Install::Package => ("install (apt-get install)", format!("{apt}; {have}")),
+        Install::Never | Install::Upload => (
+            "install (never: the packages must be on the node)",
+            format!(
+                "{have} || {{ echo 'missing on the node: {packages} (install them, or use install=auto)' >&2; exit 1; }}"
+            ),
+        ),
+    }
+}
+
+/// A password drawn at random for one run (hexadecimal).
+pub fn new_password() -> String {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+/// Parses an `on`/`off` option `name` of database `db` (absent: off).
+pub fn parse_on_off(db: &str, name: &str, given: Option<&String>) -> Result<bool, DbError> {
+    match given.map(String::as_str) {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(other) => Err(DbError::Config(format!(
+            "{db} {name} {other:?}: expected on or off"
+        ))),
+    }
+}
+
+/// An error with its sources, `: `-separated, each source left out when the text so far
+/// already says it (drivers often repeat their source in their own message).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
 /// Where a client runs, for clients that want to know (adapters: the worker's number, the
 /// run's directory for their stderr, the workload for their handshake).
 #[derive(Debug, Clone, Default)]
@@ -335,6 +446,53 @@ mod tests {
         // No pid file: nothing.
         std::fs::remove_file(f).unwrap();
         assert_eq!(listed(f), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn install_accepts_only_the_databases_ways_and_names_them() {
+        let sql = [Install::Auto, Install::Package, Install::Never];
+        assert_eq!(Install::parse("x", None, &sql).unwrap(), Install::Auto);
+        for i in sql {
+            assert_eq!(
+                Install::parse("x", Some(&i.name().into()), &sql).unwrap(),
+                i
+            );
+        }
+        let e = Install::parse("mariadb", Some(&"upload".into()), &sql).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mariadb install \"upload\": expected auto, package or never"
+        );
+        assert!(parse_on_off("x", "y", Some(&"yes".into())).is_err());
+        assert!(parse_on_off("x", "y", Some(&"on".into())).unwrap());
+    }
+
+    #[derive(Debug)]
+    struct Chained(&'static str, Option<Box<Chained>>);
+    impl std::fmt::Display for Chained {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Chained {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_says_each_source_once() {
+        let e = Chained(
+            "error connecting: connection refused",
+            Some(Box::new(Chained(
+                "connection refused",
+                Some(Box::new(Chained("os error 111", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error connecting: connection refused: os error 111"
+        );
     }
 
     /// Kills a process started in the background by a test's shell.

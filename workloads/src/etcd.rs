@@ -12,7 +12,8 @@
 //! [`classify`].
 
 use crate::db::{
-    self, only_options, pidfile_pids, run, Database, DatabaseKind, DbError, DbOptions,
+    self, error_chain, only_options, pidfile_pids, run, Database, DatabaseKind, DbError, DbOptions,
+    Install,
 };
 use crate::op::{BoxFuture, Client, Op, Outcome};
 use base64::Engine;
@@ -33,17 +34,6 @@ const BIN_PATH: &str = "/var/lib/faultline-db/etcd/bin-path";
 pub const CLIENT_PORT: u16 = 2379;
 /// The peer port.
 pub const PEER_PORT: u16 = 2380;
-
-/// How etcd gets onto a node (`install`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Install {
-    /// The node's own etcd, else this machine's uploaded.
-    Auto,
-    /// Always upload this machine's (or `binary`).
-    Upload,
-    /// The node's apt installs `etcd-server`.
-    Package,
-}
 
 /// Which reads clients make (`read-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,20 +58,13 @@ pub struct EtcdOptions {
 impl EtcdOptions {
     /// The option names.
     pub const NAMES: [&'static str; 3] = ["install", "binary", "read-mode"];
+    /// The ways of installing etcd (`install`).
+    pub const INSTALLS: [Install; 3] = [Install::Auto, Install::Upload, Install::Package];
 
     /// Parses (and validates) options by name; absent ones take their defaults.
     pub fn parse(given: &DbOptions) -> Result<EtcdOptions, DbError> {
         only_options("etcd", given, &Self::NAMES)?;
-        let install = match given.get("install").map(String::as_str) {
-            None | Some("auto") => Install::Auto,
-            Some("upload") => Install::Upload,
-            Some("package") => Install::Package,
-            Some(other) => {
-                return Err(DbError::Config(format!(
-                    "etcd install {other:?}: expected auto, upload or package"
-                )))
-            }
-        };
+        let install = Install::parse("etcd", given.get("install"), &Self::INSTALLS)?;
         let read_mode = match given.get("read-mode").map(String::as_str) {
             None | Some("linearizable") => ReadMode::Linearizable,
             Some("serializable") => ReadMode::Serializable,
@@ -110,15 +93,7 @@ impl EtcdOptions {
     /// Every option by name, defaults included (what test.yaml records).
     pub fn to_options(&self) -> DbOptions {
         let mut m = DbOptions::new();
-        m.insert(
-            "install".into(),
-            match self.install {
-                Install::Auto => "auto",
-                Install::Upload => "upload",
-                Install::Package => "package",
-            }
-            .into(),
-        );
+        m.insert("install".into(), self.install.name().into());
         if let Some(b) = &self.binary {
             m.insert("binary".into(), b.display().to_string());
         }
@@ -241,6 +216,15 @@ impl Database for Etcd {
             )?
             .trim()
             .to_string(),
+            // Not among [`EtcdOptions::INSTALLS`]; the node's own etcd if it has one.
+            Install::Never if !own.is_empty() => own.to_string(),
+            Install::Never => {
+                return Err(DbError::Step {
+                    node: node.to_string(),
+                    step: "install".into(),
+                    message: "etcd is not on the node (install=never)".into(),
+                })
+            }
         };
         run(
             cluster,
@@ -529,17 +513,6 @@ fn unb64(s: &str) -> Option<String> {
         .decode(s)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// Classifies what came back for `op`:

@@ -23,13 +23,14 @@
 //! returns with the node back in the cluster, or fails saying precisely why not (its state and
 //! the end of its log).
 
-use crate::db::{run, Database, DatabaseKind, DbError, DbOptions};
-use crate::mariadb::{
-    configure_script, install_script, log_tail, my_cnf, new_password, server_pids, start_script,
-    wipe_script, MariadbOptions, CONF, DATA, DIR, HAVE, LOG, PORT, WORKLOADS,
+use crate::db::{
+    apt_install_script, new_password, run, ClientContext, Database, DatabaseKind, DbError,
+    DbOptions,
 };
-use crate::mysql_client::{setup_sql, Isolation, MysqlClient};
+use crate::mariadb::node::{self, CONF, DATA, DIR, LOG};
+use crate::mariadb::{setup_sql, Isolation, MariadbOptions, MysqlDriver, PORT};
 use crate::op::Client;
+use crate::sql::{SqlClient, SqlWorkload};
 use checkers::txn::Consistency;
 use clusters::{quote, Cluster, RemoteCommand};
 use std::collections::BTreeMap;
@@ -81,7 +82,7 @@ impl DatabaseKind for GaleraKind {
         "MariaDB 10.11 with Galera 4 on every node (multi-primary), clients spread over the nodes"
     }
     fn workloads(&self) -> &'static [&'static str] {
-        WORKLOADS
+        SqlWorkload::NAMES
     }
     fn option_help(&self) -> &'static [(&'static str, &'static str)] {
         &[
@@ -210,7 +211,7 @@ impl Galera {
 
     /// What `node` says about itself (a few seconds at most, also when it is paused).
     pub fn state(&self, cluster: &Cluster, node: &str) -> Result<NodeState, DbError> {
-        if server_pids(cluster, node)?.is_empty() {
+        if node::server_pids(cluster, node)?.is_empty() {
             let pos = run(
                 cluster,
                 node,
@@ -279,7 +280,7 @@ impl Galera {
         let script = format!(
             "sp=$(cat {START_POSITION} 2>/dev/null)\n\
              rm -f {POSITION} {START_POSITION}\n{prepare}{}",
-            start_script(if bootstrap {
+            node::start_script(if bootstrap {
                 "--wsrep-new-cluster ${sp:+--wsrep-start-position=$sp}"
             } else {
                 "${sp:+--wsrep-start-position=$sp}"
@@ -302,7 +303,10 @@ impl Galera {
         DbError::Step {
             node: node.to_string(),
             step: "start".into(),
-            message: format!("{why}; the end of {LOG}:\n{}", log_tail(cluster, node)),
+            message: format!(
+                "{why}; the end of {LOG}:\n{}",
+                node::log_tail(cluster, node)
+            ),
         }
     }
 
@@ -337,14 +341,17 @@ impl Database for Galera {
     }
 
     fn install(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        let have = format!("{HAVE} && test -f {PROVIDER} && command -v rsync >/dev/null");
+        let have = format!(
+            "{} && test -f {PROVIDER} && command -v rsync >/dev/null",
+            node::HAVE
+        );
         let (step, script) =
-            install_script(self.opts.install, "mariadb-server galera-4 rsync", &have);
+            apt_install_script(self.opts.install, "mariadb-server galera-4 rsync", &have);
         run(cluster, node, step, &script).map(|_| ())
     }
 
     fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        let cnf = my_cnf(
+        let cnf = node::my_cnf(
             self.addr(node)?,
             self.opts.snapshot_isolation,
             &self.wsrep_conf(node)?,
@@ -353,13 +360,13 @@ impl Database for Galera {
             cluster,
             node,
             "configure (mariadb-install-db)",
-            &configure_script(&cnf),
+            &node::configure_script(&cnf),
         )
         .map(|_| ())
     }
 
     fn start(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        if !server_pids(cluster, node)?.is_empty() {
+        if !node::server_pids(cluster, node)?.is_empty() {
             return Ok(());
         }
         let began = Instant::now();
@@ -407,7 +414,7 @@ impl Database for Galera {
                         tracing::info!(
                             "galera: {b} bootstraps its component (positions {positions:?})"
                         );
-                        let _ = crate::mariadb::root_sql(
+                        let _ = node::root_sql(
                             cluster,
                             b,
                             "bootstrap (pc.bootstrap)",
@@ -434,7 +441,7 @@ impl Database for Galera {
     fn wait_ready(&self, cluster: &Cluster, node: &str, timeout: Duration) -> Result<(), DbError> {
         let deadline = Instant::now() + timeout;
         self.wait_synced(cluster, node, deadline)?;
-        crate::mariadb::wait_sql(
+        node::wait_sql(
             cluster,
             node,
             "galera",
@@ -445,7 +452,7 @@ impl Database for Galera {
     }
 
     fn pids(&self, cluster: &Cluster, node: &str) -> Result<Vec<u32>, DbError> {
-        server_pids(cluster, node)
+        node::server_pids(cluster, node)
     }
 
     /// Every node Synced in one Primary component of the cluster's size, else which node is
@@ -478,7 +485,7 @@ impl Database for Galera {
                 for (n, s) in behind {
                     why.push(format!(
                         "{n} is not back after {timeout:?}: {s:?}; the end of its {LOG}:\n{}",
-                        log_tail(cluster, &n)
+                        node::log_tail(cluster, &n)
                     ));
                 }
                 return Err(DbError::Step {
@@ -493,7 +500,7 @@ impl Database for Galera {
 
     fn wipe(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
         self.kill(cluster, node)?;
-        run(cluster, node, "wipe", &wipe_script()).map(|_| ())
+        run(cluster, node, "wipe", &node::wipe_script()).map(|_| ())
     }
 
     fn primaries(&self, _cluster: &Cluster) -> Result<Vec<String>, DbError> {
@@ -509,17 +516,18 @@ impl Database for Galera {
         &self,
         node: &str,
         timeout: Duration,
-        ctx: &crate::db::ClientContext,
+        ctx: &ClientContext,
     ) -> Result<Arc<dyn Client>, DbError> {
-        Ok(Arc::new(MysqlClient::new(
+        let driver = MysqlDriver::new(
             "galera",
-            ctx.workload == "rw-register",
             self.addr(node)?.to_string(),
             PORT,
             self.password.clone(),
             self.opts.isolation,
             timeout,
-        )))
+        );
+        let workload = SqlWorkload::of("galera", ctx)?;
+        Ok(Arc::new(SqlClient::new(driver, workload, timeout)))
     }
 }
 

@@ -9,13 +9,16 @@
 //! - [`workload`]: the [`Workload`] trait and the workloads (`register`, `cas-register`,
 //!   `set`): op streams, final ops and the checker that judges their histories.
 //! - [`list_append`]: the transactional `list-append` workload ([`Op::Txn`]).
-//! - [`postgres`]: PostgreSQL 15 (a primary, optional streaming replicas) as a [`Database`],
-//!   and its transactional client on tokio-postgres.
+//! - [`sql`]: the transactional SQL client core (phases, outcome classification, rollback,
+//!   one transaction at a time per connection); each SQL database brings a `Driver` with
+//!   only what differs.
+//! - [`postgres`]: PostgreSQL 15 (a primary, optional streaming replicas) as a [`Database`]
+//!   (options, server, and its client's driver on tokio-postgres).
 //! - [`isolation`]: the isolation levels the SQL databases run transactions at.
 //! - [`rw_register`]: the transactional `rw-register` workload ([`Op::Txn`] of writes and
 //!   reads of registers).
-//! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`]; [`galera`]: MariaDB with
-//!   Galera on every node; their client on mysql_async is [`mysql_client`].
+//! - [`mariadb`]: MariaDB 10.11 (one server) as a [`Database`], the server's node-side pieces
+//!   and their client's driver on mysql_async; [`galera`]: MariaDB with Galera on every node.
 //! - [`adapter`]: databases without Rust: a definition file (`--db FILE.yaml`) and a client
 //!   adapter in any language speaking JSON lines.
 //! - [`registry`]: every database and workload by name; extended without edits elsewhere.
@@ -30,11 +33,11 @@ pub mod gen;
 pub mod isolation;
 pub mod list_append;
 pub mod mariadb;
-pub mod mysql_client;
 pub mod op;
 pub mod postgres;
 pub mod registry;
 pub mod rw_register;
+pub mod sql;
 pub mod workload;
 
 pub use db::{Database, DatabaseKind, DbError, DbOptions};
