@@ -56,6 +56,7 @@ pub fn run(w: Workers<'_>) -> anyhow::Result<Vec<u64>> {
         .enable_all()
         .build()?;
     let concurrency = w.clients.len() as u64;
+    let shared = Shared::default();
     rt.block_on(async {
         let (free_tx, free_rx) = mpsc::unbounded_channel::<usize>();
         let mut inboxes = Vec::with_capacity(w.clients.len());
@@ -73,12 +74,13 @@ pub fn run(w: Workers<'_>) -> anyhow::Result<Vec<u64>> {
                 client.clone(),
                 node.clone(),
                 &w,
+                &shared,
             )
         });
         let tasks: Vec<_> = tasks.collect();
         drop(free_tx);
         let (_, results) = futures::future::join(
-            dispatch(free_rx, inboxes, &w),
+            dispatch(free_rx, inboxes, &w, &shared),
             futures::future::join_all(tasks),
         )
         .await;
@@ -86,16 +88,28 @@ pub fn run(w: Workers<'_>) -> anyhow::Result<Vec<u64>> {
     })
 }
 
+/// What the dispatcher and the workers share: a wake-up for the dispatcher whenever a worker
+/// told the generator an outcome (so a generator waiting on one, as final ops do, is asked
+/// again at once), and whether a worker failed (its op's outcome never reaches the
+/// generator, which could then wait for it forever).
+#[derive(Default)]
+struct Shared {
+    progress: tokio::sync::Notify,
+    failed: AtomicBool,
+}
+
 /// Hands ops to free workers, longest free first, until the generator is done, `stop` is
-/// set, or every worker has ended. Dropping the inboxes at the end tells the workers to end.
+/// set, a worker failed, or every worker has ended. Dropping the inboxes at the end tells the
+/// workers to end.
 async fn dispatch(
     mut free: mpsc::UnboundedReceiver<usize>,
     inboxes: Vec<mpsc::Sender<Op>>,
     w: &Workers<'_>,
+    shared: &Shared,
 ) {
     'workers: while let Some(index) = free.recv().await {
         loop {
-            if w.stop.load(Ordering::SeqCst) {
+            if w.stop.load(Ordering::SeqCst) || shared.failed.load(Ordering::SeqCst) {
                 break 'workers;
             }
             let ctx = Ctx {
@@ -115,7 +129,10 @@ async fn dispatch(
                 }
                 Next::WaitUntil(t) => {
                     let until = (w.start + t).min(Instant::now() + Duration::from_millis(100));
-                    tokio::time::sleep_until(until.into()).await;
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until.into()) => {}
+                        () = shared.progress.notified() => {}
+                    }
                 }
                 Next::Done => break 'workers,
             }
@@ -134,10 +151,26 @@ struct Seat {
 }
 
 async fn worker(
+    seat: Seat,
+    client: Arc<dyn Client>,
+    node: String,
+    w: &Workers<'_>,
+    shared: &Shared,
+) -> anyhow::Result<u64> {
+    let result = work(seat, client, node, w, shared).await;
+    if result.is_err() {
+        shared.failed.store(true, Ordering::SeqCst);
+        shared.progress.notify_one();
+    }
+    result
+}
+
+async fn work(
     mut seat: Seat,
     client: Arc<dyn Client>,
     node: String,
     w: &Workers<'_>,
+    shared: &Shared,
 ) -> anyhow::Result<u64> {
     loop {
         if w.stop.load(Ordering::SeqCst) {
@@ -171,6 +204,7 @@ async fn worker(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .update(&op, &outcome, &ctx);
+        shared.progress.notify_one();
         if outcome.kind == checkers::history::EventKind::Info {
             seat.process += seat.concurrency;
         }
@@ -260,5 +294,47 @@ mod tests {
         assert!(c.mean_in_flight >= 8.0, "{c:?}");
         let (min, max) = c.worker_share_range();
         assert!(min >= 0.5 && max <= 2.0, "shares {min:.2}..{max:.2}: {c:?}");
+    }
+
+    #[test]
+    fn final_ops_run_side_by_side_and_each_once_it_succeeds() {
+        use checkers::history::{EventKind, Key};
+        use workloads::gen::UntilOk;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.jsonl");
+        let start = Instant::now();
+        let recorder = Recorder::create(&path, start).expect("recorder");
+        let reads: Vec<Op> = (0..100).map(|k| Op::Read { key: Key::Int(k) }).collect();
+        let g: Box<dyn Gen> = Box::new(UntilOk::new(
+            reads,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        ));
+        let generator = Mutex::new(g);
+        let stop = AtomicBool::new(false);
+        let client: Arc<dyn Client> = Arc::new(Sleepy(Duration::from_millis(20)));
+        run(Workers {
+            clients: (0..10).map(|i| (format!("n{i}"), client.clone())).collect(),
+            processes: first_processes(10),
+            generator: &generator,
+            recorder: &recorder,
+            start,
+            op_timeout: Duration::from_secs(5),
+            stop: &stop,
+        })
+        .expect("run");
+        drop(recorder);
+        let events: Vec<_> = checkers::read::open(&path, checkers::read::Format::Jsonl)
+            .expect("open history")
+            .map(|e| e.expect("history line").event)
+            .collect();
+        let oks: std::collections::BTreeSet<_> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Ok)
+            .filter_map(|e| e.key.clone())
+            .collect();
+        assert_eq!(oks.len(), 100);
+        let c = concurrency(10, &events);
+        assert!(c.mean_in_flight >= 5.0, "{c:?}");
     }
 }

@@ -1,7 +1,9 @@
 //! Generators in the spirit of Jepsen's: sources of ops composed with combinators (mix,
 //! limit, time limit, stagger for rates, phases, per-worker generators). A generator is pure
 //! and deterministic: given the same seed and the same sequence of requests (elapsed time,
-//! worker), it answers the same ops, so a run's op schedule replays from its seed.
+//! worker) and outcomes ([`Gen::update`]), it answers the same ops. A run's fault schedule
+//! replays from its seed exactly; its ops replay up to what the database answered (keys
+//! retire after acknowledged ops, and reads back follow the heals).
 //!
 //! ```
 //! use std::time::Duration;
@@ -86,9 +88,17 @@ impl Gen for Source {
 pub type WrittenKeys =
     std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<checkers::history::Key>>>;
 
-/// After every heal, reads back every key written so far (by an op that did not fail),
-/// before any other op of the inner generator, and at no rate limit: acknowledged writes
-/// that a fault lost surface as violations while the run goes on, not only at its end.
+/// How many keys one heal reads back at most (the most recently first written ones).
+pub const READ_BACK_MAX_KEYS: usize = 10_000;
+
+/// How long after a heal a read-back that failed (the database still restarting) is retried.
+pub const READ_BACK_RETRY: Duration = Duration::from_secs(30);
+
+/// After every heal, reads back every key written so far (by an op that did not fail; at
+/// most [`READ_BACK_MAX_KEYS`]), before any other op of the inner generator, and at no rate
+/// limit: acknowledged writes that a fault lost surface as violations while the run goes on,
+/// not only at its end. A read that fails is retried a second later, for
+/// [`READ_BACK_RETRY`] after the heal, since a restarted database takes a while to answer.
 /// Heals are counted by whoever applies them (the run's recorder bumps `heals` for each
 /// `stop-KIND` or `heal` it writes).
 pub struct ReadBack<G> {
@@ -97,7 +107,11 @@ pub struct ReadBack<G> {
     seen: u64,
     read: crate::workload::ReadBackOp,
     written: WrittenKeys,
-    queue: VecDeque<Op>,
+    /// Reads to do, each not before its time.
+    queue: VecDeque<(Op, Duration)>,
+    /// Reads given out and not yet answered.
+    outstanding: Vec<Op>,
+    retry_until: Duration,
     reads_queued: u64,
 }
 
@@ -117,6 +131,8 @@ impl<G: Gen> ReadBack<G> {
             read,
             written: WrittenKeys::default(),
             queue: VecDeque::new(),
+            outstanding: Vec::new(),
+            retry_until: Duration::ZERO,
             reads_queued: 0,
         }
     }
@@ -138,15 +154,35 @@ impl<G: Gen> Gen for ReadBack<G> {
         if heals != self.seen {
             self.seen = heals;
             let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-            self.queue = written.iter().map(|k| (self.read)(k)).collect();
+            let skip = written.len().saturating_sub(READ_BACK_MAX_KEYS);
+            self.queue = written
+                .iter()
+                .skip(skip)
+                .map(|k| ((self.read)(k), ctx.elapsed))
+                .collect();
             self.reads_queued += self.queue.len() as u64;
+            self.retry_until = ctx.elapsed + READ_BACK_RETRY;
         }
-        match self.queue.pop_front() {
-            Some(op) => Next::Op(op),
-            None => self.inner.next(ctx),
+        if self.queue.front().is_some_and(|(_, at)| *at <= ctx.elapsed) {
+            if let Some((op, _)) = self.queue.pop_front() {
+                self.outstanding.push(op.clone());
+                return Next::Op(op);
+            }
+        }
+        match (self.inner.next(ctx), self.queue.front()) {
+            (Next::WaitUntil(t), Some((_, at))) => Next::WaitUntil(t.min(*at)),
+            (next, _) => next,
         }
     }
     fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
+        if let Some(i) = self.outstanding.iter().position(|o| o == op) {
+            let op = self.outstanding.swap_remove(i);
+            if outcome.kind != checkers::history::EventKind::Ok && ctx.elapsed < self.retry_until {
+                self.queue
+                    .push_back((op, ctx.elapsed + Duration::from_secs(1)));
+            }
+            return;
+        }
         if outcome.kind != checkers::history::EventKind::Fail && op.f() != "read" {
             if let Some(k) = op.key() {
                 self.written
@@ -159,55 +195,52 @@ impl<G: Gen> Gen for ReadBack<G> {
     }
 }
 
-/// Final ops (a set's final read): each op in turn, one at a time, retried after `pause` by
-/// the next worker to ask (so on the next node) until it succeeds once or `deadline` passes.
+/// Final ops (a set's final read, a read of every key a workload wrote): each op in flight on
+/// one worker at a time, different ops on different workers at once, each retried after
+/// `pause` by the next worker to ask (so on the next node) until it succeeds once or
+/// `deadline` passes (an op not yet tried by then is still tried once).
 pub struct UntilOk {
-    ops: VecDeque<Op>,
+    pending: VecDeque<(Op, Duration)>,
+    in_flight: Vec<Op>,
     pause: Duration,
     deadline: Duration,
-    in_flight: bool,
-    next_at: Duration,
 }
 
 impl UntilOk {
     /// Runs `ops` until each succeeded, giving up on one that has not by `deadline` (elapsed
-    /// time) and going on with the next.
+    /// time).
     pub fn new(ops: Vec<Op>, pause: Duration, deadline: Duration) -> UntilOk {
         UntilOk {
-            ops: ops.into(),
+            pending: ops.into_iter().map(|op| (op, Duration::ZERO)).collect(),
+            in_flight: Vec::new(),
             pause,
             deadline,
-            in_flight: false,
-            next_at: Duration::ZERO,
         }
     }
 }
 
 impl Gen for UntilOk {
     fn next(&mut self, ctx: &Ctx) -> Next {
-        let Some(op) = self.ops.front() else {
-            return Next::Done;
-        };
-        if self.in_flight {
-            return Next::WaitUntil(ctx.elapsed + Duration::from_millis(50));
+        if let Some(i) = self.pending.iter().position(|(_, at)| *at <= ctx.elapsed) {
+            if let Some((op, _)) = self.pending.remove(i) {
+                self.in_flight.push(op.clone());
+                return Next::Op(op);
+            }
         }
-        if ctx.elapsed < self.next_at {
-            return Next::WaitUntil(self.next_at);
+        match self.pending.iter().map(|(_, at)| *at).min() {
+            Some(at) => Next::WaitUntil(at),
+            None if self.in_flight.is_empty() => Next::Done,
+            None => Next::WaitUntil(ctx.elapsed + Duration::from_millis(50)),
         }
-        self.in_flight = true;
-        Next::Op(op.clone())
     }
 
     fn update(&mut self, op: &Op, outcome: &Outcome, ctx: &Ctx) {
-        if self.ops.front() != Some(op) {
+        let Some(i) = self.in_flight.iter().position(|o| o == op) else {
             return;
-        }
-        self.in_flight = false;
-        if outcome.kind == checkers::history::EventKind::Ok || ctx.elapsed >= self.deadline {
-            self.ops.pop_front();
-            self.next_at = ctx.elapsed;
-        } else {
-            self.next_at = ctx.elapsed + self.pause;
+        };
+        let op = self.in_flight.swap_remove(i);
+        if outcome.kind != checkers::history::EventKind::Ok && ctx.elapsed < self.deadline {
+            self.pending.push_back((op, ctx.elapsed + self.pause));
         }
     }
 }
@@ -646,5 +679,69 @@ mod tests {
         assert_eq!(reads, expected);
         assert_eq!(g.reads_queued(), 3);
         assert_eq!(*g.written().lock().expect("lock"), written);
+    }
+
+    #[test]
+    fn final_ops_run_side_by_side_each_on_one_worker_at_a_time() {
+        let (a, b) = (
+            Op::Read {
+                key: checkers::history::Key::Int(1),
+            },
+            Op::Read {
+                key: checkers::history::Key::Int(2),
+            },
+        );
+        let mut g = UntilOk::new(
+            vec![a.clone(), b.clone()],
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        );
+        let at = |s: u64, worker: usize| Ctx {
+            elapsed: Duration::from_secs(s),
+            worker,
+        };
+        assert_eq!(g.next(&at(0, 0)), Next::Op(a.clone()));
+        assert_eq!(g.next(&at(0, 1)), Next::Op(b.clone()));
+        assert!(matches!(g.next(&at(0, 2)), Next::WaitUntil(_)));
+        g.update(&a, &Outcome::fail(a.value(), "down"), &at(0, 0));
+        g.update(&b, &Outcome::ok(b.value()), &at(0, 1));
+        assert_eq!(g.next(&at(0, 2)), Next::WaitUntil(Duration::from_secs(1)));
+        assert_eq!(g.next(&at(1, 2)), Next::Op(a.clone()));
+        g.update(&a, &Outcome::ok(a.value()), &at(1, 2));
+        assert_eq!(g.next(&at(1, 0)), Next::Done);
+    }
+
+    #[test]
+    fn a_read_back_that_fails_is_retried_until_the_database_answers() {
+        use checkers::history::Key;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let heals = Arc::new(AtomicU64::new(0));
+        let read = |k: &Key| Op::Read { key: k.clone() };
+        let mut g = ReadBack::new(Seq::new(vec![]), read, heals.clone());
+        let at = |ms: u64| Ctx {
+            elapsed: Duration::from_millis(ms),
+            worker: 0,
+        };
+        let w = Op::Write {
+            key: Key::Int(7),
+            value: 1,
+        };
+        g.update(&w, &Outcome::ok(w.value()), &at(0));
+        heals.fetch_add(1, Ordering::SeqCst);
+        let r = Op::Read { key: Key::Int(7) };
+        assert_eq!(g.next(&at(100)), Next::Op(r.clone()));
+        g.update(&r, &Outcome::fail(r.value(), "starting up"), &at(200));
+        // Not before a second later; meanwhile the inner generator's ops (none: done).
+        assert_eq!(g.next(&at(300)), Next::Done);
+        assert_eq!(g.next(&at(1200)), Next::Op(r.clone()));
+        g.update(&r, &Outcome::ok(r.value()), &at(1300));
+        assert_eq!(g.next(&at(2500)), Next::Done);
+        // Past READ_BACK_RETRY after the heal, a failed read is not retried.
+        heals.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(g.next(&at(3000)), Next::Op(r.clone()));
+        let late = at(3000 + READ_BACK_RETRY.as_millis() as u64);
+        g.update(&r, &Outcome::fail(r.value(), "down"), &late);
+        assert_eq!(g.next(&late), Next::Done);
     }
 }

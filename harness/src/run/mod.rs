@@ -221,7 +221,7 @@ fn phases(
         ops_per_key: plan.ops_per_key,
     };
     // The op schedule: the workload's ops, staggered to --rate over all workers, for
-    // --time-limit. Deterministic from the seed.
+    // --time-limit. Deterministic from the seed and the outcomes (see `workloads::gen`).
     // After every heal, a keyed workload first reads back every key it wrote (outside the
     // rate): what a fault lost shows up while the run goes on.
     let staggered = Stagger::new(
