@@ -78,9 +78,13 @@ The run is stored in STORE/<test-name>/<time>/ (history.jsonl, nemesis.jsonl, te
 results.json, timeline.html, faultline.log, nodes/<node>/ logs); STORE/latest points at it.
 Every fault is healed at the end, also on Ctrl-C or an error. One controller per cluster: the
 test holds the cluster's lease while it runs (a second test, a `faultline nemesis` fault or
-`faultline db` is refused, naming it). Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad
-usage or the cluster is held by another faultline process, 255 the run could not be completed (unreachable node, database
-that does not start, ...).";
+`faultline db` is refused, naming it). Beside its verdict a run reports its test power
+(workers' shares, ops in flight, faults applied per kind, windows with no ok op, keys read
+back after the faults): a valid run that applied no fault of a requested kind, whose database
+stopped answering for good, or that did not read its keys back prints `valid, weak: <why>`.
+Exit codes: 0 valid (weak included), 1 invalid, 2 unknown, 3 valid but weak with
+--strict-power, 254 bad usage or the cluster is held by another faultline process, 255 the
+run could not be completed (unreachable node, database that does not start, ...).";
 
 /// Options of `faultline test`. Options left out take the value of a `--config` file, else
 /// their default; with `--replay`, the stored run's.

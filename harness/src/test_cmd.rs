@@ -39,7 +39,7 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
         .map(power);
     }
     let mut worst = Exit::Valid;
-    let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+    let (mut valid, mut weak, mut invalid, mut unknown) = (0, 0, 0, 0);
     for i in 0..args.test_count {
         let mut p = plan.clone();
         p.seed = plan.seed.wrapping_add(i);
@@ -50,19 +50,15 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
             p.seed,
         );
         eprintln!("== run {} of {} (seed {})", i + 1, args.test_count, p.seed);
-        let exit = power(crate::run::run_plan(
-            p,
-            registry,
-            &cluster.file,
-            &args.store,
-            None,
-        )?);
-        match exit {
-            Exit::Valid | Exit::Weak => valid += 1,
+        let raw = crate::run::run_plan(p, registry, &cluster.file, &args.store, None)?;
+        let exit = power(raw);
+        match raw {
+            Exit::Valid => valid += 1,
+            Exit::Weak => weak += 1,
             Exit::Invalid => invalid += 1,
             _ => unknown += 1,
         }
-        if exit == Exit::Invalid || (exit == Exit::Unknown && worst == Exit::Valid) {
+        if severity(exit) > severity(worst) {
             worst = exit;
         }
         if exit == Exit::Invalid && !args.keep_going {
@@ -70,8 +66,20 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
             break;
         }
     }
-    eprintln!("{valid} valid, {invalid} invalid, {unknown} unknown");
+    eprintln!("{valid} valid, {weak} valid but weak, {invalid} invalid, {unknown} unknown");
     Ok(worst)
+}
+
+/// How bad a run's exit is, for the exit of a `--test-count` loop: invalid, then unknown,
+/// then weak (only under `--strict-power`), then valid.
+fn severity(e: Exit) -> u8 {
+    match e {
+        Exit::Valid => 0,
+        Exit::Weak => 1,
+        Exit::Unknown => 2,
+        Exit::Invalid => 3,
+        Exit::BadInput | Exit::Internal => 4,
+    }
 }
 
 /// A seed from the clock, for runs without `--seed`.
@@ -80,4 +88,25 @@ fn clock_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64 % 1_000_000_007)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loops_exit_is_its_worst_run() {
+        let worst = |runs: &[Exit]| {
+            runs.iter().copied().fold(
+                Exit::Valid,
+                |w, e| if severity(e) > severity(w) { e } else { w },
+            )
+        };
+        assert_eq!(worst(&[Exit::Valid, Exit::Weak, Exit::Valid]), Exit::Weak);
+        assert_eq!(worst(&[Exit::Weak, Exit::Unknown]), Exit::Unknown);
+        assert_eq!(
+            worst(&[Exit::Unknown, Exit::Invalid, Exit::Weak]),
+            Exit::Invalid
+        );
+    }
 }

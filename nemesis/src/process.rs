@@ -127,15 +127,26 @@ fn resolve<R: Rng>(
     let hooks = nem.target_hooks()?;
     let db = hooks.name().to_string();
     let all = nem.cluster().nodes();
-    let pids = find_pids(nem.cluster(), hooks.as_ref(), &all)?;
+    // A node that does not answer (or whose PIDs cannot be listed) is left out of the
+    // choice, not a reason to refuse a fault aimed elsewhere.
+    let (pids, errors) = crate::remote::each(nem.cluster(), &all, |n| hooks.pids(nem.cluster(), n));
+    for (node, e) in &errors {
+        tracing::warn!("{node}: cannot tell whether {db} runs there ({e}); left out of the choice");
+    }
     let running: Vec<String> = all
         .iter()
         .filter(|n| pids.get(*n).is_some_and(|p| !p.is_empty()))
         .cloned()
         .collect();
     if running.is_empty() {
+        let why = if errors.is_empty() {
+            String::new()
+        } else {
+            let unknown: Vec<&str> = errors.keys().map(String::as_str).collect();
+            format!(" (could not tell on {})", unknown.join(", "))
+        };
         return Err(NemesisError::Refused(format!(
-            "{db} is not running on any node"
+            "{db} is not running on any node{why}"
         )));
     }
     let nodes = match targets {

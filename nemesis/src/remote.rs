@@ -48,7 +48,7 @@ pub(crate) fn on_each(
 
 /// Runs `f` on each node in parallel: the values of the nodes where it succeeded and the
 /// errors of those where it failed.
-fn each<T: Send>(
+pub(crate) fn each<T: Send>(
     cluster: &Cluster,
     nodes: &[String],
     f: impl Fn(&str) -> Result<T, NemesisError> + Sync,
