@@ -369,6 +369,41 @@ fn a_replaced_adapters_children_are_gone_too() {
     );
 }
 
+/// An adapter restarted at every op, writing 2 MiB of stderr each time: the file stays within
+/// the head and one tail, however many restarts.
+#[test]
+fn an_adapter_restarted_again_and_again_keeps_its_stderr_file_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import sys\n\
+        sys.stderr.write('y' * (2 << 20))\n\
+        sys.stderr.flush()\n\
+        sys.stdin.readline()\n\
+        print('{\"type\":\"init_ok\"}', flush=True)\n\
+        sys.stdin.readline()\n";
+    let a = AdapterClient::new(spec(
+        vec!["python3".into(), "-c".into(), script.into()],
+        Some(dir.path().join("adapter.stderr")),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    let rt = rt();
+    for v in 0..8 {
+        // Each op reaches an adapter that exits without answering: info, and a new one next.
+        rt.block_on(async {
+            a.prepare().await;
+            let o = a.invoke(&write(v)).await;
+            assert_eq!(o.kind, EventKind::Info, "{o:?}");
+        });
+    }
+    drop(a);
+    let err = std::fs::read(dir.path().join("adapter.stderr")).unwrap();
+    let limit = workloads::adapter::client::STDERR_HEAD as usize
+        + workloads::adapter::client::STDERR_TAIL
+        + 8 * 1024;
+    assert!(err.len() < limit, "{} bytes after 8 restarts", err.len());
+    assert!(String::from_utf8_lossy(&err).contains("cut here"));
+}
+
 #[test]
 fn an_adapters_stderr_keeps_its_head_and_tail_and_says_what_was_cut() {
     let dir = tempfile::tempdir().unwrap();

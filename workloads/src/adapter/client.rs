@@ -2,8 +2,9 @@
 //!
 //! The process is started at the first op (and again after it was lost), or by
 //! [`Client::start_now`] at set-up, with its stderr appended to a file (its first
-//! [`STDERR_HEAD`] bytes, then the last [`STDERR_TAIL`] of each process, with a line saying
-//! what was cut), and is handed the `init` message; then each op is one `invoke` line
+//! [`STDERR_HEAD`] bytes, then the last [`STDERR_TAIL`] bytes of what all its processes wrote
+//! after that, written with a line saying what was cut when the client goes: a bound for the
+//! file however often the adapter is restarted), and is handed the `init` message; then each op is one `invoke` line
 //! and one reply. The history's discipline is kept here, whatever the adapter does:
 //!
 //! - one op in flight: ops wait for the previous one's reply (a lock);
@@ -132,9 +133,8 @@ async fn pump_stderr(mut from: ChildStderr, to: Option<StderrFile>, recent: Rece
         let over = r.len().saturating_sub(STDERR_QUOTE);
         r.drain(..over);
     }
-    if let Some(f) = &to {
-        let _ = lock(f).finish();
-    }
+    // The tail is written once, when the client goes (`AdapterClient`'s drop): per process,
+    // an adapter restarted at every op would add a tail each time.
 }
 
 /// A running adapter. Its process group is the adapter's PID (it was made the group's
@@ -333,16 +333,18 @@ impl Drop for AdapterClient {
         let Ok(mut st) = self.state.try_lock() else {
             return;
         };
-        let Some(mut r) = st.running.take() else {
-            return;
-        };
-        // On a thread of its own: this drop may run inside an async task.
-        let closing = std::thread::spawn(move || {
-            runtime().block_on(async move {
-                r.close().await;
-            })
-        });
-        let _ = closing.join();
+        if let Some(mut r) = st.running.take() {
+            // On a thread of its own: this drop may run inside an async task.
+            let closing = std::thread::spawn(move || {
+                runtime().block_on(async move {
+                    r.close().await;
+                })
+            });
+            let _ = closing.join();
+        }
+        if let Some(f) = &st.stderr {
+            let _ = lock(f).finish();
+        }
     }
 }
 
