@@ -460,3 +460,37 @@ fn a_definitions_ready_timeout_is_honoured_as_given() {
     assert!(e.contains("the ready command still fails after 3s"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
 }
+
+/// A ready check that hangs is "not ready yet" within the definition's timeout, not an error
+/// after the check's own 10 s.
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
+)]
+fn a_ready_check_that_hangs_counts_as_not_ready_until_the_timeout() {
+    clusters::testing::require_root();
+    let _one = one_cluster_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let def = definition(dir.path(), "");
+    let text = std::fs::read_to_string(&def).unwrap().replace(
+        "  ready: test -s {{data_dir}}/faultline.pid\n",
+        "  ready: 'sleep 100'\n",
+    ) + "timeouts:\n  ready: 3s\n";
+    std::fs::write(&def, text).unwrap();
+    let a = args(&[
+        "--db",
+        def.to_str().unwrap(),
+        "--workload",
+        "register",
+        "--store",
+        store.to_str().unwrap(),
+    ])
+    .unwrap();
+    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+        Err(f) => format!("{f:?}"),
+        Ok(exit) => panic!("a database never ready ran: {exit:?}"),
+    };
+    assert!(e.contains("the ready command still fails after 3s"), "{e}");
+}

@@ -768,20 +768,25 @@ impl Database for FileDb {
         let timeout = self.def.timeouts.ready.0;
         let deadline = Instant::now() + timeout;
         loop {
-            let out = self.exec(cluster, node, &check, Duration::from_secs(10))?;
-            if out.success() {
-                return Ok(());
-            }
+            // Each check within what is left of the timeout (at most 10 s, at least 1 s): a
+            // check that hangs or cannot be run is "not ready yet" until the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = left.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            let why = match self.exec(cluster, node, &check, attempt) {
+                Ok(out) if out.success() => return Ok(()),
+                Ok(out) => format!(
+                    "exit {}: {}{}",
+                    out.status,
+                    out.stdout_text().trim(),
+                    out.stderr_text().trim()
+                ),
+                Err(e) => e.to_string(),
+            };
             if Instant::now() >= deadline {
                 return Err(DbError::Step {
                     node: node.to_string(),
                     step: format!("{} wait until ready", self.def.name),
-                    message: format!(
-                        "the ready command still fails after {timeout:?}: exit {}: {}{}",
-                        out.status,
-                        out.stdout_text().trim(),
-                        out.stderr_text().trim()
-                    ),
+                    message: format!("the ready command still fails after {timeout:?}: {why}"),
                 });
             }
             std::thread::sleep(Duration::from_millis(200));
