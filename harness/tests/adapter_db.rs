@@ -363,13 +363,14 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
                mkfifo fifo.log\n    \
                ln -s loop2.log loop1.log && ln -s loop1.log loop2.log\n    \
                truncate -s 200M huge.log && printf 'the end' >> huge.log\n    \
-               mkdir logs && ln -s .. logs/up && echo inner > logs/inner.log\n",
+               mkdir logs && ln -s .. logs/up && echo inner > logs/inner.log\n    \
+               mkdir many && for i in 1 2 3 4 5 6 7 8 9; do truncate -s 100M many/$i.log; done\n",
         )
         .replace(
             "logs: [\"{{data_dir}}/toy.conf\"]",
             "logs: [\"{{data_dir}}/zero.log\", \"{{data_dir}}/fifo.log\", \
              \"{{data_dir}}/loop1.log\", \"{{data_dir}}/huge.log\", \"{{data_dir}}/logs\", \
-             \"{{data_dir}}/toy.conf\"]",
+             \"{{data_dir}}/toy.conf\", \"{{data_dir}}/many\"]",
         );
     std::fs::write(&def, text).unwrap();
     let t = std::time::Instant::now();
@@ -412,6 +413,13 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
     assert!(huge.ends_with(b"the end"));
     let text = String::from_utf8_lossy(&huge);
     assert!(text.contains("cut here (kept the first"), "no cut line");
+    // Every file of the node together stays within its bound: the last of the nine 100 MB
+    // files (64 MiB kept of each) did not fit, and the log says so.
+    let total: u64 = walk(&n1);
+    assert!(
+        total <= harness::session::lifecycle::LOG_NODE_MAX_BYTES + (1 << 20),
+        "{total} bytes from one node"
+    );
     // The others are not files, and the run's log says so, one by one.
     for bad in ["zero.log", "fifo.log", "loop1.log"] {
         assert!(!n1.join(bad).exists(), "{bad}");
@@ -422,6 +430,7 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
         "fifo.log: not collected: a FIFO, not a regular file",
         "loop1.log: not collected: [SFTP(2)] no such file (missing, or a link that leads nowhere or in a loop)",
         "huge.log: 67108864 bytes kept, 142606343 cut from its middle",
+        "not collected: the logs collected from this node reached",
     ] {
         assert!(log.contains(said), "{said}: {log}");
     }
@@ -493,4 +502,19 @@ fn a_ready_check_that_hangs_counts_as_not_ready_until_the_timeout() {
         Ok(exit) => panic!("a database never ready ran: {exit:?}"),
     };
     assert!(e.contains("the ready command still fails after 3s"), "{e}");
+}
+
+/// The bytes of every file under `dir`.
+fn walk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

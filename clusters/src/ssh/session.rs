@@ -641,6 +641,9 @@ pub struct CollectLimits {
     pub max_files: usize,
     /// The deepest directory visited below the path given.
     pub max_depth: usize,
+    /// The most bytes kept over every file of one collect: a file is kept to what is left of
+    /// it (head and tail), and one whose turn comes when it is spent is skipped.
+    pub max_total: u64,
 }
 
 /// What collecting one remote path did.
@@ -714,7 +717,18 @@ impl NodeSession {
         via_link: bool,
         out: &mut Vec<Fetched>,
     ) {
-        let fetch = self.fetch_one(sftp, remote, local, limits, depth, out.len(), via_link);
+        let kept: u64 = out
+            .iter()
+            .map(|f| match &f.fetch {
+                Fetch::Copied(c) => c.kept,
+                _ => 0,
+            })
+            .sum();
+        let left = CollectLimits {
+            max_bytes: limits.max_bytes.min(limits.max_total.saturating_sub(kept)),
+            ..*limits
+        };
+        let fetch = self.fetch_one(sftp, remote, local, &left, depth, out.len(), via_link);
         let entries = match fetch {
             Ok(Some(entries)) => entries,
             Ok(None) => return,
@@ -787,6 +801,10 @@ impl NodeSession {
                         .collect(),
                 ))
             }
+            ssh2::FileType::RegularFile if limits.max_bytes == 0 => Err(Fetch::Skipped(format!(
+                "the logs collected from this node reached {} bytes, the most kept",
+                limits.max_total
+            ))),
             ssh2::FileType::RegularFile => Err(
                 match self.copy_file(sftp, remote, local, stat.size, limits) {
                     Ok(c) => Fetch::Copied(c),

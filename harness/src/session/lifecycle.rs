@@ -150,6 +150,7 @@ pub fn collect_logs(cluster: &Cluster, db: &dyn Database, dir: &Path, say: &dyn 
         deadline: Instant::now() + LOG_TIME,
         max_files: LOG_MAX_FILES,
         max_depth: 4,
+        max_total: LOG_NODE_MAX_BYTES,
     };
     for r in cluster.on_nodes(&nodes, |n| {
         Ok(collect_node(cluster, n, &files, dir, &limits))
@@ -170,6 +171,8 @@ pub const LOG_MAX_BYTES: u64 = 64 << 20;
 pub const LOG_TIME: Duration = Duration::from_secs(120);
 /// The most files collected from one node (a log directory's included).
 const LOG_MAX_FILES: usize = 1000;
+/// The most bytes kept of one node's logs, every file together.
+pub const LOG_NODE_MAX_BYTES: u64 = 512 << 20;
 
 /// Collects `files` from `node` into its directory of the run: regular files only, each
 /// within [`LOG_MAX_BYTES`], all by the deadline, one bad path never stopping the rest.
@@ -186,13 +189,26 @@ fn collect_node(
         return vec![format!("cannot create {}: {e}", local_dir.display())];
     }
     let mut said = Vec::new();
+    // What the node's earlier paths used counts against its files and bytes.
+    let mut left = *limits;
     for f in files {
         let name = Path::new(f)
             .file_name()
             .map(PathBuf::from)
             .unwrap_or_else(|| "log".into());
-        match cluster.collect(node, Path::new(f), &local_dir.join(name), limits) {
-            Ok(fetched) => said.extend(fetched.iter().filter_map(log_note)),
+        match cluster.collect(node, Path::new(f), &local_dir.join(name), &left) {
+            Ok(fetched) => {
+                said.extend(fetched.iter().filter_map(log_note));
+                let kept: u64 = fetched
+                    .iter()
+                    .map(|x| match &x.fetch {
+                        Fetch::Copied(c) => c.kept,
+                        _ => 0,
+                    })
+                    .sum();
+                left.max_total = left.max_total.saturating_sub(kept);
+                left.max_files = left.max_files.saturating_sub(fetched.len());
+            }
             Err(e) => said.push(format!("log {f}: not collected: {e}")),
         }
     }
