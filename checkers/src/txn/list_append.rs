@@ -37,6 +37,7 @@ use super::report::{
     cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
     TxnReport,
 };
+use super::si_order::{dyn_order_bytes, DynOrder, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
@@ -649,9 +650,6 @@ fn si_components(g: &Graph) -> (Vec<u32>, Vec<u32>) {
     scc_order(g.n * 2, |x, out| product_succ(g, x, |_, y| out.push(y)))
 }
 
-/// A key with several unobserved appenders: (transaction, first value, last value) each.
-type FreeKey = (KeyId, Vec<(u32, i64, i64)>);
-
 /// Outcome of the snapshot-isolation search over orders of unobserved appends.
 enum SiOutcome {
     Valid,
@@ -667,7 +665,8 @@ fn si_decide(
     let g = &inf.graph;
     // Up to three graphs with the free keys' chains are alive at once below.
     let chains: usize = inf.unobserved.iter().map(Vec::len).sum();
-    let copies = 3 * graph_bytes(g.n, g.edges.len() + chains);
+    let copies =
+        3 * graph_bytes(g.n, g.edges.len() + chains) + dyn_order_bytes(g, chains) + g.n * 8;
     ledger.take(copies, || {
         format!(
             "the snapshot-isolation search's graphs ({} edges and {chains} chained appends)",
@@ -704,6 +703,14 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
     let mut pi = vec![0u32; g.n * 2];
     for (i, &x) in order.iter().enumerate() {
         pi[x as usize] = (order.len() - 1 - i) as u32;
+    }
+    // First, a witness built under a dynamic topological order (each appender where it closes
+    // no cycle); only when that fails, the greedy and exhaustive searches below.
+    if DynOrder::new(g, pi.clone())
+        .chain_all(&free, 100_000)
+        .is_some()
+    {
+        return SiOutcome::Valid;
     }
     let mut visits = 0u64;
     let mut seen: HashMap<u32, ()> = HashMap::new();
@@ -1125,7 +1132,11 @@ pub(crate) fn check_in(
     } else {
         let rc = has_cycle(g, WW | WR);
         let ser = has_cycle(g, WW | WR | RW);
-        let si = if base_bad {
+        // Whether SI's cycles were reported from the graph with chosen orders.
+        let mut si_reported = false;
+        // A lost update (two committed transactions appending to the version both read) is
+        // no snapshot isolation whatever the order of unobserved appends.
+        let si = if base_bad || found.violates(Consistency::SnapshotIsolation) {
             Verdict::Invalid
         } else {
             // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
@@ -1142,6 +1153,7 @@ pub(crate) fn check_in(
                 SiOutcome::Valid => Verdict::Valid,
                 SiOutcome::Invalid(sg) => {
                     report_si_cycles(&inf, &sg, &mut found, &mut seen);
+                    si_reported = true;
                     Verdict::Invalid
                 }
                 SiOutcome::Unknown(why) => {
@@ -1157,9 +1169,7 @@ pub(crate) fn check_in(
         verdicts.push((Consistency::StrictSerializable, Verdict::Invalid));
         report_cycles(&inf, g, WW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
-        if si == Verdict::Invalid && !base_bad {
-            // Already reported above from the SI graph.
-        } else {
+        if !si_reported {
             report_si_cycles(&inf, g, &mut found, &mut seen);
         }
         report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);

@@ -24,6 +24,7 @@ pub mod oracle;
 pub mod parse;
 pub mod report;
 pub mod rw_register;
+mod si_order;
 pub mod svg;
 
 use crate::history::Key;
