@@ -37,7 +37,7 @@ use super::report::{
     cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
     TxnReport,
 };
-use super::si_order::{dyn_order_bytes, DynOrder, FreeKey};
+use super::si_order::{dyn_order_bytes, witness, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
@@ -706,10 +706,7 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
     }
     // First, a witness built under a dynamic topological order (each appender where it closes
     // no cycle); only when that fails, the greedy and exhaustive searches below.
-    if DynOrder::new(g, pi.clone())
-        .chain_all(&free, 100_000)
-        .is_some()
-    {
+    if witness(g, &pi, &free, 8) {
         return SiOutcome::Valid;
     }
     let mut visits = 0u64;
@@ -935,7 +932,7 @@ impl Search<'_> {
             }
             *self.steps += 1;
             if *self.steps > self.budget.steps
-                || (self.steps.is_multiple_of(1024)
+                || (self.steps.is_multiple_of(16)
                     && self.budget.time.is_some_and(|t| self.start.elapsed() > t))
             {
                 self.out_of_budget = true;

@@ -291,7 +291,8 @@ impl<'g> DynOrder<'g> {
         }
     }
 
-    /// Chains every key's appenders; the chains, or None when some appender fits nowhere.
+    /// Chains every key's appenders; the chains, or the index in `free` of a key some
+    /// appender of which fits nowhere.
     /// Each key is first chained greedily (each appender where it closes no cycle, in the
     /// order of its topological position), then, if that fails, by a search over the orders
     /// of that key's appenders (at most `per_key_steps` steps).
@@ -299,9 +300,9 @@ impl<'g> DynOrder<'g> {
         &mut self,
         free: &[FreeKey],
         per_key_steps: u64,
-    ) -> Option<Vec<Vec<u32>>> {
+    ) -> Result<Vec<Vec<u32>>, usize> {
         let mut out = Vec::with_capacity(free.len());
-        for (_, us) in free {
+        for (i, (_, us)) in free.iter().enumerate() {
             let mut ts: Vec<u32> = us.iter().map(|u| u.0).collect();
             ts.sort_by_key(|&t| self.pos(t));
             let mut chain = Vec::with_capacity(ts.len());
@@ -315,12 +316,30 @@ impl<'g> DynOrder<'g> {
             if !placed_all {
                 self.unchain(&chain);
                 let mut steps = per_key_steps;
-                chain = self.chain_search(&ts, &mut steps)?;
+                chain = self.chain_search(&ts, &mut steps).ok_or(i)?;
             }
             out.push(chain);
         }
-        Some(out)
+        Ok(out)
     }
+}
+
+/// Tries to chain every free key's appenders without closing an SI cycle, starting again
+/// (at most `rounds` times) with the keys that could not be chained first. True when a
+/// witness was found.
+pub(crate) fn witness(g: &Graph, pi: &[u32], free: &[FreeKey], rounds: usize) -> bool {
+    let mut order: Vec<usize> = (0..free.len()).collect();
+    for _ in 0..rounds {
+        let keys: Vec<FreeKey> = order.iter().map(|&i| free[i].clone()).collect();
+        match DynOrder::new(g, pi.to_vec()).chain_all(&keys, 100_000) {
+            Ok(_) => return true,
+            Err(failed) => {
+                let k = order.remove(failed);
+                order.insert(0, k);
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
