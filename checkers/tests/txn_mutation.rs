@@ -19,6 +19,7 @@ fn mutated_histories_give_a_verdict_or_an_error() {
         time: Some(std::time::Duration::from_millis(100)),
         steps: 20_000,
         memo_entries: 20_000,
+        memory: 256 << 20,
     };
     let (mut errors, mut verdicts) = (0, 0);
     for round in 0..600u64 {

@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         time: Some(std::time::Duration::from_millis(200)),
         steps: 100_000,
         memo_entries: 100_000,
+        memory: 256 << 20,
     };
     let _ = check(&history, consistency, &budget);
 });

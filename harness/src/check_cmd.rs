@@ -54,6 +54,7 @@ fn checker_of(args: &CheckArgs) -> Result<Checker, Failure> {
                 time: args.time_limit.or(Budget::default().time),
                 // A memo entry costs about 128 bytes with its table overhead.
                 memo_entries: memory_limit / 128,
+                memory: memory_limit,
                 ..Budget::default()
             },
         });

@@ -1,6 +1,8 @@
 //! The dependency graph: edges with their justification, strongly connected components
 //! (iterative Tarjan) and shortest cycles (breadth-first search inside one component).
 
+use super::memory::{vec_bytes, Ledger, OutOfMemory};
+
 /// Write-write dependency: the source installed the version the target overwrote.
 pub const WW: u8 = 1;
 /// Write-read dependency: the target read what the source wrote.
@@ -37,7 +39,36 @@ pub struct Graph {
     pub start: Vec<u32>,
 }
 
+/// Bytes a graph of `n` nodes and `edges` edges holds.
+pub(crate) fn graph_bytes(n: usize, edges: usize) -> usize {
+    vec_bytes::<Edge>(edges) + vec_bytes::<u32>(n + 1)
+}
+
+/// Bytes of working space the searches over a graph of `n` nodes take at most at once: Tarjan's
+/// arrays and stacks over the snapshot-isolation product graph (two nodes per transaction),
+/// the breadth-first searches' parent tables and the visited sets.
+pub(crate) fn working_bytes(n: usize) -> usize {
+    n.saturating_mul(2 * 96)
+}
+
 impl Graph {
+    /// [`Graph::new`], reserving the graph (and the copy made while it is built) from `ledger`
+    /// first; the edge list's own bytes are given back once it is freed.
+    pub(crate) fn new_in(
+        n: usize,
+        edges: Vec<Edge>,
+        ledger: &mut Ledger,
+    ) -> Result<Graph, OutOfMemory> {
+        let list = vec_bytes::<Edge>(edges.capacity());
+        let e = edges.len();
+        ledger.take(graph_bytes(n, e) + vec_bytes::<u32>(n), || {
+            format!("the dependency graph ({e} edges over {n} transactions)")
+        })?;
+        let g = Graph::new(n, edges);
+        ledger.release(list + vec_bytes::<u32>(n));
+        Ok(g)
+    }
+
     /// Builds the adjacency from an edge list.
     pub fn new(n: usize, edges: Vec<Edge>) -> Graph {
         // Counting sort by source: linear, and stable.

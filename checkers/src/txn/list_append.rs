@@ -29,12 +29,15 @@
 //!   `unknown` only when the budget runs out.
 
 use super::graph::{
-    bfs_path, product_succ, scc, scc_order, shortest_cycle, Edge, Graph, RT, RW, WR, WW,
+    bfs_path, graph_bytes, product_succ, scc, scc_order, shortest_cycle, working_bytes, Edge,
+    Graph, RT, RW, WR, WW,
 };
+use super::memory::{Bounded, Ledger, OutOfMemory};
 use super::report::{
     cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
     TxnReport,
 };
+use super::si_order::{dyn_order_bytes, witness, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
@@ -184,8 +187,38 @@ impl std::fmt::Display for KeyName<'_> {
 
 /// Infers the dependency graph and the non-cycle anomalies.
 pub fn infer(h: &TxnHistory) -> Inference<'_> {
+    match infer_in(h, &mut Ledger::with_limit(usize::MAX)) {
+        Ok(inf) => inf,
+        // A pool of usize::MAX bytes refuses nothing.
+        Err(e) => unreachable!("{e}"),
+    }
+}
+
+/// Bytes the inference's tables take beyond the edges: per transaction, per key, per read
+/// and per element read (an upper bound: the version orders are made of reads).
+fn inference_bytes(h: &TxnHistory) -> usize {
+    let (mut reads, mut elems) = (0usize, 0usize);
+    for x in &h.txns {
+        for m in &x.mops {
+            if let Mop::ReadList { value: Some(v), .. } = m {
+                reads += 1;
+                elems += v.len();
+            }
+        }
+    }
+    h.txns.len() * 48 + h.keys.len() * 128 + reads * 24 + elems * 4
+}
+
+/// [`infer`], reserving what it builds from `ledger` first.
+pub(crate) fn infer_in<'h>(
+    h: &'h TxnHistory,
+    ledger: &mut Ledger,
+) -> Result<Inference<'h>, OutOfMemory> {
     let n = h.txns.len();
     let nk = h.keys.len();
+    ledger.take(inference_bytes(h), || {
+        format!("the inference's tables for {n} transactions over {nk} keys")
+    })?;
     let mut found = Collector::default();
     let appender = &h.writers;
     // Reads: duplicates (reads are short: a quadratic scan beats hashing).
@@ -453,7 +486,7 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         }
     }
     // Edges.
-    let mut edges: Vec<Edge> = Vec::with_capacity(n * 4);
+    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
     let mut last_committed: Vec<Option<(u32, i64)>> = vec![None; nk];
     for k in 0..nk as KeyId {
         let mut prev: Option<(u32, i64)> = None;
@@ -552,9 +585,10 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         }
     }
     realtime_edges(h, &committed, &mut edges);
+    let edges = edges.finish()?;
     ext.sort_unstable_by_key(|e| (e.txn, e.key));
-    let graph = Graph::new(n, edges);
-    Inference {
+    let graph = Graph::new_in(n, edges, ledger)?;
+    Ok(Inference {
         h,
         committed,
         longest,
@@ -562,13 +596,13 @@ pub fn infer(h: &TxnHistory) -> Inference<'_> {
         ext,
         found,
         graph,
-    }
+    })
 }
 
 /// Realtime edges among committed transactions, as a transitive reduction: each invoke is
 /// linked from the current frontier (completed transactions not yet followed by another
 /// completed one), so the work is O(n · concurrency).
-pub(crate) fn realtime_edges(h: &TxnHistory, committed: &[bool], edges: &mut Vec<Edge>) {
+pub(crate) fn realtime_edges(h: &TxnHistory, committed: &[bool], edges: &mut Bounded<Edge>) {
     let mut events: Vec<(u64, u32, bool)> = Vec::with_capacity(h.txns.len() * 2);
     for (t, x) in h.txns.iter().enumerate() {
         if !committed[t] {
@@ -616,9 +650,6 @@ fn si_components(g: &Graph) -> (Vec<u32>, Vec<u32>) {
     scc_order(g.n * 2, |x, out| product_succ(g, x, |_, y| out.push(y)))
 }
 
-/// A key with several unobserved appenders: (transaction, first value, last value) each.
-type FreeKey = (KeyId, Vec<(u32, i64, i64)>);
-
 /// Outcome of the snapshot-isolation search over orders of unobserved appends.
 enum SiOutcome {
     Valid,
@@ -626,7 +657,28 @@ enum SiOutcome {
     Unknown(String),
 }
 
-fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
+fn si_decide(
+    inf: &Inference,
+    budget: &Budget,
+    ledger: &mut Ledger,
+) -> Result<SiOutcome, OutOfMemory> {
+    let g = &inf.graph;
+    // Up to three graphs with the free keys' chains are alive at once below.
+    let chains: usize = inf.unobserved.iter().map(Vec::len).sum();
+    let copies =
+        3 * graph_bytes(g.n, g.edges.len() + chains) + dyn_order_bytes(g, chains) + g.n * 8;
+    ledger.take(copies, || {
+        format!(
+            "the snapshot-isolation search's graphs ({} edges and {chains} chained appends)",
+            g.edges.len()
+        )
+    })?;
+    let outcome = si_decide_reserved(inf, budget);
+    ledger.release(copies);
+    Ok(outcome)
+}
+
+fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
     let g = &inf.graph;
     let (comp, order) = si_components(g);
     if comp.iter().any(|c| *c != u32::MAX) {
@@ -651,6 +703,11 @@ fn si_decide(inf: &Inference, budget: &Budget) -> SiOutcome {
     let mut pi = vec![0u32; g.n * 2];
     for (i, &x) in order.iter().enumerate() {
         pi[x as usize] = (order.len() - 1 - i) as u32;
+    }
+    // First, a witness built under a dynamic topological order (each appender where it closes
+    // no cycle); only when that fails, the greedy and exhaustive searches below.
+    if witness(g, &pi, &free, 8) {
+        return SiOutcome::Valid;
     }
     let mut visits = 0u64;
     let mut seen: HashMap<u32, ()> = HashMap::new();
@@ -875,7 +932,7 @@ impl Search<'_> {
             }
             *self.steps += 1;
             if *self.steps > self.budget.steps
-                || (self.steps.is_multiple_of(1024)
+                || (self.steps.is_multiple_of(16)
                     && self.budget.time.is_some_and(|t| self.start.elapsed() > t))
             {
                 self.out_of_budget = true;
@@ -1037,9 +1094,18 @@ fn lost_updates(inf: &Inference, found: &mut Collector) {
     }
 }
 
-/// Checks a list-append history.
-pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
-    let mut inf = infer(h);
+/// Checks a list-append history, reserving what the check builds from `ledger`.
+pub(crate) fn check_in(
+    h: &TxnHistory,
+    consistency: Consistency,
+    budget: &Budget,
+    ledger: &mut Ledger,
+) -> Result<TxnReport, OutOfMemory> {
+    let mut inf = infer_in(h, ledger)?;
+    let n = h.txns.len();
+    ledger.take(working_bytes(n), || {
+        format!("the cycle searches' working space for {n} transactions")
+    })?;
     let mut found = std::mem::take(&mut inf.found);
     lost_updates(&inf, &mut found);
     let base_bad = found.violates(Consistency::ReadCommitted);
@@ -1063,7 +1129,11 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     } else {
         let rc = has_cycle(g, WW | WR);
         let ser = has_cycle(g, WW | WR | RW);
-        let si = if base_bad {
+        // Whether SI's cycles were reported from the graph with chosen orders.
+        let mut si_reported = false;
+        // A lost update (two committed transactions appending to the version both read) is
+        // no snapshot isolation whatever the order of unobserved appends.
+        let si = if base_bad || found.violates(Consistency::SnapshotIsolation) {
             Verdict::Invalid
         } else {
             // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
@@ -1073,13 +1143,14 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
                 Budget {
                     time: budget.time.map(|t| t / 10),
                     steps: budget.steps / 10,
-                    memo_entries: budget.memo_entries,
+                    ..*budget
                 }
             };
-            match si_decide(&inf, &si_budget) {
+            match si_decide(&inf, &si_budget, ledger)? {
                 SiOutcome::Valid => Verdict::Valid,
                 SiOutcome::Invalid(sg) => {
                     report_si_cycles(&inf, &sg, &mut found, &mut seen);
+                    si_reported = true;
                     Verdict::Invalid
                 }
                 SiOutcome::Unknown(why) => {
@@ -1095,9 +1166,7 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
         verdicts.push((Consistency::StrictSerializable, Verdict::Invalid));
         report_cycles(&inf, g, WW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
-        if si == Verdict::Invalid && !base_bad {
-            // Already reported above from the SI graph.
-        } else {
+        if !si_reported {
             report_si_cycles(&inf, g, &mut found, &mut seen);
         }
         report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);
@@ -1119,5 +1188,5 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     report.also_not = also;
     report.anomalies = found.anomalies;
     report.anomaly_counts = found.counts;
-    report
+    Ok(report)
 }

@@ -19,10 +19,12 @@
 pub mod generate;
 mod graph;
 pub mod list_append;
+mod memory;
 pub mod oracle;
 pub mod parse;
 pub mod report;
 pub mod rw_register;
+mod si_order;
 pub mod svg;
 
 use crate::history::Key;
@@ -30,6 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use memory::OutOfMemory;
 pub use parse::TxnBuilder;
 pub use report::{Anomaly, TxnReport};
 
@@ -274,6 +277,9 @@ pub struct Budget {
     pub steps: u64,
     /// Memo entries kept before giving up (memory bound).
     pub memo_entries: usize,
+    /// Bytes reading the history, the inferred graph and the searches may hold together
+    /// (`--memory-limit`); past it the verdict is `unknown`.
+    pub memory: usize,
 }
 
 impl Default for Budget {
@@ -282,15 +288,68 @@ impl Default for Budget {
             time: Some(Duration::from_secs(60)),
             steps: 20_000_000,
             memo_entries: 5_000_000,
+            memory: 4 << 30,
         }
     }
 }
 
 /// Checks a transactional history against `consistency` (and, for `not` / `also_not`, against
-/// the other models).
+/// the other models), within `budget.memory` bytes for the check.
 pub fn check(history: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
-    match history.model {
-        TxnModel::ListAppend => list_append::check(history, consistency, budget),
-        TxnModel::RwRegister => rw_register::check(history, consistency, budget),
-    }
+    let limits = crate::linear::Limits::new(budget.time, budget.memory);
+    check_within(history, consistency, budget, &limits)
+}
+
+/// [`check`], drawing the check's memory from `limits`' pool (which reading the history may
+/// already have drawn on: [`TxnBuilder::limit_memory`]). When the pool refuses, the verdict
+/// is `unknown`, and `unknown_reason` says what did not fit.
+pub fn check_within(
+    history: &TxnHistory,
+    consistency: Consistency,
+    budget: &Budget,
+    limits: &crate::linear::Limits,
+) -> TxnReport {
+    let mut ledger = memory::Ledger::new(limits);
+    // The time limit counts from the start of the check (reading included), as the memory
+    // budget does.
+    let budget = &Budget {
+        time: match (budget.time, limits.deadline) {
+            (Some(t), Some(d)) => {
+                Some(t.min(d.saturating_duration_since(std::time::Instant::now())))
+            }
+            (t, _) => t,
+        },
+        ..*budget
+    };
+    let result = match history.model {
+        TxnModel::ListAppend => list_append::check_in(history, consistency, budget, &mut ledger),
+        TxnModel::RwRegister => rw_register::check_in(history, consistency, budget, &mut ledger),
+    };
+    result.unwrap_or_else(|e| out_of_memory(history, consistency, &e))
+}
+
+/// The report of a check that ran out of memory: unknown, saying why.
+fn out_of_memory(history: &TxnHistory, consistency: Consistency, e: &OutOfMemory) -> TxnReport {
+    let mut report = TxnReport::new(history, consistency);
+    report.valid = crate::Verdict::Unknown;
+    report.unknown_reason = Some(e.to_string());
+    report
+}
+
+/// The report of a history whose reading stopped at the memory budget: unknown, saying why.
+pub fn unread(
+    model: TxnModel,
+    consistency: Consistency,
+    why: &crate::linear::MemoryExhausted,
+) -> TxnReport {
+    let empty = TxnHistory {
+        model,
+        txns: Vec::new(),
+        keys: Vec::new(),
+        writers: hashbrown::HashMap::new(),
+    };
+    let mut report = TxnReport::new(&empty, consistency);
+    report.valid = crate::Verdict::Unknown;
+    report.unknown_reason = Some(why.to_string());
+    report
 }

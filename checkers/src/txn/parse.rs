@@ -10,6 +10,7 @@
 use super::{KeyId, Mop, Status, Txn, TxnHistory, TxnModel};
 use crate::error::InputError;
 use crate::history::{EventKind, Key, Process, Value};
+use crate::linear::budget::{alloc_bytes, Limits, MemoryExhausted, Tracker};
 use crate::read::Located;
 use hashbrown::HashMap;
 
@@ -24,6 +25,44 @@ pub struct TxnBuilder {
     /// Writer (transaction index) of each (key, value).
     written: HashMap<(KeyId, i64), u32>,
     pos: u64,
+    /// What the builder holds, reserved from a check's memory pool ([`TxnBuilder::limit_memory`]).
+    tracker: Option<Tracker>,
+    /// Keys whose bytes are reserved.
+    keys_reserved: usize,
+    exhausted: Option<MemoryExhausted>,
+}
+
+/// Heap bytes of a transaction's micro-ops (the list and the values its reads hold).
+fn mops_bytes(mops: &[Mop]) -> usize {
+    alloc_bytes(std::mem::size_of_val(mops))
+        + mops
+            .iter()
+            .map(|m| match m {
+                Mop::ReadList { value: Some(v), .. } => alloc_bytes(v.len() * 8),
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+/// Reserves a vector's growth before a push that would grow it (it doubles); false when the
+/// pool refuses. `grow` makes the room.
+fn grow_vec(
+    tracker: &mut Tracker,
+    len: usize,
+    cap: usize,
+    elem: usize,
+    grow: impl FnOnce(usize),
+) -> bool {
+    if len < cap {
+        return true;
+    }
+    let want = (cap * 2).max(16);
+    if !tracker.take(alloc_bytes(want * elem)) {
+        return false;
+    }
+    grow(want - len);
+    tracker.release(alloc_bytes(cap * elem));
+    true
 }
 
 impl TxnBuilder {
@@ -38,7 +77,98 @@ impl TxnBuilder {
             open: HashMap::new(),
             written: HashMap::new(),
             pos: 0,
+            tracker: None,
+            keys_reserved: 0,
+            exhausted: None,
         }
+    }
+
+    /// Reserves what the builder holds (transactions with their micro-ops and the values
+    /// read, keys, the writer of every value, transactions in flight) from `limits`' memory
+    /// pool before it is allocated, as [`crate::linear::OpsBuilder::limit_memory`] does for
+    /// linearizability. When the pool refuses, the builder stops taking events and
+    /// [`TxnBuilder::exhausted`] says why; what it holds stays reserved while `limits` lives
+    /// (the check goes on using it).
+    pub fn limit_memory(&mut self, limits: &Limits) {
+        self.tracker = Some(Tracker::new(limits));
+    }
+
+    /// Set when the memory budget was used up: the events after it were not taken, and the
+    /// history's verdict is unknown.
+    pub fn exhausted(&self) -> Option<&MemoryExhausted> {
+        self.exhausted.as_ref()
+    }
+
+    /// Reserves what taking one more event needs: `heap` bytes, one more transaction when
+    /// `new_txn`, the keys named since the last call, `writes` more entries of the writers'
+    /// table and one of the table of transactions in flight. False, with
+    /// [`TxnBuilder::exhausted`] set, when the pool refuses.
+    fn reserve(&mut self, line: u64, heap: usize, new_txn: bool, writes: usize) -> bool {
+        let Some(tracker) = &mut self.tracker else {
+            return true;
+        };
+        let key_heap: usize = self.keys[self.keys_reserved..]
+            .iter()
+            .map(|k| match k {
+                Key::Str(s) => 2 * alloc_bytes(s.len()),
+                Key::Int(_) => 0,
+            })
+            .sum();
+        let new_keys = self.keys.len() - self.keys_reserved;
+        self.keys_reserved = self.keys.len();
+        let mut ok = tracker.take(heap + key_heap);
+        // Keys: the vector and the table that interns them (grown as the parse named them).
+        ok = ok
+            && tracker.take(
+                new_keys
+                    * (2 * std::mem::size_of::<Key>() + std::mem::size_of::<(Key, KeyId)>() + 8),
+            );
+        if ok && new_txn {
+            let txns = &mut self.txns;
+            ok = grow_vec(
+                tracker,
+                txns.len(),
+                txns.capacity(),
+                std::mem::size_of::<Txn>(),
+                |more| txns.reserve_exact(more),
+            );
+            let (len, cap) = (self.open.len(), self.open.capacity());
+            let open = &mut self.open;
+            ok = ok
+                && tracker.grow_table(len, cap, std::mem::size_of::<(u64, usize)>(), |more| {
+                    open.reserve(more);
+                    open.capacity()
+                });
+        }
+        for _ in 0..writes {
+            if !ok {
+                break;
+            }
+            let (len, cap) = (self.written.len(), self.written.capacity());
+            let written = &mut self.written;
+            ok = tracker.grow_table(
+                len,
+                cap,
+                std::mem::size_of::<((KeyId, i64), u32)>(),
+                |more| {
+                    written.reserve(more);
+                    written.capacity()
+                },
+            );
+        }
+        if !ok {
+            self.exhausted = Some(MemoryExhausted {
+                limit: tracker.limit(),
+                line,
+                what: format!(
+                    "the transaction builder held {} bytes for {} transactions over {} keys",
+                    tracker.held(),
+                    self.txns.len(),
+                    self.keys.len()
+                ),
+            });
+        }
+        ok
     }
 
     fn err(&self, l: &Located, column: u64, msg: impl Into<String>) -> InputError {
@@ -68,6 +198,9 @@ impl TxnBuilder {
         let Process::Client(p) = ev.process else {
             return Ok(());
         };
+        if self.exhausted.is_some() {
+            return Ok(());
+        }
         if ev.f != "txn" {
             return Err(self.err(
                 l,
@@ -93,6 +226,10 @@ impl TxnBuilder {
         };
         if ev.kind == EventKind::Invoke {
             let mops = mops.unwrap_or_default();
+            let writes = mops.iter().filter(|m| m.is_write()).count();
+            if !self.reserve(l.line, mops_bytes(&mops), true, writes) {
+                return Ok(());
+            }
             self.check_unique_writes(l, &mops)?;
             self.open.insert(p, self.txns.len());
             self.txns.push(Txn {
@@ -141,6 +278,13 @@ impl TxnBuilder {
                 ));
             }
             if status == Status::Ok {
+                let (new, old) = (mops_bytes(&mops), mops_bytes(&self.txns[t].mops));
+                if !self.reserve(l.line, new, false, 0) {
+                    return Ok(());
+                }
+                if let Some(tracker) = &mut self.tracker {
+                    tracker.release(old);
+                }
                 self.txns[t].mops = mops;
             }
         } else if status == Status::Ok {
@@ -301,8 +445,12 @@ impl TxnBuilder {
         Ok(out)
     }
 
-    /// Ends the history; transactions still in flight count as `info`.
+    /// Ends the history; transactions still in flight count as `info`. What the builder
+    /// reserved stays reserved for as long as the memory pool lives.
     pub fn finish(self) -> Result<TxnHistory, InputError> {
+        if let Some(tracker) = self.tracker {
+            tracker.keep();
+        }
         Ok(TxnHistory {
             model: self.model,
             txns: self.txns,

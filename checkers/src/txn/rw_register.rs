@@ -17,8 +17,9 @@
 //! Read-committed needs no search: it holds iff the wr edges are acyclic. When the budget runs
 //! out the answer is `unknown`, never `valid`.
 
-use super::graph::{scc, Edge, Graph, RT, RW, WR, WW};
+use super::graph::{scc, working_bytes, Edge, Graph, RT, RW, WR, WW};
 use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
+use super::memory::{vec_bytes, Bounded, Ledger, OutOfMemory};
 use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
@@ -88,8 +89,21 @@ fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
     }
 }
 
-fn infer(h: &TxnHistory) -> Inference<'_> {
+/// Bytes the inference's tables take beyond the edges (shapes, tables of writers and of
+/// overwritten versions), per transaction, micro-op and key.
+fn inference_bytes(h: &TxnHistory) -> usize {
+    let mops: usize = h.txns.iter().map(|x| x.mops.len()).sum();
+    h.txns.len() * 96 + mops * 64 + h.keys.len() * 64
+}
+
+fn infer<'h>(h: &'h TxnHistory, ledger: &mut Ledger) -> Result<Inference<'h>, OutOfMemory> {
     let n = h.txns.len();
+    ledger.take(inference_bytes(h), || {
+        format!(
+            "the inference's tables for {n} transactions over {} keys",
+            h.keys.len()
+        )
+    })?;
     let mut found = Collector::default();
     let writer = &h.writers;
     let last_write = |t: usize, k: KeyId| {
@@ -189,7 +203,7 @@ fn infer(h: &TxnHistory) -> Inference<'_> {
         .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
         .collect();
     // Proved edges.
-    let mut edges = Vec::new();
+    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
     let mut writers_of: HashMap<KeyId, Vec<u32>> = HashMap::new();
     for (t, s) in shapes.iter().enumerate() {
         if committed[t] {
@@ -277,14 +291,15 @@ fn infer(h: &TxnHistory) -> Inference<'_> {
         }
     }
     realtime_edges(h, &committed, &mut edges);
-    let graph = Graph::new(n, edges);
-    Inference {
+    let edges = edges.finish()?;
+    let graph = Graph::new_in(n, edges, ledger)?;
+    Ok(Inference {
         h,
         shapes,
         committed,
         found,
         graph,
-    }
+    })
 }
 
 /// The budgeted search for an order.
@@ -303,6 +318,10 @@ struct Search<'a> {
     preds: Vec<Vec<usize>>,
     /// Writer of each (key, value).
     writer: HashMap<(KeyId, i64), usize>,
+    /// Where the memo's entries are reserved.
+    ledger: &'a mut Ledger,
+    /// Set when the ledger refused a memo entry (then `out` is set too).
+    oom: Option<OutOfMemory>,
 }
 
 enum Found {
@@ -335,9 +354,23 @@ impl Search<'_> {
         if done_ok == self.must {
             return true;
         }
-        if !self.memo.insert((bits.clone(), vals.clone())) {
+        if self.memo.contains(&(bits.clone(), vals.clone())) {
             return false;
         }
+        // The entry's two vectors and its slot in the table (at 7/8 load, doubling).
+        let entry = vec_bytes::<u64>(bits.len())
+            + vec_bytes::<Option<i64>>(vals.len())
+            + 2 * std::mem::size_of::<(Vec<u64>, Vec<Option<i64>>)>();
+        let len = self.memo.len();
+        if let Err(e) = self
+            .ledger
+            .take(entry, || format!("the search's memo ({len} entries)"))
+        {
+            self.oom = Some(e);
+            self.out = true;
+            return false;
+        }
+        self.memo.insert((bits.clone(), vals.clone()));
         // Prune: a pending read of a value overwritten for good can never be satisfied.
         for &t in &self.cands {
             if placed[t] || self.h.txns[t].status != Status::Ok {
@@ -470,7 +503,12 @@ impl Search<'_> {
     }
 }
 
-fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
+fn search(
+    inf: &Inference,
+    c: Consistency,
+    budget: &Budget,
+    ledger: &mut Ledger,
+) -> Result<Found, OutOfMemory> {
     let h = inf.h;
     let cands: Vec<usize> = (0..h.txns.len())
         .filter(|&t| {
@@ -482,13 +520,36 @@ fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
         .iter()
         .filter(|&&t| h.txns[t].status == Status::Ok)
         .count();
+    let nk = h.keys.len();
+    let writes: usize = inf.shapes.iter().map(|s| s.writes.len()).sum();
+    // Candidates, placed flags, the writers' table, the versions of snapshot isolation and
+    // the memo's bit sets and values.
+    let fixed = h.txns.len() * 16 + writes * 64 + nk * 64;
+    ledger.take(fixed, || {
+        format!("the search's tables for {} transactions", h.txns.len())
+    })?;
+    let start = Instant::now();
     let mut preds = vec![Vec::new(); h.txns.len()];
     if c == Consistency::StrictSerializable {
-        for &t in &cands {
+        let mut held = 0usize;
+        for (i, &t) in cands.iter().enumerate() {
             for &a in &cands {
                 if h.txns[a].status == Status::Ok && h.precedes(a, t) {
                     preds[t].push(a);
+                    held += 8;
                 }
+            }
+            // Reserved per candidate (at most its doubled capacity), with the time limit.
+            let bytes = vec_bytes::<usize>(preds[t].capacity());
+            ledger.take(bytes, || {
+                format!("the real-time predecessors of the search ({i} of {} transactions, {held} bytes)", cands.len())
+            })?;
+            if i % 256 == 0 && budget.time.is_some_and(|l| start.elapsed() > l) {
+                return Ok(Found::OutOfBudget(format!(
+                    "{}: the time limit passed while ordering {} transactions by real time",
+                    c.name(),
+                    cands.len()
+                )));
             }
         }
     }
@@ -505,14 +566,15 @@ fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
         must,
         c,
         budget,
-        start: Instant::now(),
+        start,
         steps: 0,
         memo: HashSet::new(),
         out: false,
         preds,
         writer,
+        ledger: &mut *ledger,
+        oom: None,
     };
-    let nk = h.keys.len();
     let mut placed = vec![false; h.txns.len()];
     let found = match c {
         Consistency::SnapshotIsolation => {
@@ -525,7 +587,15 @@ fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
             s.serial(&mut placed, &mut bits, &mut vals, 0)
         }
     };
-    if found {
+    if let Some(e) = s.oom.take() {
+        return Ok(Found::OutOfBudget(format!(
+            "{}: the search over orders of {} transactions stopped after {} steps: {e}",
+            c.name(),
+            s.cands.len(),
+            s.steps
+        )));
+    }
+    Ok(if found {
         Found::Yes
     } else if s.out {
         Found::OutOfBudget(format!(
@@ -538,27 +608,43 @@ fn search(inf: &Inference, c: Consistency, budget: &Budget) -> Found {
         ))
     } else {
         Found::No
-    }
+    })
 }
 
-/// Checks an rw-register history.
-pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
-    let mut inf = infer(h);
+/// Checks an rw-register history, reserving what the check builds from `ledger`.
+pub(crate) fn check_in(
+    h: &TxnHistory,
+    consistency: Consistency,
+    budget: &Budget,
+    ledger: &mut Ledger,
+) -> Result<TxnReport, OutOfMemory> {
+    let mut inf = infer(h, ledger)?;
+    let n = h.txns.len();
+    ledger.take(working_bytes(n), || {
+        format!("the cycle searches' working space for {n} transactions")
+    })?;
     let mut found = std::mem::take(&mut inf.found);
     let base_bad = found.violates(Consistency::ReadCommitted);
     let g = &inf.graph;
     let rc_bad = base_bad || scc(g, WR).iter().any(|c| *c != u32::MAX);
     let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
     let mut reasons: Vec<(Consistency, String)> = Vec::new();
-    let run = |c: Consistency, reasons: &mut Vec<(Consistency, String)>| -> Verdict {
-        match search(&inf, c, budget) {
+    let run = |c: Consistency,
+               reasons: &mut Vec<(Consistency, String)>,
+               ledger: &mut Ledger|
+     -> Result<Verdict, OutOfMemory> {
+        // What one search reserved is given back before the next.
+        let before = ledger.held();
+        let found = search(&inf, c, budget, ledger);
+        ledger.release(ledger.held().saturating_sub(before));
+        Ok(match found? {
             Found::Yes => Verdict::Valid,
             Found::No => Verdict::Invalid,
             Found::OutOfBudget(why) => {
                 reasons.push((c, why));
                 Verdict::Unknown
             }
-        }
+        })
     };
     if rc_bad {
         verdicts = Consistency::ALL
@@ -566,18 +652,18 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
             .map(|c| (*c, Verdict::Invalid))
             .collect();
     } else {
-        let ser = run(Consistency::Serializable, &mut reasons);
+        let ser = run(Consistency::Serializable, &mut reasons, ledger)?;
         let (si, ss) = match ser {
             Verdict::Valid => (
                 Verdict::Valid,
-                run(Consistency::StrictSerializable, &mut reasons),
+                run(Consistency::StrictSerializable, &mut reasons, ledger)?,
             ),
             Verdict::Invalid => (
-                run(Consistency::SnapshotIsolation, &mut reasons),
+                run(Consistency::SnapshotIsolation, &mut reasons, ledger)?,
                 Verdict::Invalid,
             ),
             Verdict::Unknown => (
-                run(Consistency::SnapshotIsolation, &mut reasons),
+                run(Consistency::SnapshotIsolation, &mut reasons, ledger)?,
                 Verdict::Unknown,
             ),
         };
@@ -619,5 +705,5 @@ pub fn check(h: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnRe
     report.also_not = also;
     report.anomalies = found.anomalies;
     report.anomaly_counts = found.counts;
-    report
+    Ok(report)
 }

@@ -106,3 +106,46 @@ pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
     }
     (checked, spanning)
 }
+
+/// Runs `cmd` to completion with its stdout and stderr captured, and returns its output with
+/// its peak resident set size in KiB (the kernel's `ru_maxrss` of that child alone, from
+/// `wait4`).
+// The child is reaped by wait4 (which std's wait cannot report rusage from).
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(mut cmd: Command) -> (Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (mut out, mut err) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
+    // Drain both pipes while the child runs, so that it never blocks on a full one.
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let mut stdout = Vec::new();
+    let _ = out.read_to_end(&mut stdout);
+    let stderr = err_reader.join().expect("stderr reader");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid, with valid pointers to locals.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    (
+        Output {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout,
+            stderr,
+        },
+        usage.ru_maxrss as u64,
+    )
+}
