@@ -24,7 +24,7 @@ use crate::fault::{Fault, Undo};
 use crate::NemesisError;
 use clusters::ClusterFile;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -530,16 +530,29 @@ fn parse_entries(path: &Path, text: &[u8]) -> (Vec<JournalEntry>, Vec<u64>) {
                 } else {
                     "not a journal entry"
                 };
-                tracing::warn!(
-                    "fault journal {}: skipping line {} ({what}: {e}); a fault it recorded may still be applied, and `faultline heal` sweeps faultline's rules off every node",
-                    path.display(),
-                    i + 1
-                );
+                if first_warning(path, i + 1) {
+                    tracing::warn!(
+                        "fault journal {}: skipping line {} ({what}: {e}); a fault it recorded may still be applied, and `faultline heal` sweeps faultline's rules off every node",
+                        path.display(),
+                        i + 1
+                    );
+                }
                 damaged_ids.extend(salvage_id(&String::from_utf8_lossy(line)));
             }
         }
     }
     (out, damaged_ids)
+}
+
+/// Whether this process has not yet warned of damaged line `line` of `path`: a journal read
+/// again and again (a run looks for heals from outside while a fault is applied) says so once.
+fn first_warning(path: &Path, line: usize) -> bool {
+    static WARNED: std::sync::Mutex<BTreeSet<(PathBuf, usize)>> =
+        std::sync::Mutex::new(BTreeSet::new());
+    WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((path.to_path_buf(), line))
 }
 
 /// The `"id":N` of a damaged line, if it can still be read.

@@ -277,7 +277,7 @@ fn late_note(at_ms: u64, late: Option<Duration>) -> Option<String> {
 
 /// How often, while a fault is applied, the run looks in the journal for a heal from
 /// outside.
-const OUTSIDE_POLL: Duration = Duration::from_millis(250);
+const OUTSIDE_POLL: Duration = Duration::from_millis(500);
 
 /// A fault of the run that another process healed, as the journal records it.
 #[derive(Debug, Clone, PartialEq)]
