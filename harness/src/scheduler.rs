@@ -268,11 +268,14 @@ mod tests {
         })
         .expect("run");
         drop(recorder);
-        let events: Vec<_> = checkers::read::open(&path, checkers::read::Format::Jsonl)
+        concurrency(workers as u64, &history(&path))
+    }
+
+    fn history(path: &std::path::Path) -> Vec<checkers::history::Event> {
+        checkers::read::open(path, checkers::read::Format::Jsonl)
             .expect("open history")
             .map(|e| e.expect("history line").event)
-            .collect();
-        concurrency(workers as u64, &events)
+            .collect()
     }
 
     #[test]
@@ -324,10 +327,7 @@ mod tests {
         })
         .expect("run");
         drop(recorder);
-        let events: Vec<_> = checkers::read::open(&path, checkers::read::Format::Jsonl)
-            .expect("open history")
-            .map(|e| e.expect("history line").event)
-            .collect();
+        let events = history(&path);
         let oks: std::collections::BTreeSet<_> = events
             .iter()
             .filter(|e| e.kind == EventKind::Ok)

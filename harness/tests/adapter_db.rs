@@ -442,6 +442,15 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
     ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
 )]
 fn a_definitions_ready_timeout_is_honoured_as_given() {
+    let t = std::time::Instant::now();
+    let e = never_ready("false");
+    assert!(e.contains("the ready command still fails after 3s"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
+}
+
+/// Runs a test of the toy definition with `ready` as its ready check and `timeouts.ready:
+/// 3s`, which must fail at set-up; returns the failure.
+fn never_ready(ready: &str) -> String {
     clusters::testing::require_root();
     let _one = one_cluster_at_a_time();
     let dir = tempfile::tempdir().unwrap();
@@ -449,7 +458,7 @@ fn a_definitions_ready_timeout_is_honoured_as_given() {
     let def = definition(dir.path(), "");
     let text = std::fs::read_to_string(&def).unwrap().replace(
         "  ready: test -s {{data_dir}}/faultline.pid\n",
-        "  ready: 'false'\n",
+        &format!("  ready: '{ready}'\n"),
     ) + "timeouts:\n  ready: 3s\n";
     std::fs::write(&def, text).unwrap();
     let a = args(&[
@@ -461,13 +470,10 @@ fn a_definitions_ready_timeout_is_honoured_as_given() {
         store.to_str().unwrap(),
     ])
     .unwrap();
-    let t = std::time::Instant::now();
-    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
+    match harness::test_cmd::run_with(&a, &Registry::builtin()) {
         Err(f) => format!("{f:?}"),
         Ok(exit) => panic!("a database never ready ran: {exit:?}"),
-    };
-    assert!(e.contains("the ready command still fails after 3s"), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
+    }
 }
 
 /// A ready check that hangs is "not ready yet" within the definition's timeout, not an error
@@ -478,29 +484,7 @@ fn a_definitions_ready_timeout_is_honoured_as_given() {
     ignore = "needs root: brings up a local cluster (network namespaces, sshd)"
 )]
 fn a_ready_check_that_hangs_counts_as_not_ready_until_the_timeout() {
-    clusters::testing::require_root();
-    let _one = one_cluster_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let def = definition(dir.path(), "");
-    let text = std::fs::read_to_string(&def).unwrap().replace(
-        "  ready: test -s {{data_dir}}/faultline.pid\n",
-        "  ready: 'sleep 100'\n",
-    ) + "timeouts:\n  ready: 3s\n";
-    std::fs::write(&def, text).unwrap();
-    let a = args(&[
-        "--db",
-        def.to_str().unwrap(),
-        "--workload",
-        "register",
-        "--store",
-        store.to_str().unwrap(),
-    ])
-    .unwrap();
-    let e = match harness::test_cmd::run_with(&a, &Registry::builtin()) {
-        Err(f) => format!("{f:?}"),
-        Ok(exit) => panic!("a database never ready ran: {exit:?}"),
-    };
+    let e = never_ready("sleep 100");
     assert!(e.contains("the ready command still fails after 3s"), "{e}");
 }
 

@@ -390,6 +390,35 @@ impl<D: Driver> Client for SqlClient<D> {
     }
 }
 
+/// What the databases' classification tests share: a transaction's invoked value and a server
+/// error with a code.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::TxnError;
+    use crate::op::{MicroOp, Op};
+    use checkers::history::{Key, Value};
+
+    /// An append and a read, as invoked.
+    pub(crate) fn invoked() -> Value {
+        Op::Txn(vec![
+            MicroOp::Append {
+                key: Key::Int(1),
+                value: 2,
+            },
+            MicroOp::Read { key: Key::Int(3) },
+        ])
+        .value()
+    }
+
+    /// A server error with `code`.
+    pub(crate) fn server(code: &str) -> TxnError {
+        TxnError::Db {
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,26 +269,9 @@ impl Driver for MysqlDriver {
 mod tests {
     use super::*;
     use crate::op::{Client, MicroOp, Op};
+    use crate::sql::test_support::{invoked, server};
     use crate::sql::SqlWorkload;
     use checkers::history::{EventKind, Key};
-
-    fn invoked() -> Value {
-        Op::Txn(vec![
-            MicroOp::Append {
-                key: Key::Int(1),
-                value: 2,
-            },
-            MicroOp::Read { key: Key::Int(3) },
-        ])
-        .value()
-    }
-
-    fn server(code: &str) -> TxnError {
-        TxnError::Db {
-            code: code.into(),
-            message: "m".into(),
-        }
-    }
 
     #[test]
     fn aborts_are_fail_wherever_they_come_from() {

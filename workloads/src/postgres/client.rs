@@ -270,32 +270,15 @@ impl Driver for PostgresDriver {
 mod tests {
     use super::*;
     use crate::op::{Client, MicroOp, Op};
+    use crate::sql::test_support::{invoked, server};
     use crate::sql::SqlWorkload;
     use checkers::history::{EventKind, Key};
-
-    fn invoked() -> Value {
-        Op::Txn(vec![
-            MicroOp::Append {
-                key: Key::Int(1),
-                value: 2,
-            },
-            MicroOp::Read { key: Key::Int(3) },
-        ])
-        .value()
-    }
-
-    fn db(code: &str) -> TxnError {
-        TxnError::Db {
-            code: code.into(),
-            message: "m".into(),
-        }
-    }
 
     #[test]
     fn aborts_are_fail_wherever_they_come_from() {
         for code in ["40001", "40P01", "55P03"] {
             for phase in [Phase::BeforeCommit, Phase::Commit] {
-                let o = classify(invoked(), phase, db(code));
+                let o = classify(invoked(), phase, server(code));
                 assert_eq!(o.kind, EventKind::Fail, "{code} {phase:?}");
                 assert_eq!(o.value, invoked(), "a failed transaction keeps its invoke");
                 assert!(o.error.unwrap().starts_with(code));
@@ -306,8 +289,8 @@ mod tests {
     #[test]
     fn before_commit_everything_is_fail_and_after_it_unknown_is_info() {
         let others = [
-            db("23505"),
-            db("57P01"),
+            server("23505"),
+            server("57P01"),
             TxnError::Connection("reset".into()),
             TxnError::Timeout,
             TxnError::Other("bad row".into()),
