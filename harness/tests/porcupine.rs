@@ -2,7 +2,7 @@
 //! ../shared/data/porcupine/MANIFEST.md, with no unknown.
 
 use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
 fn data() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine");
@@ -16,9 +16,8 @@ fn data() -> PathBuf {
 
 /// Exit code of `faultline check --model MODEL FILE`.
 fn check(model: &str, file: &PathBuf) -> i32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["check", "--model", model])
-        .arg(file)
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = common::cmd_stateless(&["check", "--model", model, file])
         .output()
         .expect("run faultline");
     out.status.code().expect("exit code")

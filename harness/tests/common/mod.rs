@@ -49,9 +49,14 @@ pub fn run_echoed(mut c: Command, args: &[&str]) -> Output {
 /// Runs `faultline ARGS` as a user would for a command that keeps no state (`check`), with
 /// the environment of the test; echoed like [`faultline`].
 pub fn faultline_stateless(args: &[&str]) -> Output {
+    run_echoed(cmd_stateless(args), args)
+}
+
+/// `faultline ARGS` for a command that keeps no state, not yet run.
+pub fn cmd_stateless(args: &[&str]) -> Command {
     let mut c = Command::new(FAULTLINE);
     c.args(args);
-    run_echoed(c, args)
+    c
 }
 
 /// [`faultline`] with `--store HOME/store` after `args`, for the commands that keep runs
@@ -471,4 +476,21 @@ pub fn count_ok(history: &[Event], f: &str) -> usize {
 /// Whether a history has an event with function `f` (`start-kill`, ...).
 pub fn has_f(history: &[Event], f: &str) -> bool {
     history.iter().any(|e| e.f == f)
+}
+
+/// The database journal of local cluster `name` (`$FAULTLINE_HOME/journal/NAME.db.jsonl`),
+/// one JSON object a line (its record type belongs to the `db` command).
+pub fn db_journal(home: &Path, name: &str) -> Vec<serde_json::Value> {
+    let path = home.join(format!("journal/{name}.db.jsonl"));
+    read(&path)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// The journal entries in `text` that parse (a line being written, or damaged, is skipped).
+pub fn parse_journal_lenient(text: &str) -> Vec<JournalEntry> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
