@@ -171,7 +171,7 @@ fn faults_and_database_hooks_run_through_sudo_with_a_password() {
         Some(PASSWORD),
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
-    let latest = std::fs::canonicalize(store.join("latest")).expect("latest");
+    let latest = common::latest_in(&store);
     let history = history(&latest);
     let started = |f: &str| has_f(&history, &format!("start-{f}"));
     assert!(

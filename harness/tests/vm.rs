@@ -338,7 +338,7 @@ fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
     // etcd's reads are linearizable by default (read index, not leases), whatever the clocks
     // do: the run completes, is checked, and is valid, and what it stored says the same.
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let run = common::latest_in(&store);
     let results = results(&run);
     assert_eq!(results.head.valid, Verdict::Valid, "{results:#?}");
     assert!(

@@ -81,7 +81,13 @@ pub fn text(b: &[u8]) -> String {
 
 /// The latest run in the store under `home` (`store/latest`, resolved).
 pub fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(store(home).join("latest")).expect("store/latest")
+    latest_in(&store(home))
+}
+
+/// The latest run in `store` (`latest`, resolved).
+pub fn latest_in(store: &Path) -> PathBuf {
+    let latest = store.join("latest");
+    std::fs::canonicalize(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()))
 }
 
 /// A file's text; panics naming the file when it cannot be read.
