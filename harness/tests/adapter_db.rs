@@ -198,7 +198,7 @@ fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBu
     .unwrap();
     let exit = harness::test_cmd::run_with(&a, &Registry::builtin())
         .unwrap_or_else(|e| panic!("the run failed: {e:?}"));
-    (exit, common::latest_in(&store))
+    (exit, common::latest_in(store))
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `faultline check` on every file of Porcupine's test data: each verdict must match
 //! ../shared/data/porcupine/MANIFEST.md, with no unknown.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 mod common;
 
 fn data() -> PathBuf {
@@ -15,7 +15,7 @@ fn data() -> PathBuf {
 }
 
 /// Exit code of `faultline check --model MODEL FILE`.
-fn check(model: &str, file: &PathBuf) -> i32 {
+fn check(model: &str, file: &Path) -> i32 {
     let file = file.to_str().expect("a UTF-8 path");
     let out = common::cmd_stateless(&["check", "--model", model, file])
         .output()
