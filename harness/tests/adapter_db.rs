@@ -8,6 +8,9 @@ use harness::exit::Exit;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use workloads::Registry;
+mod common;
+use checkers::history::{EventKind, Process};
+use common::{cmd_stateless, db_option, has_f, plan, read, results};
 
 #[derive(Parser)]
 struct W {
@@ -195,7 +198,7 @@ fn run(store: &Path, def: &Path, workload: &str, nemesis: &str) -> (Exit, PathBu
     .unwrap();
     let exit = harness::test_cmd::run_with(&a, &Registry::builtin())
         .unwrap_or_else(|e| panic!("the run failed: {e:?}"));
-    (exit, std::fs::canonicalize(store.join("latest")).unwrap())
+    (exit, common::latest_in(store))
 }
 
 #[test]
@@ -220,14 +223,11 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
         let _ = std::fs::remove_file(dir.path().join("state.json"));
         let def = definition(dir.path(), fault);
         let (exit, run) = run(&store, &def, workload, "kill,pause");
-        let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-        let results = std::fs::read_to_string(run.join("results.json")).unwrap();
-        assert_eq!(exit, Exit::Valid, "{fault} {workload}: {results}");
+        let history = read(run.join("history.jsonl"));
+        let results = results(&run);
+        assert_eq!(exit, Exit::Valid, "{fault} {workload}: {results:?}");
         if workload == "list-append" {
-            assert!(
-                results.contains("\"checker\": \"transactional\""),
-                "{results}"
-            );
+            assert_eq!(results.checker(), "transactional", "{results:?}");
             // Some committed transaction read what others appended.
             let committed_reads = history
                 .lines()
@@ -246,8 +246,8 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
                 "no transaction read anything: {history}"
             );
         }
-        let test_yaml = std::fs::read_to_string(run.join("test.yaml")).unwrap();
-        assert!(test_yaml.contains("definition-sha256"), "{test_yaml}");
+        let plan = plan(&run);
+        assert!(db_option(&plan, "definition-sha256").is_some(), "{plan:?}");
         assert_eq!(
             std::fs::read_to_string(run.join("definition.yaml")).unwrap(),
             std::fs::read_to_string(&def).unwrap()
@@ -258,7 +258,10 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
         assert!(run.join("nodes/n1/daemon.log").is_file());
         // The nemesis killed and paused the daemon through the definition's PID file.
         assert!(
-            history.contains("\"start-kill\"") || history.contains("\"start-pause\""),
+            {
+                let history = common::history(&run);
+                has_f(&history, "start-kill") || has_f(&history, "start-pause")
+            },
             "{fault}"
         );
         // No adapter process outlives the run.
@@ -279,9 +282,9 @@ fn a_defined_database_runs_end_to_end_with_faults_in_the_adapters() {
         // The adapters' stderr is in the store, one file per worker.
         let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
         assert!(stderr.contains("noop adapter for"), "{stderr}");
-        let infos = history
-            .lines()
-            .filter(|l| l.contains("\"type\":\"info\"") && !l.contains("nemesis"))
+        let infos = common::history(&run)
+            .iter()
+            .filter(|e| e.kind == EventKind::Info && e.process != Process::nemesis())
             .count();
         if fault.is_empty() {
             assert_eq!(infos, 0, "{fault}");
@@ -337,9 +340,13 @@ fn an_adapter_that_cannot_start_is_a_setup_error_saying_why() {
     );
     // Before the workload: no op was run.
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
-    let run = std::fs::canonicalize(store.join("latest")).unwrap();
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
-    assert!(!history.contains("\"invoke\""), "{history}");
+    let run = common::latest_in(&store);
+    let invoked = if run.join("history.jsonl").exists() {
+        common::count_kind(&common::history(&run), EventKind::Invoke)
+    } else {
+        0
+    };
+    assert_eq!(invoked, 0, "an op was run");
 }
 
 #[test]
@@ -375,8 +382,7 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
     std::fs::write(&def, text).unwrap();
     let t = std::time::Instant::now();
     // The binary, for its faultline.log (a run in this process would share its logging).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--cluster", "local:1", "--db"])
+    let out = cmd_stateless(&["test", "--cluster", "local:1", "--db"])
         .arg(&def)
         .args([
             "--workload",
@@ -393,7 +399,7 @@ fn logs_are_collected_as_regular_files_within_bounds_one_bad_path_never_stopping
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
-    let run = std::fs::canonicalize(store.join("latest")).unwrap();
+    let run = common::latest_in(&store);
     let n1 = run.join("nodes/n1");
     // The regular files after the bad paths were collected.
     let conf = std::fs::read_to_string(n1.join("toy.conf")).unwrap();

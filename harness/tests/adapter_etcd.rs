@@ -3,10 +3,13 @@
 //! partitions, kills and pauses are valid; serializable reads are caught serving stale values.
 //! Real etcd (Debian's etcd-server) on temporary local clusters: root only.
 
+use checkers::Verdict;
 use clusters::testing::{home, require_root};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::sync::Mutex;
+mod common;
+use common::{count_ok, db_option, faultline_stored, has_f, history, latest, plan, read, results};
 
 /// One run at a time: they would compete for the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -18,21 +21,12 @@ fn definition() -> String {
         .to_string()
 }
 
+/// `faultline test --db DEFINITION ARGS`, in the store under `home`.
 fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--db", &definition()])
-        .args(args)
-        .arg("--store")
-        .arg(home.join("store"))
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
+    let def = definition();
+    let mut all = vec!["test", "--db", &def];
+    all.extend_from_slice(args);
+    faultline_stored(home, &all)
 }
 
 #[test]
@@ -63,17 +57,15 @@ fn linearizable_reads_through_the_adapter_are_valid_under_faults() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("VALID"), "{stdout}");
     let run = latest(home.path());
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let ok_reads = history
-        .lines()
-        .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("\"f\":\"read\""))
-        .count();
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:?}");
+    let history = history(&run);
+    let ok_reads = count_ok(&history, "read");
     assert!(ok_reads > 50, "{ok_reads} ok reads");
-    assert!(history.contains("\"f\":\"start-kill\"") || history.contains("\"f\":\"start-pause\""));
+    assert!(has_f(&history, "start-kill") || has_f(&history, "start-pause"));
     // The adapters' stderr and etcd's output are in the store.
-    let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
+    let stderr = read(run.join("adapters/0.stderr"));
     assert!(stderr.contains("linearizable reads"), "{stderr}");
     assert!(run.join("nodes/n1/daemon.log").is_file());
 }
@@ -117,19 +109,20 @@ fn serializable_reads_through_the_adapter_are_caught_serving_stale_values() {
         "no stale read in 4 runs: {stdout}"
     );
     let run = latest(home.path());
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
-            .expect("results.json");
-    assert_eq!(results["valid"], serde_json::json!(false), "{results:#}");
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Invalid, "{results:#?}");
     // A stale read: some key's counterexample ends in a read that no state allows.
-    let anomalies = results["anomalies"].as_array().cloned().unwrap_or_default();
+    let anomalies = results.details["anomalies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         anomalies
             .iter()
             .any(|a| a["counterexample"]["failed_op"]["op"]
                 .as_str()
                 .is_some_and(|op| op.starts_with("read -> "))),
-        "{results:#}"
+        "{results:#?}"
     );
     assert!(
         stdout
@@ -137,8 +130,12 @@ fn serializable_reads_through_the_adapter_are_caught_serving_stale_values() {
             .any(|l| l.contains("cannot linearize next") && l.contains(": read -> ")),
         "{stdout}"
     );
-    let test_yaml = std::fs::read_to_string(run.join("test.yaml")).unwrap();
-    assert!(test_yaml.contains("read-mode: serializable"), "{test_yaml}");
-    let stderr = std::fs::read_to_string(run.join("adapters/0.stderr")).unwrap();
+    let plan = plan(&run);
+    assert_eq!(
+        db_option(&plan, "read-mode"),
+        Some("serializable"),
+        "{plan:?}"
+    );
+    let stderr = read(run.join("adapters/0.stderr"));
     assert!(stderr.contains("serializable reads"), "{stderr}");
 }

@@ -4,9 +4,11 @@
 //! acknowledged writes is measured over seeds by scripts/redis-lost-writes, not claimed here.
 //! Root only.
 
+use checkers::Verdict;
 use clusters::testing::{home, require_root};
 use std::path::Path;
-use std::process::Command;
+mod common;
+use common::{faultline_stored, latest, read, results};
 
 #[test]
 #[cfg_attr(
@@ -17,10 +19,15 @@ fn redis_with_sentinel_serves_the_set_workload_through_its_adapter() {
     require_root();
     let home = home();
     let def = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/redis-sentinel/redis.yaml");
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--cluster", "local:3", "--db"])
-        .arg(&def)
-        .args([
+    let def = def.to_str().expect("a UTF-8 path");
+    let out = faultline_stored(
+        home.path(),
+        &[
+            "test",
+            "--cluster",
+            "local:3",
+            "--db",
+            def,
             "--workload",
             "set",
             "--nemesis",
@@ -29,21 +36,21 @@ fn redis_with_sentinel_serves_the_set_workload_through_its_adapter() {
             "8s",
             "--seed",
             "1",
-            "--store",
-        ])
-        .arg(home.path().join("store"))
-        .env("FAULTLINE_HOME", home.path())
-        .output()
-        .expect("run faultline");
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains(" 0 lost"), "{stdout}");
-    let run = std::fs::canonicalize(home.path().join("store/latest")).unwrap();
+    let run = latest(home.path());
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:?}");
+    assert_eq!(
+        results.details["lost"],
+        serde_json::json!([]),
+        "{results:?}"
+    );
     // Every node ran redis and a sentinel, and their logs were collected.
     for n in ["n1", "n2", "n3"] {
-        let sentinel =
-            std::fs::read_to_string(run.join(format!("nodes/{n}/sentinel.log"))).unwrap();
+        let sentinel = read(run.join(format!("nodes/{n}/sentinel.log")));
         assert!(
             sentinel.contains("+monitor master mymaster"),
             "{n}: {sentinel}"
@@ -51,6 +58,6 @@ fn redis_with_sentinel_serves_the_set_workload_through_its_adapter() {
         assert!(run.join(format!("nodes/{n}/redis.log")).is_file());
     }
     // The adapter found the primary (n1) through the sentinels.
-    let stderr = std::fs::read_to_string(run.join("adapters/1.stderr")).unwrap();
+    let stderr = read(run.join("adapters/1.stderr"));
     assert!(stderr.contains("primary now 10."), "{stderr}");
 }

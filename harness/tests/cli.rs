@@ -1,23 +1,13 @@
 //! `faultline check` as a user runs it: exit codes, messages, JSON and the timeline page.
 
-mod common;
-
+use checkers::Verdict;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("run faultline")
-}
+use std::process::Command;
+mod common;
+use common::{faultline_stateless as faultline, results, results_doc, text};
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/data/malformed")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Every malformed input is answered with exit 254 and a message naming file, line (and
@@ -86,8 +76,9 @@ fn exit_codes_and_json() {
     let bad = write_history(&dir, "stale.jsonl", STALE);
     let out = faultline(&["check", "--model", "register", "--json", &bad]);
     assert_eq!(out.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    assert_eq!(v["valid"], false);
+    let doc = results_doc(&out.stdout);
+    assert_eq!(doc.head.valid, Verdict::Invalid);
+    let v = &doc.details;
     assert_eq!(v["model"], "register");
     assert_eq!(v["ops"], 2);
     assert_eq!(v["keys"], 1);
@@ -207,8 +198,8 @@ fn the_reason_names_the_op_the_counterexample_cannot_linearize() {
     assert!(reason.starts_with("op 4 (read -> 1) "), "{stdout}");
 
     let out = faultline(&["check", "--model", "register", "--json", &h]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    let anomaly = &v["anomalies"][0];
+    let doc = results_doc(&out.stdout);
+    let anomaly = &doc.details["anomalies"][0];
     assert_eq!(anomaly["method"], "fast-path", "{anomaly:#}");
     assert_eq!(anomaly["counterexample"]["failed_op"]["invoke_index"], 4);
     let reason = anomaly["reason"].as_str().expect("a reason");
@@ -237,11 +228,7 @@ fn out_dir_gets_results_and_a_timeline() {
     );
     assert!(page.contains("read -&gt; null"), "the failing op is drawn");
     assert!(!page.contains("<script"), "self-contained, no script");
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("results.json")).expect("results.json"),
-    )
-    .expect("json");
-    assert_eq!(results["valid"], false);
+    assert_eq!(results(&out_dir).head.valid, Verdict::Invalid);
 }
 
 /// A test file with an unknown option is refused before anything runs, naming the option.
@@ -287,9 +274,9 @@ fn reads_every_edn_layout_knossos_reads() {
             "{name}: {stdout} {}",
             text(&out.stderr)
         );
-        let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-        assert_eq!(json["keys"], keys, "{name}: {stdout}");
-        assert_eq!(json["ops"], ops, "{name}: {stdout}");
+        let doc = results_doc(&out.stdout);
+        assert_eq!(doc.details["keys"], keys, "{name}: {stdout}");
+        assert_eq!(doc.details["ops"], ops, "{name}: {stdout}");
     }
 }
 
@@ -330,9 +317,9 @@ fn the_memory_limit_covers_reading_the_history() {
         "--json",
         &file,
     ]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(json["valid"], "unknown");
-    assert!(json["undecided"][0]["reason"]
+    let doc = results_doc(&out.stdout);
+    assert_eq!(doc.head.valid, Verdict::Unknown);
+    assert!(doc.details["undecided"][0]["reason"]
         .as_str()
         .is_some_and(|r| r.contains("--memory-limit")));
     let out = faultline(&[
@@ -457,13 +444,13 @@ fn transactions_are_checked_against_the_consistency_model_asked_for() {
         &h,
     ]);
     assert_eq!(ser.status.code(), Some(1), "{}", text(&ser.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&ser.stdout).expect("--json");
-    assert_eq!(doc["valid"], false);
-    assert_eq!(doc["checker"], "transactional");
-    let cycle = doc["anomalies"]["G2-item"][0]["cycle"]
+    let doc = results_doc(&ser.stdout);
+    assert_eq!(doc.head.valid, Verdict::Invalid);
+    assert_eq!(doc.checker(), "transactional");
+    let cycle = doc.details["anomalies"]["G2-item"][0]["cycle"]
         .as_array()
-        .unwrap_or_else(|| panic!("a G2-item cycle in {doc}"));
-    assert_eq!(cycle.len(), 2, "{doc}");
+        .unwrap_or_else(|| panic!("a G2-item cycle in {doc:?}"));
+    assert_eq!(cycle.len(), 2, "{doc:?}");
     for edge in cycle {
         assert_eq!(edge["kind"], "rw", "{edge}");
         assert!(
@@ -477,10 +464,7 @@ fn transactions_are_checked_against_the_consistency_model_asked_for() {
         .filter(|n| n.ends_with(".svg"))
         .collect();
     assert_eq!(svgs, ["cycle-01-G2-item.svg"], "{svgs:?}");
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).expect("results"))
-            .expect("results.json");
-    assert_eq!(results["valid"], false);
+    assert_eq!(results(&out_dir).head.valid, Verdict::Invalid);
 
     let wrong = faultline(&[
         "check",

@@ -5,20 +5,10 @@
 //! as ignored (CI runs them as root).
 
 use clusters::testing::{home, require_root};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 mod common;
-use common::{cmd, faultline, text, up};
-
-/// Removes a cluster however the test ends (a panic included).
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
+use common::{cmd, db_journal, faultline, text, Cluster};
 
 #[test]
 #[cfg_attr(
@@ -30,8 +20,8 @@ fn etcd_by_hand_then_killed_and_healed_by_hand() {
     let home = home();
     let h = home.path();
     let name = format!("t-db-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let db = |action: &str| faultline(h, &["db", action, "--cluster", c, "--db", "etcd"]);
 
@@ -131,12 +121,7 @@ fn etcd_by_hand_then_killed_and_healed_by_hand() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 
     // Journaled: each change, begin and done, with the options install resolved.
-    let journal = std::fs::read_to_string(h.join(format!("journal/{name}.db.jsonl")))
-        .expect("the database journal");
-    let lines: Vec<serde_json::Value> = journal
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a journal line"))
-        .collect();
+    let lines = db_journal(h, &name);
     let actions: Vec<(String, String)> = lines
         .iter()
         .map(|l| {

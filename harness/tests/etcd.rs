@@ -5,35 +5,25 @@
 //! and exit 255, and still heal and collect logs. They need root: built
 //! without it, they are listed as ignored (CI runs them as root).
 
+use checkers::history::EventKind;
+use checkers::Verdict;
 use clusters::testing::{home, require_root};
+use nemesis::journal::Event as JournalEvent;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+mod common;
+use common::{
+    any_journal_shows_applied, cmd, count_event, count_kind, history, journal, latest, plan,
+    results, text, Cluster,
+};
 
 /// One run at a time: they would compete for the two cores and distort each other's timing.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let store = home.join("store");
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .arg("--store")
-        .arg(&store)
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
-}
+/// `faultline ARGS --store HOME/store`.
+use common::faultline_stored as faultline;
 
 /// The temporary cluster of the latest run left no namespace and no state behind.
 fn assert_clean(home: &Path) {
@@ -88,27 +78,16 @@ fn linearizable_reads_under_partitions_kills_and_pauses_are_valid() {
     );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("VALID"), "{stdout}");
     let run = latest(home.path());
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let faults = history
-        .lines()
-        .filter(|l| l.contains("\"f\":\"start-"))
-        .count();
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:?}");
+    let history = history(&run);
+    let faults = history.iter().filter(|e| e.f.starts_with("start-")).count();
     assert!(faults >= 3, "only {faults} faults in 30 s");
-    assert!(
-        history
-            .lines()
-            .filter(|l| l.contains("\"type\":\"ok\""))
-            .count()
-            > 500
-    );
+    assert!(count_kind(&history, EventKind::Ok) > 500);
     // Test power: every worker busy, faults landed, every key written read back after the
     // faults healed.
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
-    let power: harness::power::Power =
-        serde_json::from_value(results["power"].clone()).expect("results.json has power");
+    let power = results.power.expect("results.json has power");
     let (min, max) = power.concurrency.worker_share_range();
     assert!(min >= 0.5 && max <= 2.0, "worker shares {min:.2}..{max:.2}");
     assert_eq!(
@@ -185,24 +164,21 @@ fn serializable_reads_are_caught_serving_stale_values() {
         Some(1),
         "no stale read in 4 runs: {stdout}"
     );
-    assert!(stdout.contains("INVALID"), "{stdout}");
     // The invalid run is the last one, and what it stored shows a stale read: a counterexample
     // ending in a read that no state allows.
     let run = latest(home.path());
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
-            .expect("results.json");
-    assert_eq!(results["valid"], serde_json::json!(false), "{results:#}");
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Invalid, "{results:#?}");
     // Some key's counterexample (keys the fast path decided carry a reason instead) fails on
     // a read, and the explanation printed says so.
-    let anomalies = results["anomalies"].as_array().expect("anomalies");
+    let anomalies = results.details["anomalies"].as_array().expect("anomalies");
     assert!(
         anomalies
             .iter()
             .any(|a| a["counterexample"]["failed_op"]["op"]
                 .as_str()
                 .is_some_and(|op| op.starts_with("read -> "))),
-        "{results:#}"
+        "{results:#?}"
     );
     assert!(
         stdout
@@ -222,25 +198,10 @@ fn an_unreachable_node_ends_the_run_with_a_clear_message() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let home = home();
-    /// Removes the cluster however the test ends.
-    struct Down<'a>(&'a Path);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new(env!("CARGO_BIN_EXE_faultline"))
-                .args(["cluster", "down", "--name", "t-unreach"])
-                .env("FAULTLINE_HOME", self.0)
-                .output();
-        }
-    }
-    let _down = Down(home.path());
-    // A real 3-node cluster, plus a node at an address in its subnet where nothing answers.
-    let up = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["cluster", "up", "--local", "3", "--name", "t-unreach"])
-        .env("FAULTLINE_HOME", home.path())
-        .output()
-        .expect("up");
-    assert!(up.status.success(), "{}", text(&up.stderr));
-    let path = PathBuf::from(text(&up.stdout).trim());
+    // A real 3-node cluster (taken down however the test ends), plus a node at an address
+    // in its subnet where nothing answers.
+    let cluster = Cluster::up(home.path(), "t-unreach", 3);
+    let path = cluster.file.clone();
     let yaml = std::fs::read_to_string(&path).unwrap();
     let config = std::fs::read_to_string(path.with_file_name("ssh_config")).unwrap();
     let subnet = config
@@ -348,10 +309,10 @@ fn a_database_that_errors_on_every_op_is_reported_and_the_faults_healed() {
     let err = text(&out.stderr);
     assert!(err.contains("no op succeeded"), "{err}");
     let run = latest(home.path());
-    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
-    let applied = journal.matches("\"event\":\"apply\"").count();
-    let healed = journal.matches("\"event\":\"healed\"").count();
-    assert!(applied >= 1 && applied == healed, "{journal}");
+    let journal = journal(&run);
+    let applied = count_event(&journal, JournalEvent::Apply);
+    let healed = count_event(&journal, JournalEvent::Healed);
+    assert!(applied >= 1 && applied == healed, "{journal:#?}");
     assert!(run.join("nodes/n2/etcd.log").exists());
     assert_clean(home.path());
 }
@@ -385,26 +346,24 @@ fn the_set_workload_loses_nothing_under_partitions_and_kills() {
     );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.starts_with("VALID"), "{stdout}");
-    let results = std::fs::read_to_string(latest(home.path()).join("results.json")).unwrap();
-    let r: serde_json::Value = serde_json::from_str(&results).unwrap();
-    assert!(r["acknowledged"].as_u64().unwrap_or(0) > 300, "{results}");
+    let results = results(&latest(home.path()));
+    assert_eq!(results.checker(), "set", "{results:?}");
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:?}");
+    let r = &results.details;
+    assert!(r["acknowledged"].as_u64().unwrap_or(0) > 300, "{results:?}");
     assert!(
         r["read"].as_u64() >= r["acknowledged"].as_u64(),
-        "{results}"
+        "{results:?}"
     );
     assert_eq!(r["lost"], serde_json::json!([]));
     assert_clean(home.path());
 }
 
-/// The `f` of every nemesis event, in order.
+/// The `f` and `value` of every nemesis event, in order.
 fn nemesis_events(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("\"process\":\"nemesis\""))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| format!("{} {}", v["f"], v["value"]))
+    common::nemesis_events(&history(run))
+        .into_iter()
+        .map(|e| format!("{} {:?}", e.f, e.value))
         .collect()
 }
 
@@ -438,12 +397,12 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
     );
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stdout));
     let run1 = latest(home.path());
-    let yaml1 = std::fs::read_to_string(run1.join("test.yaml")).unwrap();
+    let plan1 = plan(&run1);
     assert!(
-        yaml1.contains("seed: 77")
-            && yaml1.contains("time_limit: 6s")
-            && yaml1.contains("workload: register"),
-        "{yaml1}"
+        plan1.seed == 77
+            && plan1.time_limit == Duration::from_secs(6)
+            && plan1.workload == "register",
+        "{plan1:?}"
     );
     let again = faultline(
         home.path(),
@@ -459,22 +418,16 @@ fn a_replayed_run_has_the_same_options_seed_and_faults() {
     assert!(text(&again.stderr).contains("the fault schedule is the stored run's"));
     let run2 = latest(home.path());
     assert_ne!(run1, run2);
-    let yaml2 = std::fs::read_to_string(run2.join("test.yaml")).unwrap();
+    let plan2 = plan(&run2);
     // test.yaml of the replay equals the original's but for the start time.
-    let without_start = |y: &str| {
-        y.lines()
-            .filter(|l| !l.starts_with("started:"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    assert_ne!(plan1.started, plan2.started, "the start time differs");
+    let without_start = |p: &harness::plan::TestPlan| harness::plan::TestPlan {
+        started: String::new(),
+        ..p.clone()
     };
-    assert_eq!(without_start(&yaml1), without_start(&yaml2));
-    assert_ne!(yaml1, yaml2, "the start time differs");
+    assert_eq!(without_start(&plan1), without_start(&plan2));
     // analyze reproduces the stored verdict.
-    let analyzed = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["analyze", run1.to_str().unwrap()])
-        .env("FAULTLINE_HOME", home.path())
-        .output()
-        .expect("run faultline analyze");
+    let analyzed = common::faultline(home.path(), &["analyze", run1.to_str().unwrap()]);
     assert_eq!(
         analyzed.status.code(),
         first.status.code(),
@@ -497,8 +450,9 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let home = home();
-    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
+    let child = cmd(
+        home.path(),
+        &[
             "test",
             "--cluster",
             "local:3",
@@ -511,13 +465,13 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
             "--seed",
             "3",
             "--store",
-        ])
-        .arg(home.path().join("store"))
-        .env("FAULTLINE_HOME", home.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        ],
+    )
+    .arg(common::store(home.path()))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn");
     // Should an assertion fail while it runs, the run is interrupted (and so heals and
     // removes its cluster) before the test's home is removed under it.
     struct Interrupt(u32);
@@ -541,14 +495,7 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // The cluster's journal (beside it: its identity and its lease).
-        let journal: String = std::fs::read_dir(home.path().join("journal"))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .collect();
-        if journal.contains("\"event\":\"applied\"") {
+        if any_journal_shows_applied(&home.path().join("journal")) {
             break;
         }
         assert!(Instant::now() < deadline, "no fault was applied");
@@ -567,11 +514,11 @@ fn ctrl_c_mid_run_still_heals_collects_and_checks() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     let run = latest(home.path());
-    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
-    let applied = journal.matches("\"event\":\"apply\"").count();
+    let journal = journal(&run);
+    let applied = count_event(&journal, JournalEvent::Apply);
     assert!(
-        applied >= 1 && applied == journal.matches("\"event\":\"healed\"").count(),
-        "{journal}"
+        applied >= 1 && applied == count_event(&journal, JournalEvent::Healed),
+        "{journal:#?}"
     );
     for f in ["results.json", "report.html", "nodes/n1/etcd.log"] {
         assert!(run.join(f).exists(), "{f}");

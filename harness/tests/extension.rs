@@ -7,7 +7,8 @@
 //! be valid and one that drops acknowledged adds must be found invalid, so the test can fail.
 
 use checkers::check::Checker;
-use checkers::history::Value;
+use checkers::history::{Event, Value};
+use checkers::Verdict;
 use clusters::Cluster;
 use harness::cli::TestArgs;
 use harness::exit::Exit;
@@ -19,6 +20,8 @@ use workloads::db::{only_options, DatabaseKind, DbOptions};
 use workloads::op::BoxFuture;
 use workloads::workload::{OpStream, WorkloadOptions};
 use workloads::{Client, Database, DbError, Op, Outcome, Registry, Workload};
+mod common;
+use common::{has_f, history, latest, results, RunResults};
 
 /// A counter on the controller; `lossy` acknowledges every third add without applying it.
 struct Counter {
@@ -179,18 +182,16 @@ fn args(store: PathBuf) -> TestArgs {
     }
 }
 
-fn run(lossy: bool) -> (Exit, serde_json::Value, String) {
+fn run(lossy: bool) -> (Exit, RunResults, Vec<Event>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = Registry::builtin()
         .with_database(Arc::new(ToyDbKind { lossy }))
         .with_workload(Arc::new(CounterWorkload));
     let exit = harness::test_cmd::run_with(&args(dir.path().join("store")), &registry)
         .unwrap_or_else(|e| panic!("the toy run failed: {e:?}"));
-    let run = std::fs::canonicalize(dir.path().join("store/latest")).expect("store/latest");
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).expect("results"))
-            .expect("results.json");
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let run = latest(dir.path());
+    let results = results(&run);
+    let history = history(&run);
     assert!(run.join("report.html").is_file() && run.join("test.yaml").is_file());
     (exit, results, history)
 }
@@ -203,15 +204,15 @@ fn run(lossy: bool) -> (Exit, serde_json::Value, String) {
 fn a_toy_database_and_workload_run_end_to_end_through_the_registries() {
     clusters::testing::require_root();
     let (exit, results, history) = run(false);
-    assert_eq!(exit, Exit::Valid, "{results}");
-    assert_eq!(results["checker"], "linearizable");
-    assert_eq!(results["model"], "counter");
-    assert!(history.contains(r#""f":"add""#) && history.contains(r#""f":"read""#));
+    assert_eq!(exit, Exit::Valid, "{results:?}");
+    assert_eq!(results.checker(), "linearizable");
+    assert_eq!(results.details["model"], "counter");
+    assert!(has_f(&history, "add") && has_f(&history, "read"));
     let (exit, results, _) = run(true);
     assert_eq!(
         exit,
         Exit::Invalid,
-        "a counter that drops acknowledged adds: {results}"
+        "a counter that drops acknowledged adds: {results:?}"
     );
-    assert_eq!(results["valid"], false);
+    assert_eq!(results.head.valid, Verdict::Invalid);
 }

@@ -8,29 +8,18 @@
 //! rejoin it, committed rows intact. Needs root (network namespaces, sshd); CI runs them as
 //! root.
 
+use checkers::txn::Consistency;
 use clusters::testing::require_root;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use nemesis::Kind;
 use std::sync::Mutex;
+mod common;
+use common::{
+    any_apply_failed, assert_history_is_busy, attempted, faultline, faultline_stored, journal,
+    latest, plan, read, results, text, Cluster,
+};
 
 /// One run at a time: they would compete for the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .arg("--store")
-        .arg(home.join("store"))
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 #[test]
 #[cfg_attr(not_root, ignore = "needs root: network namespaces and sshd")]
@@ -38,7 +27,7 @@ fn galera_survives_partitions_and_kills_and_is_whole_again() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let home = clusters::testing::home();
-    let out = faultline(
+    let out = faultline_stored(
         home.path(),
         &[
             "test",
@@ -62,34 +51,34 @@ fn galera_survives_partitions_and_kills_and_is_whole_again() {
             "1",
         ],
     );
-    let dir = std::fs::canonicalize(home.path().join("store/latest")).expect("store/latest");
+    let dir = latest(home.path());
     // The run completed and was checked: valid (0) or not (1), never an internal error.
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "exit {:?}",
         out.status.code()
     );
-    let plan = read(dir.join("test.yaml"));
-    assert!(
-        plan.contains("\nconsistency: snapshot-isolation\n"),
-        "{plan}"
+    let plan = plan(&dir);
+    assert_eq!(
+        plan.consistency,
+        Some(Consistency::SnapshotIsolation),
+        "{plan:?}"
     );
-    let results: serde_json::Value =
-        serde_json::from_str(&read(dir.join("results.json"))).expect("results.json");
-    assert_eq!(results["checker"], "transactional");
-    assert_eq!(results["consistency"], "snapshot-isolation");
+    let results = results(&dir);
+    assert_eq!(results.checker(), "transactional");
+    assert_eq!(results.consistency(), Some(Consistency::SnapshotIsolation));
 
     // Real faults of both kinds, each applied and healed.
-    let journal = read(dir.join("nemesis.jsonl"));
-    for fault in ["kill", "partition"] {
+    let journal = journal(&dir);
+    let raw = || read(dir.join("nemesis.jsonl"));
+    for fault in [Kind::Kill, Kind::Partition] {
         assert!(
-            journal
-                .lines()
-                .any(|l| l.contains(&format!("\"fault\":\"{fault}\"")) && l.contains("\"apply\"")),
-            "no {fault} was applied:\n{journal}"
+            attempted(&journal, fault) > 0,
+            "no {fault:?} was applied:\n{}",
+            raw()
         );
     }
-    assert!(!journal.contains("apply-failed"), "{journal}");
+    assert!(!any_apply_failed(&journal), "{}", raw());
     let log = read(dir.join("faultline.log"));
     assert!(!log.contains("HEAL FAILED"), "{log}");
     // The cluster is whole again.
@@ -108,42 +97,7 @@ fn galera_survives_partitions_and_kills_and_is_whole_again() {
     assert!(restarted, "no node was started twice");
 
     // Transactions committed, on every node, and nothing was guessed.
-    let history = read(dir.join("history.jsonl"));
-    let ok = history.matches("\"type\":\"ok\"").count();
-    assert!(ok > 200, "only {ok} transactions committed");
-    for line in history
-        .lines()
-        .filter(|l| l.contains("\"f\":\"txn\"") && l.contains("\"type\":\"info\""))
-    {
-        assert!(
-            line.contains("during COMMIT") || line.contains("no answer within"),
-            "{line}"
-        );
-    }
-}
-
-/// Removes a cluster however the test ends (a panic included).
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline_at(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
-
-fn faultline_at(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!(
-        "$ faultline {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    assert_history_is_busy(&dir);
 }
 
 #[test]
@@ -153,21 +107,18 @@ fn every_node_killed_then_the_most_advanced_bootstraps_and_the_rest_rejoin() {
     require_root();
     let home = clusters::testing::home();
     let h = home.path();
-    let name = format!("t-galera-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let out = faultline_at(h, &["cluster", "up", "--local", "3", "--name", &name]);
-    assert!(out.status.success());
-    let c = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let db = |action: &str| faultline_at(h, &["db", action, "--cluster", &c, "--db", "galera"]);
+    let cluster = Cluster::up(h, &format!("t-galera-{}", std::process::id()), 3);
+    let c = cluster.arg();
+    let db = |action: &str| faultline(h, &["db", action, "--cluster", c, "--db", "galera"]);
     let out = db("start");
     assert_eq!(out.status.code(), Some(0));
     let sql = |node: &str, sql: &str| {
-        let out = faultline_at(
+        let out = faultline(
             h,
             &[
                 "exec",
                 "--cluster",
-                &c,
+                c,
                 "--node",
                 node,
                 "--",
@@ -182,19 +133,19 @@ fn every_node_killed_then_the_most_advanced_bootstraps_and_the_rest_rejoin() {
             ],
         );
         assert!(out.status.success(), "{sql} on {node}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        text(&out.stdout)
     };
     // Committed on n2 (so replicated, and in every node's position), then every node killed.
     sql(
         node_n(2),
         "INSERT INTO faultline.faultline_register VALUES (1, 10), (2, 20), (3, 30)",
     );
-    let out = faultline_at(
+    let out = faultline(
         h,
         &[
             "nemesis",
             "--cluster",
-            &c,
+            c,
             "kill",
             "--db",
             "galera",
@@ -211,7 +162,7 @@ fn every_node_killed_then_the_most_advanced_bootstraps_and_the_rest_rejoin() {
         3
     );
     // Heal restarts them: one bootstraps from its recovered position, the others join it.
-    let out = faultline_at(h, &["heal", "--cluster", &c]);
+    let out = faultline(h, &["heal", "--cluster", c]);
     assert_eq!(out.status.code(), Some(0));
     let out = db("status");
     assert_eq!(
@@ -230,12 +181,12 @@ fn every_node_killed_then_the_most_advanced_bootstraps_and_the_rest_rejoin() {
         assert!(got.contains("wsrep_cluster_size\t3"), "n{n}: {got}");
         assert!(got.contains("wsrep_cluster_status\tPrimary"), "n{n}: {got}");
     }
-    let out = faultline_at(
+    let out = faultline(
         h,
         &[
             "exec",
             "--cluster",
-            &c,
+            c,
             "--",
             "sh",
             "-c",

@@ -11,35 +11,20 @@ use std::process::{Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;
-use common::{cmd, faultline, text, up};
+use common::{cmd, db_journal, faultline, parse_journal_lenient, run_echoed, text, Cluster};
+use nemesis::journal::Event as JournalEvent;
+use nemesis::Fault;
 
 /// One at a time: they would compete for the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Removes a cluster however the test ends (a panic included).
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
-
 /// `faultline ARGS` run in directory `dir` (so that a relative `--db FILE.yaml` is relative
 /// to it).
 fn faultline_in(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    let out = cmd(home, args)
-        .current_dir(dir)
-        .output()
-        .expect("run faultline");
-    eprintln!(
-        "$ (cd {}; faultline {})\n{}{}",
-        dir.display(),
-        args.join(" "),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
+    let mut c = cmd(home, args);
+    c.current_dir(dir);
+    eprintln!("$ cd {}", dir.display());
+    run_echoed(c, args)
 }
 
 /// A database that is a `sleep 100000` on each node, as `toy.yaml` in `dir`.
@@ -122,8 +107,8 @@ fn heal_restarts_a_defined_database_and_names_a_definition_that_changed_or_is_go
     let home = home();
     let h = home.path();
     let name = format!("t-heal-def-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 2);
+    let cluster = Cluster::up(h, &name, 2);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let defs = h.join("defs");
     std::fs::create_dir_all(&defs).expect("mkdir");
@@ -281,8 +266,8 @@ fn a_stale_pid_file_never_pauses_or_kills_another_process() {
     let home = home();
     let h = home.path();
     let name = format!("t-heal-pid-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 1);
+    let cluster = Cluster::up(h, &name, 1);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let def = toy(h);
     let def = def.to_str().expect("utf-8 path");
@@ -341,28 +326,21 @@ fn a_stale_pid_file_never_pauses_or_kills_another_process() {
 /// (and not yet healed); returns that node. Reads the file itself, to be quick.
 fn wait_kill_on(path: &Path, nodes: &[&str], until: Instant) -> Option<String> {
     while Instant::now() < until {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let event = |id: &serde_json::Value, what: &str| {
-            lines.iter().any(|l| l["id"] == *id && l["event"] == what)
-        };
+        let lines = parse_journal_lenient(&std::fs::read_to_string(path).unwrap_or_default());
+        let event =
+            |id: u64, what: JournalEvent| lines.iter().any(|l| l.id == id && l.event == what);
         for l in &lines {
-            if l["event"] != "apply" || l["fault"]["fault"] != "kill" {
+            let Some(Fault::Kill(kill)) = &l.fault else {
                 continue;
-            }
-            if !event(&l["id"], "applied") || event(&l["id"], "healed") {
-                continue;
-            }
-            let on = l["fault"]["nodes"].as_array().cloned().unwrap_or_default();
-            if let Some(n) = on
-                .iter()
-                .filter_map(|n| n.as_str())
-                .find(|n| nodes.contains(n))
+            };
+            if l.event != JournalEvent::Apply
+                || !event(l.id, JournalEvent::Applied)
+                || event(l.id, JournalEvent::Healed)
             {
-                return Some(n.to_string());
+                continue;
+            }
+            if let Some(n) = kill.nodes.iter().find(|n| nodes.contains(&n.as_str())) {
+                return Some(n.clone());
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -385,8 +363,8 @@ fn heal_after_a_killed_test_restarts_a_replica_with_the_tests_options() {
     let home = home();
     let h = home.path();
     let name = format!("t-heal-pg-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let store = h.join("store");
     let mut test = cmd(
@@ -455,11 +433,12 @@ fn heal_after_a_killed_test_restarts_a_replica_with_the_tests_options() {
         std::thread::sleep(Duration::from_millis(500));
     }
     // The test's database and options are journaled as `faultline db start` journals them.
-    let journal = std::fs::read_to_string(h.join(format!("journal/{name}.db.jsonl")))
-        .expect("the database journal");
+    let journal = db_journal(h, &name);
     assert!(
-        journal.contains("\"action\":\"start\"") && journal.contains("\"replicas\":\"2\""),
-        "{journal}"
+        journal
+            .iter()
+            .any(|l| l["action"] == "start" && l["options"]["replicas"] == "2"),
+        "{journal:#?}"
     );
 }
 
@@ -477,8 +456,8 @@ fn a_port_squatter_fails_postgres_setup_naming_it() {
     let home = home();
     let h = home.path();
     let name = format!("t-heal-squat-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 1);
+    let cluster = Cluster::up(h, &name, 1);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     // Listens on PostgreSQL's port on every IPv4 address, and never answers.
     let squatter = on(

@@ -6,15 +6,7 @@
 use clusters::testing::{home, require_root};
 use std::path::Path;
 mod common;
-use common::{faultline, text, up};
-
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
+use common::{faultline, text, Cluster};
 
 /// How a TCP connect from `from` to n1's IPv6 address ends: "refused" (reachable) or
 /// "timeout" (dropped).
@@ -53,8 +45,8 @@ fn a_partition_drops_ipv6_between_nodes_with_ipv6_addresses() {
     let home = home();
     let h = home.path();
     let name = format!("t-v6-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     // Each node n<i> gets fd00:fa17::<i> on the interface of its IPv4 address.
     let out = faultline(

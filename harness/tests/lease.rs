@@ -10,18 +10,10 @@ use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;
-use common::{cmd, faultline, text, up};
+use common::{cmd, faultline, journal, text, Cluster};
+use nemesis::journal::Event as JournalEvent;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Removes a cluster however the test ends (a panic included).
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
 
 /// Kills a child left running when the test fails.
 struct Reap(Child);
@@ -84,8 +76,8 @@ fn a_second_controller_is_refused_and_the_first_stays_valid() {
     let home = home();
     let h = home.path();
     let name = format!("t-lease-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let store = h.join("store");
     let store = store.to_str().expect("utf-8 path");
@@ -188,8 +180,8 @@ fn a_holder_killed_with_sigkill_does_not_block_the_next() {
     let home = home();
     let h = home.path();
     let name = format!("t-lease-crash-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let held = cmd(
         h,
@@ -248,8 +240,8 @@ fn a_heal_from_outside_is_recorded_in_the_tests_history_and_report() {
     let home = home();
     let h = home.path();
     let name = format!("t-outside-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
     let c = c.to_str().expect("utf-8 path");
     let store = h.join("store");
     let (out_path, err_path) = (h.join("t.out"), h.join("t.err"));
@@ -350,12 +342,11 @@ fn a_heal_from_outside_is_recorded_in_the_tests_history_and_report() {
     let report = std::fs::read_to_string(run.join("report.html")).expect("report");
     assert!(report.contains("1 healed from outside the run"), "{report}");
     // The run's copy of the journal tells how the partition ended.
-    let journal = std::fs::read_to_string(run.join("nemesis.jsonl")).expect("nemesis.jsonl");
+    let journal = journal(&run);
     assert!(
         journal
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .any(|e| e["event"] == "healed" && e["pid"] != pid),
-        "{journal}"
+            .iter()
+            .any(|e| e.event == JournalEvent::Healed && e.pid != pid),
+        "{journal:#?}"
     );
 }

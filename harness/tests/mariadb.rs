@@ -11,35 +11,21 @@
 //! No acknowledged append is lost to a kill in any of them. They need root (network
 //! namespaces, sshd); CI runs them as root.
 
-use checkers::check::{check, Checked, Checker};
-use checkers::read::{open, Format};
-use checkers::txn::{Consistency, TxnModel};
+use checkers::txn::Consistency;
 use checkers::Verdict;
 use clusters::testing::require_root;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 mod common;
-use common::assert_no_acknowledged_append_lost;
+use common::{
+    anomaly_types, assert_faults_and_recoveries, assert_history_is_busy,
+    assert_no_acknowledged_append_lost_in, check_as, db_option, errors_starting, faultline_stored,
+    latest, plan, read, results, MARIADB_LOG,
+};
 
 /// One run at a time: they would compete for the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .arg("--store")
-        .arg(home.join("store"))
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
-}
 
 /// A 20 s list-append run on one MariaDB server with kills and pauses every 3 s.
 fn run(home: &Path, extra: &[&str], seed: &str) -> (Output, PathBuf) {
@@ -65,71 +51,18 @@ fn run(home: &Path, extra: &[&str], seed: &str) -> (Output, PathBuf) {
         seed,
     ];
     args.extend_from_slice(extra);
-    let out = faultline(home, &args);
+    let out = faultline_stored(home, &args);
     (out, latest(home))
 }
 
-fn check_as(dir: &Path, consistency: Consistency) -> Checked {
-    let history = dir.join("history.jsonl");
-    let reader = open(&history, Format::Jsonl).expect("history.jsonl");
-    check(
-        &Checker::transactional(TxnModel::ListAppend, consistency),
-        reader,
-        "history.jsonl",
-        &mut |_| {},
-    )
-    .expect("a readable transactional history")
-}
-
-fn anomalies(c: &Checked) -> Vec<String> {
-    let doc = serde_json::to_value(&c.results).expect("results");
-    doc["anomalies"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The faults were real and MariaDB came back after each kill: the journal shows applied
-/// kills, and the server log a crash recovery after each start but the first.
-fn assert_faults_and_recoveries(dir: &Path) {
-    let journal = read(dir.join("nemesis.jsonl"));
-    let kills = journal
-        .lines()
-        .filter(|l| l.contains("\"fault\":\"kill\"") && l.contains("\"apply\""))
-        .count();
-    assert!(kills >= 1, "no kill was applied:\n{journal}");
-    assert!(!journal.contains("apply-failed"), "{journal}");
-    let log = read(dir.join("nodes/n1/mariadb.log"));
-    let starts = log.matches("== start").count();
-    let ready = log.matches("ready for connections").count();
-    let recoveries = log.matches("Starting crash recovery").count();
-    assert!(starts > kills, "{starts} starts for {kills} kills");
+/// No acknowledged append is lost to a kill, and more than 100 acknowledged elements were
+/// read back.
+fn assert_appends_read_back(dir: &Path) {
+    let (checked, _) = assert_no_acknowledged_append_lost_in(dir);
     assert!(
-        recoveries >= 1 && ready >= 2,
-        "{recoveries} recoveries, {ready} times ready"
+        checked > 100,
+        "only {checked} acknowledged elements read back"
     );
-}
-
-/// Transactions committed and failed for the reasons the classification names; nothing is
-/// guessed: every info happened at or after COMMIT, or timed out in the harness.
-fn assert_history_is_busy(dir: &Path) -> String {
-    let history = read(dir.join("history.jsonl"));
-    let ok = history.matches("\"type\":\"ok\"").count();
-    assert!(ok > 200, "only {ok} transactions committed");
-    let infos = history
-        .lines()
-        .filter(|l| l.contains("\"f\":\"txn\"") && l.contains("\"type\":\"info\""));
-    for line in infos {
-        assert!(
-            line.contains("during COMMIT") || line.contains("no answer within"),
-            "{line}"
-        );
-    }
-    history
 }
 
 #[test]
@@ -141,28 +74,29 @@ fn repeatable_read_without_snapshot_isolation_loses_updates() {
     let (out, dir) = run(home.path(), &["--isolation", "repeatable-read"], "1");
     // Checked against what the level's name promises: repeatable read. It is not.
     assert_eq!(out.status.code(), Some(1), "invalid under repeatable-read");
-    let plan = read(dir.join("test.yaml"));
-    assert!(plan.contains("\nconsistency: repeatable-read\n"), "{plan}");
-    assert!(plan.contains("snapshot-isolation: \"off\""), "{plan}");
-    let results: serde_json::Value =
-        serde_json::from_str(&read(dir.join("results.json"))).expect("results.json");
-    assert_eq!(results["checker"], "transactional");
-    assert_eq!(results["valid"], false);
-    assert_faults_and_recoveries(&dir);
+    let plan = plan(&dir);
+    assert_eq!(
+        plan.consistency,
+        Some(Consistency::RepeatableRead),
+        "{plan:?}"
+    );
+    assert_eq!(
+        db_option(&plan, "snapshot-isolation"),
+        Some("off"),
+        "{plan:?}"
+    );
+    let results = results(&dir);
+    assert_eq!(results.checker(), "transactional");
+    assert_eq!(results.head.valid, Verdict::Invalid);
+    assert_faults_and_recoveries(&dir, &MARIADB_LOG);
     let history = assert_history_is_busy(&dir);
-    assert!(
-        !history.contains("\"error\":\"1020:"),
-        "error 1020 with innodb_snapshot_isolation off"
-    );
-    let (checked, _) = assert_no_acknowledged_append_lost(&history);
-    assert!(
-        checked > 100,
-        "only {checked} acknowledged elements read back"
-    );
+    let (_, refused) = errors_starting(&history, "1020:");
+    assert_eq!(refused, 0, "error 1020 with innodb_snapshot_isolation off");
+    assert_appends_read_back(&dir);
     // Snapshot isolation forbids what it shows: a lost update (P4) or G-single.
     let si = check_as(&dir, Consistency::SnapshotIsolation);
     assert_eq!(si.verdict, Verdict::Invalid, "{}", si.summary());
-    let found = anomalies(&si);
+    let found = anomaly_types(&si);
     assert!(
         found.iter().any(|a| a == "lost-update" || a == "G-single"),
         "{found:?}"
@@ -192,31 +126,24 @@ fn snapshot_isolation_on_turns_conflicts_into_error_1020() {
         "{}",
         read(dir.join("results.json"))
     );
-    let plan = read(dir.join("test.yaml"));
+    let plan = plan(&dir);
     assert!(
-        plan.contains("\nconsistency: snapshot-isolation\n")
-            && plan.contains("snapshot-isolation: \"on\""),
-        "{plan}"
+        plan.consistency == Some(Consistency::SnapshotIsolation)
+            && db_option(&plan, "snapshot-isolation") == Some("on"),
+        "{plan:?}"
     );
-    assert_faults_and_recoveries(&dir);
+    assert_faults_and_recoveries(&dir, &MARIADB_LOG);
     let history = assert_history_is_busy(&dir);
     // The conflicts are there, and come back as definite failures naming 1020.
-    let refused = history
-        .lines()
-        .filter(|l| l.contains("\"type\":\"fail\"") && l.contains("\"error\":\"1020:"))
-        .count();
+    let (refused, _) = errors_starting(&history, "1020:");
     assert!(
         refused >= 10,
         "only {refused} transactions failed with 1020"
     );
-    let (checked, _) = assert_no_acknowledged_append_lost(&history);
-    assert!(
-        checked > 100,
-        "only {checked} acknowledged elements read back"
-    );
+    assert_appends_read_back(&dir);
     // Even judged as strictly as serializability, no lost update is left.
     let ser = check_as(&dir, Consistency::Serializable);
-    let found = anomalies(&ser);
+    let found = anomaly_types(&ser);
     assert!(
         !found.iter().any(|a| a == "lost-update" || a == "G-single"),
         "{found:?}"
@@ -236,18 +163,15 @@ fn serializable_is_serializable_under_kills_and_pauses() {
         "{}",
         read(dir.join("results.json"))
     );
-    let plan = read(dir.join("test.yaml"));
+    let plan = plan(&dir);
     assert!(
-        plan.contains("\nconsistency: serializable\n") && plan.contains("isolation: serializable"),
-        "{plan}"
+        plan.consistency == Some(Consistency::Serializable)
+            && db_option(&plan, "isolation") == Some("serializable"),
+        "{plan:?}"
     );
-    assert_faults_and_recoveries(&dir);
-    let history = assert_history_is_busy(&dir);
-    let (checked, _) = assert_no_acknowledged_append_lost(&history);
-    assert!(
-        checked > 100,
-        "only {checked} acknowledged elements read back"
-    );
+    assert_faults_and_recoveries(&dir, &MARIADB_LOG);
+    assert_history_is_busy(&dir);
+    assert_appends_read_back(&dir);
     // Two-phase locking on one server: strictly serializable too.
     let strict = check_as(&dir, Consistency::StrictSerializable);
     assert_eq!(strict.verdict, Verdict::Valid, "{}", strict.summary());

@@ -4,6 +4,7 @@
 //! one with it, tc netem does. They need root: built
 //! without it, they are listed as ignored (CI runs them as root).
 
+mod common;
 use clusters::testing::{require_root, run};
 use clusters::{local, Cluster, ClusterFile};
 use nemesis::netem::{NetemFault, NetemFaultSpec};
@@ -43,7 +44,7 @@ fn netem_adds_delay_where_asked_and_heal_removes_it() {
         &cluster,
         Journal::open(&dir.path().join("nemesis.jsonl")).unwrap(),
     )
-    .with_helper(PathBuf::from(env!("CARGO_BIN_EXE_faultline")));
+    .with_helper(PathBuf::from(common::FAULTLINE));
     let addrs = nem.addresses().unwrap();
     let (a2, a3) = (addrs["n2"][0], addrs["n3"][0]);
     let base = connect_ms(&cluster, "n1", a2);

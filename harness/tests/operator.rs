@@ -5,22 +5,13 @@
 
 use clusters::testing::{home, require_root};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;
-use common::{faultline, text, up};
+use common::{cmd, faultline, text, Cluster};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Removes a cluster however the test ends (a panic included).
-struct Down<'a>(&'a Path, &'a str);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", self.1]);
-    }
-}
 
 /// The output of `faultline exec` split into (node, lines) groups.
 fn groups(stdout: &str) -> Vec<(String, Vec<String>)> {
@@ -47,8 +38,8 @@ fn exec_runs_everywhere_names_failures_and_passes_arguments_literally() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let home = home();
-    let _down = Down(home.path(), "t-exec-cli");
-    let c = up(home.path(), "t-exec-cli", 3);
+    let cluster = Cluster::up(home.path(), "t-exec-cli", 3);
+    let c = cluster.file.clone();
     let c = c.to_str().unwrap();
 
     let out = faultline(home.path(), &["exec", "--cluster", c, "--", "hostname"]);
@@ -116,8 +107,8 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let home = home();
-    let _down = Down(home.path(), "t-heal-cli");
-    let c = up(home.path(), "t-heal-cli", 3);
+    let cluster = Cluster::up(home.path(), "t-heal-cli", 3);
+    let c = cluster.file.clone();
     let c = c.to_str().unwrap();
     let n2 = node_address(home.path(), c, "n2");
     let probe = format!("timeout 1 bash -c '</dev/tcp/{n2}/22'");
@@ -143,8 +134,9 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
     assert!(reach("n1") && reach("n3"));
 
     // A controller holds a partition, and is killed with SIGKILL while it does.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
+    let mut child = cmd(
+        home.path(),
+        &[
             "nemesis",
             "--cluster",
             c,
@@ -153,12 +145,12 @@ fn a_partition_survives_a_killed_controller_and_heal_restores_it() {
             "partition",
             "--isolate",
             "n2",
-        ])
-        .env("FAULTLINE_HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let st = text(&faultline(home.path(), &["nemesis", "--cluster", c, "status"]).stdout);

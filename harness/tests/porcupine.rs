@@ -1,8 +1,8 @@
 //! `faultline check` on every file of Porcupine's test data: each verdict must match
 //! ../shared/data/porcupine/MANIFEST.md, with no unknown.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+mod common;
 
 fn data() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine");
@@ -15,10 +15,9 @@ fn data() -> PathBuf {
 }
 
 /// Exit code of `faultline check --model MODEL FILE`.
-fn check(model: &str, file: &PathBuf) -> i32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["check", "--model", model])
-        .arg(file)
+fn check(model: &str, file: &Path) -> i32 {
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = common::cmd_stateless(&["check", "--model", model, file])
         .output()
         .expect("run faultline");
     out.status.code().expect("exit code")

@@ -6,35 +6,22 @@
 //! append is lost to a kill at either level. They need root
 //! (network namespaces, sshd); CI runs them as root.
 
-use checkers::check::{check, Checked, Checker};
-use checkers::read::{open, Format};
-use checkers::txn::{Consistency, TxnModel};
+use checkers::history::EventKind;
+use checkers::txn::Consistency;
 use checkers::Verdict;
 use clusters::testing::require_root;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 mod common;
-use common::assert_no_acknowledged_append_lost;
+use common::{
+    anomalies, assert_faults_and_recoveries, assert_history_is_busy,
+    assert_no_acknowledged_append_lost_in, check_as, count_kind, db_option, errors_starting,
+    faultline_stored, history, latest, plan, read, results, POSTGRES_LOG,
+};
 
 /// One run at a time: they would compete for the two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .arg("--store")
-        .arg(home.join("store"))
-        .env("FAULTLINE_HOME", home)
-        .output()
-        .expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
-}
 
 /// A 20 s list-append run on one PostgreSQL primary with kills and pauses every 3 s.
 fn run(home: &Path, isolation: &str, seed: &str) -> (Output, PathBuf) {
@@ -75,86 +62,28 @@ fn run_on(
         seed,
     ];
     args.extend_from_slice(extra);
-    let out = faultline(home, &args);
+    let out = faultline_stored(home, &args);
     (out, latest(home))
 }
 
-fn check_as(dir: &Path, consistency: Consistency) -> Checked {
-    let history = dir.join("history.jsonl");
-    let reader = open(&history, Format::Jsonl).expect("history.jsonl");
-    check(
-        &Checker::transactional(TxnModel::ListAppend, consistency),
-        reader,
-        "history.jsonl",
-        &mut |_| {},
-    )
-    .expect("a readable transactional history")
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The faults were real and PostgreSQL came back after each kill: the journal shows applied
-/// kills and pauses, and the server log a recovery after each start but the first.
-fn assert_faults_and_recoveries(dir: &Path) {
-    let journal = read(dir.join("nemesis.jsonl"));
-    let applied = |fault: &str| {
-        let ids: Vec<&str> = journal
-            .lines()
-            .filter(|l| l.contains(&format!("\"fault\":\"{fault}\"")) && l.contains("\"apply\""))
-            .filter_map(|l| l.split("\"id\":").nth(1)?.split(',').next())
-            .collect();
-        ids.iter()
-            .filter(|id| {
-                journal
-                    .lines()
-                    .any(|l| l.contains(&format!("\"id\":{id},")) && l.contains("\"applied\""))
-            })
-            .count()
-    };
-    let kills = applied("kill");
-    assert!(kills >= 1, "no kill was applied:\n{journal}");
-    assert!(!journal.contains("apply-failed"), "{journal}");
-    let log = read(dir.join("nodes/n1/postgres.log"));
-    let starts = log.matches("== start").count();
-    let ready = log
-        .matches("database system is ready to accept connections")
-        .count();
-    let recoveries = log.matches("automatic recovery in progress").count();
-    assert!(starts > kills, "{starts} starts for {kills} kills");
+/// The faults were real and PostgreSQL came back after each kill, and transactions
+/// committed, conflicted (serialization failures) and failed for the reasons the
+/// classification names.
+fn assert_faults_recoveries_and_conflicts(dir: &Path) {
+    assert_faults_and_recoveries(dir, &POSTGRES_LOG);
+    let history = assert_history_is_busy(dir);
+    let (_, conflicts) = errors_starting(&history, "40001: could not serialize access");
     assert!(
-        recoveries >= 1 && ready >= 2,
-        "{recoveries} recoveries, {ready} times ready"
-    );
-}
-
-/// Transactions committed, conflicted and failed for the reasons the classification names.
-fn assert_history_is_busy(dir: &Path) {
-    let history = read(dir.join("history.jsonl"));
-    let ok = history.matches("\"type\":\"ok\"").count();
-    assert!(ok > 200, "only {ok} transactions committed");
-    assert!(
-        history.contains("\"error\":\"40001: could not serialize access"),
+        conflicts > 0,
         "no serialization failure: transactions did not conflict"
     );
-    // Nothing is guessed: every info happened at or after COMMIT, or timed out in the harness.
-    let infos = history
-        .lines()
-        .filter(|l| l.contains("\"f\":\"txn\"") && l.contains("\"type\":\"info\""));
-    for line in infos {
-        assert!(
-            line.contains("during COMMIT") || line.contains("no answer within"),
-            "{line}"
-        );
-    }
 }
 
 /// No acknowledged append is lost (see [`assert_no_acknowledged_append_lost`]), and some of
 /// the reads that say so span a kill, without which the check would mean little. Returns how
 /// many (append, read) pairs spanned a kill.
 fn assert_append_survives_kills(dir: &Path) -> usize {
-    let (_, spanning) = assert_no_acknowledged_append_lost(&read(dir.join("history.jsonl")));
+    let (_, spanning) = assert_no_acknowledged_append_lost_in(dir);
     assert!(
         spanning > 0,
         "no read after a kill of an element acknowledged before it"
@@ -171,36 +100,32 @@ fn repeatable_read_shows_write_skew_that_snapshot_isolation_allows() {
     let (out, dir) = run(home.path(), "repeatable-read", "1");
     // Checked against what repeatable read promises in PostgreSQL: snapshot isolation.
     assert_eq!(out.status.code(), Some(0), "valid under snapshot isolation");
-    let plan = read(dir.join("test.yaml"));
-    assert!(
-        plan.contains("\nconsistency: snapshot-isolation\n"),
-        "{plan}"
+    let plan = plan(&dir);
+    assert_eq!(
+        plan.consistency,
+        Some(Consistency::SnapshotIsolation),
+        "{plan:?}"
     );
-    let results: serde_json::Value =
-        serde_json::from_str(&read(dir.join("results.json"))).expect("results.json");
-    assert_eq!(results["checker"], "transactional");
-    assert_eq!(results["consistency"], "snapshot-isolation");
-    assert_eq!(results["valid"], true);
-    assert_faults_and_recoveries(&dir);
-    assert_history_is_busy(&dir);
+    let results = results(&dir);
+    assert_eq!(results.checker(), "transactional");
+    assert_eq!(results.consistency(), Some(Consistency::SnapshotIsolation));
+    assert_eq!(results.head.valid, Verdict::Valid);
+    assert_faults_recoveries_and_conflicts(&dir);
     assert_append_survives_kills(&dir);
 
     // The same history, twice more: serializability forbids the write skew it shows...
     let ser = check_as(&dir, Consistency::Serializable);
     assert_eq!(ser.verdict, Verdict::Invalid, "{}", ser.summary());
-    let doc = serde_json::to_value(&ser.results).unwrap();
-    let anomalies = doc["anomalies"].as_object().expect("anomalies");
+    let found = anomalies(&ser);
     assert!(
-        anomalies.contains_key("G2-item") || anomalies.contains_key("G-single"),
+        found.contains_key("G2-item") || found.contains_key("G-single"),
         "{:?}",
-        anomalies.keys().collect::<Vec<_>>()
+        found.keys().collect::<Vec<_>>()
     );
     // ... every cycle is one a reader can follow: each edge names its kind and why.
-    for list in anomalies.values() {
-        for a in list.as_array().into_iter().flatten() {
-            for e in a["cycle"].as_array().into_iter().flatten() {
-                assert!(e["kind"].is_string() && e["why"].is_string(), "{e}");
-            }
+    for a in found.values().flatten() {
+        for e in &a.cycle {
+            assert!(!e.kind.is_empty() && !e.why.is_empty(), "{e:?}");
         }
     }
     // ... and snapshot isolation allows all of it (no false alarm).
@@ -221,14 +146,13 @@ fn serializable_is_strict_serializable_under_kills_and_pauses() {
         "{}",
         read(dir.join("results.json"))
     );
-    let plan = read(dir.join("test.yaml"));
+    let plan = plan(&dir);
     assert!(
-        plan.contains("\nconsistency: strict-serializable\n")
-            && plan.contains("isolation: serializable"),
-        "{plan}"
+        plan.consistency == Some(Consistency::StrictSerializable)
+            && db_option(&plan, "isolation") == Some("serializable"),
+        "{plan:?}"
     );
-    assert_faults_and_recoveries(&dir);
-    assert_history_is_busy(&dir);
+    assert_faults_recoveries_and_conflicts(&dir);
     let spanning = assert_append_survives_kills(&dir);
     eprintln!("{spanning} acknowledged elements read back across a kill");
     let strict = check_as(&dir, Consistency::StrictSerializable);
@@ -260,13 +184,14 @@ fn reads_from_replicas_are_snapshots_of_the_past_not_of_the_present() {
         "{}",
         read(dir.join("results.json"))
     );
-    let plan = read(dir.join("test.yaml"));
-    for want in [
-        "\nconsistency: snapshot-isolation\n",
-        "replicas: '2'",
-        "reads: replicas",
-    ] {
-        assert!(plan.contains(want), "{want} in:\n{plan}");
+    let plan = plan(&dir);
+    assert_eq!(
+        plan.consistency,
+        Some(Consistency::SnapshotIsolation),
+        "{plan:?}"
+    );
+    for (key, want) in [("replicas", "2"), ("reads", "replicas")] {
+        assert_eq!(db_option(&plan, key), Some(want), "{key} in {plan:?}");
     }
     // Both replicas were made from the primary and streamed from it.
     for n in ["n2", "n3"] {
@@ -276,14 +201,12 @@ fn reads_from_replicas_are_snapshots_of_the_past_not_of_the_present() {
             "{n}:\n{log}"
         );
     }
-    let history = read(dir.join("history.jsonl"));
-    let ok = history.matches("\"type\":\"ok\"").count();
+    let ok = count_kind(&history(&dir), EventKind::Ok);
     assert!(ok > 200, "only {ok} transactions committed");
 
     let strict = check_as(&dir, Consistency::StrictSerializable);
     assert_eq!(strict.verdict, Verdict::Invalid, "{}", strict.summary());
-    let doc = serde_json::to_value(&strict.results).unwrap();
-    let anomalies = doc["anomalies"].as_object().expect("anomalies");
+    let anomalies = anomalies(&strict);
     // What snapshots of the past give: cycles through an anti-dependency (a read that missed
     // a write), stale (realtime or process order) or not even serializable (a standby's
     // snapshot that no serial order of the primary's SSI explains); never a cycle of writes

@@ -8,28 +8,24 @@
 
 mod common;
 
+use checkers::Verdict;
 use clusters::testing::{home, require_root};
-use common::{faultline, text, up};
+use common::{faultline, latest, results, text, up};
 use harness::power::Power;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn latest(home: &Path) -> PathBuf {
-    std::fs::canonicalize(home.join("store/latest")).expect("store/latest")
-}
-
+/// The run's power, from its results.json.
 fn power(run: &Path) -> Power {
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("results.json")).expect("results.json"))
-            .expect("results.json is JSON");
-    serde_json::from_value(results["power"].clone()).expect("results.json has power")
+    results(run).power.expect("results.json has power")
 }
 
+/// The store under `home`, as an argument.
 fn store(home: &Path) -> String {
-    home.join("store").display().to_string()
+    common::store(home).display().to_string()
 }
 
 #[test]
@@ -173,8 +169,18 @@ fn a_database_stopped_for_good_mid_run_is_weak() {
     };
     let out = run(false);
     assert_eq!(out.status.code(), Some(0), "weak is still exit 0");
+    // What the user is told, and what results.json says.
     assert!(text(&out.stdout).contains("valid, weak: the database answered no op from"));
-    let p = power(&latest(home.path()));
+    let results = results(&latest(home.path()));
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:?}");
+    let p = results.power.expect("results.json has power");
+    assert!(
+        p.weak
+            .iter()
+            .any(|w| w.starts_with("the database answered no op from")),
+        "{:?}",
+        p.weak
+    );
     let last = p
         .availability
         .unavailable

@@ -5,18 +5,9 @@
 
 use clusters::testing::{home, require_root};
 use clusters::ClusterFile;
-use std::path::Path;
 use std::time::Duration;
 mod common;
-use common::{faultline, text, up};
-
-struct Down<'a>(&'a Path, String);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = faultline(self.0, &["cluster", "down", "--name", &self.1]);
-    }
-}
+use common::{faultline, text, Cluster};
 
 #[test]
 #[cfg_attr(
@@ -28,8 +19,8 @@ fn a_node_behind_a_jump_host_is_reached_through_it() {
     let home = home();
     let h = home.path();
     let name = format!("t-jump-{}", std::process::id());
-    let _down = Down(h, name.clone());
-    let c = up(h, &name, 3);
+    let cluster = Cluster::up(h, &name, 3);
+    let c = cluster.file.clone();
 
     // The same cluster, through an ssh config that reaches n2 by way of n1.
     let mut file = ClusterFile::load(&c).expect("cluster file");

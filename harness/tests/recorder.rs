@@ -2,28 +2,30 @@
 //! every complete line is valid and that `faultline check` analyzes (a torn last line is
 //! accepted with --allow-truncated).
 
+use checkers::Verdict;
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+mod common;
+use common::{cmd_stateless, faultline_stateless, results_doc};
 
 #[test]
 fn a_killed_run_leaves_a_readable_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("history.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "bench-record",
-            "--ops",
-            "1000000000",
-            "--workers",
-            "50",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cmd_stateless(&[
+        "bench-record",
+        "--ops",
+        "1000000000",
+        "--workers",
+        "50",
+        "--out",
+    ])
+    .arg(&out)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 2_000_000 {
         assert!(Instant::now() < deadline, "the run wrote too little");
@@ -45,18 +47,16 @@ fn a_killed_run_leaves_a_readable_prefix() {
         .count();
     assert_eq!(bad, 0, "only the last line may be torn");
 
-    let check = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["check", "--model", "set", "--allow-truncated", "--json"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{stdout} {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert!(v["ops"].as_u64().unwrap_or(0) > 5_000, "{stdout}");
+    let check = faultline_stateless(&[
+        "check",
+        "--model",
+        "set",
+        "--allow-truncated",
+        "--json",
+        out.to_str().expect("a UTF-8 path"),
+    ]);
+    assert_eq!(check.status.code(), Some(0));
+    let doc = results_doc(&check.stdout);
+    assert_eq!(doc.head.valid, Verdict::Valid, "{doc:?}");
+    assert!(doc.details["ops"].as_u64().unwrap_or(0) > 5_000, "{doc:?}");
 }

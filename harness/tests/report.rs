@@ -7,6 +7,7 @@
 use clusters::testing::require_chromium;
 use std::path::Path;
 use std::process::Command;
+mod common;
 
 /// A run directory: test.yaml and a history where a read returns a value overwritten before
 /// it began (invalid), with a partition in the middle.
@@ -53,17 +54,8 @@ fn stored_run(dir: &Path) {
 fn analyzed_run() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     stored_run(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("analyze")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::faultline_stateless(&["analyze", dir.path().to_str().expect("a UTF-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
     for f in [
         "report.html",
         "latency.svg",

@@ -7,7 +7,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
+mod common;
+use common::{cmd_stateless, faultline_stateless};
 
 const VALID: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1}
 {"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1}
@@ -30,15 +32,19 @@ fn make_run(store: &Path, test: &str, stamp: &str, history: &str) -> i32 {
     let dir = store.join(test).join(stamp);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("history.jsonl"), history).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["check", "--model", "register", "--out"])
-        .arg(&dir)
-        .arg(dir.join("history.jsonl"))
-        .output()
-        .expect("run faultline check")
-        .status
-        .code()
-        .unwrap_or(-1)
+    let history = dir.join("history.jsonl");
+    let utf8 = |p: &'_ Path| p.to_str().expect("a UTF-8 path").to_string();
+    faultline_stateless(&[
+        "check",
+        "--model",
+        "register",
+        "--out",
+        &utf8(&dir),
+        &utf8(&history),
+    ])
+    .status
+    .code()
+    .unwrap_or(-1)
 }
 
 /// Kills the server however the test ends.
@@ -88,23 +94,7 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
     std::fs::write(tmp.path().join("secret.txt"), "outside the store").unwrap();
     std::os::unix::fs::symlink(tmp.path(), store.join("reg/out")).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start faultline serve");
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("first line should be the address: {first:?}"))
-        .to_string();
+    let (_server, addr) = serve(&store, &[]);
 
     // The index: both runs, newest first, with their verdicts.
     let (status, head, index) = get(&addr, "/");
@@ -199,16 +189,13 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
 
 #[test]
 fn a_missing_store_is_bad_input() {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "serve",
-            "--store",
-            "/nonexistent/store",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .expect("run faultline serve");
+    let out = faultline_stateless(&[
+        "serve",
+        "--store",
+        "/nonexistent/store",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(out.status.code(), Some(254));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/store"), "{err}");
@@ -216,8 +203,7 @@ fn a_missing_store_is_bad_input() {
 
 /// Starts `faultline serve` on `store` with `extra` options; returns the server and its address.
 fn serve(store: &Path, extra: &[&str]) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+    let mut child = cmd_stateless(&["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(store)
         .args(extra)
         .stdout(Stdio::piped())

@@ -10,6 +10,8 @@
 use clusters::testing::{home, require_root};
 use std::path::Path;
 use std::process::{Command, Output};
+mod common;
+use common::{cmd, has_f, history, nemesis_events, run_echoed, text};
 
 const USER: &str = "flsudotest";
 const PASSWORD: &str = "correct horse battery staple";
@@ -22,20 +24,14 @@ fn sh(script: &str) -> Output {
         .expect("sh")
 }
 
+/// `faultline ARGS`, with the nodes' sudo password or without one.
 fn faultline(home: &Path, args: &[&str], password: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    c.args(args).env("FAULTLINE_HOME", home);
+    let mut c = cmd(home, args);
     match password {
         Some(p) => c.env(clusters::ssh::SUDO_PASSWORD_ENV, p),
         None => c.env_remove(clusters::ssh::SUDO_PASSWORD_ENV),
     };
-    let out = c.output().expect("run faultline");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    run_echoed(c, args)
 }
 
 /// Removes the user, its sudoers rule and the cluster when dropped.
@@ -175,19 +171,23 @@ fn faults_and_database_hooks_run_through_sudo_with_a_password() {
         Some(PASSWORD),
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
-    let latest = std::fs::canonicalize(store.join("latest")).expect("latest");
-    let history = std::fs::read_to_string(latest.join("history.jsonl")).unwrap();
-    let started = |f: &str| history.contains(&format!(r#""f":"start-{f}""#));
+    let latest = common::latest_in(&store);
+    let history = history(&latest);
+    let started = |f: &str| has_f(&history, &format!("start-{f}"));
     assert!(
         started("partition") || started("kill") || started("pause"),
         "no fault was applied through sudo"
     );
     // A fault may be refused for the database's reasons (no primary to isolate during an
     // election), never for sudo's.
-    for line in history.lines().filter(|l| l.contains("fault-refused")) {
+    for e in nemesis_events(&history)
+        .into_iter()
+        .filter(|e| e.f == "fault-refused")
+    {
+        let said = format!("{:?} {:?}", e.error, e.value);
         assert!(
-            !line.contains("sudo") && !line.contains("password"),
-            "a fault was refused through sudo: {line}"
+            !said.contains("sudo") && !said.contains("password"),
+            "a fault was refused through sudo: {e:?}"
         );
     }
     // Every fault is healed: no rule of faultline's on any node, etcd running on every node.

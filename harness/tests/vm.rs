@@ -10,31 +10,22 @@
 //! and cached in /var/lib/faultline/images, and guests run under TCG where KVM does not work.
 //! CI runs them; `cargo test -p harness --test vm` alone runs them by hand.
 
+use checkers::Verdict;
 use clusters::testing::{home, require_root, HostClock};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+mod common;
+use common::{cmd, results, run_echoed, text};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// `faultline ARGS` with the guest images cached where every test finds them.
 fn faultline(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .env("FAULTLINE_HOME", home)
-        .env("FAULTLINE_IMAGES", "/var/lib/faultline/images")
-        .output()
-        .expect("run faultline");
-    eprintln!(
-        "faultline {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let mut c = cmd(home, args);
+    c.env("FAULTLINE_IMAGES", "/var/lib/faultline/images");
+    run_echoed(c, args)
 }
 
 /// Each node's clock minus this machine's, in milliseconds, measured on the node against a
@@ -347,14 +338,12 @@ fn etcd_on_guests_with_clock_partition_and_kill_faults_is_checked() {
     // etcd's reads are linearizable by default (read index, not leases), whatever the clocks
     // do: the run completes, is checked, and is valid, and what it stored says the same.
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let run = std::fs::canonicalize(store.join("latest")).unwrap();
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
-            .expect("results.json");
-    assert_eq!(results["valid"], serde_json::json!(true), "{results:#}");
+    let run = common::latest_in(&store);
+    let results = results(&run);
+    assert_eq!(results.head.valid, Verdict::Valid, "{results:#?}");
     assert!(
-        results["ops"].as_u64().is_some_and(|n| n > 0),
-        "no op was checked: {results:#}"
+        results.details["ops"].as_u64().is_some_and(|n| n > 0),
+        "no op was checked: {results:#?}"
     );
     // What the stored schedule holds, not what a seed is assumed to produce, and not
     // whether the machine was idle: every step that starts a fault ends in the history as
