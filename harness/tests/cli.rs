@@ -337,7 +337,8 @@ fn the_memory_limit_covers_reading_the_history() {
 /// `--memory-limit` holds for the transactional models as for linearizability: on generated
 /// 100,000-transaction list-append and rw-register histories, a 16 MiB limit ends in unknown
 /// (exit 2) saying the budget was used up, and the process's peak memory stays near the limit
-/// (the whole process, with the binary and the reader's buffers, under limit + 24 MiB). A
+/// (the whole process, with the binary and the reader's buffers, under limit + 40 MiB; with no
+/// limit the same check peaks over 100 MiB). A
 /// roomy limit still decides the list-append history. Before: no budget; 100k transactions
 /// took hundreds of MiB whatever the limit.
 #[test]
@@ -386,7 +387,7 @@ fn the_memory_limit_holds_for_transactional_histories() {
                 "{stdout}"
             );
             assert!(
-                peak_kib < (16 + 24) * 1024,
+                peak_kib < (16 + 40) * 1024,
                 "{model} {consistency}: peak {peak_kib} KiB under a 16 MiB limit"
             );
         }
