@@ -97,25 +97,17 @@ pub struct TestArgs {
     /// namespaces; the clock nemesis then joins the default --nemesis.
     #[arg(long)]
     pub vm: bool,
-    /// The database [default: etcd]: a built-in name, or a database definition file
-    /// (FILE.yaml: commands, files and a client adapter; see docs/adapter-protocol.md).
-    #[arg(long, value_parser = parse_db)]
+    /// The database [default: etcd]: a built-in one (etcd, postgres, mariadb, galera), or a
+    /// database definition file (FILE.yaml: commands, files and a client adapter; see
+    /// docs/adapter-protocol.md).
+    #[arg(long)]
     pub db: Option<String>,
-    /// A database option, KEY=VALUE (repeatable); each database documents its own (etcd:
-    /// install, binary, read-mode; postgres: install, isolation, consistency). Validated by the
-    /// database and recorded in test.yaml.
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub db_opt: Vec<String>,
-    /// etcd: how to install it: auto (the node's own, else upload this machine's binary),
-    /// upload, or package (the node's apt) [default: auto]; postgres: auto (the node's own
-    /// postgresql-15, else its apt), package or never. Same as --db-opt install=...
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db_options: crate::db_flags::DbOptionArgs,
+    /// The workload [default: cas-register]: register, cas-register or set (etcd, and
+    /// definitions that serve them); list-append or rw-register (the SQL databases).
     #[arg(long)]
-    pub db_install: Option<String>,
-    /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
-    #[arg(long)]
-    pub db_binary: Option<PathBuf>,
-    /// The workload [default: cas-register].
-    #[arg(long, value_parser = workload_names())]
     pub workload: Option<String>,
     /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none
     /// [default: partition,kill,pause; with --vm also clock].
@@ -141,21 +133,6 @@ pub struct TestArgs {
     /// An op with no answer after this long completes as `info` [default: 2s].
     #[arg(long, value_parser = parse_duration)]
     pub op_timeout: Option<Duration>,
-    /// etcd: reads are linearizable (etcd's default) or serializable (served by the node
-    /// alone) [default: linearizable]. Same as --db-opt read-mode=...
-    #[arg(long, value_parser = ["linearizable", "serializable"])]
-    pub read_mode: Option<String>,
-    /// postgres: the isolation level of every transaction: read-committed, repeatable-read or
-    /// serializable [default: serializable]. Refused by a database without isolation levels.
-    /// Same as --db-opt isolation=...
-    #[arg(long, value_parser = ["read-committed", "repeatable-read", "serializable"])]
-    pub isolation: Option<String>,
-    /// The model a transactional workload's history is checked against, as in `faultline
-    /// check` [default: what the database's isolation level promises, e.g. snapshot-isolation
-    /// for PostgreSQL's repeatable read]. Refused by a database without it. Same as --db-opt
-    /// consistency=...
-    #[arg(long, value_parser = ["read-committed", "repeatable-read", "snapshot-isolation", "serializable", "strict-serializable"])]
-    pub consistency: Option<String>,
     /// Seed for the op generator and the fault schedule [default: from the clock, printed].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -186,25 +163,6 @@ pub struct TestArgs {
     /// key was read back after the faults healed (results.json's `power.weak` says why).
     #[arg(long)]
     pub strict_power: bool,
-}
-
-/// What `--db` accepts: a database of the built-in registry, or the path of a database
-/// definition file (`.yaml` / `.yml`; the file itself is read when the plan is made).
-pub fn parse_db(value: &str) -> Result<String, String> {
-    let names = workloads::Registry::builtin().database_names();
-    if names.contains(&value) || workloads::adapter::definition::is_definition_path(value) {
-        Ok(value.to_string())
-    } else {
-        Err(format!(
-            "expected a database name ({}) or the path of a database definition file (FILE.yaml or FILE.yml)",
-            names.join(", ")
-        ))
-    }
-}
-
-/// The workloads `--workload` accepts (from the built-in registry).
-fn workload_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(workloads::Registry::builtin().workload_names())
 }
 
 const ANALYZE_EXAMPLES: &str = "\
@@ -600,8 +558,8 @@ Examples:
   faultline db stop --cluster $C --db etcd
   faultline db wipe --cluster $C --db etcd             # stop, and remove its data and logs
 
-The database options are those of `faultline test` (--db-opt KEY=VALUE and etcd's
---db-install, --db-binary, --read-mode). install and start record the options they used in
+The database options are those of `faultline test` (--db-opt KEY=VALUE, --db-install,
+--db-binary, --read-mode, --isolation, --consistency). install and start record the options they used in
 the cluster's database journal ($FAULTLINE_HOME/journal/NAME.db.jsonl, beside the fault
 journal), with every change (install, start, stop, wipe) and its outcome per node; later db
 commands, `nemesis kill|pause --db` and `heal` use the recorded options when none are given.
@@ -630,22 +588,13 @@ pub struct DbArgs {
     /// The cluster file (cluster.yaml).
     #[arg(long)]
     pub cluster: PathBuf,
-    /// The database: a built-in one, or the path of a database definition file (FILE.yaml).
-    #[arg(long, value_parser = parse_db)]
+    /// The database: a built-in one (etcd, postgres, mariadb, galera), or the path of a
+    /// database definition file (FILE.yaml).
+    #[arg(long)]
     pub db: String,
-    /// A database option, KEY=VALUE (repeatable), as for `faultline test` [default: those
-    /// recorded by the last `db install` or `db start`, else the database's defaults].
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub db_opt: Vec<String>,
-    /// etcd: how to install it: auto, upload or package. Same as --db-opt install=...
-    #[arg(long)]
-    pub db_install: Option<String>,
-    /// etcd: a binary to upload instead of this machine's. Same as --db-opt binary=...
-    #[arg(long)]
-    pub db_binary: Option<PathBuf>,
-    /// etcd: linearizable or serializable reads. Same as --db-opt read-mode=...
-    #[arg(long, value_parser = ["linearizable", "serializable"])]
-    pub read_mode: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db_options: crate::db_flags::DbOptionArgs,
 }
 
 /// `faultline cluster ...`

@@ -77,11 +77,5 @@ fn status(args: &DbArgs, registry: &Registry) -> Result<Exit, Failure> {
 }
 
 fn given_options(args: &DbArgs) -> Result<DbOptions, Failure> {
-    crate::plan::db_options_from(
-        &args.db_opt,
-        args.db_install.as_deref(),
-        args.db_binary.as_deref(),
-        args.read_mode.as_deref(),
-    )
-    .map_err(bad_input)
+    args.db_options.given().map_err(bad_input)
 }

@@ -8,6 +8,7 @@ pub mod checking;
 pub mod cli;
 pub mod cluster_cmd;
 pub mod db_cmd;
+pub mod db_flags;
 pub mod exec_cmd;
 pub mod exit;
 pub mod logging;

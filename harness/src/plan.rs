@@ -16,8 +16,9 @@ use nemesis::schedule::{Kind, Schedule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use workloads::{DbOptions, Registry};
+use workloads::{DatabaseKind, DbConfig, DbOptions, Registry, Workload};
 
 /// Default of `--nemesis` (VM clusters add `clock`).
 pub const DEFAULT_NEMESIS: &str = "partition,kill,pause";
@@ -280,108 +281,86 @@ fn pick<T>(first: Option<T>, second: Option<T>) -> Option<T> {
     first.or(second)
 }
 
-/// Database options from the command line: `--db-opt KEY=VALUE` and the database flags.
-fn cli_db_options(args: &TestArgs) -> anyhow::Result<DbOptions> {
-    let mut given = GivenOptions::from_db_opts(&args.db_opt)?;
-    given.shorthands(
-        args.db_install.as_deref(),
-        args.db_binary.as_deref(),
-        args.read_mode.as_deref(),
-    )?;
-    if let Some(v) = &args.isolation {
-        given.set("isolation", v, format!("--isolation {v}"))?;
-    }
-    if let Some(v) = &args.consistency {
-        given.set("consistency", v, format!("--consistency {v}"))?;
-    }
-    Ok(given.options)
+/// Where a run's nodes come from, parsed once from `--cluster` (and `--vm`).
+#[derive(Debug, Clone)]
+pub enum ClusterSpec {
+    /// A temporary local cluster (`local:N`), removed when the run ends.
+    Local {
+        /// How many nodes.
+        nodes: usize,
+        /// qemu guests instead of network namespaces.
+        vm: bool,
+    },
+    /// The nodes of a cluster file.
+    File(ClusterFile),
 }
 
-/// Database options from `--db-opt KEY=VALUE` and etcd's shorthands (`--db-install`,
-/// `--db-binary`, `--read-mode`), as `faultline test` and `faultline db` take them. An option
-/// given twice with different values (`--db-opt read-mode=serializable --read-mode
-/// linearizable`) is refused, naming both, and so is faultline's own (internal) option
-/// `definition-sha256`.
-pub fn db_options_from(
-    db_opt: &[String],
-    install: Option<&str>,
-    binary: Option<&Path>,
-    read_mode: Option<&str>,
-) -> anyhow::Result<DbOptions> {
-    let mut given = GivenOptions::from_db_opts(db_opt)?;
-    given.shorthands(install, binary, read_mode)?;
-    Ok(given.options)
-}
-
-/// Database options being gathered from the command line, each with the flag that gave it.
-#[derive(Default)]
-struct GivenOptions {
-    options: DbOptions,
-    from: BTreeMap<String, String>,
-}
-
-impl GivenOptions {
-    /// The options of `--db-opt KEY=VALUE` flags.
-    fn from_db_opts(db_opt: &[String]) -> anyhow::Result<GivenOptions> {
-        let mut given = GivenOptions::default();
-        for kv in db_opt {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| anyhow!("--db-opt {kv:?}: expected KEY=VALUE"))?;
-            let k = k.trim();
-            if workloads::adapter::definition::INTERNAL_OPTIONS.contains(&k) {
-                bail!(
-                    "--db-opt {kv}: {k} is faultline's own option, not one to set: a run records \
-                     the definition file's SHA-256 there in test.yaml, so that --replay runs the \
-                     same file"
-                );
+impl ClusterSpec {
+    /// Parses `--cluster`: `local:N` with N of 1 or more, or a cluster file's path (loaded
+    /// and checked here, before anything is set up). `vm` needs a local cluster.
+    pub fn parse(text: &str, vm: bool) -> anyhow::Result<ClusterSpec> {
+        match text.strip_prefix("local:") {
+            Some(n) => {
+                let nodes = n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    anyhow!(
+                        "--cluster {text}: expected local:N with N a number of nodes (1 or more)"
+                    )
+                })?;
+                Ok(ClusterSpec::Local { nodes, vm })
             }
-            given.set(k, v, format!("--db-opt {kv}"))?;
+            None if vm => bail!("--vm needs --cluster local:N (it builds local qemu guests)"),
+            None => Ok(ClusterSpec::File(ClusterFile::load(Path::new(text))?)),
         }
-        Ok(given)
     }
+}
 
-    /// Adds etcd's shorthand flags.
-    fn shorthands(
-        &mut self,
-        install: Option<&str>,
-        binary: Option<&Path>,
-        read_mode: Option<&str>,
-    ) -> anyhow::Result<()> {
-        if let Some(v) = install {
-            self.set("install", v, format!("--db-install {v}"))?;
-        }
-        if let Some(v) = binary {
-            let v = v.display().to_string();
-            self.set("binary", &v, format!("--db-binary {v}"))?;
-        }
-        if let Some(v) = read_mode {
-            self.set("read-mode", v, format!("--read-mode {v}"))?;
-        }
-        Ok(())
+/// A plan resolved: the record a run writes as test.yaml, and the values its names stand
+/// for, each resolved once through the caller's [`Registry`]: nothing downstream looks a
+/// name up again.
+#[derive(Clone)]
+pub struct Resolved {
+    /// The record (test.yaml).
+    pub plan: TestPlan,
+    /// The database, configured with its options.
+    pub db: Arc<dyn DbConfig>,
+    /// The database definition file, for a database defined by one.
+    pub definition: Option<PathBuf>,
+    /// The workload.
+    pub workload: Arc<dyn Workload>,
+    /// Where the nodes come from.
+    pub cluster: ClusterSpec,
+    /// The fault kinds mixed.
+    pub kinds: Vec<Kind>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("plan", &self.plan)
+            .field("db", &self.db)
+            .field("definition", &self.definition)
+            .field("workload", &self.workload.name())
+            .field("cluster", &self.cluster)
+            .field("kinds", &self.kinds)
+            .finish()
     }
+}
 
-    /// Sets `key` to `value`, given by `flag`; refused when an earlier flag gave it another
-    /// value (the same value twice is no contradiction).
-    fn set(&mut self, key: &str, value: &str, flag: String) -> anyhow::Result<()> {
-        match self.options.get(key) {
-            Some(old) if old != value => bail!(
-                "{} and {flag} contradict each other (both set the database option {key}): give it once",
-                self.from.get(key).map_or("an earlier option", String::as_str)
-            ),
-            Some(_) => {}
-            None => {
-                self.options.insert(key.to_string(), value.to_string());
-                self.from.insert(key.to_string(), flag);
-            }
-        }
-        Ok(())
+impl Resolved {
+    /// The same plan with another seed, and so the fault schedule drawn from it (the runs of
+    /// a `--test-count` loop).
+    pub fn with_seed(&self, seed: u64) -> Resolved {
+        let mut r = self.clone();
+        r.plan.seed = seed;
+        r.plan.schedule =
+            Schedule::generate(&r.kinds, r.plan.nemesis_interval, r.plan.time_limit, seed);
+        r
     }
 }
 
 /// Makes the plan of a run from the command line and `--config` or `--replay`. The seed is
 /// the given one, else the stored run's, else `fallback_seed`.
-pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow::Result<TestPlan> {
+pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow::Result<Resolved> {
     let (file, replay) = match (&args.config, &args.replay) {
         (Some(c), _) => (PlanFile::load(c)?, false),
         (None, Some(r)) => (PlanFile::load(&r.join("test.yaml"))?, true),
@@ -402,50 +381,16 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     } else {
         args.vm || file.vm.unwrap_or(false)
     };
-    let local = args.cluster.starts_with("local:");
-    if vm && !local {
-        bail!("--vm needs --cluster local:N (it builds local qemu guests)");
-    }
-    let mut db = get!(args.db.clone(), file.db.clone()).unwrap_or_else(|| "etcd".to_string());
-    if workloads::adapter::definition::is_definition_path(&db) && Path::new(&db).is_relative() {
-        // A definition named in a test file is relative to that file; test.yaml records it
-        // absolute, so that a replay finds it from anywhere.
-        let base = match (&args.config, file.db.as_deref() == Some(db.as_str())) {
-            (Some(c), true) => c.parent().map(Path::to_path_buf).unwrap_or_default(),
-            _ => PathBuf::new(),
-        };
-        let p = base.join(&db);
-        db = std::fs::canonicalize(&p).unwrap_or(p).display().to_string();
-    }
-    let db_kind = registry
-        .resolve_database(&db)
-        .map_err(|e| anyhow!("--db {db}: {e}"))?;
-    let mut db_given = if replay {
-        file.db_options()
-    } else {
-        let mut m = file.db_options();
-        m.extend(cli_db_options(args)?);
-        m
-    };
-    if replay {
-        for (k, v) in cli_db_options(args)? {
-            db_given.entry(k).or_insert(v);
-        }
-    }
-    let db_options = db_kind
-        .resolve_options(&db_given)
-        .map_err(|e| anyhow!("--db {db}: {e}"))?;
-    let consistency = db_kind
-        .consistency(&db_options)
-        .map_err(|e| anyhow!("--db {db}: {e}"))?;
-    let workload =
+    let cluster = ClusterSpec::parse(&args.cluster, vm)?;
+    let db = PlannedDb::make(args, &file, replay, registry)?;
+    let workload_name =
         get!(args.workload.clone(), file.workload.clone()).unwrap_or_else(|| "cas-register".into());
-    let w = registry.workload(&workload)?;
-    if !db_kind.workloads().contains(&w.name()) {
+    let workload = registry.workload(&workload_name)?;
+    if !db.kind.workloads().contains(&workload.name()) {
         bail!(
-            "--workload {workload}: {} serves {} (not {workload})",
-            db_kind.name(),
-            db_kind.workloads().join(", ")
+            "--workload {workload_name}: {} serves {} (not {workload_name})",
+            db.kind.name(),
+            db.kind.workloads().join(", ")
         );
     }
     let nemesis_text = get!(args.nemesis.clone(), file.nemesis.clone()).unwrap_or_else(|| {
@@ -456,15 +401,6 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
         }
     });
     let kinds = Kind::parse_list(&nemesis_text).map_err(|e| anyhow!("--nemesis: {e}"))?;
-    let nemesis = if kinds.is_empty() {
-        "none".to_string()
-    } else {
-        kinds
-            .iter()
-            .map(|k| kind_name(*k))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     let nemesis_interval = get!(
         args.nemesis_interval,
         duration_of(&file.nemesis_interval, "nemesis-interval")?
@@ -485,7 +421,7 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     let ops_per_key = get!(args.ops_per_key, file.ops_per_key).unwrap_or(200);
     let seed = get!(args.seed, file.seed).unwrap_or(fallback_seed);
     let name = get!(args.name.clone(), file.name.clone())
-        .unwrap_or_else(|| format!("{}-{workload}", db_kind.name()));
+        .unwrap_or_else(|| format!("{}-{}", db.kind.name(), workload.name()));
     validate_numbers(concurrency, rate, ops_per_key, time_limit, op_timeout)?;
     if !kinds.is_empty() && nemesis_interval < Duration::from_millis(100) {
         bail!("--nemesis-interval {nemesis_interval:?}: expected at least 100ms");
@@ -493,23 +429,20 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         bail!("--name {name:?}: expected a plain file name (no '/', not starting with '.')");
     }
-    let cluster_file = if local {
-        None
-    } else {
-        Some(ClusterFile::load(Path::new(&args.cluster))?)
-    };
-    let schedule = Schedule::generate(&kinds, nemesis_interval, time_limit, seed);
-    Ok(TestPlan {
+    let plan = TestPlan {
         name,
         cluster: args.cluster.clone(),
         vm,
-        cluster_file,
-        db,
-        db_options,
-        consistency,
-        workload,
+        cluster_file: match &cluster {
+            ClusterSpec::File(f) => Some(f.clone()),
+            ClusterSpec::Local { .. } => None,
+        },
+        db: db.name,
+        db_options: db.config.options(),
+        consistency: db.config.consistency(),
+        workload: workload.name().to_string(),
         ops_per_key,
-        nemesis,
+        nemesis: nemesis_names(&kinds),
         nemesis_interval,
         time_limit,
         concurrency,
@@ -518,8 +451,81 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
         seed,
         started: String::new(),
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
-        schedule,
+        schedule: Schedule::generate(&kinds, nemesis_interval, time_limit, seed),
+    };
+    Ok(Resolved {
+        plan,
+        db: db.config,
+        definition: db.kind.definition_file().map(Path::to_path_buf),
+        workload,
+        cluster,
+        kinds,
     })
+}
+
+/// The database of a plan: as `--db` (or the file) named it, its kind and its configuration.
+struct PlannedDb {
+    /// The name test.yaml records: a built-in name, or a definition's absolute path.
+    name: String,
+    kind: Arc<dyn DatabaseKind>,
+    config: Arc<dyn DbConfig>,
+}
+
+impl PlannedDb {
+    /// The database named on the command line or in the file, configured with the options
+    /// of both (the command line's win, but the stored run's do under `--replay`).
+    fn make(
+        args: &TestArgs,
+        file: &PlanFile,
+        replay: bool,
+        registry: &Registry,
+    ) -> anyhow::Result<PlannedDb> {
+        let named = if replay {
+            pick(file.db.clone(), args.db.clone())
+        } else {
+            pick(args.db.clone(), file.db.clone())
+        };
+        let mut name = named.unwrap_or_else(|| "etcd".to_string());
+        if workloads::adapter::definition::is_definition_path(&name)
+            && Path::new(&name).is_relative()
+        {
+            // A definition named in a test file is relative to that file; test.yaml records
+            // it absolute, so that a replay finds it from anywhere.
+            let base = match (&args.config, file.db.as_deref() == Some(name.as_str())) {
+                (Some(c), true) => c.parent().map(Path::to_path_buf).unwrap_or_default(),
+                _ => PathBuf::new(),
+            };
+            let p = base.join(&name);
+            name = std::fs::canonicalize(&p).unwrap_or(p).display().to_string();
+        }
+        let kind = registry
+            .resolve_database(&name)
+            .map_err(|e| anyhow!("--db {name}: {e}"))?;
+        let mut given = file.db_options();
+        if replay {
+            for (k, v) in args.db_options.given()? {
+                given.entry(k).or_insert(v);
+            }
+        } else {
+            given.extend(args.db_options.given()?);
+        }
+        let config = kind
+            .configure(&given)
+            .map_err(|e| anyhow!("--db {name}: {e}"))?;
+        Ok(PlannedDb { name, kind, config })
+    }
+}
+
+/// The fault kinds as `--nemesis` lists them (`none` for none).
+fn nemesis_names(kinds: &[Kind]) -> String {
+    if kinds.is_empty() {
+        return "none".to_string();
+    }
+    kinds
+        .iter()
+        .map(|k| kind_name(*k))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Refuses numbers that no run can use, before anything is set up.
@@ -563,11 +569,6 @@ fn kind_name(k: Kind) -> String {
 }
 
 impl TestPlan {
-    /// The fault kinds of `nemesis`.
-    pub fn kinds(&self) -> Vec<Kind> {
-        Kind::parse_list(&self.nemesis).unwrap_or_default()
-    }
-
     /// Writes test.yaml into `dir`, stamped with the current time. Strings that a YAML 1.1
     /// reader would read as something else (`off`, `0.1.0`, the start time) are quoted
     /// ([`crate::yaml_text`]).
@@ -582,11 +583,6 @@ impl TestPlan {
         let path = dir.join("test.yaml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
         serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&path, &e))
-    }
-
-    /// The cluster file's path, for a cluster given as a file.
-    pub fn cluster_path(&self) -> Option<PathBuf> {
-        (!self.cluster.starts_with("local:")).then(|| PathBuf::from(&self.cluster))
     }
 }
 
@@ -607,7 +603,28 @@ mod tests {
     }
 
     fn plan(extra: &[&str]) -> anyhow::Result<TestPlan> {
-        make(&args(extra), &Registry::builtin(), 7)
+        make(&args(extra), &Registry::builtin(), 7).map(|r| r.plan)
+    }
+
+    /// `--cluster` is parsed once, when the plan is made: `local:abc` used to pass planning
+    /// and fail only when the cluster was provisioned.
+    #[test]
+    fn the_cluster_is_parsed_once_when_planning() {
+        assert!(matches!(
+            ClusterSpec::parse("local:3", true).unwrap(),
+            ClusterSpec::Local { nodes: 3, vm: true }
+        ));
+        for bad in ["local:abc", "local:0", "local:"] {
+            let e = ClusterSpec::parse(bad, false).unwrap_err().to_string();
+            assert!(e.contains("expected local:N with N a number of nodes"), "{e}");
+        }
+        let e = ClusterSpec::parse("cluster.yaml", true).unwrap_err().to_string();
+        assert!(e.contains("--vm needs --cluster local:N"), "{e}");
+        assert!(ClusterSpec::parse("/nonexistent/cluster.yaml", false).is_err());
+        let mut a = args(&[]);
+        a.cluster = "local:x".into();
+        let e = make(&a, &Registry::builtin(), 7).unwrap_err().to_string();
+        assert!(e.contains("local:x"), "{e}");
     }
 
     #[test]
@@ -792,7 +809,7 @@ mod tests {
             "--read-mode",
             "linearizable",
         ]);
-        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap();
+        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap().plan;
         again.started = p.started.clone();
         assert_eq!(again, p);
     }
@@ -827,7 +844,7 @@ mod tests {
         let file = PlanFile::load(&dir.path().join("test.yaml")).unwrap();
         assert_eq!(file.db_options()["snapshot-isolation"], "off");
         let replay_args = args(&["--replay", dir.path().to_str().unwrap()]);
-        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap();
+        let mut again = make(&replay_args, &Registry::builtin(), 0).unwrap().plan;
         again.started = p.started.clone();
         assert_eq!(again, p);
         // As a --config file, too.

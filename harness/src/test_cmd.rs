@@ -14,13 +14,13 @@ pub fn run(args: &TestArgs) -> Result<Exit, Failure> {
 
 /// Runs `faultline test` with the databases and workloads of `registry`.
 pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
-    let plan = crate::plan::make(args, registry, clock_seed()).map_err(bad_input)?;
+    let resolved = crate::plan::make(args, registry, clock_seed()).map_err(bad_input)?;
     if let Some(r) = &args.replay {
-        eprintln!("replaying {} (seed {})", r.display(), plan.seed);
+        eprintln!("replaying {} (seed {})", r.display(), resolved.plan.seed);
     }
     // One cluster for every run of a --test-count loop: bringing a local cluster up and down
     // costs more than a short run.
-    let cluster = Provisioned::new(&plan)?;
+    let cluster = Provisioned::new(&resolved.cluster)?;
     // One controller per cluster: a second test (or a one-off fault) is refused while this
     // one runs, instead of healing this one's live faults and wiping its database.
     let _lease = crate::session::lease::take(&cluster.file)?;
@@ -30,7 +30,7 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
     };
     if args.test_count <= 1 {
         return crate::run::run_plan(
-            plan,
+            resolved,
             registry,
             &cluster.file,
             &args.store,
@@ -41,15 +41,13 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
     let mut worst = Exit::Valid;
     let (mut valid, mut weak, mut invalid, mut unknown) = (0, 0, 0, 0);
     for i in 0..args.test_count {
-        let mut p = plan.clone();
-        p.seed = plan.seed.wrapping_add(i);
-        p.schedule = nemesis::schedule::Schedule::generate(
-            &p.kinds(),
-            p.nemesis_interval,
-            p.time_limit,
-            p.seed,
+        let p = resolved.with_seed(resolved.plan.seed.wrapping_add(i));
+        eprintln!(
+            "== run {} of {} (seed {})",
+            i + 1,
+            args.test_count,
+            p.plan.seed
         );
-        eprintln!("== run {} of {} (seed {})", i + 1, args.test_count, p.seed);
         let raw = crate::run::run_plan(p, registry, &cluster.file, &args.store, None)?;
         let exit = power(raw);
         match raw {

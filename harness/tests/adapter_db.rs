@@ -77,6 +77,13 @@ fn a_definition_is_planned_recorded_and_replayed() {
         1,
     )
     .unwrap();
+    // The resolved plan carries the definition and its configuration as values.
+    assert_eq!(
+        plan.definition.as_deref(),
+        Some(std::fs::canonicalize(&def).unwrap().as_path())
+    );
+    assert_eq!(plan.db.options()["nap"], "5");
+    let plan = plan.plan;
     assert_eq!(plan.name, "toy-register");
     assert_eq!(Path::new(&plan.db), std::fs::canonicalize(&def).unwrap());
     assert_eq!(plan.db_options["nap"], "5");
@@ -86,7 +93,9 @@ fn a_definition_is_planned_recorded_and_replayed() {
     let mut written = plan.clone();
     written.write(&run).unwrap();
     let replay = args(&["--replay", run.to_str().unwrap()]).unwrap();
-    let mut again = harness::plan::make(&replay, &Registry::builtin(), 0).unwrap();
+    let mut again = harness::plan::make(&replay, &Registry::builtin(), 0)
+        .unwrap()
+        .plan;
     again.started = written.started.clone();
     assert_eq!(again, written);
     // An edited definition cannot be replayed as if it were the same.
@@ -105,7 +114,8 @@ fn a_definition_is_planned_recorded_and_replayed() {
         &Registry::builtin(),
         1,
     )
-    .unwrap();
+    .unwrap()
+    .plan;
     assert_eq!(Path::new(&p.db), std::fs::canonicalize(&def).unwrap());
     // A workload the definition does not serve, and a broken definition, are refused.
     std::fs::write(
@@ -151,15 +161,21 @@ fn a_definition_is_planned_recorded_and_replayed() {
     );
 }
 
+/// `--db` is looked up in the registry the caller built (an extended one included), when
+/// the plan is made: an unknown name is refused there, listing the names it knows.
 #[test]
 fn db_takes_names_or_definition_files() {
     assert!(args(&["--db", "etcd"]).is_ok());
     assert!(args(&["--db", "x/toy.yml"]).is_ok());
-    let e = args(&["--db", "mongo"]).unwrap_err().to_string();
+    let e = format!(
+        "{:#}",
+        harness::plan::make(&args(&["--db", "mongo"]).unwrap(), &Registry::builtin(), 1)
+            .unwrap_err()
+    );
     let names = Registry::builtin().database_names().join(", ");
     assert!(
         e.contains(&format!(
-            "expected a database name ({names}) or the path of a database definition file"
+            "unknown database \"mongo\": faultline knows {names}, or a database definition file (FILE.yaml)"
         )),
         "{e}"
     );

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use workloads::db::{only_options, DatabaseKind, DbOptions};
+use workloads::db::{only_options, DatabaseKind, DbConfig, DbOptions};
 use workloads::op::BoxFuture;
 use workloads::workload::{OpStream, WorkloadOptions};
 use workloads::{Client, Database, DbError, Op, Outcome, Registry, Workload};
@@ -93,20 +93,32 @@ struct ToyDbKind {
 }
 
 impl DatabaseKind for ToyDbKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "toy-counter"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "a counter on the controller"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        &["counter"]
+    fn workloads(&self) -> Vec<&str> {
+        vec!["counter"]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
         only_options("toy-counter", given, &[])?;
-        Ok(DbOptions::new())
+        Ok(Arc::new(ToyConfig { lossy: self.lossy }))
     }
-    fn open(&self, _: &Cluster, _: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+}
+
+/// The toy's configuration: it has no options.
+#[derive(Debug)]
+struct ToyConfig {
+    lossy: bool,
+}
+
+impl DbConfig for ToyConfig {
+    fn options(&self) -> DbOptions {
+        DbOptions::new()
+    }
+    fn open(&self, _: &Cluster) -> Result<Arc<dyn Database>, DbError> {
         Ok(Arc::new(ToyDb(Arc::new(Counter {
             value: AtomicI64::new(0),
             adds: AtomicU64::new(0),
@@ -157,9 +169,7 @@ fn args(store: PathBuf) -> TestArgs {
         cluster: "local:1".into(),
         vm: false,
         db: Some("toy-counter".into()),
-        db_opt: Vec::new(),
-        db_install: None,
-        db_binary: None,
+        db_options: Default::default(),
         workload: Some("counter".into()),
         nemesis: Some("none".into()),
         nemesis_interval: None,
@@ -168,9 +178,6 @@ fn args(store: PathBuf) -> TestArgs {
         rate: Some(200.0),
         ops_per_key: None,
         op_timeout: None,
-        read_mode: None,
-        isolation: None,
-        consistency: None,
         seed: Some(1),
         store,
         name: None,

@@ -38,7 +38,7 @@ pub mod schedule;
 pub use fault::{Apply, Fault, FaultSpec, Heal, Kind, NetemSpec, Package, Spec, Targets, Undo};
 pub use grudge::{Grudge, Topology};
 pub use journal::{Journal, JournalEntry};
-pub use nemesis::{Applied, HealReport, Nemesis, Sweep};
+pub use nemesis::{Applied, HealGuard, HealReport, Nemesis, Sweep};
 pub use process::ProcessHooks;
 
 use clusters::SshError;

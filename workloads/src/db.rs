@@ -1,5 +1,6 @@
 //! The database traits: [`DatabaseKind`], a database as `--db` names it (its options, the
-//! workloads its client serves, how to open it on a cluster), and [`Database`], the hooks that
+//! workloads its client serves), [`DbConfig`], its options parsed once into its own typed
+//! configuration (what it promises, how to open it on a cluster), and [`Database`], the hooks that
 //! the harness and the nemesis call on nodes. Adding a database is one module that implements
 //! both and a line in [`crate::registry::Registry::builtin`].
 
@@ -44,36 +45,54 @@ pub enum DbError {
 pub type DbOptions = BTreeMap<String, String>;
 
 /// A database as `--db` names it: its options, the workloads its client serves, and how to
-/// open it on a cluster.
+/// configure it.
 pub trait DatabaseKind: Send + Sync {
     /// The name, as in `--db`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// One line for `--help`.
-    fn about(&self) -> &'static str;
+    fn about(&self) -> &str;
     /// The workloads its client serves.
-    fn workloads(&self) -> &'static [&'static str];
+    fn workloads(&self) -> Vec<&str>;
     /// Its options: name, what it does and its default.
-    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+    fn option_help(&self) -> &[(&str, &str)] {
         &[]
     }
-    /// Validates `given` and returns every option with its default filled in (what test.yaml
-    /// records). Unknown names and bad values are [`DbError::Config`].
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError>;
-    /// The consistency model a run with these resolved options is checked against, for
-    /// transactional workloads: what the database's settings promise, or what the user asked
-    /// for (PostgreSQL's `consistency` option). `None` (the default) leaves the workload's
-    /// own checker as it is.
-    fn consistency(
-        &self,
-        _options: &DbOptions,
-    ) -> Result<Option<checkers::txn::Consistency>, DbError> {
-        Ok(None)
+    /// Turns the user's options into the database's own typed configuration, once: unknown
+    /// names and bad values are [`DbError::Config`]; absent options take their defaults.
+    /// What a run records ([`DbConfig::options`]) configures the same value again.
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError>;
+    /// The file that defines it, for a database defined by a file (kept beside a run's
+    /// test.yaml); `None` for a built-in one.
+    fn definition_file(&self) -> Option<&std::path::Path> {
+        None
     }
-    /// Opens the database on `cluster` with resolved options (may ask nodes for addresses).
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError>;
 }
 
-/// Refuses option names other than `known` (for [`DatabaseKind::resolve_options`]).
+/// A database configured: its kind's options parsed once into its own typed value, which
+/// says what the deployment promises, writes itself into test.yaml and opens the database.
+///
+/// ```
+/// use workloads::{DatabaseKind, DbOptions};
+/// let given: DbOptions = [("isolation".to_string(), "repeatable-read".to_string())].into();
+/// let config = workloads::postgres::PostgresKind.configure(&given).unwrap();
+/// assert_eq!(config.options()["isolation"], "repeatable-read");
+/// assert_eq!(config.consistency(), Some(checkers::txn::Consistency::SnapshotIsolation));
+/// ```
+pub trait DbConfig: Send + Sync + std::fmt::Debug {
+    /// Every option by name, defaults included: what test.yaml records (and the journal,
+    /// for heal), which [`DatabaseKind::configure`] turns into this same value again.
+    fn options(&self) -> DbOptions;
+    /// The consistency model a transactional history of this deployment is checked against:
+    /// what its settings promise, or what the user asked for (a `consistency` option).
+    /// `None` (the default) leaves the workload's own checker as it is.
+    fn consistency(&self) -> Option<checkers::txn::Consistency> {
+        None
+    }
+    /// Opens the database on `cluster` (may ask nodes for addresses).
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError>;
+}
+
+/// Refuses option names other than `known` (for [`DatabaseKind::configure`]).
 pub fn only_options(db: &str, given: &DbOptions, known: &[&str]) -> Result<(), DbError> {
     for k in given.keys() {
         if !known.contains(&k.as_str()) {

@@ -12,8 +12,8 @@
 //! [`classify`].
 
 use crate::db::{
-    self, error_chain, only_options, pidfile_pids, run, Database, DatabaseKind, DbError, DbOptions,
-    Install,
+    self, error_chain, only_options, pidfile_pids, run, Database, DatabaseKind, DbConfig, DbError,
+    DbOptions, Install,
 };
 use crate::op::{BoxFuture, Client, Op, Outcome};
 use base64::Engine;
@@ -89,9 +89,10 @@ impl EtcdOptions {
             read_mode,
         })
     }
+}
 
-    /// Every option by name, defaults included (what test.yaml records).
-    pub fn to_options(&self) -> DbOptions {
+impl DbConfig for EtcdOptions {
+    fn options(&self) -> DbOptions {
         let mut m = DbOptions::new();
         m.insert("install".into(), self.install.name().into());
         if let Some(b) = &self.binary {
@@ -107,6 +108,9 @@ impl EtcdOptions {
         );
         m
     }
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(Etcd::new(cluster, self.clone())?))
+    }
 }
 
 /// etcd as `--db etcd` names it.
@@ -114,27 +118,24 @@ impl EtcdOptions {
 pub struct EtcdKind;
 
 impl DatabaseKind for EtcdKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "etcd"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "etcd 3.4+, over its v3 JSON gateway"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        &["register", "cas-register", "set"]
+    fn workloads(&self) -> Vec<&str> {
+        vec!["register", "cas-register", "set"]
     }
-    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+    fn option_help(&self) -> &[(&str, &str)] {
         &[
             ("install", "auto (the node's own etcd, else upload this machine's), upload, or package (the node's apt) [default: auto]; also --db-install"),
             ("binary", "an etcd binary to upload instead of this machine's; also --db-binary"),
             ("read-mode", "linearizable, or serializable (served by the node alone: stale reads) [default: linearizable]; also --read-mode"),
         ]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
-        Ok(EtcdOptions::parse(given)?.to_options())
-    }
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
-        Ok(Arc::new(Etcd::new(cluster, EtcdOptions::parse(options)?)?))
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
+        Ok(Arc::new(EtcdOptions::parse(given)?))
     }
 }
 
@@ -678,7 +679,10 @@ mod tests {
 
     #[test]
     fn options_are_etcds_validated_and_resolved_with_defaults() {
-        let resolved = EtcdKind.resolve_options(&DbOptions::new()).unwrap();
+        let resolved = EtcdKind
+            .configure(&DbOptions::new())
+            .map(|c| c.options())
+            .unwrap();
         assert_eq!(resolved.get("install").map(String::as_str), Some("auto"));
         assert_eq!(
             resolved.get("read-mode").map(String::as_str),
@@ -687,15 +691,23 @@ mod tests {
         let mut bad = DbOptions::new();
         bad.insert("read-mode".into(), "eventual".into());
         assert!(EtcdKind
-            .resolve_options(&bad)
+            .configure(&bad)
+            .map(|c| c.options())
             .unwrap_err()
             .to_string()
             .contains("expected linearizable or serializable"));
         let mut unknown = DbOptions::new();
         unknown.insert("isolation".into(), "serializable".into());
-        let e = EtcdKind.resolve_options(&unknown).unwrap_err().to_string();
+        let e = EtcdKind
+            .configure(&unknown)
+            .map(|c| c.options())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("etcd has no option \"isolation\""), "{e}");
         // Resolving is idempotent: what test.yaml records resolves to itself.
-        assert_eq!(EtcdKind.resolve_options(&resolved).unwrap(), resolved);
+        assert_eq!(
+            EtcdKind.configure(&resolved).map(|c| c.options()).unwrap(),
+            resolved
+        );
     }
 }

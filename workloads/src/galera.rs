@@ -24,8 +24,8 @@
 //! the end of its log).
 
 use crate::db::{
-    apt_install_script, new_password, run, ClientContext, Database, DatabaseKind, DbError,
-    DbOptions,
+    apt_install_script, new_password, run, ClientContext, Database, DatabaseKind, DbConfig,
+    DbError, DbOptions,
 };
 use crate::mariadb::node::{self, CONF, DATA, DIR, LOG};
 use crate::mariadb::{setup_sql, Isolation, MariadbOptions, MysqlDriver, PORT};
@@ -66,25 +66,45 @@ pub fn promises(isolation: Isolation, snapshot_isolation: bool) -> Consistency {
     }
 }
 
-fn parse(options: &DbOptions) -> Result<MariadbOptions, DbError> {
-    let mut o = MariadbOptions::parse("galera", options)?;
-    if !options.contains_key("consistency") {
-        o.consistency = promises(o.isolation, o.snapshot_isolation);
+/// Galera's options: MariaDB's, with what Galera promises at each level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaleraOptions(pub MariadbOptions);
+
+impl GaleraOptions {
+    /// Parses (and validates) options by name; absent ones take their defaults (MariaDB's,
+    /// but `consistency` what Galera promises).
+    pub fn parse(given: &DbOptions) -> Result<GaleraOptions, DbError> {
+        let mut o = MariadbOptions::parse("galera", given)?;
+        if !given.contains_key("consistency") {
+            o.consistency = promises(o.isolation, o.snapshot_isolation);
+        }
+        Ok(GaleraOptions(o))
     }
-    Ok(o)
+}
+
+impl DbConfig for GaleraOptions {
+    fn options(&self) -> DbOptions {
+        self.0.options()
+    }
+    fn consistency(&self) -> Option<Consistency> {
+        Some(self.0.consistency)
+    }
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(Galera::new(cluster, self.0.clone())?))
+    }
 }
 
 impl DatabaseKind for GaleraKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "galera"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "MariaDB 10.11 with Galera 4 on every node (multi-primary), clients spread over the nodes"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        SqlWorkload::NAMES
+    fn workloads(&self) -> Vec<&str> {
+        SqlWorkload::NAMES.to_vec()
     }
-    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+    fn option_help(&self) -> &[(&str, &str)] {
         &[
             ("install", "auto (the node's own mariadbd and galera-4, else its apt), package (apt-get install mariadb-server galera-4 rsync), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: repeatable-read]; also --isolation"),
@@ -92,14 +112,8 @@ impl DatabaseKind for GaleraKind {
             ("consistency", "the model the history is checked against [default: what the level promises: read-committed; snapshot-isolation; serializable]; also --consistency"),
         ]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
-        Ok(parse(given)?.to_options())
-    }
-    fn consistency(&self, options: &DbOptions) -> Result<Option<Consistency>, DbError> {
-        Ok(Some(parse(options)?.consistency))
-    }
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
-        Ok(Arc::new(Galera::new(cluster, parse(options)?)?))
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
+        Ok(Arc::new(GaleraOptions::parse(given)?))
     }
 }
 
@@ -571,17 +585,24 @@ mod tests {
 
     #[test]
     fn repeatable_read_promises_snapshot_isolation_and_options_are_galeras() {
-        let d = GaleraKind.resolve_options(&DbOptions::new()).unwrap();
+        let d = GaleraKind
+            .configure(&DbOptions::new())
+            .map(|c| c.options())
+            .unwrap();
         assert_eq!(d["consistency"], "snapshot-isolation");
         assert_eq!(d["isolation"], "repeatable-read");
         let mut o = DbOptions::new();
         o.insert("consistency".into(), "serializable".into());
         assert_eq!(
-            GaleraKind.resolve_options(&o).unwrap()["consistency"],
+            GaleraKind.configure(&o).map(|c| c.options()).unwrap()["consistency"],
             "serializable"
         );
         o.insert("bogus".into(), "1".into());
-        let e = GaleraKind.resolve_options(&o).unwrap_err().to_string();
+        let e = GaleraKind
+            .configure(&o)
+            .map(|c| c.options())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("galera has no option \"bogus\""), "{e}");
     }
 }

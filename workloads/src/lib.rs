@@ -40,7 +40,7 @@ pub mod rw_register;
 pub mod sql;
 pub mod workload;
 
-pub use db::{Database, DatabaseKind, DbError, DbOptions};
+pub use db::{Database, DatabaseKind, DbConfig, DbError, DbOptions};
 pub use op::{Client, Op, Outcome};
 pub use registry::Registry;
 pub use workload::Workload;

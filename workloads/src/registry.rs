@@ -98,7 +98,7 @@ impl Registry {
     }
 
     /// Every database's name.
-    pub fn database_names(&self) -> Vec<&'static str> {
+    pub fn database_names(&self) -> Vec<&str> {
         self.databases.iter().map(|d| d.name()).collect()
     }
 
@@ -124,9 +124,9 @@ impl Registry {
         name: &str,
         cluster: &clusters::Cluster,
     ) -> Result<Arc<dyn crate::Database>, DbError> {
-        let kind = self.resolve_database(name)?;
-        let options = kind.resolve_options(&Default::default())?;
-        kind.open(cluster, &options)
+        self.resolve_database(name)?
+            .configure(&Default::default())?
+            .open(cluster)
     }
 }
 
@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn names_are_looked_up_and_unknown_ones_listed() {
         let r = Registry::builtin();
-        assert_eq!(r.database("etcd").map(|d| d.name()), Ok("etcd"));
+        assert_eq!(
+            r.database("etcd").map(|d| d.name().to_string()),
+            Ok("etcd".into())
+        );
         assert_eq!(
             r.workload_names(),
             [

@@ -2,7 +2,7 @@
 //! its guard is dropped, however the run ends.
 
 use crate::exit::{bad_input, internal, Failure};
-use crate::plan::TestPlan;
+use crate::plan::ClusterSpec;
 use clusters::{local, ClusterFile};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,32 +18,23 @@ struct TempCluster(Option<String>);
 
 impl Provisioned {
     /// The plan's cluster: its file, or a temporary local cluster (`local:N`, `vm`).
-    pub fn new(plan: &TestPlan) -> Result<Provisioned, Failure> {
-        let Some(n) = plan.cluster.strip_prefix("local:") else {
-            let file = match &plan.cluster_file {
-                Some(f) => f.clone(),
-                None => {
-                    ClusterFile::load(std::path::Path::new(&plan.cluster)).map_err(bad_input)?
-                }
-            };
-            return Ok(Provisioned {
-                file,
-                _temp: TempCluster(None),
-            });
+    pub fn new(spec: &ClusterSpec) -> Result<Provisioned, Failure> {
+        let (n, vm) = match spec {
+            ClusterSpec::File(file) => {
+                return Ok(Provisioned {
+                    file: file.clone(),
+                    _temp: TempCluster(None),
+                })
+            }
+            ClusterSpec::Local { nodes, vm } => (*nodes, *vm),
         };
-        let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            bad_input(anyhow::anyhow!(
-                "--cluster {}: expected local:N with N >= 1",
-                plan.cluster
-            ))
-        })?;
         static RUNS: AtomicU32 = AtomicU32::new(0);
         let name = temp_name(std::process::id(), RUNS.fetch_add(1, Ordering::SeqCst));
         eprintln!(
             "bringing up a temporary local cluster of {n} {} ({name})",
-            if plan.vm { "qemu guests" } else { "nodes" }
+            if vm { "qemu guests" } else { "nodes" }
         );
-        let made = if plan.vm {
+        let made = if vm {
             clusters::vm::up(n, &name, &clusters::vm::VmOptions::default())
         } else {
             local::up(n, &name)

@@ -19,7 +19,7 @@ pub mod progress;
 
 use crate::checking::{check_file, exit_of, print_human, write_outputs};
 use crate::exit::{bad_input, internal, Exit, Failure};
-use crate::plan::{PlanFile, TestPlan};
+use crate::plan::{PlanFile, Resolved, TestPlan};
 use crate::recorder::Recorder;
 use crate::report::Status;
 use crate::session::journal::{self, DbEvent};
@@ -57,16 +57,18 @@ const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
 /// How long final ops are retried before the run gives up on them.
 const FINAL_OPS_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs `plan` on `cluster` (already provisioned), storing the run under `store`. `replay`
-/// is the run replayed, if any, whose schedule is compared with this one's.
+/// Runs the `resolved` plan on `cluster` (already provisioned), storing the run under
+/// `store`; `registry` is for healing faults an earlier run left (their databases are
+/// journaled by name). `replay` is the run replayed, if any, whose schedule is compared with
+/// this one's.
 pub fn run_plan(
-    mut plan: TestPlan,
+    mut resolved: Resolved,
     registry: &Registry,
     cluster: &ClusterFile,
     store: &Path,
     replay: Option<&Path>,
 ) -> Result<Exit, Failure> {
-    let workload = registry.workload(&plan.workload).map_err(bad_input)?;
+    let plan = &mut resolved.plan;
     let dir = crate::store::create_run(store, &plan.name).map_err(internal)?;
     if let Err(e) = crate::logging::to_file(&dir.join("faultline.log")) {
         tracing::warn!("cannot write {}: {e}", dir.join("faultline.log").display());
@@ -93,15 +95,15 @@ pub fn run_plan(
         }
     }
     plan.write(&dir).map_err(internal)?;
-    if workloads::adapter::definition::is_definition_path(&plan.db) {
+    if let Some(def) = &resolved.definition {
         // The definition as it ran, beside test.yaml (which has its path and SHA-256).
-        if let Err(e) = std::fs::copy(&plan.db, dir.join("definition.yaml")) {
-            log.say(&format!("could not keep a copy of {}: {e}", plan.db));
+        if let Err(e) = std::fs::copy(def, dir.join("definition.yaml")) {
+            log.say(&format!("could not keep a copy of {}: {e}", def.display()));
         }
     }
     let cluster = Cluster::new(cluster.clone(), 4);
-    let outcome = phases(&plan, registry, workload.as_ref(), &cluster, &dir, &log);
-    write_report(&dir, &plan.name, &outcome, &log);
+    let outcome = phases(&resolved, registry, &cluster, &dir, &log);
+    write_report(&dir, &resolved.plan.name, &outcome, &log);
     log.say(&format!("store: {}", dir.display()));
     crate::logging::close_file();
     outcome.map(|c| exit_with_power(&c))
@@ -153,15 +155,15 @@ fn journal_db_start(
 
 /// Connect, database, nemesis, workload, heal, final ops, logs, check.
 fn phases(
-    plan: &TestPlan,
+    resolved: &Resolved,
     registry: &Registry,
-    workload: &dyn Workload,
     cluster: &Cluster,
     dir: &Path,
     log: &RunLog,
 ) -> Result<CheckedRun, Failure> {
+    let plan = &resolved.plan;
     connect(cluster, log)?;
-    let db = open::open_planned(registry, &plan.db, cluster, &plan.db_options)?;
+    let db = resolved.db.open(cluster).map_err(open::db_failure)?;
     // Journaled with each kill, so that heal after a crash restarts it as it ran.
     let source = nemesis::process::DbSource {
         db: plan.db.clone(),
@@ -186,59 +188,12 @@ fn phases(
     })?;
     journal_db_start(cluster, plan, DbEvent::Done, None, log);
 
-    // The workload, with the fault schedule and progress alongside.
     let recorder = Recorder::create(&dir.join("history.jsonl"), Instant::now())
         .map_err(|e| internal(anyhow!("history.jsonl: {e}")))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("interrupted again: still healing, please wait");
-            } else {
-                eprintln!("interrupted: stopping the workload, healing and collecting logs");
-            }
-        });
-    }
-    let nodes = cluster.nodes();
-    let mut clients = Vec::new();
-    for w in 0..plan.concurrency {
-        let node = nodes[w % nodes.len()].clone();
-        let ctx = workloads::db::ClientContext {
-            worker: w,
-            run_dir: Some(dir.to_path_buf()),
-            workload: plan.workload.clone(),
-            ops_per_key: plan.ops_per_key,
-        };
-        let client = session
-            .db()
-            .client(&node, plan.op_timeout, &ctx)
-            .map_err(internal)?;
-        clients.push((node, client));
-    }
+    let stop = stop_on_ctrl_c();
+    let mut clients = make_clients(plan, cluster, session.db().as_ref(), dir)?;
     start_first_client(&clients, log)?;
-    let options = WorkloadOptions {
-        ops_per_key: plan.ops_per_key,
-    };
-    // The op schedule: the workload's ops, staggered to --rate over all workers, for
-    // --time-limit. Deterministic from the seed and the outcomes (see `workloads::gen`).
-    // After every heal, a keyed workload first reads back every key it wrote (outside the
-    // rate): what a fault lost shows up while the run goes on.
-    let staggered = Stagger::new(
-        Duration::from_secs_f64(1.0 / plan.rate),
-        plan.seed,
-        Source::new(workload.ops(plan.seed, &options)),
-    );
-    let (inner, written): (Box<dyn Gen>, _) = match workload.read_back() {
-        Some(read) => {
-            let g = ReadBack::new(staggered, read, recorder.heals());
-            let written = g.written();
-            (Box::new(g), Some(written))
-        }
-        None => (Box::new(staggered), None),
-    };
-    let generator: Mutex<Box<dyn Gen>> =
-        Mutex::new(Box::new(TimeLimit::new(plan.time_limit, inner)));
+    let ops = OpSchedule::new(plan, resolved.workload.as_ref(), &recorder);
     log.say(&format!(
         "running {} for {} ({} workers, {} ops/s)",
         plan.workload,
@@ -246,90 +201,20 @@ fn phases(
         plan.concurrency,
         plan.rate
     ));
-    let active: Mutex<Option<String>> = Mutex::new(None);
-    let start = Instant::now();
-    let ran = std::thread::scope(|s| {
-        s.spawn(|| {
-            faults::run_schedule(
-                &nem,
-                &plan.schedule,
-                plan.time_limit,
-                &recorder,
-                start,
-                &stop,
-                &active,
-                log,
-            )
-        });
-        s.spawn(|| progress::show(&recorder, start, plan.time_limit, &stop, &active, log));
-        let r = crate::scheduler::run(crate::scheduler::Workers {
-            clients: clients.clone(),
-            processes: crate::scheduler::first_processes(plan.concurrency),
-            generator: &generator,
-            recorder: &recorder,
-            start,
-            op_timeout: plan.op_timeout,
-            stop: &stop,
-        });
-        stop.store(true, Ordering::SeqCst);
-        r
-    });
+    let ran = run_workload(plan, &nem, &clients, &ops.generator, &recorder, &stop, log);
 
-    // Heal every fault.
-    match heal_guard.heal_now() {
-        Ok(r) if r.is_clean() => {
-            if !r.healed.is_empty() {
-                let _ = recorder.nemesis("heal", checkers::history::Value::Null, None);
-            }
-            log.say(&format!("healed {} fault(s)", r.healed.len()));
-        }
-        Ok(r) => log.say(&format!(
-            "HEAL FAILED on some nodes: {:?}; run `faultline heal --cluster FILE`",
-            r.failed
-        )),
-        Err(e) => log.say(&format!(
-            "HEAL FAILED: {e}; run `faultline heal --cluster FILE`"
-        )),
-    }
-
-    // Is the database whole again? (Galera: every node Synced in one Primary component.)
-    match session.db().recovered(cluster, RECOVERY_DEADLINE) {
-        Ok(Some(what)) => log.say(&format!("{} recovered: {what}", session.db().name())),
-        Ok(None) => {}
-        Err(e) => log.say(&format!(
-            "{} DID NOT RECOVER after the faults were healed: {e}",
-            session.db().name()
-        )),
-    }
-
-    // The final ops, through the same scheduler and recorder: the workload's own, then a
-    // read of every key it wrote.
-    let mut finals = workload.final_ops();
-    if let (Some(read), Some(written)) = (workload.read_back(), &written) {
-        let keys = written.lock().unwrap_or_else(|e| e.into_inner());
-        finals.extend(keys.iter().map(read));
-    }
+    heal_all(heal_guard, &recorder, log);
+    say_recovered(session.db().as_ref(), cluster, log);
     if let Ok(processes) = &ran {
-        if !finals.is_empty() {
-            log.say(&format!("final ops: {}", summarize_ops(&finals)));
-            let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(UntilOk::new(
-                finals,
-                Duration::from_secs(1),
-                FINAL_OPS_DEADLINE,
-            )));
-            let never = AtomicBool::new(false);
-            if let Err(e) = crate::scheduler::run(crate::scheduler::Workers {
-                clients: std::mem::take(&mut clients),
-                processes: processes.clone(),
-                generator: &generator,
-                recorder: &recorder,
-                start: Instant::now(),
-                op_timeout: plan.op_timeout,
-                stop: &never,
-            }) {
-                log.say(&format!("final ops: {e}"));
-            }
-        }
+        let finals = ops.finals(resolved.workload.as_ref());
+        run_final_ops(
+            finals,
+            std::mem::take(&mut clients),
+            processes,
+            plan,
+            &recorder,
+            log,
+        );
     }
     // The clients go before the database: an adapter's whole process group is killed.
     drop(clients);
@@ -353,12 +238,207 @@ fn phases(
     }
     let power = measure_power(dir, plan.concurrency as u64, &plan.schedule, log);
     check_run(
-        workload.checker().with_consistency(plan.consistency),
+        resolved
+            .workload
+            .checker()
+            .with_consistency(plan.consistency),
         dir,
         None,
         power,
         log,
     )
+}
+
+/// A flag that Ctrl-C sets: the workload stops, and the run heals and collects as usual.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("interrupted again: still healing, please wait");
+        } else {
+            eprintln!("interrupted: stopping the workload, healing and collecting logs");
+        }
+    });
+    stop
+}
+
+/// A worker's node and its client there.
+type NodeClient = (String, Arc<dyn workloads::Client>);
+
+/// One client per worker, each bound to a node, round robin.
+fn make_clients(
+    plan: &TestPlan,
+    cluster: &Cluster,
+    db: &dyn workloads::Database,
+    dir: &Path,
+) -> Result<Vec<NodeClient>, Failure> {
+    let nodes = cluster.nodes();
+    (0..plan.concurrency)
+        .map(|w| {
+            let node = nodes[w % nodes.len()].clone();
+            let ctx = workloads::db::ClientContext {
+                worker: w,
+                run_dir: Some(dir.to_path_buf()),
+                workload: plan.workload.clone(),
+                ops_per_key: plan.ops_per_key,
+            };
+            let client = db.client(&node, plan.op_timeout, &ctx).map_err(internal)?;
+            Ok((node, client))
+        })
+        .collect()
+}
+
+/// The op schedule of a run: the workload's ops, staggered to `--rate` over all workers,
+/// for `--time-limit`, deterministic from the seed and the outcomes (see
+/// [`workloads::gen`]). After every heal, a keyed workload first reads back every key it
+/// wrote (outside the rate): what a fault lost shows up while the run goes on.
+struct OpSchedule {
+    generator: Mutex<Box<dyn Gen>>,
+    /// The keys written so far, for a keyed workload (read again at the end).
+    written: Option<workloads::gen::WrittenKeys>,
+}
+
+impl OpSchedule {
+    fn new(plan: &TestPlan, workload: &dyn Workload, recorder: &Recorder) -> OpSchedule {
+        let options = WorkloadOptions {
+            ops_per_key: plan.ops_per_key,
+        };
+        let staggered = Stagger::new(
+            Duration::from_secs_f64(1.0 / plan.rate),
+            plan.seed,
+            Source::new(workload.ops(plan.seed, &options)),
+        );
+        let (inner, written): (Box<dyn Gen>, _) = match workload.read_back() {
+            Some(read) => {
+                let g = ReadBack::new(staggered, read, recorder.heals());
+                let written = g.written();
+                (Box::new(g), Some(written))
+            }
+            None => (Box::new(staggered), None),
+        };
+        OpSchedule {
+            generator: Mutex::new(Box::new(TimeLimit::new(plan.time_limit, inner))),
+            written,
+        }
+    }
+
+    /// The final ops: the workload's own, then a read of every key it wrote.
+    fn finals(&self, workload: &dyn Workload) -> Vec<workloads::Op> {
+        let mut finals = workload.final_ops();
+        if let (Some(read), Some(written)) = (workload.read_back(), &self.written) {
+            let keys = written.lock().unwrap_or_else(|e| e.into_inner());
+            finals.extend(keys.iter().map(read));
+        }
+        finals
+    }
+}
+
+/// The workload, with the fault schedule and progress in threads of their own; returns the
+/// workers' process numbers when it ends.
+fn run_workload(
+    plan: &TestPlan,
+    nem: &nemesis::Nemesis<'_>,
+    clients: &[NodeClient],
+    generator: &Mutex<Box<dyn Gen>>,
+    recorder: &Recorder,
+    stop: &AtomicBool,
+    log: &RunLog,
+) -> anyhow::Result<Vec<u64>> {
+    let active: Mutex<Option<String>> = Mutex::new(None);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            faults::run_schedule(
+                nem,
+                &plan.schedule,
+                plan.time_limit,
+                recorder,
+                start,
+                stop,
+                &active,
+                log,
+            )
+        });
+        s.spawn(|| progress::show(recorder, start, plan.time_limit, stop, &active, log));
+        let r = crate::scheduler::run(crate::scheduler::Workers {
+            clients: clients.to_vec(),
+            processes: crate::scheduler::first_processes(plan.concurrency),
+            generator,
+            recorder,
+            start,
+            op_timeout: plan.op_timeout,
+            stop,
+        });
+        stop.store(true, Ordering::SeqCst);
+        r
+    })
+}
+
+/// Heals every fault, saying what was healed or what failed.
+fn heal_all(heal_guard: nemesis::HealGuard<'_, '_>, recorder: &Recorder, log: &RunLog) {
+    match heal_guard.heal_now() {
+        Ok(r) if r.is_clean() => {
+            if !r.healed.is_empty() {
+                let _ = recorder.nemesis("heal", checkers::history::Value::Null, None);
+            }
+            log.say(&format!("healed {} fault(s)", r.healed.len()));
+        }
+        Ok(r) => log.say(&format!(
+            "HEAL FAILED on some nodes: {:?}; run `faultline heal --cluster FILE`",
+            r.failed
+        )),
+        Err(e) => log.say(&format!(
+            "HEAL FAILED: {e}; run `faultline heal --cluster FILE`"
+        )),
+    }
+}
+
+/// Says whether the database is whole again (Galera: every node Synced in one Primary
+/// component).
+fn say_recovered(db: &dyn workloads::Database, cluster: &Cluster, log: &RunLog) {
+    match db.recovered(cluster, RECOVERY_DEADLINE) {
+        Ok(Some(what)) => log.say(&format!("{} recovered: {what}", db.name())),
+        Ok(None) => {}
+        Err(e) => log.say(&format!(
+            "{} DID NOT RECOVER after the faults were healed: {e}",
+            db.name()
+        )),
+    }
+}
+
+/// The final ops, through the same scheduler and recorder, each worker going on with its
+/// own process numbers: each op is given to one worker at a time, the next retrying a
+/// second later until it succeeds or [`FINAL_OPS_DEADLINE`] passed.
+fn run_final_ops(
+    finals: Vec<workloads::Op>,
+    clients: Vec<NodeClient>,
+    processes: &[u64],
+    plan: &TestPlan,
+    recorder: &Recorder,
+    log: &RunLog,
+) {
+    if finals.is_empty() {
+        return;
+    }
+    log.say(&format!("final ops: {}", summarize_ops(&finals)));
+    let generator: Mutex<Box<dyn Gen>> = Mutex::new(Box::new(UntilOk::new(
+        finals,
+        Duration::from_secs(1),
+        FINAL_OPS_DEADLINE,
+    )));
+    let never = AtomicBool::new(false);
+    if let Err(e) = crate::scheduler::run(crate::scheduler::Workers {
+        clients,
+        processes: processes.to_vec(),
+        generator: &generator,
+        recorder,
+        start: Instant::now(),
+        op_timeout: plan.op_timeout,
+        stop: &never,
+    }) {
+        log.say(&format!("final ops: {e}"));
+    }
 }
 
 /// Measures the run's test power from its history, and says it.
@@ -400,7 +480,7 @@ fn summarize_ops(ops: &[workloads::Op]) -> String {
 /// Starts the first worker's client now (an adapter: its process and handshake), so that a
 /// client that cannot work is a set-up error (exit 254) saying why, before the workload.
 fn start_first_client(
-    clients: &[(String, Arc<dyn workloads::Client>)],
+    clients: &[NodeClient],
     log: &RunLog,
 ) -> Result<(), Failure> {
     let Some((node, client)) = clients.first() else {

@@ -64,20 +64,6 @@ pub fn reopen(
     open_with(registry, &source.db, cluster, &options).map(|(db, _)| db)
 }
 
-/// Opens the database a test plan resolved (`name` with its resolved `options`).
-pub fn open_planned(
-    registry: &Registry,
-    name: &str,
-    cluster: &Cluster,
-    options: &DbOptions,
-) -> Result<Arc<dyn Database>, Failure> {
-    registry
-        .resolve_database(name)
-        .map_err(bad_input)?
-        .open(cluster, options)
-        .map_err(db_failure)
-}
-
 /// Opens database `name` on `cluster` with exactly the `given` options (and its defaults for
 /// the others).
 fn open_with(
@@ -90,19 +76,17 @@ fn open_with(
     let kind = registry
         .resolve_database(name)
         .map_err(|e| bad_input(named(e)))?;
-    let options = kind
-        .resolve_options(given)
-        .map_err(|e| bad_input(named(e)))?;
-    let db = kind.open(cluster, &options).map_err(|e| match e {
+    let config = kind.configure(given).map_err(|e| bad_input(named(e)))?;
+    let db = config.open(cluster).map_err(|e| match e {
         DbError::Config(_) | DbError::Unknown { .. } => bad_input(named(e)),
         other => internal(other),
     })?;
-    Ok((db, options))
+    Ok((db, config.options()))
 }
 
 /// A database's error as a failure: its configuration is the user's (254), anything else
 /// faultline's or the nodes' (255).
-fn db_failure(e: DbError) -> Failure {
+pub fn db_failure(e: DbError) -> Failure {
     match e {
         DbError::Config(_) | DbError::Unknown { .. } => bad_input(e),
         other => internal(other),

@@ -8,7 +8,7 @@ use nemesis::process::{DbSource, Restart};
 use nemesis::{Journal, Nemesis, Undo};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use workloads::db::{ClientContext, DatabaseKind, DbOptions};
+use workloads::db::{ClientContext, DatabaseKind, DbConfig, DbOptions};
 use workloads::{Client, Database, DbError, Registry};
 
 /// A database that records each step asked of it, as `step node`.
@@ -72,22 +72,32 @@ impl Database for Recording {
 struct RecordingKind;
 
 impl DatabaseKind for RecordingKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "recording"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "records each step"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        &["register"]
+    fn workloads(&self) -> Vec<&str> {
+        vec!["register"]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
         workloads::db::only_options("recording", given, &["mode"])?;
         let mut o = given.clone();
         o.entry("mode".into()).or_insert_with(|| "default".into());
-        Ok(o)
+        Ok(Arc::new(RecordingConfig(o)))
     }
-    fn open(&self, _: &Cluster, _: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+}
+
+/// [`RecordingKind`]'s options, as given (with `mode`'s default).
+#[derive(Debug)]
+struct RecordingConfig(DbOptions);
+
+impl DbConfig for RecordingConfig {
+    fn options(&self) -> DbOptions {
+        self.0.clone()
+    }
+    fn open(&self, _: &Cluster) -> Result<Arc<dyn Database>, DbError> {
         Ok(Arc::new(Recording::default()))
     }
 }

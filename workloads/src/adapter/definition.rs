@@ -10,7 +10,7 @@
 
 use super::client::{AdapterClient, AdapterSpec};
 use super::template::{Scope, Template, Vars};
-use crate::db::{self, ClientContext, Database, DatabaseKind, DbError, DbOptions};
+use crate::db::{self, ClientContext, Database, DatabaseKind, DbConfig, DbError, DbOptions};
 use crate::op::Client;
 use clusters::{quote, Cluster, RemoteCommand};
 use serde::{Deserialize, Deserializer};
@@ -399,9 +399,7 @@ pub struct FileDbKind {
     path: PathBuf,
     sha256: String,
     def: Arc<Definition>,
-    name: &'static str,
-    about: &'static str,
-    workloads: &'static [&'static str],
+    about: String,
 }
 
 impl FileDbKind {
@@ -411,28 +409,16 @@ impl FileDbKind {
         let def = Definition::parse(path, &text)?;
         let sha256 = hex(&sha2::Sha256::digest(text.as_bytes()));
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        // The trait hands out 'static names; a definition is loaded a few times per run.
-        let name: &'static str = Box::leak(def.name.clone().into_boxed_str());
-        let about: &'static str = Box::leak(
-            if def.about.is_empty() {
-                format!("defined in {}", path.display())
-            } else {
-                def.about.clone()
-            }
-            .into_boxed_str(),
-        );
-        let workloads: Vec<&'static str> = def
-            .workloads
-            .iter()
-            .map(|w| &*Box::leak(w.clone().into_boxed_str()))
-            .collect();
+        let about = if def.about.is_empty() {
+            format!("defined in {}", path.display())
+        } else {
+            def.about.clone()
+        };
         Ok(FileDbKind {
             path,
             sha256,
             def: Arc::new(def),
-            name,
             about,
-            workloads: Box::leak(workloads.into_boxed_slice()),
         })
     }
 
@@ -480,16 +466,19 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl DatabaseKind for FileDbKind {
-    fn name(&self) -> &'static str {
-        self.name
+    fn name(&self) -> &str {
+        &self.def.name
     }
-    fn about(&self) -> &'static str {
-        self.about
+    fn about(&self) -> &str {
+        &self.about
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        self.workloads
+    fn workloads(&self) -> Vec<&str> {
+        self.def.workloads.iter().map(String::as_str).collect()
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
+    fn definition_file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
         // The internal option is checked below, and not listed among the user's options.
         let known: Vec<&str> = self.def.options.keys().map(String::as_str).collect();
         let user: DbOptions = given
@@ -497,7 +486,7 @@ impl DatabaseKind for FileDbKind {
             .filter(|(k, _)| k.as_str() != SHA_OPTION)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        db::only_options(self.name, &user, &known)?;
+        db::only_options(&self.def.name, &user, &known)?;
         if let Some(sha) = given.get(SHA_OPTION) {
             if sha != &self.sha256 {
                 return Err(DbError::Config(format!(
@@ -507,14 +496,40 @@ impl DatabaseKind for FileDbKind {
                 )));
             }
         }
-        let mut out = self.def.options.clone();
-        for (k, v) in given {
-            out.insert(k.clone(), v.clone());
-        }
-        out.insert(SHA_OPTION.into(), self.sha256.clone());
-        Ok(out)
+        let mut options = self.def.options.clone();
+        options.extend(user);
+        Ok(Arc::new(FileDbConfig {
+            def: self.def.clone(),
+            dir: self
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            sha256: self.sha256.clone(),
+            options,
+        }))
     }
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
+}
+
+/// A definition configured: the user's options over the definition's defaults, and the
+/// file's SHA-256 (recorded as [`SHA_OPTION`] so that a replay runs the same file).
+#[derive(Debug)]
+struct FileDbConfig {
+    def: Arc<Definition>,
+    /// The definition's directory (the adapter's working directory).
+    dir: PathBuf,
+    sha256: String,
+    /// The options, without [`SHA_OPTION`].
+    options: DbOptions,
+}
+
+impl DbConfig for FileDbConfig {
+    fn options(&self) -> DbOptions {
+        let mut out = self.options.clone();
+        out.insert(SHA_OPTION.into(), self.sha256.clone());
+        out
+    }
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError> {
         let addrs = db::peer_addresses(cluster)?;
         let nodes: Vec<(String, String)> = cluster
             .nodes()
@@ -526,17 +541,9 @@ impl DatabaseKind for FileDbKind {
             .collect();
         Ok(Arc::new(FileDb {
             def: self.def.clone(),
-            dir: self
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
+            dir: self.dir.clone(),
             nodes,
-            options: options
-                .iter()
-                .filter(|(k, _)| k.as_str() != SHA_OPTION)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            options: self.options.clone(),
         }))
     }
 }
@@ -1071,14 +1078,24 @@ logs: [\"{{log_dir}}/toy.log\"]
         let kind = FileDbKind::load(&path).unwrap();
         assert_eq!(kind.name(), "toy");
         assert_eq!(kind.workloads(), ["register"]);
-        let resolved = kind.resolve_options(&DbOptions::new()).unwrap();
+        let resolved = kind
+            .configure(&DbOptions::new())
+            .map(|c| c.options())
+            .unwrap();
         assert_eq!(resolved["mode"], "fast");
         assert_eq!(resolved[SHA_OPTION].len(), 64);
         // What test.yaml records resolves to itself.
-        assert_eq!(kind.resolve_options(&resolved).unwrap(), resolved);
+        assert_eq!(
+            kind.configure(&resolved).map(|c| c.options()).unwrap(),
+            resolved
+        );
         let mut unknown = DbOptions::new();
         unknown.insert("speed".into(), "1".into());
-        let e = kind.resolve_options(&unknown).unwrap_err().to_string();
+        let e = kind
+            .configure(&unknown)
+            .map(|c| c.options())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no option \"speed\" (its options: mode)"), "{e}");
         // A definition file larger than 1 MiB is refused, naming it and the limit.
         let big = dir.path().join("big.yaml");
@@ -1096,7 +1113,11 @@ logs: [\"{{log_dir}}/toy.log\"]
         // An edited definition is refused for a replay.
         std::fs::write(&path, GOOD.replace("sleep 1000", "sleep 2000")).unwrap();
         let edited = FileDbKind::load(&path).unwrap();
-        let e = edited.resolve_options(&resolved).unwrap_err().to_string();
+        let e = edited
+            .configure(&resolved)
+            .map(|c| c.options())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("changed since the run"), "{e}");
     }
 

@@ -28,7 +28,7 @@ pub use node::PORT;
 
 use crate::db::{
     apt_install_script, new_password, only_options, parse_on_off, run, ClientContext, Database,
-    DatabaseKind, DbError, DbOptions,
+    DatabaseKind, DbConfig, DbError, DbOptions,
 };
 use crate::op::Client;
 use crate::sql::{SqlClient, SqlWorkload};
@@ -90,9 +90,10 @@ impl MariadbOptions {
             consistency,
         })
     }
+}
 
-    /// Every option by name, defaults included (what test.yaml records).
-    pub fn to_options(&self) -> DbOptions {
+impl DbConfig for MariadbOptions {
+    fn options(&self) -> DbOptions {
         let mut m = DbOptions::new();
         m.insert("install".into(), self.install.name().into());
         m.insert("isolation".into(), self.isolation.name().into());
@@ -103,6 +104,12 @@ impl MariadbOptions {
         m.insert("consistency".into(), self.consistency.name().into());
         m
     }
+    fn consistency(&self) -> Option<Consistency> {
+        Some(self.consistency)
+    }
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(Mariadb::new(cluster, self.clone())?))
+    }
 }
 
 /// MariaDB as `--db mariadb` names it.
@@ -110,16 +117,16 @@ impl MariadbOptions {
 pub struct MariadbKind;
 
 impl DatabaseKind for MariadbKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "mariadb"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "MariaDB 10.11 (Debian's mariadb-server), one server, transactions at a chosen isolation level"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        SqlWorkload::NAMES
+    fn workloads(&self) -> Vec<&str> {
+        SqlWorkload::NAMES.to_vec()
     }
-    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+    fn option_help(&self) -> &[(&str, &str)] {
         &[
             ("install", "auto (the node's own mariadbd, else its apt), package (apt-get install mariadb-server), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: repeatable-read]; also --isolation"),
@@ -127,17 +134,8 @@ impl DatabaseKind for MariadbKind {
             ("consistency", "the model the history is checked against [default: what the level promises: read-committed; repeatable-read, or snapshot-isolation with snapshot-isolation=on; serializable]; also --consistency"),
         ]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
-        Ok(MariadbOptions::parse("mariadb", given)?.to_options())
-    }
-    fn consistency(&self, options: &DbOptions) -> Result<Option<Consistency>, DbError> {
-        Ok(Some(MariadbOptions::parse("mariadb", options)?.consistency))
-    }
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
-        Ok(Arc::new(Mariadb::new(
-            cluster,
-            MariadbOptions::parse("mariadb", options)?,
-        )?))
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
+        Ok(Arc::new(MariadbOptions::parse("mariadb", given)?))
     }
 }
 
@@ -271,7 +269,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        MariadbKind.resolve_options(&given)
+        MariadbKind.configure(&given).map(|c| c.options())
     }
 
     #[test]
@@ -296,11 +294,14 @@ mod tests {
         let over = r(&[("consistency", "snapshot-isolation")]).unwrap();
         assert_eq!(over["consistency"], "snapshot-isolation");
         assert_eq!(
-            MariadbKind.consistency(&over).unwrap(),
+            MariadbKind.configure(&over).unwrap().consistency(),
             Some(Consistency::SnapshotIsolation)
         );
         // Resolving is idempotent: what test.yaml records resolves to itself.
-        assert_eq!(MariadbKind.resolve_options(&over).unwrap(), over);
+        assert_eq!(
+            MariadbKind.configure(&over).map(|c| c.options()).unwrap(),
+            over
+        );
         for (pairs, want) in [
             (&[("isolation", "snapshot")][..], "expected read-committed"),
             (&[("snapshot-isolation", "yes")][..], "expected on or off"),

@@ -40,9 +40,7 @@ pub use client::{classify, PostgresClient, PostgresDriver, ABORTED};
 pub use options::{PostgresOptions, Reads};
 pub use server::Postgres;
 
-use crate::db::{Database, DatabaseKind, DbError, DbOptions};
-use checkers::txn::Consistency;
-use clusters::Cluster;
+use crate::db::{DatabaseKind, DbConfig, DbError, DbOptions};
 use std::sync::Arc;
 
 /// Where PostgreSQL keeps everything on the primary (the node's private data directory).
@@ -75,16 +73,16 @@ pub(crate) const PGPASS: &str = "/var/lib/faultline-db/postgres/pgpass";
 pub struct PostgresKind;
 
 impl DatabaseKind for PostgresKind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "postgres"
     }
-    fn about(&self) -> &'static str {
+    fn about(&self) -> &str {
         "PostgreSQL 15 (Debian's postgresql-15), one primary and optional streaming replicas, transactions at a chosen isolation level"
     }
-    fn workloads(&self) -> &'static [&'static str] {
-        crate::sql::SqlWorkload::NAMES
+    fn workloads(&self) -> Vec<&str> {
+        crate::sql::SqlWorkload::NAMES.to_vec()
     }
-    fn option_help(&self) -> &'static [(&'static str, &'static str)] {
+    fn option_help(&self) -> &[(&str, &str)] {
         &[
             ("install", "auto (the node's own postgresql-15, else its apt), package (apt-get install postgresql-15), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: serializable]; also --isolation"),
@@ -93,16 +91,7 @@ impl DatabaseKind for PostgresKind {
             ("consistency", "the model the history is checked against [default: what the deployment promises: read-committed, snapshot-isolation, strict-serializable on the primary alone; at most snapshot-isolation with reads=replicas]; also --consistency"),
         ]
     }
-    fn resolve_options(&self, given: &DbOptions) -> Result<DbOptions, DbError> {
-        Ok(PostgresOptions::parse(given)?.to_options())
-    }
-    fn consistency(&self, options: &DbOptions) -> Result<Option<Consistency>, DbError> {
-        Ok(Some(PostgresOptions::parse(options)?.consistency))
-    }
-    fn open(&self, cluster: &Cluster, options: &DbOptions) -> Result<Arc<dyn Database>, DbError> {
-        Ok(Arc::new(Postgres::new(
-            cluster,
-            PostgresOptions::parse(options)?,
-        )?))
+    fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
+        Ok(Arc::new(PostgresOptions::parse(given)?))
     }
 }

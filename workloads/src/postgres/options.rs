@@ -2,8 +2,10 @@
 //! what a deployment promises.
 
 use super::{Install, Isolation};
-use crate::db::{only_options, DbError, DbOptions};
+use crate::db::{only_options, Database, DbConfig, DbError, DbOptions};
 use checkers::txn::Consistency;
+use clusters::Cluster;
+use std::sync::Arc;
 
 /// Where read-only transactions go (`reads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +118,10 @@ impl PostgresOptions {
             (Reads::Replicas, _) => Consistency::SnapshotIsolation,
         }
     }
+}
 
-    /// Every option by name, defaults included (what test.yaml records).
-    pub fn to_options(&self) -> DbOptions {
+impl DbConfig for PostgresOptions {
+    fn options(&self) -> DbOptions {
         let mut m = DbOptions::new();
         m.insert("install".into(), self.install.name().into());
         m.insert("isolation".into(), self.isolation.name().into());
@@ -126,6 +129,12 @@ impl PostgresOptions {
         m.insert("reads".into(), self.reads.name().into());
         m.insert("consistency".into(), self.consistency.name().into());
         m
+    }
+    fn consistency(&self) -> Option<Consistency> {
+        Some(self.consistency)
+    }
+    fn open(&self, cluster: &Cluster) -> Result<Arc<dyn Database>, DbError> {
+        Ok(Arc::new(super::Postgres::new(cluster, self.clone())?))
     }
 }
 
@@ -142,7 +151,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            PostgresKind.resolve_options(&given)
+            PostgresKind.configure(&given).map(|c| c.options())
         };
         let d = r(&[]).unwrap();
         assert_eq!(d["install"], "auto");
@@ -163,17 +172,23 @@ mod tests {
         .unwrap();
         assert_eq!(over["consistency"], "serializable");
         assert_eq!(
-            PostgresKind.consistency(&over).unwrap(),
+            PostgresKind.configure(&over).unwrap().consistency(),
             Some(Consistency::Serializable)
         );
         // Resolving is idempotent: what test.yaml records resolves to itself.
-        assert_eq!(PostgresKind.resolve_options(&over).unwrap(), over);
+        assert_eq!(
+            PostgresKind.configure(&over).map(|c| c.options()).unwrap(),
+            over
+        );
         // Reads from asynchronous replicas promise at most snapshot isolation.
         assert_eq!(d["replicas"], "0");
         assert_eq!(d["reads"], "primary");
         let rep = r(&[("replicas", "2"), ("reads", "replicas")]).unwrap();
         assert_eq!(rep["consistency"], "snapshot-isolation");
-        assert_eq!(PostgresKind.resolve_options(&rep).unwrap(), rep);
+        assert_eq!(
+            PostgresKind.configure(&rep).map(|c| c.options()).unwrap(),
+            rep
+        );
         assert_eq!(
             r(&[
                 ("replicas", "1"),
