@@ -616,9 +616,14 @@ mod tests {
         ));
         for bad in ["local:abc", "local:0", "local:"] {
             let e = ClusterSpec::parse(bad, false).unwrap_err().to_string();
-            assert!(e.contains("expected local:N with N a number of nodes"), "{e}");
+            assert!(
+                e.contains("expected local:N with N a number of nodes"),
+                "{e}"
+            );
         }
-        let e = ClusterSpec::parse("cluster.yaml", true).unwrap_err().to_string();
+        let e = ClusterSpec::parse("cluster.yaml", true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--vm needs --cluster local:N"), "{e}");
         assert!(ClusterSpec::parse("/nonexistent/cluster.yaml", false).is_err());
         let mut a = args(&[]);

@@ -6,6 +6,7 @@
 //! run that tested too little is `valid, weak: <why>` ([`Power::weak`]).
 
 use checkers::history::{Event, EventKind, Key, Process};
+use nemesis::event::NemesisEvent;
 use nemesis::schedule::{Action, Schedule};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -412,35 +413,46 @@ impl PowerMeter {
     }
 
     fn nemesis(&mut self, e: &Event) {
-        // fault-refused and fault-skipped carry {"at_ms": .., "step": "start-KIND" | "heal"}.
+        // fault-refused and fault-skipped carry the step: {"at_ms": .., "step": "start-KIND"
+        // | "heal"} (nemesis::event::step_value).
         let step_kind = || match &e.value {
             checkers::history::Value::Map(m) => m
                 .iter()
                 .find(|(k, _)| k == "step")
                 .and_then(|(_, v)| v.as_str())
-                .and_then(|s| s.strip_prefix("start-"))
-                .map(str::to_string),
+                .and_then(NemesisEvent::parse)
+                .and_then(|step| match step {
+                    NemesisEvent::Start(kind) => Some(kind),
+                    _ => None,
+                }),
             _ => None,
         };
-        if let Some(kind) = e.f.strip_prefix("start-") {
-            self.faults.entry(kind.to_string()).or_default().applied += 1;
-            self.open_faults.push(kind.to_string());
-        } else if let Some(kind) = e.f.strip_prefix("stop-") {
-            self.open_faults.retain(|k| k != kind);
-            self.healed(kind.to_string());
-        } else if e.f == "heal" {
-            for kind in std::mem::take(&mut self.open_faults) {
+        match NemesisEvent::parse(&e.f) {
+            Some(NemesisEvent::Start(kind)) => {
+                self.faults.entry(kind.clone()).or_default().applied += 1;
+                self.open_faults.push(kind);
+            }
+            Some(NemesisEvent::Stop(kind)) => {
+                self.open_faults.retain(|k| *k != kind);
                 self.healed(kind);
             }
-            self.heal_at(self.now);
-        } else if e.f == "fault-refused" {
-            if let Some(kind) = step_kind() {
-                self.faults.entry(kind).or_default().refused += 1;
+            Some(NemesisEvent::HealAll) => {
+                for kind in std::mem::take(&mut self.open_faults) {
+                    self.healed(kind);
+                }
+                self.heal_at(self.now);
             }
-        } else if e.f == "fault-skipped" {
-            if let Some(kind) = step_kind() {
-                self.faults.entry(kind).or_default().skipped += 1;
+            Some(NemesisEvent::Refused) => {
+                if let Some(kind) = step_kind() {
+                    self.faults.entry(kind).or_default().refused += 1;
+                }
             }
+            Some(NemesisEvent::Skipped) => {
+                if let Some(kind) = step_kind() {
+                    self.faults.entry(kind).or_default().skipped += 1;
+                }
+            }
+            None => {}
         }
     }
 

@@ -106,15 +106,21 @@ impl Recorder {
         })
     }
 
-    /// Records a nemesis event (`start-partition`, `stop-partition`, ...).
-    pub fn nemesis(&self, f: &str, value: Value, error: Option<String>) -> std::io::Result<()> {
-        let heal = f == "heal" || f.starts_with("stop-");
+    /// Records a nemesis event (`start-partition`, `stop-partition`, ...); one that ends
+    /// faults counts as a heal ([`Recorder::heals`]).
+    pub fn nemesis(
+        &self,
+        event: &nemesis::event::NemesisEvent,
+        value: Value,
+        error: Option<String>,
+    ) -> std::io::Result<()> {
+        let heal = event.ends_faults();
         let written = self.write(Event {
             index: 0,
             time: None,
             process: Process::nemesis(),
             kind: EventKind::Info,
-            f: f.to_string(),
+            f: event.f(),
             key: None,
             value,
             error,

@@ -21,6 +21,7 @@
 
 pub mod clock;
 pub mod emulator;
+pub mod event;
 pub mod fault;
 pub mod grudge;
 pub mod helper;

@@ -283,16 +283,6 @@ impl<'de> Deserialize<'de> for Kind {
 }
 
 impl Fault {
-    /// The `f` of the history op that records the fault's start (`start-partition`, ...).
-    pub fn start_f(&self) -> String {
-        format!("start-{}", self.kind())
-    }
-
-    /// The `f` of the history op that records its heal (`stop-partition`, ...).
-    pub fn stop_f(&self) -> String {
-        format!("stop-{}", self.kind())
-    }
-
     /// The value written into the history: a grudge for partitions (as DESIGN.md shows),
     /// the journaled form of the fault (its tag, nodes and parameters) otherwise.
     pub fn history_value(&self) -> serde_json::Value {

@@ -8,6 +8,7 @@
 use nemesis::clock::{
     ClockBumpFault, ClockBumpSpec, ClockStrobeFault, ClockStrobeSpec, ResetClock,
 };
+use nemesis::event::NemesisEvent;
 use nemesis::fault::PartitionSpec;
 use nemesis::journal::{Event, JournalEntry};
 use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
@@ -331,8 +332,11 @@ fn faults_undos_and_history_ops_keep_their_forms() {
         same(&c.fault, c.fault_json);
         same(&c.undo, c.undo_json);
         assert_eq!(c.fault.kind(), c.kind);
-        assert_eq!(c.fault.start_f(), c.start_f);
-        assert_eq!(c.fault.stop_f(), c.start_f.replace("start-", "stop-"));
+        assert_eq!(NemesisEvent::start(c.fault.kind()).f(), c.start_f);
+        assert_eq!(
+            NemesisEvent::stop(c.fault.kind()).f(),
+            c.start_f.replace("start-", "stop-")
+        );
         assert_eq!(
             serde_json::to_string(&c.fault.history_value()).expect("json"),
             c.history_value

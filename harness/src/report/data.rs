@@ -4,6 +4,7 @@
 
 use checkers::history::{EventKind, Process, Value};
 use checkers::read::{self, Format};
+use nemesis::event::NemesisEvent;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -161,43 +162,51 @@ impl RunData {
                 Process::Named(_) => {
                     let what = serde_json::to_string(&e.value).unwrap_or_default();
                     let note = e.error.clone().unwrap_or_default();
-                    if let Some(outcome) =
-                        e.f.strip_prefix("fault-")
-                            .filter(|o| *o == "skipped" || *o == "refused")
-                    {
-                        d.not_applied.push(NotApplied {
-                            t,
-                            outcome: outcome.to_string(),
-                            what,
-                            why: note,
-                        });
-                    } else if let Some(kind) = e.f.strip_prefix("start-") {
-                        open.insert(kind.to_string(), (t, what, note));
-                    } else if let Some(kind) = e.f.strip_prefix("stop-") {
-                        if let Some((start, what, note)) = open.remove(kind) {
-                            let outside = healed_from_outside_at(&e.value);
-                            d.faults.push(FaultInterval {
-                                kind: kind.to_string(),
-                                start,
-                                end: outside.map_or(t, |at| at.clamp(start, t.max(start))),
+                    match NemesisEvent::parse(&e.f) {
+                        Some(event @ (NemesisEvent::Skipped | NemesisEvent::Refused)) => {
+                            d.not_applied.push(NotApplied {
+                                t,
+                                outcome: if event == NemesisEvent::Skipped {
+                                    "skipped"
+                                } else {
+                                    "refused"
+                                }
+                                .to_string(),
                                 what,
-                                note,
-                                end_note: e.error.clone().unwrap_or_default(),
-                                healed_from_outside: outside.is_some(),
+                                why: note,
                             });
                         }
-                    } else if e.f == "heal" {
-                        for (kind, (start, what, note)) in open.drain() {
-                            d.faults.push(FaultInterval {
-                                kind,
-                                start,
-                                end: t,
-                                what,
-                                note,
-                                end_note: String::new(),
-                                healed_from_outside: false,
-                            });
+                        Some(NemesisEvent::Start(kind)) => {
+                            open.insert(kind, (t, what, note));
                         }
+                        Some(NemesisEvent::Stop(kind)) => {
+                            if let Some((start, what, note)) = open.remove(&kind) {
+                                let outside = healed_from_outside_at(&e.value);
+                                d.faults.push(FaultInterval {
+                                    kind,
+                                    start,
+                                    end: outside.map_or(t, |at| at.clamp(start, t.max(start))),
+                                    what,
+                                    note,
+                                    end_note: e.error.clone().unwrap_or_default(),
+                                    healed_from_outside: outside.is_some(),
+                                });
+                            }
+                        }
+                        Some(NemesisEvent::HealAll) => {
+                            for (kind, (start, what, note)) in open.drain() {
+                                d.faults.push(FaultInterval {
+                                    kind,
+                                    start,
+                                    end: t,
+                                    what,
+                                    note,
+                                    end_note: String::new(),
+                                    healed_from_outside: false,
+                                });
+                            }
+                        }
+                        None => {}
                     }
                 }
             }

@@ -14,6 +14,7 @@ use crate::recorder::Recorder;
 use crate::session::hooks::{self, DbHooks};
 use checkers::history::Value;
 use clusters::Cluster;
+use nemesis::event::NemesisEvent;
 use nemesis::journal::JournalEntry;
 use nemesis::process::DbSource;
 use nemesis::schedule::{Action, Kind, Schedule, Step};
@@ -259,10 +260,10 @@ pub fn drive(schedule: &Schedule, end: Duration, d: &mut impl Driver) -> Vec<Ste
 /// What a step is, for the history's `fault-skipped` and `fault-refused` events.
 fn step_value(step: &Step) -> Value {
     let what = match &step.action {
-        Action::Start { fault } => format!("start-{}", fault.kind()),
-        Action::Heal => "heal".to_string(),
+        Action::Start { fault } => NemesisEvent::start(fault.kind()),
+        Action::Heal => NemesisEvent::HealAll,
     };
-    Value::from_json(serde_json::json!({"at_ms": step.at_ms, "step": what}))
+    Value::from_json(nemesis::event::step_value(step.at_ms, &what))
 }
 
 fn late_note(at_ms: u64, late: Option<Duration>) -> Option<String> {
@@ -392,9 +393,11 @@ impl<'a, 'c> RunDriver<'a, 'c> {
         let h = OutsideHeal::new(&entry, self.wall_start, self.applied_at, self.now());
         self.log
             .say(&format!("nemesis: {} was {}", a.fault.kind(), h.note()));
-        let _ = self
-            .recorder
-            .nemesis(&a.fault.stop_f(), h.value(), Some(h.note()));
+        let _ = self.recorder.nemesis(
+            &NemesisEvent::stop(a.fault.kind()),
+            h.value(),
+            Some(h.note()),
+        );
         *self.active.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.current = None;
         self.outside = Some(h);
@@ -441,7 +444,9 @@ impl Driver for RunDriver<'_, '_> {
                     note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
                 ));
                 let value = Value::from_json(a.fault.history_value());
-                let _ = self.recorder.nemesis(&a.fault.start_f(), value, note);
+                let _ = self
+                    .recorder
+                    .nemesis(&NemesisEvent::start(a.fault.kind()), value, note);
                 *self.active.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.fault.to_string());
                 self.current = Some(a);
                 self.applied_at = self.now();
@@ -451,9 +456,11 @@ impl Driver for RunDriver<'_, '_> {
             Err(e) => {
                 self.log
                     .say(&format!("nemesis: could not apply a fault: {e}"));
-                let _ =
-                    self.recorder
-                        .nemesis("fault-refused", step_value(step), Some(e.to_string()));
+                let _ = self.recorder.nemesis(
+                    &NemesisEvent::Refused,
+                    step_value(step),
+                    Some(e.to_string()),
+                );
                 Err(e.to_string())
             }
         }
@@ -478,7 +485,9 @@ impl Driver for RunDriver<'_, '_> {
                 late.map(|l| format!(" ({} late)", secs(l)))
                     .unwrap_or_default()
             ));
-            let _ = self.recorder.nemesis(&a.fault.stop_f(), Value::Null, err);
+            let _ = self
+                .recorder
+                .nemesis(&NemesisEvent::stop(a.fault.kind()), Value::Null, err);
             *self.active.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         None
@@ -493,9 +502,11 @@ impl Driver for RunDriver<'_, '_> {
                 Action::Heal => "heal".to_string(),
             }
         ));
-        let _ = self
-            .recorder
-            .nemesis("fault-skipped", step_value(step), Some(why.to_string()));
+        let _ = self.recorder.nemesis(
+            &NemesisEvent::Skipped,
+            step_value(step),
+            Some(why.to_string()),
+        );
     }
 }
 
@@ -730,7 +741,7 @@ mod tests {
         nem.journal().record_applied(id).unwrap();
         recorder
             .nemesis(
-                &fault.start_f(),
+                &NemesisEvent::start(fault.kind()),
                 Value::from_json(fault.history_value()),
                 None,
             )

@@ -380,7 +380,11 @@ fn heal_all(heal_guard: nemesis::HealGuard<'_, '_>, recorder: &Recorder, log: &R
     match heal_guard.heal_now() {
         Ok(r) if r.is_clean() => {
             if !r.healed.is_empty() {
-                let _ = recorder.nemesis("heal", checkers::history::Value::Null, None);
+                let _ = recorder.nemesis(
+                    &nemesis::event::NemesisEvent::HealAll,
+                    checkers::history::Value::Null,
+                    None,
+                );
             }
             log.say(&format!("healed {} fault(s)", r.healed.len()));
         }
@@ -479,10 +483,7 @@ fn summarize_ops(ops: &[workloads::Op]) -> String {
 
 /// Starts the first worker's client now (an adapter: its process and handshake), so that a
 /// client that cannot work is a set-up error (exit 254) saying why, before the workload.
-fn start_first_client(
-    clients: &[NodeClient],
-    log: &RunLog,
-) -> Result<(), Failure> {
+fn start_first_client(clients: &[NodeClient], log: &RunLog) -> Result<(), Failure> {
     let Some((node, client)) = clients.first() else {
         return Ok(());
     };
