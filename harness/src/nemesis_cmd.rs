@@ -106,9 +106,55 @@ pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs, registry)?;
-    let spec: FaultSpec = match &args.fault {
+    if let FaultCommand::Clock(ClockCommand::Reset { nodes }) = &args.fault {
+        return clock_reset(&nem, nodes);
+    }
+    let spec = fault_spec(&args.fault, &file.nodes)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let fault = nem
+        .resolve(&spec, &mut nemesis::seeded(seed))
+        .map_err(nemesis_failure)?;
+    let start = Instant::now();
+    let applied = match nem.apply(fault.clone()) {
+        Ok(a) => a,
+        Err(NemesisError::Nodes(errs)) => {
+            eprintln!("FAILED to apply {fault} on some nodes (what was applied is undone):");
+            for (n, e) in errs {
+                eprintln!("  {n}: {e}");
+            }
+            return Ok(Exit::Invalid);
+        }
+        Err(e) => return Err(nemesis_failure(e)),
+    };
+    eprintln!(
+        "applied #{} {} in {} ms (seed {seed}; journal {})",
+        applied.id,
+        applied.fault,
+        start.elapsed().as_millis(),
+        nem.journal().path().display()
+    );
+    match args.hold {
+        None => {
+            eprintln!(
+                "it stays applied until: faultline heal --cluster {}",
+                args.cluster.display()
+            );
+            Ok(Exit::Valid)
+        }
+        Some(hold) => hold_then_heal(&nem, &applied, hold, &args.cluster),
+    }
+}
+
+/// The fault a command asks for, as a spec the nemesis resolves (`nodes`: the cluster's).
+fn fault_spec(fault: &FaultCommand, nodes: &[String]) -> Result<FaultSpec, Failure> {
+    Ok(match fault {
         FaultCommand::Partition(p) => PartitionFaultSpec {
-            partition: partition_spec(p, &file.nodes)?,
+            partition: partition_spec(p, nodes)?,
         }
         .into(),
         FaultCommand::Netem(n) => NetemFaultSpec {
@@ -150,73 +196,45 @@ pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }
         .into(),
-        FaultCommand::Clock(ClockCommand::Reset { nodes }) => {
-            return clock_reset(&nem, nodes);
+        FaultCommand::Clock(ClockCommand::Reset { .. }) | FaultCommand::Status => {
+            return Err(internal(anyhow::anyhow!(
+                "{fault:?} is no fault to apply (handled before)"
+            )))
         }
-        FaultCommand::Status => unreachable!("handled above"),
-    };
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-    });
-    let fault = nem
-        .resolve(&spec, &mut nemesis::seeded(seed))
-        .map_err(nemesis_failure)?;
-    let start = Instant::now();
-    let applied = match nem.apply(fault.clone()) {
-        Ok(a) => a,
-        Err(NemesisError::Nodes(errs)) => {
-            eprintln!("FAILED to apply {fault} on some nodes (what was applied is undone):");
-            for (n, e) in errs {
-                eprintln!("  {n}: {e}");
-            }
-            return Ok(Exit::Invalid);
-        }
-        Err(e) => return Err(nemesis_failure(e)),
-    };
+    })
+}
+
+/// Holds an applied fault for `hold` (Ctrl-C ends it early), then heals it: exit 1 when the
+/// heal failed, saying how to finish it.
+fn hold_then_heal(
+    nem: &Nemesis<'_>,
+    applied: &nemesis::Applied,
+    hold: Duration,
+    cluster: &std::path::Path,
+) -> Result<Exit, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     eprintln!(
-        "applied #{} {} in {} ms (seed {seed}; journal {})",
-        applied.id,
-        applied.fault,
-        start.elapsed().as_millis(),
-        nem.journal().path().display()
+        "holding it for {} (Ctrl-C heals it now)",
+        humantime::format_duration(hold)
     );
-    match args.hold {
-        None => {
-            eprintln!(
-                "it stays applied until: faultline heal --cluster {}",
-                args.cluster.display()
-            );
+    let until = Instant::now() + hold;
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match nem.heal(applied) {
+        Ok(()) => {
+            eprintln!("healed #{}", applied.id);
             Ok(Exit::Valid)
         }
-        Some(hold) => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+        Err(e) => {
             eprintln!(
-                "holding it for {} (Ctrl-C heals it now)",
-                humantime::format_duration(hold)
+                "HEAL FAILED for #{}: {e}\nrun: faultline heal --cluster {}",
+                applied.id,
+                cluster.display()
             );
-            let until = Instant::now() + hold;
-            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            match nem.heal(&applied) {
-                Ok(()) => {
-                    eprintln!("healed #{}", applied.id);
-                    Ok(Exit::Valid)
-                }
-                Err(e) => {
-                    eprintln!(
-                        "HEAL FAILED for #{}: {e}\nrun: faultline heal --cluster {}",
-                        applied.id,
-                        args.cluster.display()
-                    );
-                    Ok(Exit::Invalid)
-                }
-            }
+            Ok(Exit::Invalid)
         }
     }
 }

@@ -103,131 +103,153 @@ impl RunData {
     /// checker's lost elements) was acknowledged, so that the report can set the losses
     /// against the faults.
     pub fn read_watching(path: &Path, watch: &HashSet<i64>) -> anyhow::Result<RunData> {
-        let mut d = RunData {
-            stride: 1,
-            ..RunData::default()
+        let mut r = Reading {
+            d: RunData {
+                stride: 1,
+                ..RunData::default()
+            },
+            watch,
+            invoked: HashMap::new(),
+            open: HashMap::new(),
+            seen_ops: 0,
         };
-        let mut invoked: HashMap<u64, f64> = HashMap::new();
-        let mut open: HashMap<String, (f64, String, String)> = HashMap::new();
-        let mut seen_ops = 0usize;
-        let reader = read::open(path, Format::Jsonl)?;
-        for ev in reader {
+        for ev in read::open(path, Format::Jsonl)? {
             let Ok(ev) = ev else { break };
             let e = ev.event;
             let t = secs(e.time);
-            d.duration = d.duration.max(t);
+            r.d.duration = r.d.duration.max(t);
             match &e.process {
-                Process::Client(p) => {
-                    if e.kind == EventKind::Invoke {
-                        invoked.insert(*p, t);
-                        continue;
-                    }
-                    let Some(t0) = invoked.remove(p) else {
-                        continue;
-                    };
-                    let slot = match e.kind {
-                        EventKind::Ok => 0,
-                        EventKind::Fail => 1,
-                        _ => 2,
-                    };
-                    d.totals[slot] += 1;
-                    if e.kind == EventKind::Ok && e.f == "add" {
-                        if let Some(v) = e.value.as_int().filter(|v| watch.contains(v)) {
-                            d.watched_acks.push((v, t));
-                        }
-                    }
-                    let sec = t as usize;
-                    if d.per_second.len() <= sec {
-                        d.per_second.resize(sec + 1, [0; 3]);
-                    }
-                    d.per_second[sec][slot] += 1;
-                    if seen_ops.is_multiple_of(d.stride) {
-                        d.points.push(Point {
-                            t: t0,
-                            latency_ms: (t - t0) * 1e3,
-                            kind: e.kind,
-                        });
-                        if d.points.len() >= 2 * MAX_POINTS {
-                            // Keep every other point and sample half as often from now on.
-                            let mut i = 0;
-                            d.points.retain(|_| {
-                                i += 1;
-                                i % 2 == 1
-                            });
-                            d.stride *= 2;
-                        }
-                    }
-                    seen_ops += 1;
-                }
-                Process::Named(_) => {
-                    let what = serde_json::to_string(&e.value).unwrap_or_default();
-                    let note = e.error.clone().unwrap_or_default();
-                    match NemesisEvent::parse(&e.f) {
-                        Some(event @ (NemesisEvent::Skipped | NemesisEvent::Refused)) => {
-                            d.not_applied.push(NotApplied {
-                                t,
-                                outcome: if event == NemesisEvent::Skipped {
-                                    "skipped"
-                                } else {
-                                    "refused"
-                                }
-                                .to_string(),
-                                what,
-                                why: note,
-                            });
-                        }
-                        Some(NemesisEvent::Start(kind)) => {
-                            open.insert(kind, (t, what, note));
-                        }
-                        Some(NemesisEvent::Stop(kind)) => {
-                            if let Some((start, what, note)) = open.remove(&kind) {
-                                let outside = healed_from_outside_at(&e.value);
-                                d.faults.push(FaultInterval {
-                                    kind,
-                                    start,
-                                    end: outside.map_or(t, |at| at.clamp(start, t.max(start))),
-                                    what,
-                                    note,
-                                    end_note: e.error.clone().unwrap_or_default(),
-                                    healed_from_outside: outside.is_some(),
-                                });
-                            }
-                        }
-                        Some(NemesisEvent::HealAll) => {
-                            for (kind, (start, what, note)) in open.drain() {
-                                d.faults.push(FaultInterval {
-                                    kind,
-                                    start,
-                                    end: t,
-                                    what,
-                                    note,
-                                    end_note: String::new(),
-                                    healed_from_outside: false,
-                                });
-                            }
-                        }
-                        None => {}
-                    }
-                }
+                Process::Client(p) => r.client(*p, &e, t),
+                Process::Named(_) => r.nemesis(&e, t),
             }
         }
-        for (kind, (start, what, note)) in open.drain() {
-            d.faults.push(FaultInterval {
+        Ok(r.finish())
+    }
+}
+
+/// A history being read into [`RunData`].
+struct Reading<'w> {
+    d: RunData,
+    /// The adds whose acknowledgement is noted.
+    watch: &'w HashSet<i64>,
+    /// When each process's op in flight was invoked.
+    invoked: HashMap<u64, f64>,
+    /// The faults started and not yet healed, by kind: start, value and note.
+    open: HashMap<String, (f64, String, String)>,
+    /// Completions seen, for sampling the latency points.
+    seen_ops: usize,
+}
+
+impl Reading<'_> {
+    /// A client's event at `t` seconds.
+    fn client(&mut self, p: u64, e: &checkers::history::Event, t: f64) {
+        let d = &mut self.d;
+        if e.kind == EventKind::Invoke {
+            self.invoked.insert(p, t);
+            return;
+        }
+        let Some(t0) = self.invoked.remove(&p) else {
+            return;
+        };
+        let slot = match e.kind {
+            EventKind::Ok => 0,
+            EventKind::Fail => 1,
+            _ => 2,
+        };
+        d.totals[slot] += 1;
+        if e.kind == EventKind::Ok && e.f == "add" {
+            if let Some(v) = e.value.as_int().filter(|v| self.watch.contains(v)) {
+                d.watched_acks.push((v, t));
+            }
+        }
+        let sec = t as usize;
+        if d.per_second.len() <= sec {
+            d.per_second.resize(sec + 1, [0; 3]);
+        }
+        d.per_second[sec][slot] += 1;
+        if self.seen_ops.is_multiple_of(d.stride) {
+            d.points.push(Point {
+                t: t0,
+                latency_ms: (t - t0) * 1e3,
+                kind: e.kind,
+            });
+            if d.points.len() >= 2 * MAX_POINTS {
+                // Keep every other point and sample half as often from now on.
+                let mut i = 0;
+                d.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                d.stride *= 2;
+            }
+        }
+        self.seen_ops += 1;
+    }
+
+    /// A nemesis event at `t` seconds.
+    fn nemesis(&mut self, e: &checkers::history::Event, t: f64) {
+        let what = serde_json::to_string(&e.value).unwrap_or_default();
+        let note = e.error.clone().unwrap_or_default();
+        match NemesisEvent::parse(&e.f) {
+            Some(event @ (NemesisEvent::Skipped | NemesisEvent::Refused)) => {
+                self.d.not_applied.push(NotApplied {
+                    t,
+                    outcome: if event == NemesisEvent::Skipped {
+                        "skipped"
+                    } else {
+                        "refused"
+                    }
+                    .to_string(),
+                    what,
+                    why: note,
+                });
+            }
+            Some(NemesisEvent::Start(kind)) => {
+                self.open.insert(kind, (t, what, note));
+            }
+            Some(NemesisEvent::Stop(kind)) => {
+                if let Some((start, what, note)) = self.open.remove(&kind) {
+                    let outside = healed_from_outside_at(&e.value);
+                    self.d.faults.push(FaultInterval {
+                        kind,
+                        start,
+                        end: outside.map_or(t, |at| at.clamp(start, t.max(start))),
+                        what,
+                        note,
+                        end_note: e.error.clone().unwrap_or_default(),
+                        healed_from_outside: outside.is_some(),
+                    });
+                }
+            }
+            Some(NemesisEvent::HealAll) => self.close_open_faults(t),
+            None => {}
+        }
+    }
+
+    /// Ends every fault still open at `t`.
+    fn close_open_faults(&mut self, t: f64) {
+        for (kind, (start, what, note)) in self.open.drain() {
+            self.d.faults.push(FaultInterval {
                 kind,
                 start,
-                end: d.duration,
+                end: t,
                 what,
                 note,
                 end_note: String::new(),
                 healed_from_outside: false,
             });
         }
-        d.faults.sort_by(|a, b| {
+    }
+
+    /// The data read: faults still open end with the history, all in order of start.
+    fn finish(mut self) -> RunData {
+        self.close_open_faults(self.d.duration);
+        self.d.faults.sort_by(|a, b| {
             a.start
                 .partial_cmp(&b.start)
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
-        Ok(d)
+        self.d
     }
 }
 
