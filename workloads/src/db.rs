@@ -204,6 +204,15 @@ pub fn parse_on_off(db: &str, name: &str, given: Option<&String>) -> Result<bool
     }
 }
 
+/// An `on`/`off` option's value.
+pub fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 /// An error with its sources, `: `-separated, each source left out when the text so far
 /// already says it (drivers often repeat their source in their own message).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
@@ -259,6 +268,12 @@ pub trait Database: Send + Sync {
     fn primaries(&self, cluster: &Cluster) -> Result<Vec<String>, DbError>;
     /// The log files to collect from each node.
     fn log_files(&self) -> Vec<String>;
+    /// The directory where it keeps its data on its nodes: what a crash that loses unsynced
+    /// writes (a power fault) acts on. `None` (the default): it does not say, and such
+    /// faults are refused for it.
+    fn data_dir(&self) -> Option<String> {
+        None
+    }
     /// A client for worker `ctx.worker` bound to `node`, whose requests give up after
     /// `timeout` (the context also names the workload, its options and the run's directory).
     fn client(

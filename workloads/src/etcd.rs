@@ -53,11 +53,14 @@ pub struct EtcdOptions {
     pub binary: Option<std::path::PathBuf>,
     /// Which reads.
     pub read_mode: ReadMode,
+    /// `--unsafe-no-fsync`: etcd acknowledges writes it has not fsynced (etcd 3.5 and
+    /// later; its documentation: "disables fsync, unsafe, will cause data loss").
+    pub unsafe_no_fsync: bool,
 }
 
 impl EtcdOptions {
     /// The option names.
-    pub const NAMES: [&'static str; 3] = ["install", "binary", "read-mode"];
+    pub const NAMES: [&'static str; 4] = ["install", "binary", "read-mode", "unsafe-no-fsync"];
     /// The ways of installing etcd (`install`).
     pub const INSTALLS: [Install; 3] = [Install::Auto, Install::Upload, Install::Package];
 
@@ -83,10 +86,13 @@ impl EtcdOptions {
                 )));
             }
         }
+        let unsafe_no_fsync =
+            db::parse_on_off("etcd", "unsafe-no-fsync", given.get("unsafe-no-fsync"))?;
         Ok(EtcdOptions {
             install,
             binary,
             read_mode,
+            unsafe_no_fsync,
         })
     }
 }
@@ -105,6 +111,10 @@ impl DbConfig for EtcdOptions {
                 ReadMode::Serializable => "serializable",
             }
             .into(),
+        );
+        m.insert(
+            "unsafe-no-fsync".into(),
+            db::on_off(self.unsafe_no_fsync).into(),
         );
         m
     }
@@ -132,6 +142,7 @@ impl DatabaseKind for EtcdKind {
             ("install", "auto (the node's own etcd, else upload this machine's), upload, or package (the node's apt) [default: auto]; also --db-install"),
             ("binary", "an etcd binary to upload instead of this machine's; also --db-binary"),
             ("read-mode", "linearizable, or serializable (served by the node alone: stale reads) [default: linearizable]; also --read-mode"),
+            ("unsafe-no-fsync", "on or off: etcd's --unsafe-no-fsync, acknowledging writes it never fsynced (etcd 3.5 and later; refused at start by an older etcd) [default: off]"),
         ]
     }
     fn configure(&self, given: &DbOptions) -> Result<Arc<dyn DbConfig>, DbError> {
@@ -272,9 +283,17 @@ impl Database for Etcd {
             "faultline".into(),
             "--enable-v2=false".into(),
         ];
-        let args: Vec<String> = args.iter().map(|x| quote(x)).collect();
+        let mut args: Vec<String> = args.iter().map(|x| quote(x)).collect();
+        // An etcd without the flag would exit at once saying only "flag provided but not
+        // defined": say which version it is instead.
+        let mut check = String::new();
+        if self.opts.unsafe_no_fsync {
+            args.push("--unsafe-no-fsync".into());
+            check = "\"$bin\" --help 2>&1 | grep -q -- --unsafe-no-fsync || { echo \"unsafe-no-fsync=on: this etcd ($(\"$bin\" --version 2>&1 | head -1)) has no --unsafe-no-fsync (etcd 3.5 and later)\" >&2; exit 1; }\n".into();
+        }
         let script = format!(
             "bin=$(cat {BIN_PATH} 2>/dev/null || command -v etcd)\n\
+             {check}\
              mkdir -p {DIR} /var/log/faultline-db\n\
              cd {DIR}\n\
              echo \"== start $(date -u +%FT%TZ)\" >> {LOG}\n\
@@ -364,6 +383,10 @@ impl Database for Etcd {
 
     fn log_files(&self) -> Vec<String> {
         vec![LOG.to_string()]
+    }
+
+    fn data_dir(&self) -> Option<String> {
+        Some(format!("{DIR}/data"))
     }
 
     fn client(
@@ -684,6 +707,12 @@ mod tests {
             .map(|c| c.options())
             .unwrap();
         assert_eq!(resolved.get("install").map(String::as_str), Some("auto"));
+        assert_eq!(resolved["unsafe-no-fsync"], "off");
+        let lax: DbOptions = [("unsafe-no-fsync".to_string(), "on".to_string())].into();
+        assert_eq!(
+            EtcdKind.configure(&lax).unwrap().options()["unsafe-no-fsync"],
+            "on"
+        );
         assert_eq!(
             resolved.get("read-mode").map(String::as_str),
             Some("linearizable")

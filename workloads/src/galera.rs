@@ -109,6 +109,8 @@ impl DatabaseKind for GaleraKind {
             ("install", "auto (the node's own mariadbd and galera-4, else its apt), package (apt-get install mariadb-server galera-4 rsync), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: repeatable-read]; also --isolation"),
             ("snapshot-isolation", "on or off: innodb_snapshot_isolation on every node [default: off]"),
+            ("innodb-flush-log-at-trx-commit", "0, 1 or 2: innodb_flush_log_at_trx_commit on every node [default: 1]"),
+            ("sync-binlog", "sync_binlog on every node: fsync the binary log every N commits, 0 never [default: 0]"),
             ("consistency", "the model the history is checked against [default: what the level promises: read-committed; snapshot-isolation; serializable]; also --consistency"),
         ]
     }
@@ -365,11 +367,7 @@ impl Database for Galera {
     }
 
     fn configure(&self, cluster: &Cluster, node: &str) -> Result<(), DbError> {
-        let cnf = node::my_cnf(
-            self.addr(node)?,
-            self.opts.snapshot_isolation,
-            &self.wsrep_conf(node)?,
-        );
+        let cnf = node::my_cnf(self.addr(node)?, &self.opts, &self.wsrep_conf(node)?);
         run(
             cluster,
             node,
@@ -524,6 +522,10 @@ impl Database for Galera {
 
     fn log_files(&self) -> Vec<String> {
         vec![LOG.to_string()]
+    }
+
+    fn data_dir(&self) -> Option<String> {
+        Some(DATA.to_string())
     }
 
     fn client(

@@ -867,6 +867,10 @@ impl Database for FileDb {
         Ok(out)
     }
 
+    fn data_dir(&self) -> Option<String> {
+        Some(self.def.data_dir())
+    }
+
     fn log_files(&self) -> Vec<String> {
         let vars = self.vars(None);
         let mut logs: Vec<String> = self.def.logs.iter().map(|l| l.0.text(&vars)).collect();

@@ -51,12 +51,23 @@ pub struct MariadbOptions {
     pub snapshot_isolation: bool,
     /// The model the run is checked against.
     pub consistency: Consistency,
+    /// `innodb_flush_log_at_trx_commit`: 1 flushes the redo log at each commit; 0 and 2
+    /// acknowledge commits a crash (0) or a power loss (2) can lose.
+    pub flush_log_at_trx_commit: u8,
+    /// `sync_binlog`: fsync the binary log every N commits (0: never, the OS decides).
+    pub sync_binlog: u32,
 }
 
 impl MariadbOptions {
     /// The option names.
-    pub const NAMES: [&'static str; 4] =
-        ["install", "isolation", "snapshot-isolation", "consistency"];
+    pub const NAMES: [&'static str; 6] = [
+        "install",
+        "isolation",
+        "snapshot-isolation",
+        "consistency",
+        "innodb-flush-log-at-trx-commit",
+        "sync-binlog",
+    ];
     /// The ways of installing MariaDB (`install`).
     pub const INSTALLS: [Install; 3] = [Install::Auto, Install::Package, Install::Never];
 
@@ -83,11 +94,29 @@ impl MariadbOptions {
                 .parse::<Consistency>()
                 .map_err(|e| DbError::Config(format!("{db} consistency: {e}")))?,
         };
+        let flush_log_at_trx_commit = match given.get("innodb-flush-log-at-trx-commit") {
+            None => 1,
+            Some(s) => s.parse::<u8>().ok().filter(|v| *v <= 2).ok_or_else(|| {
+                DbError::Config(format!(
+                    "{db} innodb-flush-log-at-trx-commit {s:?}: expected 0, 1 or 2"
+                ))
+            })?,
+        };
+        let sync_binlog = match given.get("sync-binlog") {
+            None => 0,
+            Some(s) => s.parse::<u32>().map_err(|_| {
+                DbError::Config(format!(
+                    "{db} sync-binlog {s:?}: expected a number of commits (0: never)"
+                ))
+            })?,
+        };
         Ok(MariadbOptions {
             install,
             isolation,
             snapshot_isolation,
             consistency,
+            flush_log_at_trx_commit,
+            sync_binlog,
         })
     }
 }
@@ -102,6 +131,11 @@ impl DbConfig for MariadbOptions {
             if self.snapshot_isolation { "on" } else { "off" }.into(),
         );
         m.insert("consistency".into(), self.consistency.name().into());
+        m.insert(
+            "innodb-flush-log-at-trx-commit".into(),
+            self.flush_log_at_trx_commit.to_string(),
+        );
+        m.insert("sync-binlog".into(), self.sync_binlog.to_string());
         m
     }
     fn consistency(&self) -> Option<Consistency> {
@@ -131,6 +165,8 @@ impl DatabaseKind for MariadbKind {
             ("install", "auto (the node's own mariadbd, else its apt), package (apt-get install mariadb-server), or never [default: auto]; also --db-install"),
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: repeatable-read]; also --isolation"),
             ("snapshot-isolation", "on or off: innodb_snapshot_isolation, whether repeatable read refuses (error 1020) to overwrite rows changed since its snapshot [default: off]"),
+            ("innodb-flush-log-at-trx-commit", "0, 1 or 2: innodb_flush_log_at_trx_commit; 1 flushes the redo log at every commit, 0 and 2 acknowledge commits a crash or power loss can lose [default: 1]"),
+            ("sync-binlog", "sync_binlog: fsync the binary log every N commits, 0 never [default: 0]"),
             ("consistency", "the model the history is checked against [default: what the level promises: read-committed; repeatable-read, or snapshot-isolation with snapshot-isolation=on; serializable]; also --consistency"),
         ]
     }
@@ -193,7 +229,7 @@ impl Database for Mariadb {
         if !self.is_primary(node) {
             return Ok(());
         }
-        let cnf = node::my_cnf(self.addr(node)?, self.opts.snapshot_isolation, "");
+        let cnf = node::my_cnf(self.addr(node)?, &self.opts, "");
         run(
             cluster,
             node,
@@ -239,6 +275,10 @@ impl Database for Mariadb {
 
     fn log_files(&self) -> Vec<String> {
         vec![node::LOG.to_string()]
+    }
+
+    fn data_dir(&self) -> Option<String> {
+        Some(node::DATA.to_string())
     }
 
     fn client(

@@ -29,9 +29,9 @@ pub(crate) const OS_USER: &str = "mysql";
 /// The shell test that MariaDB's binaries and user are on a node.
 pub const HAVE: &str = "test -x /usr/sbin/mariadbd && command -v mariadb-install-db >/dev/null && command -v mariadb >/dev/null && id -u mysql >/dev/null";
 
-/// faultline's option file for a server listening on `addr`, with `extra` lines (Galera's
-/// wsrep settings) at the end of `[mysqld]`.
-pub fn my_cnf(addr: Ipv4Addr, snapshot_isolation: bool, extra: &str) -> String {
+/// faultline's option file for a server listening on `addr` with options `opts`, with
+/// `extra` lines (Galera's wsrep settings) at the end of `[mysqld]`.
+pub fn my_cnf(addr: Ipv4Addr, opts: &super::MariadbOptions, extra: &str) -> String {
     format!(
         "# Written by faultline.\n\
          [mysqld]\n\
@@ -46,13 +46,16 @@ pub fn my_cnf(addr: Ipv4Addr, snapshot_isolation: bool, extra: &str) -> String {
          performance_schema = OFF\n\
          innodb_buffer_pool_size = 64M\n\
          innodb_log_file_size = 16M\n\
-         innodb_flush_log_at_trx_commit = 1\n\
+         innodb_flush_log_at_trx_commit = {flush}\n\
+         sync_binlog = {sync_binlog}\n\
          innodb_doublewrite = ON\n\
          innodb_snapshot_isolation = {si}\n\
          {extra}\
          [client]\n\
          socket = {SOCKET}\n",
-        si = if snapshot_isolation { "ON" } else { "OFF" },
+        si = if opts.snapshot_isolation { "ON" } else { "OFF" },
+        flush = opts.flush_log_at_trx_commit,
+        sync_binlog = opts.sync_binlog,
     )
 }
 
@@ -177,11 +180,47 @@ mod tests {
 
     #[test]
     fn the_option_file_binds_the_node_and_sets_snapshot_isolation() {
-        let c = my_cnf(Ipv4Addr::new(10, 250, 0, 2), true, "wsrep_on = ON\n");
+        let opts = |pairs: &[(&str, &str)]| {
+            let given: crate::db::DbOptions = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            super::super::MariadbOptions::parse("mariadb", &given).unwrap()
+        };
+        let si = opts(&[("snapshot-isolation", "on")]);
+        let c = my_cnf(Ipv4Addr::new(10, 250, 0, 2), &si, "wsrep_on = ON\n");
+        assert!(c.contains("innodb_flush_log_at_trx_commit = 1\n"), "{c}");
         assert!(c.contains("bind-address = 10.250.0.2\n"), "{c}");
         assert!(c.contains("innodb_snapshot_isolation = ON\n"), "{c}");
         assert!(c.contains(&format!("port = {PORT}\n")), "{c}");
         assert!(c.contains("wsrep_on = ON\n[client]"), "{c}");
-        assert!(my_cnf(Ipv4Addr::LOCALHOST, false, "").contains("innodb_snapshot_isolation = OFF"));
+        assert!(
+            my_cnf(Ipv4Addr::LOCALHOST, &opts(&[]), "").contains("innodb_snapshot_isolation = OFF")
+        );
+        // The durability settings are options.
+        let lax = my_cnf(
+            Ipv4Addr::LOCALHOST,
+            &opts(&[
+                ("innodb-flush-log-at-trx-commit", "2"),
+                ("sync-binlog", "0"),
+            ]),
+            "",
+        );
+        assert!(
+            lax.contains("innodb_flush_log_at_trx_commit = 2\n"),
+            "{lax}"
+        );
+        assert!(lax.contains("sync_binlog = 0\n"), "{lax}");
+        let e = super::super::MariadbOptions::parse(
+            "mariadb",
+            &[(
+                "innodb-flush-log-at-trx-commit".to_string(),
+                "3".to_string(),
+            )]
+            .into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("expected 0, 1 or 2"), "{e}");
     }
 }

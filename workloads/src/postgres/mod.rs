@@ -88,6 +88,8 @@ impl DatabaseKind for PostgresKind {
             ("isolation", "read-committed, repeatable-read or serializable: the level of every transaction [default: serializable]; also --isolation"),
             ("replicas", "how many asynchronous streaming replicas follow the primary, on the nodes after it [default: 0]"),
             ("reads", "primary, or replicas: workers bound to a replica run read-only transactions there [default: primary]"),
+            ("fsync", "on or off: PostgreSQL's fsync; off acknowledges writes a power loss can lose or corrupt [default: on]"),
+            ("synchronous-commit", "on, off, local, remote_write or remote_apply: PostgreSQL's synchronous_commit; off acknowledges commits before their WAL is flushed [default: on]"),
             ("consistency", "the model the history is checked against [default: what the deployment promises: read-committed, snapshot-isolation, strict-serializable on the primary alone; at most snapshot-isolation with reads=replicas]; also --consistency"),
         ]
     }

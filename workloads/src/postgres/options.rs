@@ -26,6 +26,43 @@ impl Reads {
     }
 }
 
+/// When a commit is acknowledged (`synchronous_commit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynchronousCommit {
+    /// After its WAL is flushed to disk (and, with synchronous standbys, theirs).
+    On,
+    /// Before its WAL is flushed: a crash may lose the last commits acknowledged.
+    Off,
+    /// After the local flush, whatever synchronous standbys do.
+    Local,
+    /// After synchronous standbys wrote it (not flushed).
+    RemoteWrite,
+    /// After synchronous standbys applied it.
+    RemoteApply,
+}
+
+impl SynchronousCommit {
+    /// Every value, in the order `--help` lists them.
+    pub const ALL: [SynchronousCommit; 5] = [
+        SynchronousCommit::On,
+        SynchronousCommit::Off,
+        SynchronousCommit::Local,
+        SynchronousCommit::RemoteWrite,
+        SynchronousCommit::RemoteApply,
+    ];
+
+    /// The option value, as PostgreSQL spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SynchronousCommit::On => "on",
+            SynchronousCommit::Off => "off",
+            SynchronousCommit::Local => "local",
+            SynchronousCommit::RemoteWrite => "remote_write",
+            SynchronousCommit::RemoteApply => "remote_apply",
+        }
+    }
+}
+
 /// PostgreSQL's options, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
@@ -39,12 +76,24 @@ pub struct PostgresOptions {
     pub reads: Reads,
     /// The model the run is checked against.
     pub consistency: Consistency,
+    /// `fsync`: whether the server forces its writes to disk (off: a power loss can lose
+    /// or corrupt what it acknowledged).
+    pub fsync: bool,
+    /// `synchronous_commit`: when a commit is acknowledged.
+    pub synchronous_commit: SynchronousCommit,
 }
 
 impl PostgresOptions {
     /// The option names.
-    pub const NAMES: [&'static str; 5] =
-        ["install", "isolation", "replicas", "reads", "consistency"];
+    pub const NAMES: [&'static str; 7] = [
+        "install",
+        "isolation",
+        "replicas",
+        "reads",
+        "consistency",
+        "fsync",
+        "synchronous-commit",
+    ];
     /// The ways of installing PostgreSQL (`install`).
     pub const INSTALLS: [Install; 3] = [Install::Auto, Install::Package, Install::Never];
 
@@ -90,12 +139,29 @@ impl PostgresOptions {
                 .parse::<Consistency>()
                 .map_err(|e| DbError::Config(format!("postgres consistency: {e}")))?,
         };
+        let fsync = match given.get("fsync") {
+            None => true,
+            some => crate::db::parse_on_off("postgres", "fsync", some)?,
+        };
+        let synchronous_commit = match given.get("synchronous-commit") {
+            None => SynchronousCommit::On,
+            Some(s) => SynchronousCommit::ALL
+                .into_iter()
+                .find(|c| c.name() == s)
+                .ok_or_else(|| {
+                    DbError::Config(format!(
+                        "postgres synchronous-commit {s:?}: expected on, off, local, remote_write or remote_apply"
+                    ))
+                })?,
+        };
         Ok(PostgresOptions {
             install,
             isolation,
             replicas,
             reads,
             consistency,
+            fsync,
+            synchronous_commit,
         })
     }
 
@@ -128,6 +194,11 @@ impl DbConfig for PostgresOptions {
         m.insert("replicas".into(), self.replicas.to_string());
         m.insert("reads".into(), self.reads.name().into());
         m.insert("consistency".into(), self.consistency.name().into());
+        m.insert("fsync".into(), crate::db::on_off(self.fsync).into());
+        m.insert(
+            "synchronous-commit".into(),
+            self.synchronous_commit.name().into(),
+        );
         m
     }
     fn consistency(&self) -> Option<Consistency> {
@@ -154,6 +225,26 @@ mod tests {
             PostgresKind.configure(&given).map(|c| c.options())
         };
         let d = r(&[]).unwrap();
+        // Durable by default; the durability settings are options (issue 25).
+        assert_eq!(d["fsync"], "on");
+        assert_eq!(d["synchronous-commit"], "on");
+        let lax = r(&[("fsync", "off"), ("synchronous-commit", "off")]).unwrap();
+        assert_eq!(
+            (lax["fsync"].as_str(), lax["synchronous-commit"].as_str()),
+            ("off", "off")
+        );
+        assert_eq!(
+            r(&[("synchronous-commit", "remote_apply")]).unwrap()["synchronous-commit"],
+            "remote_apply"
+        );
+        let e = r(&[("synchronous-commit", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected on, off, local, remote_write or remote_apply"),
+            "{e}"
+        );
+        assert!(r(&[("fsync", "yes")]).is_err());
         assert_eq!(d["install"], "auto");
         assert_eq!(d["isolation"], "serializable");
         assert_eq!(d["consistency"], "strict-serializable");

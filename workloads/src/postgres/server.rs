@@ -221,8 +221,8 @@ impl Database for Postgres {
              port = {PORT}\n\
              unix_socket_directories = '{DIR}'\n\
              max_connections = 200\n\
-             fsync = on\n\
-             synchronous_commit = on\n\
+             fsync = {fsync}\n\
+             synchronous_commit = {sync_commit}\n\
              full_page_writes = on\n\
              deadlock_timeout = '20ms'\n\
              wal_level = replica\n\
@@ -233,7 +233,9 @@ impl Database for Postgres {
              logging_collector = off\n\
              log_destination = 'stderr'\n\
              log_line_prefix = '%m [%p] %q%u@%d '\n\
-             log_min_messages = warning\n"
+             log_min_messages = warning\n",
+            fsync = crate::db::on_off(self.opts.fsync),
+            sync_commit = self.opts.synchronous_commit.name(),
         );
         let hba = "# Written by faultline: the superuser over the socket in the data directory's\n\
                    # parent (root and postgres only), everything else with the run's password.\n\
@@ -378,6 +380,10 @@ impl Database for Postgres {
 
     fn log_files(&self) -> Vec<String> {
         vec![LOG.to_string()]
+    }
+
+    fn data_dir(&self) -> Option<String> {
+        Some(DATA.to_string())
     }
 
     fn client(
