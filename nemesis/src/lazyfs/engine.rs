@@ -441,8 +441,10 @@ impl Engine {
     /// `fsync`/`fdatasync` of a file: its data and size become durable.
     pub fn fsync(&self, ino: u64) -> io::Result<()> {
         let node = self.node(ino)?;
-        if node.kind != FileType::RegularFile {
-            return sys::fsync_path(node.fd.as_fd());
+        match node.kind {
+            FileType::RegularFile => {}
+            FileType::Directory => return sys::fsync_path(node.fd.as_fd()),
+            _ => return Ok(()),
         }
         node.data().sync(&node.fd)?;
         let mut meta = self.meta();

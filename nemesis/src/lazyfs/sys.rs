@@ -207,10 +207,12 @@ pub fn fallocate(fd: RawFd, mode: i32, offset: u64, len: u64) -> io::Result<()> 
     cvt(unsafe { libc::fallocate(fd, mode, offset as libc::off_t, len as libc::off_t) }).map(drop)
 }
 
-/// `syncfs` of the filesystem `fd` is on.
+/// `syncfs` of the filesystem the file `fd` names is on (through a descriptor that is not
+/// `O_PATH`, which syncfs refuses).
 pub fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fd is open.
-    cvt(unsafe { libc::syncfs(fd.as_raw_fd()) }).map(drop)
+    let f = std::fs::File::open(proc_path(fd))?;
+    // SAFETY: f is open.
+    cvt(unsafe { libc::syncfs(f.as_raw_fd()) }).map(drop)
 }
 
 /// `fsync` of an `O_PATH` descriptor's file, through a read-only descriptor of it.
