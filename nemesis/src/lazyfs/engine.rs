@@ -479,10 +479,11 @@ impl Engine {
                 return Err(errno(libc::EOPNOTSUPP));
             }
             let end = offset.saturating_add(len);
-            if mode & libc::FALLOC_FL_ZERO_RANGE != 0 && mode & libc::FALLOC_FL_KEEP_SIZE == 0 {
-                if end > p.size() {
-                    p.truncate(end);
-                }
+            let grows = mode & libc::FALLOC_FL_ZERO_RANGE != 0
+                && mode & libc::FALLOC_FL_KEEP_SIZE == 0
+                && end > p.size();
+            if grows {
+                p.truncate(end);
             }
             return p.zero_range(offset, len, &FileStore(file));
         }

@@ -9,7 +9,7 @@ use super::Status;
 use fuser::INodeNo;
 use rand::Rng;
 use std::ffi::OsString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// What a fault did.
 #[derive(Debug, Default)]
@@ -129,23 +129,13 @@ fn undo_all(meta: &mut Meta, undo: Vec<Undo>, done: &mut Done) {
         }
         let res = match meta.grave_fd() {
             Some(g) => u.undo(g.as_fd()),
-            None => u.undo(meta_root_fd(meta)),
+            // No entry refers to the grave when there is none; any directory will do.
+            // SAFETY: AT_FDCWD is valid for *at calls and is never closed.
+            None => u.undo(unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) }),
         };
         if let Err(e) = res {
             done.errors.push(format!("undoing {u:?}: {e}"));
         }
-    }
-}
-
-/// A descriptor to pass as the grave when there is none (no entry then refers to it).
-fn meta_root_fd(meta: &Meta) -> std::os::fd::BorrowedFd<'_> {
-    // Entries that use the grave exist only while it does; any directory will do.
-    match meta.grave_fd() {
-        Some(g) => g.as_fd(),
-        None => std::os::fd::BorrowedFd::from(
-            // SAFETY: AT_FDCWD is a valid "descriptor" for *at calls and is never closed.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::AT_FDCWD) },
-        ),
     }
 }
 

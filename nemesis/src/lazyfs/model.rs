@@ -149,7 +149,7 @@ impl Pending {
         if len < self.size {
             let first_gone = len.div_ceil(PAGE);
             self.pages.split_off(&first_gone);
-            if len % PAGE != 0 {
+            if !len.is_multiple_of(PAGE) {
                 if let Some(p) = self.pages.get_mut(&(len / PAGE)) {
                     p[(len % PAGE) as usize..].fill(0);
                 }

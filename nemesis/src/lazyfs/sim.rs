@@ -18,6 +18,8 @@ const NAMES: [&str; 2] = ["x", "y"];
 type Dir = u64;
 type Id = u64;
 type Tree = BTreeMap<(Dir, String), Id>;
+/// A name and, when POSIX promises them, its contents.
+type Promise = ((Dir, String), Option<Vec<u8>>);
 
 /// A durable file in memory.
 #[derive(Debug, Clone, Default)]
@@ -357,7 +359,7 @@ impl Reference {
 
     /// What POSIX promises survives: each name in a directory fsynced since its last change,
     /// with the contents it had when last fsynced, if not written since.
-    fn promised(&self) -> Vec<((Dir, String), Option<Vec<u8>>)> {
+    fn promised(&self) -> Vec<Promise> {
         self.tree
             .iter()
             .filter(|((d, _), _)| !self.dirty_dirs.contains(d))
