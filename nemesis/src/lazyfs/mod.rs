@@ -46,7 +46,9 @@
 //! `sync_file_range` never reaches a FUSE filesystem without its write-back cache (which this
 //! one does not enable: the kernel would hold dirty pages past a fault), so it makes nothing
 //! durable. Locks (POSIX, `flock`) are kept by the kernel; extended attributes are refused
-//! with ENOTSUP; `RENAME_WHITEOUT` with EINVAL. A mount process that dies loses what was
+//! with ENOTSUP; `RENAME_WHITEOUT` with EINVAL. A file unlinked while open still counts its
+//! name in the grave in `st_nlink` until the unlink is durable. Modification times of data
+//! not yet durable are kept in memory (the backing file's are those of its last sync). A mount process that dies loses what was
 //! pending, and leaves in the backing directory the names of changes not yet durable (its
 //! next start deletes a grave left behind).
 

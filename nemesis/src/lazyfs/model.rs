@@ -180,11 +180,20 @@ impl Pending {
         if self.size != self.base || self.base < self.durable_len {
             store.set_len(self.size)?;
         }
+        // Runs of consecutive pages go out as one write of at most 1 MiB.
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_start = 0;
         for (&index, page) in &self.pages {
             let start = index * PAGE;
+            if run_start + run.len() as u64 != start || run.len() >= 1 << 20 {
+                store.write_at(&run, run_start)?;
+                run.clear();
+                run_start = start;
+            }
             let n = (self.size - start).min(PAGE) as usize;
-            store.write_at(&page[..n], start)?;
+            run.extend_from_slice(&page[..n]);
         }
+        store.write_at(&run, run_start)?;
         *self = Pending::new(self.size);
         Ok(())
     }
