@@ -40,8 +40,9 @@ impl Default for VmOptions {
 
 /// Debian packages of the guest image. systemd-timesyncd is there (with no server it can
 /// reach, it leaves the clock alone) so that guests are like real hosts: clock faults must
-/// stop it and heal must start it again.
-const PACKAGES: &str = "linux-image-amd64,systemd-sysv,udev,kmod,openssh-server,iproute2,iptables,procps,e2fsprogs,systemd-timesyncd";
+/// stop it and heal must start it again. fuse3 is for the nemesis's lazy filesystem (its
+/// `fusermount3`; the guest kernel has the fuse module).
+const PACKAGES: &str = "linux-image-amd64,systemd-sysv,udev,kmod,openssh-server,iproute2,iptables,procps,e2fsprogs,systemd-timesyncd,fuse3";
 
 /// Applies a guest's identity from its seed disk at boot.
 const SEED_SCRIPT: &str = r#"#!/bin/sh

@@ -482,6 +482,40 @@ pub enum NodeCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// The lazy filesystem (nemesis::lazyfs): mount it, or send it a fault command.
+    #[command(subcommand)]
+    Lazyfs(NodeLazyfsCommand),
+}
+
+/// `faultline node lazyfs ...`
+#[derive(Debug, Subcommand)]
+pub enum NodeLazyfsCommand {
+    /// Mount it over a backing directory; runs in the foreground until unmounted or
+    /// stopped (SIGTERM or SIGINT make everything durable, then unmount); prints `ready`
+    /// once mounted.
+    Mount {
+        /// The backing directory (what is durable).
+        #[arg(long)]
+        backing: PathBuf,
+        /// The mount point.
+        #[arg(long)]
+        mount: PathBuf,
+        /// The control socket to listen on.
+        #[arg(long)]
+        control: PathBuf,
+        /// Seed for `torn`'s random choices.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Send a command (lose-unfsynced, torn, checkpoint, status, unmount) and print what
+    /// is pending after it, as JSON.
+    Ctl {
+        /// The mount's control socket.
+        #[arg(long)]
+        control: PathBuf,
+        /// The command.
+        command: String,
+    },
 }
 
 /// `faultline node clock ...`

@@ -1,6 +1,6 @@
 //! `faultline node ...`: what faultline runs on a node after uploading itself there.
 
-use crate::cli::{NodeClockCommand, NodeCommand};
+use crate::cli::{NodeClockCommand, NodeCommand, NodeLazyfsCommand};
 use crate::exit::{bad_input, internal, Exit, Failure};
 use nemesis::clock::local;
 use std::time::Duration;
@@ -31,6 +31,43 @@ pub fn run(cmd: &NodeCommand) -> Result<Exit, Failure> {
             let spec: nemesis::NetemSpec = serde_json::from_str(spec).map_err(bad_input)?;
             nemesis::emulator::run(&spec, *seed, || println!("ready")).map_err(internal)?;
         }
+        NodeCommand::Lazyfs(cmd) => lazyfs(cmd)?,
     }
     Ok(Exit::Valid)
+}
+
+/// `faultline node lazyfs mount|ctl`.
+fn lazyfs(cmd: &NodeLazyfsCommand) -> Result<(), Failure> {
+    use nemesis::lazyfs;
+    match cmd {
+        NodeLazyfsCommand::Mount {
+            backing,
+            mount,
+            control,
+            seed,
+        } => {
+            let opts = lazyfs::MountOptions {
+                backing: backing.clone(),
+                mount: mount.clone(),
+                control: control.clone(),
+                seed: *seed,
+            };
+            lazyfs::mount(&opts, || {
+                use std::io::Write;
+                println!("ready");
+                let _ = std::io::stdout().flush();
+            })
+            .map_err(internal)
+        }
+        NodeLazyfsCommand::Ctl { control, command } => {
+            let command: lazyfs::Command = command
+                .parse()
+                .map_err(|e: String| bad_input(anyhow::anyhow!(e)))?;
+            let status = lazyfs::Control::new(control)
+                .send(command)
+                .map_err(internal)?;
+            println!("{}", serde_json::to_string(&status).map_err(internal)?);
+            Ok(())
+        }
+    }
 }

@@ -10,6 +10,8 @@
 //!   its forms and how it is chosen, planned, applied and undone on the nodes.
 //! - [`registry`]: the list of kinds, from which [`Kind`], [`FaultSpec`], [`Fault`] and
 //!   [`Undo`] are made.
+//! - [`lazyfs`]: the lazy filesystem that keeps what was never synced, so that a fault can
+//!   drop it as a power loss would, and its control channel.
 //! - [`journal`]: the fault journal (nemesis.jsonl). A fault is journaled, and the journal
 //!   flushed to disk, before it is applied; it is marked healed after it is undone.
 //! - [`node_state`]: what undoes a pause, a kill or a clock fault, recorded on the node too,
@@ -26,6 +28,7 @@ pub mod fault;
 pub mod grudge;
 pub mod helper;
 pub mod journal;
+pub mod lazyfs;
 pub mod lease;
 mod nemesis;
 pub mod netem;
