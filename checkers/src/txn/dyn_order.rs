@@ -35,19 +35,23 @@ impl DynGraph {
             out[x as usize].push(y);
             inn[y as usize].push(x);
         }
-        // Kahn's algorithm, smallest node first among the ready ones (FIFO from node order).
+        // Kahn's algorithm, smallest node first among the ready ones: the order stays as
+        // close to the nodes' numbering (transactions in invocation order) as the edges let
+        // it, which keeps later searches between two nodes short.
         let mut indeg: Vec<u32> = inn.iter().map(|v| v.len() as u32).collect();
-        let mut queue: std::collections::VecDeque<u32> =
-            (0..n as u32).filter(|&v| indeg[v as usize] == 0).collect();
+        let mut queue: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = (0..n as u32)
+            .filter(|&v| indeg[v as usize] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
         let mut ord = vec![u32::MAX; n];
         let mut next = 0u32;
-        while let Some(v) = queue.pop_front() {
+        while let Some(std::cmp::Reverse(v)) = queue.pop() {
             ord[v as usize] = next;
             next += 1;
             for &w in &out[v as usize] {
                 indeg[w as usize] -= 1;
                 if indeg[w as usize] == 0 {
-                    queue.push_back(w);
+                    queue.push(std::cmp::Reverse(w));
                 }
             }
         }

@@ -288,6 +288,9 @@ struct Solver<'a> {
     added: Vec<(u32, u32)>,
     trail: Vec<Step>,
     scratch: Vec<(u32, u32)>,
+    /// When each transaction completed (its invocation for one that never did), as a
+    /// position in the history.
+    when: Vec<u64>,
     budget: &'a Budget,
     start: Instant,
     steps: u64,
@@ -382,11 +385,12 @@ impl Solver<'_> {
         Some(s)
     }
 
-    /// Forces what acyclicity forces among `pairs` until nothing changes; false on a
-    /// conflict (or when the budget ran out: then `out` is set).
-    fn propagate(&mut self, pairs: &[u32]) -> bool {
+    /// Forces what acyclicity forces among `pairs`, round after round until a round forces
+    /// fewer than `min_gain` (propagation only prunes: what it leaves, the search decides);
+    /// false on a conflict (or when the budget ran out: then `out` is set).
+    fn propagate(&mut self, pairs: &[u32], min_gain: usize) -> bool {
         loop {
-            let mut changed = false;
+            let mut changed = 0;
             for &p in pairs {
                 if self.state[p as usize] != 0 {
                     continue;
@@ -405,67 +409,99 @@ impl Solver<'_> {
                 if !self.assign(p, forced, false) {
                     return false;
                 }
-                changed = true;
+                changed += 1;
             }
-            if !changed {
+            if changed < min_gain.max(1) {
                 return true;
             }
         }
     }
 
-    /// The orientation agreeing with the current topological order.
+    /// The orientation to try first: the writes in the order their transactions completed
+    /// (as databases mostly install them), else in the current topological order.
     fn preferred(&self, p: u32) -> u8 {
         let Pair { key, a, b } = self.pairs[p as usize];
         let w = &self.vs.keys[key as usize].writers;
-        let (na, nb) = (
-            self.lower.node(w[a as usize - 1]),
-            self.lower.node(w[b as usize - 1]),
-        );
-        if self.g.pos(na) < self.g.pos(nb) {
+        let (ta, tb) = (w[a as usize - 1], w[b as usize - 1]);
+        let (ca, cb) = (self.when[ta as usize], self.when[tb as usize]);
+        let first = if ca != cb {
+            ca < cb
+        } else {
+            self.g.pos(self.lower.node(ta)) < self.g.pos(self.lower.node(tb))
+        };
+        if first {
             1
         } else {
             2
         }
     }
 
+    /// When the later of a pair's two writers completed: the search decides pairs in this
+    /// order, sweeping the history as the database ran it.
+    fn later(&self, p: u32) -> u64 {
+        let Pair { key, a, b } = self.pairs[p as usize];
+        let w = &self.vs.keys[key as usize].writers;
+        self.when[w[a as usize - 1] as usize].max(self.when[w[b as usize - 1] as usize])
+    }
+
     /// Undoes choices down to the last one with an untried alternative above `base` and
-    /// takes that alternative; false when none is left.
-    fn backtrack(&mut self, base: usize) -> bool {
+    /// takes that alternative: the pair's key, or `None` when no alternative is left.
+    fn backtrack(&mut self, base: usize) -> Option<KeyId> {
         while self.trail.len() > base {
             let s = self.undo().expect("step above base");
             if s.alt && self.assign(s.pair, 3 - s.choice, false) {
-                return true;
+                return Some(self.pairs[s.pair as usize].key);
             }
         }
-        false
+        None
     }
 
-    /// Searches the orientations of `group` (propagating after each choice): true when all
-    /// are chosen without a cycle; false when none fits (or the budget ran out: `out`).
+    /// The pairs of `group` (sorted by key) that order writes of `key`.
+    fn key_slice<'g>(&self, group: &'g [u32], key: KeyId) -> &'g [u32] {
+        let lo = group.partition_point(|&p| self.pairs[p as usize].key < key);
+        let hi = group.partition_point(|&p| self.pairs[p as usize].key <= key);
+        &group[lo..hi]
+    }
+
+    /// Searches the orientations of `group` (sorted by key), propagating among the pairs of
+    /// a key after each choice of one of them: true when all are chosen without a cycle;
+    /// false when none fits (or the budget ran out: then `out` is set).
     fn solve(&mut self, group: &[u32]) -> bool {
         let base = self.trail.len();
         let mut cursor = 0;
+        let mut pending: Option<KeyId> = None;
+        let mut sweep = group.to_vec();
+        sweep.sort_by_key(|&p| self.later(p));
         loop {
-            if !self.propagate(group) {
-                if self.out.is_some() || !self.backtrack(base) {
-                    return false;
+            if let Some(k) = pending.take() {
+                if !self.propagate(self.key_slice(group, k), 1) {
+                    if self.out.is_some() {
+                        return false;
+                    }
+                    match self.backtrack(base) {
+                        None => return false,
+                        Some(k) => pending = Some(k),
+                    }
+                    cursor = 0;
+                    continue;
                 }
-                cursor = 0;
-                continue;
             }
-            while cursor < group.len() && self.state[group[cursor] as usize] != 0 {
+            while cursor < sweep.len() && self.state[sweep[cursor] as usize] != 0 {
                 cursor += 1;
             }
-            let Some(&p) = group.get(cursor) else {
+            let Some(&p) = sweep.get(cursor) else {
                 return true;
             };
             if self.tick() {
                 return false;
             }
             let pref = self.preferred(p);
-            if !self.assign(p, pref, true) && !self.assign(p, 3 - pref, false) {
-                if !self.backtrack(base) {
-                    return false;
+            if self.assign(p, pref, true) || self.assign(p, 3 - pref, false) {
+                pending = Some(self.pairs[p as usize].key);
+            } else {
+                match self.backtrack(base) {
+                    None => return false,
+                    Some(k) => pending = Some(k),
                 }
                 cursor = 0;
             }
@@ -700,6 +736,11 @@ pub(crate) fn decide(
         added: Vec::new(),
         trail: Vec::new(),
         scratch: Vec::new(),
+        when: h
+            .txns
+            .iter()
+            .map(|x| x.complete_pos.unwrap_or(x.invoke_pos))
+            .collect(),
         budget,
         start,
         steps: 0,
@@ -717,7 +758,9 @@ pub(crate) fn decide(
 fn run(s: &mut Solver, input: &Input, si: bool) -> Decided {
     let all: Vec<u32> = (0..s.pairs.len() as u32).collect();
     let budget_out = |s: &Solver| Decided::OutOfBudget(s.out.clone().unwrap_or_default());
-    if !s.propagate(&all) {
+    // Rounds over every pair, while each still forces at least 1% of what is left.
+    let gain = s.pairs.len() / 100;
+    if !s.propagate(&all, gain) {
         return match s.out {
             Some(_) => budget_out(s),
             None => Decided::Invalid(
