@@ -203,7 +203,9 @@ fn random_history(rng: &mut Rng, model: TxnModel, size: Size) -> TxnHistory {
 }
 
 fn run(model: TxnModel, per_model: usize, seed: u64) {
-    run_sized(model, per_model, seed, SMALL, &|h, c| Some(oracle::check(h, c)));
+    run_sized(model, per_model, seed, SMALL, &|h, c| {
+        Some(oracle::check(h, c))
+    });
 }
 
 /// Checks `per_model` random histories of `size` per consistency model against `expect`

@@ -226,7 +226,9 @@ mod tests {
     fn random_insertions_agree_with_a_plain_search() {
         let mut seed = 7u64;
         let mut rnd = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         for _ in 0..200 {

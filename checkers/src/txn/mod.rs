@@ -24,8 +24,8 @@ mod memory;
 pub mod oracle;
 pub mod parse;
 pub mod report;
-pub mod rw_register;
 mod rw_order;
+pub mod rw_register;
 mod si_order;
 pub mod svg;
 

@@ -163,7 +163,15 @@ fn facts(
         // Read then write within one transaction (writes follow reads).
         for a in acc {
             if a.first != a.last {
-                le(k, a, &Access { first: a.last, ..*a }, "wfr")?;
+                le(
+                    k,
+                    a,
+                    &Access {
+                        first: a.last,
+                        ..*a
+                    },
+                    "wfr",
+                )?;
             }
         }
         if assume.sequential_keys && !strict {
@@ -609,7 +617,11 @@ impl Solver<'_> {
             out.extend_from_slice(&extra[v]);
         });
         drop(extra);
-        let ncomp = comp.iter().filter(|&&c| c != u32::MAX).max().map_or(0, |m| m + 1);
+        let ncomp = comp
+            .iter()
+            .filter(|&&c| c != u32::MAX)
+            .max()
+            .map_or(0, |m| m + 1);
         let mut parent: Vec<u32> = (0..ncomp).collect();
         let mut first: Vec<(u32, u32)> = Vec::new();
         let mut free = Vec::new();

@@ -693,14 +693,24 @@ pub(crate) fn check_in(
         let (si, ss) = match ser {
             Verdict::Valid => (
                 Verdict::Valid,
-                run(Consistency::StrictSerializable, assume, &mut reasons, ledger)?,
+                run(
+                    Consistency::StrictSerializable,
+                    assume,
+                    &mut reasons,
+                    ledger,
+                )?,
             ),
             Verdict::Invalid | Verdict::Unknown => (
                 run(Consistency::SnapshotIsolation, assume, &mut reasons, ledger)?,
                 if ser == Verdict::Invalid {
                     Verdict::Invalid
                 } else {
-                    run(Consistency::StrictSerializable, assume, &mut reasons, ledger)?
+                    run(
+                        Consistency::StrictSerializable,
+                        assume,
+                        &mut reasons,
+                        ledger,
+                    )?
                 },
             ),
         };
