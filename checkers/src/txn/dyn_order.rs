@@ -213,7 +213,7 @@ mod tests {
         assert!(!g.insert(2, 0));
         assert!(g.insert(3, 0));
         assert!(g.insert(2, 4));
-        assert!(g.insert(4, 3) == false);
+        assert!(!g.insert(4, 3));
         assert!(is_topological(&g));
         assert!(g.reaches(3, 4) && !g.reaches(4, 0));
         g.remove_last(2, 4);
