@@ -25,7 +25,7 @@ use crate::model::catalog::{with_model, ModelError, ModelOptions, ModelVisitor};
 use crate::model::Model;
 use crate::read::{Located, Validator};
 use crate::set_check::{SetChecker, SetReport};
-use crate::txn::{Budget, Consistency, TxnBuilder, TxnModel, TxnReport};
+use crate::txn::{Assumptions, Budget, Consistency, TxnBuilder, TxnModel, TxnReport};
 use crate::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,8 @@ pub enum Checker {
         consistency: Consistency,
         /// How long and how far the searches may go before answering unknown.
         budget: Budget,
+        /// Elle's assumptions a user states (rw-register; `--assume`).
+        assumptions: Assumptions,
     },
 }
 
@@ -72,6 +74,7 @@ impl Checker {
             model,
             consistency,
             budget: Budget::default(),
+            assumptions: Assumptions::default(),
         }
     }
 
@@ -253,6 +256,7 @@ pub fn check(
             model,
             consistency,
             budget,
+            assumptions,
         } => {
             let start = std::time::Instant::now();
             // One memory budget for the validator, the builder, the graph and the search.
@@ -283,7 +287,7 @@ pub fn check(
                     // What the validator held is freed before the check.
                     validator.finish()?;
                     let history = builder.finish()?;
-                    crate::txn::check_within(&history, *consistency, budget, &limits)
+                    crate::txn::check_within(&history, *consistency, *assumptions, budget, &limits)
                 }
             };
             report.elapsed_ms = start.elapsed().as_millis() as u64;
@@ -621,6 +625,7 @@ mod tests {
                 memory,
                 ..Budget::default()
             },
+            assumptions: crate::txn::Assumptions::default(),
         }
     }
 

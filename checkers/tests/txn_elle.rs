@@ -9,7 +9,12 @@ use checkers::Verdict;
 use std::path::PathBuf;
 
 fn elle_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/elle");
+    // FAULTLINE_ELLE names the directory when the workspace is not next to ../shared (a git
+    // worktree elsewhere).
+    let dir = match std::env::var_os("FAULTLINE_ELLE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/elle"),
+    };
     if dir.join("expected.tsv").exists() {
         return Some(dir);
     }

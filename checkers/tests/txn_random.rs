@@ -6,7 +6,7 @@
 
 use checkers::history::{Event, EventKind, Value};
 use checkers::read::Located;
-use checkers::txn::{check, oracle, parse, Budget, Consistency, TxnHistory, TxnModel};
+use checkers::txn::{check, oracle, parse, rw_register, Budget, Consistency, TxnHistory, TxnModel};
 use checkers::Verdict;
 
 struct Rng(u64);
@@ -26,6 +26,28 @@ impl Rng {
     }
 }
 
+/// How large the random histories are: transactions (at least, at most) and at most how many
+/// keys.
+#[derive(Clone, Copy)]
+struct Size {
+    txns: (usize, usize),
+    keys: u64,
+}
+
+/// The sizes the oracle was first run on.
+const SMALL: Size = Size {
+    txns: (2, 6),
+    keys: 3,
+};
+
+/// Histories of 7 to 10 transactions over 1 or 2 keys: several writers per key, so the
+/// rw-register checker's version orders are inferred, pruned and searched, yet small enough
+/// for the brute-force oracle.
+const LARGER: Size = Size {
+    txns: (7, 10),
+    keys: 2,
+};
+
 #[derive(Clone)]
 enum M {
     W(u32, i64),
@@ -36,9 +58,9 @@ enum M {
 /// earlier state (per transaction or per key), so lost updates, write skew, stale and
 /// non-repeatable reads all happen; some transactions abort or crash; a few reads are then
 /// corrupted (an aborted or unknown element, a dropped or repeated element).
-fn random_history(rng: &mut Rng, model: TxnModel) -> TxnHistory {
-    let nkeys = 1 + rng.below(3) as u32;
-    let ntxn = 2 + rng.below(5) as usize;
+fn random_history(rng: &mut Rng, model: TxnModel, size: Size) -> TxnHistory {
+    let nkeys = 1 + rng.below(size.keys) as u32;
+    let ntxn = size.txns.0 + rng.below((size.txns.1 - size.txns.0 + 1) as u64) as usize;
     let list = model == TxnModel::ListAppend;
     let mut next_val = vec![1i64; nkeys as usize];
     // states[i][k]: the writes to k after i commits
@@ -181,13 +203,29 @@ fn random_history(rng: &mut Rng, model: TxnModel) -> TxnHistory {
 }
 
 fn run(model: TxnModel, per_model: usize, seed: u64) {
+    run_sized(model, per_model, seed, SMALL, &|h, c| {
+        Some(oracle::check(h, c))
+    });
+}
+
+/// Checks `per_model` random histories of `size` per consistency model against `expect`
+/// (`None`: no reference verdict, the history is skipped).
+fn run_sized(
+    model: TxnModel,
+    per_model: usize,
+    seed: u64,
+    size: Size,
+    expect: &dyn Fn(&TxnHistory, Consistency) -> Option<bool>,
+) {
     let budget = Budget::default();
     for c in Consistency::ALL {
         let mut rng = Rng(seed ^ (c as u64) << 32);
         let (mut valid, mut invalid, mut disagree) = (0, 0, Vec::new());
         for i in 0..per_model {
-            let h = random_history(&mut rng, model);
-            let expect = oracle::check(&h, c);
+            let h = random_history(&mut rng, model, size);
+            let Some(expect) = expect(&h, c) else {
+                continue;
+            };
             let got = check(&h, c, &budget);
             assert_ne!(got.valid, Verdict::Unknown, "unknown on a tiny history");
             if expect {
@@ -259,4 +297,47 @@ fn rw_register_agrees_with_brute_force() {
 #[ignore = "20,000 histories per model; run by scripts/txn-random"]
 fn rw_register_agrees_with_brute_force_20000() {
     run(TxnModel::RwRegister, 20_000, 4);
+}
+
+#[test]
+fn rw_register_larger_histories_agree_with_brute_force() {
+    let n = count() / 10;
+    run_sized(TxnModel::RwRegister, n, 5, LARGER, &|h, c| {
+        Some(oracle::check(h, c))
+    });
+}
+
+#[test]
+#[ignore = "2,000 larger histories per model; run by scripts/txn-random"]
+fn rw_register_larger_histories_agree_with_brute_force_2000() {
+    run_sized(TxnModel::RwRegister, 2_000, 6, LARGER, &|h, c| {
+        Some(oracle::check(h, c))
+    });
+}
+
+/// Histories of 12 to 24 transactions, past the oracle, held to the plain exhaustive search
+/// over commit orders (`rw_register::reference`), where it finishes.
+fn medium(per_model: usize, seed: u64) {
+    let size = Size {
+        txns: (12, 24),
+        keys: 2,
+    };
+    let budget = Budget {
+        steps: 2_000_000,
+        ..Budget::default()
+    };
+    run_sized(TxnModel::RwRegister, per_model, seed, size, &|h, c| {
+        rw_register::reference(h, c, &budget).ok()
+    });
+}
+
+#[test]
+fn rw_register_medium_histories_agree_with_the_plain_search() {
+    medium(count() / 10, 7);
+}
+
+#[test]
+#[ignore = "2,000 medium histories per model; run by scripts/txn-random"]
+fn rw_register_medium_histories_agree_with_the_plain_search_2000() {
+    medium(2_000, 8);
 }

@@ -8,7 +8,7 @@ use checkers::history::Value;
 use checkers::linear::{CheckOptions, Limits, Strategy};
 use checkers::model::catalog::ModelOptions;
 use checkers::read::Format;
-use checkers::txn::{Budget, Consistency, TxnModel};
+use checkers::txn::{Assumptions, Budget, Consistency, TxnModel};
 
 /// Runs `faultline check`.
 pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
@@ -40,6 +40,12 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Failure> {
 /// against `--consistency`), else linearizability against that model.
 fn checker_of(args: &CheckArgs) -> Result<Checker, Failure> {
     let memory_limit = args.memory_limit.unwrap_or_else(default_memory_limit);
+    let mut assumptions = Assumptions::default();
+    for a in &args.assume {
+        assumptions
+            .add(a)
+            .map_err(|e| bad_input(anyhow::anyhow!("--assume: {e}")))?;
+    }
     if let Some(model) = TxnModel::parse(&args.model) {
         let consistency: Consistency = args
             .consistency
@@ -57,7 +63,15 @@ fn checker_of(args: &CheckArgs) -> Result<Checker, Failure> {
                 memory: memory_limit,
                 ..Budget::default()
             },
+            assumptions,
         });
+    }
+    if !args.assume.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "--assume: only for the transactional models list-append and rw-register \
+             (--model {} is checked for linearizability)",
+            args.model
+        )));
     }
     if let Some(c) = &args.consistency {
         return Err(bad_input(anyhow::anyhow!(

@@ -733,6 +733,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub consistency: Option<String>,
 
+    /// For rw-register: an assumption of Elle's the database is trusted to keep, narrowing
+    /// the search over version orders: sequential-keys (each process sees each key's versions
+    /// in order), linearizable-keys (each key is linearizable), wfr-keys (writes follow reads
+    /// within a transaction; implied by every model searched). Repeatable; results.json's
+    /// `assumptions` lists the ones a verdict rests on.
+    #[arg(long, value_parser = ["sequential-keys", "linearizable-keys", "wfr-keys"])]
+    pub assume: Vec<String>,
+
     /// The history's format: auto detects faultline JSONL, Jepsen EDN and Jepsen text logs.
     #[arg(long, default_value = "auto", value_parser = ["auto", "jsonl", "edn", "jepsen-log"])]
     pub format: String,

@@ -478,3 +478,67 @@ fn transactions_are_checked_against_the_consistency_model_asked_for() {
     assert_eq!(wrong.status.code(), Some(254));
     assert!(text(&wrong.stderr).contains("only for the transactional models"));
 }
+
+/// `--assume` narrows an rw-register check: Elle's G0 under sequential keys is serializable
+/// (exit 0, resting on nothing) but not under the assumption (exit 1), and results.json lists
+/// the assumption that verdict rests on; a linearizability model refuses `--assume`.
+#[test]
+fn rw_register_assumptions_narrow_the_verdict_and_are_listed() {
+    let dir = temp_dir("txn-assume");
+    let h = write_history(
+        &dir,
+        "g0.jsonl",
+        &[
+            r#"{"index":0,"type":"invoke","process":0,"f":"txn","value":[["w","x",1],["w","y",1]]}"#,
+            r#"{"index":1,"type":"invoke","process":1,"f":"txn","value":[["w","x",2],["w","y",2]]}"#,
+            r#"{"index":2,"type":"ok","process":0,"f":"txn","value":[["w","x",1],["w","y",1]]}"#,
+            r#"{"index":3,"type":"ok","process":1,"f":"txn","value":[["w","x",2],["w","y",2]]}"#,
+            r#"{"index":4,"type":"invoke","process":0,"f":"txn","value":[["r","x",null]]}"#,
+            r#"{"index":5,"type":"invoke","process":1,"f":"txn","value":[["r","y",null]]}"#,
+            r#"{"index":6,"type":"ok","process":0,"f":"txn","value":[["r","x",2]]}"#,
+            r#"{"index":7,"type":"ok","process":1,"f":"txn","value":[["r","y",1]]}"#,
+        ],
+    );
+    let check = |assume: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--model",
+            "rw-register",
+            "--consistency",
+            "serializable",
+            "--json",
+        ];
+        for a in assume {
+            args.extend(["--assume", a]);
+        }
+        args.push(&h);
+        faultline(&args)
+    };
+    let plain = check(&[]);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    assert_eq!(
+        results_doc(&plain.stdout).details["assumptions"],
+        serde_json::json!([])
+    );
+    let narrowed = check(&["sequential-keys", "wfr-keys"]);
+    assert_eq!(
+        narrowed.status.code(),
+        Some(1),
+        "{}",
+        text(&narrowed.stderr)
+    );
+    assert_eq!(
+        results_doc(&narrowed.stdout).details["assumptions"],
+        serde_json::json!(["sequential-keys"])
+    );
+    let wrong = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--assume",
+        "sequential-keys",
+        &h,
+    ]);
+    assert_eq!(wrong.status.code(), Some(254));
+    assert!(text(&wrong.stderr).contains("only for the transactional models"));
+}

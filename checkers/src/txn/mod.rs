@@ -16,6 +16,7 @@
 //! - [`generate`] makes seeded synthetic histories (serial, snapshot-isolation, read-committed,
 //!   stale-replica executors).
 
+mod dyn_order;
 pub mod generate;
 mod graph;
 pub mod list_append;
@@ -23,6 +24,7 @@ mod memory;
 pub mod oracle;
 pub mod parse;
 pub mod report;
+mod rw_order;
 pub mod rw_register;
 mod si_order;
 pub mod svg;
@@ -267,6 +269,71 @@ impl TxnHistory {
     }
 }
 
+/// Elle's optional assumptions about a database's keys, which narrow rw-register's search
+/// over version orders where a user states them (`faultline check --assume`). Each one adds
+/// version orders, so a `valid` verdict never rests on them; an `invalid` one may, and the
+/// report then lists them ([`TxnReport::assumptions`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Assumptions {
+    /// Each process sees each key's versions in order: a process's later access of a key
+    /// reads or writes no earlier version than its earlier one (per-key sequential
+    /// consistency; strict-serializable implies it).
+    pub sequential_keys: bool,
+    /// Each key is linearizable: an access that completed before another began saw no later
+    /// version (strict-serializable implies it).
+    pub linearizable_keys: bool,
+    /// Writes follow reads within a transaction: a transaction that read a version and then
+    /// wrote the key installed a later one. Every model the search decides implies it, so it
+    /// never narrows anything here; accepted for Elle's sake.
+    pub wfr_keys: bool,
+}
+
+impl Assumptions {
+    /// The names `--assume` takes.
+    pub const NAMES: [&'static str; 3] = ["sequential-keys", "linearizable-keys", "wfr-keys"];
+
+    /// Adds the assumption named `name` (one of [`Assumptions::NAMES`]).
+    pub fn add(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "sequential-keys" => self.sequential_keys = true,
+            "linearizable-keys" => self.linearizable_keys = true,
+            "wfr-keys" => self.wfr_keys = true,
+            other => {
+                return Err(format!(
+                    "unknown assumption {other:?} (expected sequential-keys, linearizable-keys or wfr-keys)"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The assumptions made, by name.
+    pub fn names(self) -> Vec<&'static str> {
+        let on = [self.sequential_keys, self.linearizable_keys, self.wfr_keys];
+        Self::NAMES
+            .into_iter()
+            .zip(on)
+            .filter_map(|(n, on)| on.then_some(n))
+            .collect()
+    }
+
+    /// The assumptions `c` does not already imply: the ones a verdict for `c` can rest on.
+    pub fn beyond(self, c: Consistency) -> Assumptions {
+        if c == Consistency::StrictSerializable {
+            return Assumptions::default();
+        }
+        Assumptions {
+            wfr_keys: false,
+            ..self
+        }
+    }
+
+    /// True when no assumption is made.
+    pub fn is_empty(self) -> bool {
+        self == Assumptions::default()
+    }
+}
+
 /// How long, and how much, the searches (SI version orders, rw-register orders) may explore
 /// before answering `unknown`.
 #[derive(Debug, Clone, Copy)]
@@ -296,8 +363,18 @@ impl Default for Budget {
 /// Checks a transactional history against `consistency` (and, for `not` / `also_not`, against
 /// the other models), within `budget.memory` bytes for the check.
 pub fn check(history: &TxnHistory, consistency: Consistency, budget: &Budget) -> TxnReport {
+    check_assuming(history, consistency, Assumptions::default(), budget)
+}
+
+/// [`check`] under Elle's `assumptions` (used by rw-register; list-append needs none).
+pub fn check_assuming(
+    history: &TxnHistory,
+    consistency: Consistency,
+    assumptions: Assumptions,
+    budget: &Budget,
+) -> TxnReport {
     let limits = crate::linear::Limits::new(budget.time, budget.memory);
-    check_within(history, consistency, budget, &limits)
+    check_within(history, consistency, assumptions, budget, &limits)
 }
 
 /// [`check`], drawing the check's memory from `limits`' pool (which reading the history may
@@ -306,6 +383,7 @@ pub fn check(history: &TxnHistory, consistency: Consistency, budget: &Budget) ->
 pub fn check_within(
     history: &TxnHistory,
     consistency: Consistency,
+    assumptions: Assumptions,
     budget: &Budget,
     limits: &crate::linear::Limits,
 ) -> TxnReport {
@@ -323,7 +401,9 @@ pub fn check_within(
     };
     let result = match history.model {
         TxnModel::ListAppend => list_append::check_in(history, consistency, budget, &mut ledger),
-        TxnModel::RwRegister => rw_register::check_in(history, consistency, budget, &mut ledger),
+        TxnModel::RwRegister => {
+            rw_register::check_in(history, consistency, assumptions, budget, &mut ledger)
+        }
     };
     result.unwrap_or_else(|e| out_of_memory(history, consistency, &e))
 }

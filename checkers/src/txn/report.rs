@@ -82,6 +82,9 @@ pub struct TxnReport {
     /// Why the verdict is unknown, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
+    /// The assumptions (`--assume`) the verdict rests on: empty when it holds without them
+    /// (always for `valid`, and for every model that implies them).
+    pub assumptions: Vec<&'static str>,
 }
 
 /// How many anomalies of one type a report lists in full.
@@ -322,6 +325,7 @@ impl TxnReport {
             not: Vec::new(),
             also_not: Vec::new(),
             unknown_reason: None,
+            assumptions: Vec::new(),
         }
     }
 

@@ -21,7 +21,8 @@ use super::graph::{scc, working_bytes, Edge, Graph, RT, RW, WR, WW};
 use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
 use super::memory::{vec_bytes, Bounded, Ledger, OutOfMemory};
 use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
-use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
+use super::rw_order::{self, Decided};
+use super::{Assumptions, Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
 use std::time::Instant;
@@ -31,11 +32,11 @@ type ReadVersion = (KeyId, Option<i64>);
 
 /// The reads and writes of one transaction as the search needs them.
 #[derive(Clone, Default)]
-struct Shape {
+pub(crate) struct Shape {
     /// External reads: key and value (None = the initial null).
-    reads: Vec<(KeyId, Option<i64>)>,
+    pub(crate) reads: Vec<(KeyId, Option<i64>)>,
     /// Final write per key.
-    writes: Vec<(KeyId, i64)>,
+    pub(crate) writes: Vec<(KeyId, i64)>,
 }
 
 struct Inference<'h> {
@@ -611,10 +612,35 @@ fn search(
     })
 }
 
+/// The plain exhaustive search over commit orders (no version-order inference), kept as a
+/// reference the tests hold the checker to on histories too large for [`super::oracle`] but
+/// small enough to search: whether `h` satisfies `c`, or why `budget` ran out first.
+pub fn reference(h: &TxnHistory, c: Consistency, budget: &Budget) -> Result<bool, String> {
+    let limits = crate::linear::Limits::new(budget.time, budget.memory);
+    let mut ledger = Ledger::new(&limits);
+    let inf = infer(h, &mut ledger).map_err(|e| e.to_string())?;
+    if inf.found.violates(Consistency::ReadCommitted)
+        || scc(&inf.graph, WR).iter().any(|c| *c != u32::MAX)
+    {
+        return Ok(false);
+    }
+    let c = match c {
+        Consistency::ReadCommitted => return Ok(true),
+        Consistency::RepeatableRead => Consistency::Serializable,
+        c => c,
+    };
+    match search(&inf, c, budget, &mut ledger).map_err(|e| e.to_string())? {
+        Found::Yes => Ok(true),
+        Found::No => Ok(false),
+        Found::OutOfBudget(why) => Err(why),
+    }
+}
+
 /// Checks an rw-register history, reserving what the check builds from `ledger`.
 pub(crate) fn check_in(
     h: &TxnHistory,
     consistency: Consistency,
+    assume: Assumptions,
     budget: &Budget,
     ledger: &mut Ledger,
 ) -> Result<TxnReport, OutOfMemory> {
@@ -629,19 +655,30 @@ pub(crate) fn check_in(
     let rc_bad = base_bad || scc(g, WR).iter().any(|c| *c != u32::MAX);
     let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
     let mut reasons: Vec<(Consistency, String)> = Vec::new();
+    let why_not = std::cell::RefCell::new(Vec::new());
     let run = |c: Consistency,
+               assume: Assumptions,
                reasons: &mut Vec<(Consistency, String)>,
                ledger: &mut Ledger|
      -> Result<Verdict, OutOfMemory> {
         // What one search reserved is given back before the next.
         let before = ledger.held();
-        let found = search(&inf, c, budget, ledger);
+        let input = rw_order::Input {
+            h,
+            shapes: &inf.shapes,
+            committed: &inf.committed,
+            graph: &inf.graph,
+        };
+        let found = rw_order::decide(&input, c, assume, budget, ledger);
         ledger.release(ledger.held().saturating_sub(before));
         Ok(match found? {
-            Found::Yes => Verdict::Valid,
-            Found::No => Verdict::Invalid,
-            Found::OutOfBudget(why) => {
-                reasons.push((c, why));
+            Decided::Valid => Verdict::Valid,
+            Decided::Invalid(why) => {
+                why_not.borrow_mut().push((c, why));
+                Verdict::Invalid
+            }
+            Decided::OutOfBudget(why) => {
+                reasons.push((c, format!("{}: {why}", c.name())));
                 Verdict::Unknown
             }
         })
@@ -652,19 +689,29 @@ pub(crate) fn check_in(
             .map(|c| (*c, Verdict::Invalid))
             .collect();
     } else {
-        let ser = run(Consistency::Serializable, &mut reasons, ledger)?;
+        let ser = run(Consistency::Serializable, assume, &mut reasons, ledger)?;
         let (si, ss) = match ser {
             Verdict::Valid => (
                 Verdict::Valid,
-                run(Consistency::StrictSerializable, &mut reasons, ledger)?,
+                run(
+                    Consistency::StrictSerializable,
+                    assume,
+                    &mut reasons,
+                    ledger,
+                )?,
             ),
-            Verdict::Invalid => (
-                run(Consistency::SnapshotIsolation, &mut reasons, ledger)?,
-                Verdict::Invalid,
-            ),
-            Verdict::Unknown => (
-                run(Consistency::SnapshotIsolation, &mut reasons, ledger)?,
-                Verdict::Unknown,
+            Verdict::Invalid | Verdict::Unknown => (
+                run(Consistency::SnapshotIsolation, assume, &mut reasons, ledger)?,
+                if ser == Verdict::Invalid {
+                    Verdict::Invalid
+                } else {
+                    run(
+                        Consistency::StrictSerializable,
+                        assume,
+                        &mut reasons,
+                        ledger,
+                    )?
+                },
             ),
         };
         verdicts.push((Consistency::ReadCommitted, Verdict::Valid));
@@ -689,16 +736,38 @@ pub(crate) fn check_in(
                 txns: Vec::new(),
                 cycle: Vec::new(),
                 explanation: format!(
-                    "no order of the {n} committed transactions (with or without each info one) is {}: the exhaustive search found none, though no single cycle follows from the versions the history proves",
-                    consistency.name()
+                    "no order of the {n} committed transactions (with or without each info one) is {}: {}; no single cycle follows from the versions the history proves alone",
+                    consistency.name(),
+                    why_not
+                        .borrow()
+                        .iter()
+                        .find(|w| w.0 == consistency || (w.0 == Consistency::Serializable && consistency == Consistency::RepeatableRead))
+                        .map_or("the search found none", |w| w.1.as_str())
                 ),
             });
         }
     }
     let mut report = TxnReport::new(h, consistency);
+    let beyond = assume.beyond(consistency);
+    if verdict == Verdict::Invalid && !rc_bad && !beyond.is_empty() {
+        // Invalid under the assumptions: does it hold without them?
+        let c = match consistency {
+            Consistency::RepeatableRead => Consistency::Serializable,
+            c => c,
+        };
+        let mut ignored = Vec::new();
+        if run(c, Assumptions::default(), &mut ignored, ledger)? != Verdict::Invalid {
+            report.assumptions = beyond.names();
+        }
+    }
     report.valid = verdict;
     if verdict == Verdict::Unknown {
-        report.unknown_reason = reasons.into_iter().map(|r| r.1).next();
+        let wanted = match consistency {
+            Consistency::RepeatableRead => Consistency::Serializable,
+            c => c,
+        };
+        let own = reasons.iter().position(|r| r.0 == wanted).unwrap_or(0);
+        report.unknown_reason = reasons.into_iter().nth(own).map(|r| r.1);
     }
     let (not, also) = not_also_not(&verdicts);
     report.not = not;
