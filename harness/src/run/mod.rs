@@ -263,28 +263,40 @@ fn phases(
 
 /// A flag that Ctrl-C sets: the workload stops, and the run heals and collects as usual.
 fn stop_on_ctrl_c() -> Arc<AtomicBool> {
-    static STOP: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    STOP.get_or_init(|| {
-        // One handler per process (ctrlc refuses a second): every run of a `--test-count`
-        // loop or a campaign sees the same flag, and no later run starts once it is set.
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
+    let stop = Arc::new(AtomicBool::new(interrupted()));
+    RUNS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&stop));
+    stop
+}
+
+/// Set once Ctrl-C was pressed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The stop flags of the runs of this process (each run also sets its own when its
+/// workload ends), which Ctrl-C sets.
+static RUNS: Mutex<Vec<std::sync::Weak<AtomicBool>>> = Mutex::new(Vec::new());
+
+/// Whether Ctrl-C was pressed. The first call installs the one handler of the process
+/// (ctrlc refuses a second), which stops every run going on: a `--test-count` loop or a
+/// campaign starts no further run once it was pressed.
+pub fn interrupted() -> bool {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 eprintln!("interrupted again: still healing, please wait");
             } else {
                 eprintln!("interrupted: stopping the workload, healing and collecting logs");
             }
+            let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+            runs.retain(|r| r.strong_count() > 0);
+            for run in runs.iter().filter_map(std::sync::Weak::upgrade) {
+                run.store(true, Ordering::SeqCst);
+            }
         });
-        stop
-    })
-    .clone()
-}
-
-/// Whether Ctrl-C was pressed (installing the handler if no run did yet): loops of runs
-/// start no further run once it was.
-pub fn interrupted() -> bool {
-    stop_on_ctrl_c().load(Ordering::SeqCst)
+    });
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// A worker's node and its client there.
