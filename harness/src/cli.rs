@@ -52,6 +52,17 @@ pub enum Command {
     /// report, timeline, plots, history and node logs.
     #[command(after_long_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Run a campaign: a matrix of tests (databases × workloads × faults × options × seeds)
+    /// from a campaign file, each an ordinary run in the store; writes junit.xml and a summary.
+    #[command(
+        after_long_help = CAMPAIGN_HELP,
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    Campaign(CampaignArgs),
+    /// The store's index of runs (STORE/index.sqlite).
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Benchmark of the scheduler and history recorder with an in-process no-op client:
     /// prints recorded ops/s and memory (see scripts/bench-recorder).
     #[command(hide = true)]
@@ -163,6 +174,132 @@ pub struct TestArgs {
     /// key was read back after the faults healed (results.json's `power.weak` says why).
     #[arg(long)]
     pub strict_power: bool,
+    /// Set by `faultline campaign` for each cell it runs: `CAMPAIGN::CELL`, recorded in
+    /// test.yaml and the store's index (not taken from a `--config` or `--replay`ed file).
+    #[arg(long, hide = true, value_name = "CAMPAIGN::CELL")]
+    pub campaign_cell: Option<String>,
+}
+
+const CAMPAIGN_HELP: &str = "\
+The campaign file (YAML; unknown keys are refused with line and column):
+
+  name: nightly-etcd             # the campaign's name [default: the file's stem]
+  cluster: local:3               # local:N (a temporary cluster per cell) or a cluster file
+  time-limit: 15s                # each run's workload
+  databases: [etcd]              # built-in names or definition files (relative to this file)
+  workloads: [register]
+  nemesis: [partition, 'partition,kill']    # fault mixes, as --nemesis takes them
+  db-options:                    # option sets, as --db-opt takes them [default: one, empty]
+    - {read-mode: linearizable}
+    - {read-mode: serializable}
+  seeds: [1, 2]                  # or a count: `seeds: 5` is seeds 1 to 5
+  exclude:                       # a rule leaves out the cells that match all it names
+    - {nemesis: 'partition,kill', db-options: {read-mode: serializable}}
+  test:                          # options of every run
+    concurrency: 5
+    rate: 50
+    nemesis-interval: 5s
+    op-timeout: 2s
+    ops-per-key: 100
+
+Each cell (one database, workload, fault mix, option set and seed; its id is
+db/workload/nemesis/KEY=VALUE.../seed=N) is an ordinary `faultline test` run in the store,
+with its own test.yaml (replayable), recorded in the store's index (STORE/index.sqlite) with
+the campaign's id and the cell. The campaign writes STORE/campaigns/ID/ (with --shard,
+STORE/campaigns/ID/shard-I-of-N/): junit.xml (a test case per cell, an invalid one failing
+with its anomalies), summary.md, cells.json and the campaign file.
+
+Examples:
+  # Every cell in turn, each on its own temporary local cluster (root):
+  sudo faultline campaign nightly.yaml
+
+  # On your own nodes, one cell at a time:
+  faultline campaign nightly.yaml --cluster cluster.yaml
+
+  # The cells, without running them:
+  faultline campaign nightly.yaml --dry-run
+
+  # The second of four shards (a job array: --shard auto/4 reads JOB_COMPLETION_INDEX or
+  # SLURM_ARRAY_TASK_ID); every shard needs the same --id:
+  faultline campaign nightly.yaml --shard 2/4 --id nightly-2026-11-25 --store store-2
+  faultline campaign merge --store store store-1 store-2 store-3 store-4
+
+  # What changed since last night's campaign (exit 1 on new failures):
+  faultline campaign nightly.yaml --compare store/campaigns/nightly-20261124T020000
+
+Ctrl-C stops the running cells (each heals and is checked as any run) and starts no more.
+Exit codes: 0 every cell valid, 1 some cell invalid (with --compare: some cell invalid that
+was not before), 2 none invalid but some unknown, weak, failed or not run, 254 bad usage
+(a bad campaign file, or a cell no run could take).";
+
+/// Options of `faultline campaign`.
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    /// `merge`.
+    #[command(subcommand)]
+    pub command: Option<CampaignCommand>,
+    /// The campaign file (FILE.yaml).
+    #[arg(required = true, value_name = "FILE.yaml")]
+    pub file: Option<PathBuf>,
+    /// Where every cell runs: a cluster file (cells in turn), or local:N (a temporary local
+    /// cluster per cell) [default: the campaign file's `cluster`, else local:3].
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// With local:N, run up to N cells at once, each in its own process and cluster
+    /// [default: a cell per 2 cores and 2 GiB of available memory].
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Run only share I of N of the cells (I from 1; auto/N takes I from
+    /// JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID). Each cell is in exactly one share.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The campaign's id [default: NAME-TIME]; shards of one campaign share it.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// List the cells (of the shard) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Compare with an earlier campaign's directory (STORE/campaigns/ID): print new
+    /// failures, fixed and still failing cells; exit 1 on new failures.
+    #[arg(long, value_name = "CAMPAIGN_DIR")]
+    pub compare: Option<PathBuf>,
+}
+
+/// `faultline campaign ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Combine stores (each shard's) into one: copy their runs and campaign files, rebuild
+    /// the index, and combine each campaign's shards' junit.xml and summary.
+    Merge(MergeArgs),
+}
+
+/// Options of `faultline campaign merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The store to merge into (made if missing).
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The stores to merge.
+    #[arg(required = true, value_name = "STORE")]
+    pub stores: Vec<PathBuf>,
+}
+
+/// `faultline index ...`
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Make the index (STORE/index.sqlite) again from the store's run directories.
+    Rebuild(IndexArgs),
+}
+
+/// Options of `faultline index ...`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The store.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
 }
 
 const ANALYZE_EXAMPLES: &str = "\

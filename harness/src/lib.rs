@@ -3,6 +3,7 @@
 //! their own databases and workloads (`test_cmd::run_with`).
 
 pub mod bench_cmd;
+pub mod campaign;
 pub mod check_cmd;
 pub mod checking;
 pub mod cli;
@@ -11,6 +12,8 @@ pub mod db_cmd;
 pub mod db_flags;
 pub mod exec_cmd;
 pub mod exit;
+pub mod index;
+pub mod index_cmd;
 pub mod logging;
 pub mod nemesis_cmd;
 pub mod node_cmd;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let level = match (&cli.log_level, &cli.command) {
         (Some(l), _) => l.clone(),
         (None, cli::Command::Test(_)) => "warn,harness=info".to_string(),
+        (None, cli::Command::Campaign(_)) => "warn,harness=info".to_string(),
         (None, _) => "warn".to_string(),
     };
     logging::init(&level);
@@ -61,5 +62,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
         cli::Command::BenchRecord(args) => bench_cmd::run(&args),
+        cli::Command::Campaign(args) => campaign::run(&args, &registry),
+        cli::Command::Index(cmd) => index_cmd::run(&cmd),
     }
 }

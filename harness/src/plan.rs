@@ -80,6 +80,32 @@ pub struct TestPlan {
     pub faultline_version: String,
     /// The fault schedule drawn from the seed.
     pub schedule: Schedule,
+    /// The campaign and cell this run is part of (`faultline campaign`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignRef>,
+}
+
+/// A run's place in a campaign: the campaign's id and the cell's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRef {
+    /// The campaign's id (its directory under `STORE/campaigns/`).
+    pub id: String,
+    /// The cell's id within it (database, workload, faults, options and seed).
+    pub cell: String,
+}
+
+impl CampaignRef {
+    /// Parses `ID::CELL`, as `faultline test --campaign-cell` takes it.
+    pub fn parse(text: &str) -> anyhow::Result<CampaignRef> {
+        match text.split_once("::") {
+            Some((id, cell)) if !id.is_empty() && !cell.is_empty() => Ok(CampaignRef {
+                id: id.to_string(),
+                cell: cell.to_string(),
+            }),
+            _ => bail!("--campaign-cell {text:?}: expected CAMPAIGN::CELL"),
+        }
+    }
 }
 
 /// Serde for durations as humantime text (`1m 30s`).
@@ -184,6 +210,9 @@ pub struct PlanFile {
     #[serde(alias = "faultline-version")]
     faultline_version: Option<String>,
     schedule: Option<Schedule>,
+    /// Ignored on input: a run is part of a campaign only when the campaign runs it.
+    #[serde(default)]
+    campaign: Option<serde_yaml_ng::Value>,
 }
 
 impl PlanFile {
@@ -452,6 +481,11 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
         started: String::new(),
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
         schedule: Schedule::generate(&kinds, nemesis_interval, time_limit, seed),
+        campaign: args
+            .campaign_cell
+            .as_deref()
+            .map(CampaignRef::parse)
+            .transpose()?,
     };
     Ok(Resolved {
         plan,

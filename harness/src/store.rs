@@ -16,13 +16,7 @@ pub fn create_run(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
             "test name {test_name:?}: expected a plain file name"
         ));
     }
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    // 2026-11-25T15:40:00Z -> 20261125T154000
-    let stamp: String = stamp
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let stamp = stamp.trim_end_matches('Z').to_string();
+    let stamp = stamp();
     let parent = store.join(test_name);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let mut n = 1;
@@ -42,6 +36,14 @@ pub fn create_run(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
     let target = dir.strip_prefix(store).unwrap_or(&dir).to_path_buf();
     point_latest(store, &target)?;
     Ok(dir)
+}
+
+/// The time now as the store names runs: `20261125T154000` (UTC).
+pub fn stamp() -> String {
+    let text = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    // 2026-11-25T15:40:00Z -> 20261125T154000
+    let text: String = text.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    text.trim_end_matches('Z').to_string()
 }
 
 /// Points `STORE/latest` at `target` (relative to the store) atomically: a symlink under a

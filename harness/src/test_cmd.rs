@@ -41,6 +41,10 @@ pub fn run_with(args: &TestArgs, registry: &Registry) -> Result<Exit, Failure> {
     let mut worst = Exit::Valid;
     let (mut valid, mut weak, mut invalid, mut unknown) = (0, 0, 0, 0);
     for i in 0..args.test_count {
+        if crate::run::interrupted() {
+            eprintln!("interrupted: no further run");
+            break;
+        }
         let p = resolved.with_seed(resolved.plan.seed.wrapping_add(i));
         eprintln!(
             "== run {} of {} (seed {})",

@@ -186,6 +186,7 @@ fn args(store: PathBuf) -> TestArgs {
         test_count: 1,
         keep_going: false,
         strict_power: false,
+        campaign_cell: None,
     }
 }
 

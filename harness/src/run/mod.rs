@@ -104,9 +104,21 @@ pub fn run_plan(
     let cluster = Cluster::new(cluster.clone(), 4);
     let outcome = phases(&resolved, registry, &cluster, &dir, &log);
     write_report(&dir, &resolved.plan.name, &outcome, &log);
+    index_run(store, &dir, &log);
     log.say(&format!("store: {}", dir.display()));
     crate::logging::close_file();
     outcome.map(|c| exit_with_power(&c))
+}
+
+/// Records the finished run in the store's index ([`crate::index`]); a failure is logged,
+/// never the run's: `faultline index rebuild` makes the index again from the store.
+pub fn index_run(store: &Path, dir: &Path, log: &RunLog) {
+    if let Err(e) = crate::index::record_run(store, dir) {
+        log.say(&format!(
+            "WARNING: the store's index was not updated ({e:#}); `faultline index rebuild --store {}` makes it again",
+            store.display()
+        ));
+    }
 }
 
 /// The exit code of a checked run: the verdict's, but [`Exit::Weak`] for a valid run whose
@@ -251,16 +263,40 @@ fn phases(
 
 /// A flag that Ctrl-C sets: the workload stops, and the run heals and collects as usual.
 fn stop_on_ctrl_c() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("interrupted again: still healing, please wait");
-        } else {
-            eprintln!("interrupted: stopping the workload, healing and collecting logs");
-        }
-    });
+    let stop = Arc::new(AtomicBool::new(interrupted()));
+    RUNS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&stop));
     stop
+}
+
+/// Set once Ctrl-C was pressed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The stop flags of the runs of this process (each run also sets its own when its
+/// workload ends), which Ctrl-C sets.
+static RUNS: Mutex<Vec<std::sync::Weak<AtomicBool>>> = Mutex::new(Vec::new());
+
+/// Whether Ctrl-C was pressed. The first call installs the one handler of the process
+/// (ctrlc refuses a second), which stops every run going on: a `--test-count` loop or a
+/// campaign starts no further run once it was pressed.
+pub fn interrupted() -> bool {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted again: still healing, please wait");
+            } else {
+                eprintln!("interrupted: stopping the workload, healing and collecting logs");
+            }
+            let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+            runs.retain(|r| r.strong_count() > 0);
+            for run in runs.iter().filter_map(std::sync::Weak::upgrade) {
+                run.store(true, Ordering::SeqCst);
+            }
+        });
+    });
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// A worker's node and its client there.
@@ -619,5 +655,13 @@ pub fn analyze(args: &crate::cli::AnalyzeArgs, registry: &Registry) -> Result<Ex
         &log,
     );
     write_report(dir, &name, &outcome, &log);
+    // The verdict may have changed: a store's index follows its run directories.
+    if let Ok(run) = std::fs::canonicalize(dir) {
+        if let Some(store) = run.parent().and_then(Path::parent) {
+            if store.join(crate::index::FILE).is_file() {
+                index_run(store, &run, &log);
+            }
+        }
+    }
     outcome.map(|c| exit_of(c.checked.verdict))
 }
