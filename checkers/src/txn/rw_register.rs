@@ -659,7 +659,8 @@ pub(crate) fn check_in(
     let run = |c: Consistency,
                assume: Assumptions,
                reasons: &mut Vec<(Consistency, String)>,
-               ledger: &mut Ledger|
+               ledger: &mut Ledger,
+               budget: &Budget|
      -> Result<Verdict, OutOfMemory> {
         // What one search reserved is given back before the next.
         let before = ledger.held();
@@ -689,30 +690,63 @@ pub(crate) fn check_in(
             .map(|c| (*c, Verdict::Invalid))
             .collect();
     } else {
-        let ser = run(Consistency::Serializable, assume, &mut reasons, ledger)?;
-        let (si, ss) = match ser {
-            Verdict::Valid => (
-                Verdict::Valid,
-                run(
-                    Consistency::StrictSerializable,
-                    assume,
-                    &mut reasons,
-                    ledger,
-                )?,
-            ),
-            Verdict::Invalid | Verdict::Unknown => (
-                run(Consistency::SnapshotIsolation, assume, &mut reasons, ledger)?,
-                if ser == Verdict::Invalid {
-                    Verdict::Invalid
+        // Strict serializability first, on a tenth of the budget: its real-time edges force
+        // most version orders, so a history that has it (what a database serializing on
+        // one server, or any strictly serializable one, produces) is decided at once, and
+        // its witness order also satisfies every weaker model (a cycle of those would be
+        // one of strict serializability's). A real MariaDB serializable rw-register run of
+        // 2,693 transactions was `unknown` under serializable after 60 s, and strictly
+        // serializable in well under a second.
+        let quick = Budget {
+            time: budget.time.map(|t| t / 10),
+            steps: budget.steps / 10,
+            ..*budget
+        };
+        let mut ignored = Vec::new();
+        let first = run(
+            Consistency::StrictSerializable,
+            assume,
+            &mut ignored,
+            ledger,
+            &quick,
+        )?;
+        let (ser, si, ss) = if first == Verdict::Valid {
+            (Verdict::Valid, Verdict::Valid, Verdict::Valid)
+        } else {
+            let ser = run(
+                Consistency::Serializable,
+                assume,
+                &mut reasons,
+                ledger,
+                budget,
+            )?;
+            let strict = |reasons: &mut Vec<(Consistency, String)>, ledger: &mut Ledger| {
+                if first == Verdict::Invalid || ser == Verdict::Invalid {
+                    Ok(Verdict::Invalid)
                 } else {
                     run(
                         Consistency::StrictSerializable,
                         assume,
+                        reasons,
+                        ledger,
+                        budget,
+                    )
+                }
+            };
+            match ser {
+                Verdict::Valid => (ser, Verdict::Valid, strict(&mut reasons, ledger)?),
+                Verdict::Invalid | Verdict::Unknown => (
+                    ser,
+                    run(
+                        Consistency::SnapshotIsolation,
+                        assume,
                         &mut reasons,
                         ledger,
-                    )?
-                },
-            ),
+                        budget,
+                    )?,
+                    strict(&mut reasons, ledger)?,
+                ),
+            }
         };
         verdicts.push((Consistency::ReadCommitted, Verdict::Valid));
         verdicts.push((Consistency::RepeatableRead, ser));
@@ -756,7 +790,7 @@ pub(crate) fn check_in(
             c => c,
         };
         let mut ignored = Vec::new();
-        if run(c, Assumptions::default(), &mut ignored, ledger)? != Verdict::Invalid {
+        if run(c, Assumptions::default(), &mut ignored, ledger, budget)? != Verdict::Invalid {
             report.assumptions = beyond.names();
         }
     }

@@ -262,10 +262,15 @@ pub fn count_kind(history: &[Event], kind: EventKind) -> usize {
 
 /// Checks the run's list-append history as a transactional one against `consistency`.
 pub fn check_as(dir: &Path, consistency: Consistency) -> Checked {
+    check_model_as(dir, TxnModel::ListAppend, consistency)
+}
+
+/// A run's transactional history of `model`, checked again against `consistency`.
+pub fn check_model_as(dir: &Path, model: TxnModel, consistency: Consistency) -> Checked {
     let history = dir.join("history.jsonl");
     let reader = open(&history, Format::Jsonl).expect("history.jsonl");
     check(
-        &Checker::transactional(TxnModel::ListAppend, consistency),
+        &Checker::transactional(model, consistency),
         reader,
         "history.jsonl",
         &mut |_| {},
