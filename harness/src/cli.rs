@@ -109,7 +109,7 @@ pub struct TestArgs {
     /// definitions that serve them); list-append or rw-register (the SQL databases).
     #[arg(long)]
     pub workload: Option<String>,
-    /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none
+    /// Faults to mix: partition, kill, pause, clock, netem, power (comma-separated), or none
     /// [default: partition,kill,pause; with --vm also clock].
     #[arg(long)]
     pub nemesis: Option<String>,
@@ -229,6 +229,7 @@ Examples:
   faultline nemesis --cluster c.yaml netem --loss 10 --nodes all
   faultline nemesis --cluster c.yaml kill --db etcd --nodes n1
   faultline nemesis --cluster c.yaml pause --db etcd --nodes minority
+  faultline nemesis --cluster c.yaml power --db postgres --nodes all --mode torn
   faultline nemesis --cluster c.yaml clock bump --nodes n1 --by 30s
   faultline nemesis --cluster c.yaml clock strobe --nodes n1 --delta 200ms --period 10ms --for 5s
   faultline nemesis --cluster c.yaml status
@@ -278,6 +279,10 @@ pub enum FaultCommand {
     /// Move clocks (nodes with their own kernel only).
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// Cut the database's power: SIGKILL, and what it never fsynced is lost (its data
+    /// directory must be on faultline's lazy filesystem: a test with --nemesis power mounts
+    /// it). Heal starts it again.
+    Power(PowerArgs),
     /// List the faults the journal says are applied now.
     Status,
 }
@@ -342,6 +347,20 @@ pub struct ProcessArgs {
     /// Which nodes.
     #[arg(long, default_value = "one")]
     pub nodes: String,
+}
+
+/// Options of `nemesis power`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// The database whose power is cut.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes: one, minority, majority, all, primaries, or names (n1,n3).
+    #[arg(long, default_value = "one")]
+    pub nodes: String,
+    /// What is lost: lose-unfsynced (everything not fsynced) or torn (a random part of it).
+    #[arg(long, default_value = "lose-unfsynced")]
+    pub mode: nemesis::power::PowerMode,
 }
 
 /// `nemesis clock ...`
