@@ -96,10 +96,16 @@ fn postgres_run(home: &Path, opts: &[&str], seed: &str) -> Output {
 /// Power faults were applied in the run (journaled and in the history) and none failed.
 fn assert_power_applied(run: &Path) {
     let j = journal(run);
-    assert!(applied(&j, Kind::Power) >= 1, "no power fault applied: {j:#?}");
+    assert!(
+        applied(&j, Kind::Power) >= 1,
+        "no power fault applied: {j:#?}"
+    );
     let history = read(run.join("history.jsonl"));
     assert!(history.contains("\"start-power\""), "no start-power");
-    assert!(!history.contains("\"fault-refused\""), "a fault was refused");
+    assert!(
+        !history.contains("\"fault-refused\""),
+        "a fault was refused"
+    );
     let log = read(run.join("faultline.log"));
     assert!(
         log.contains("on faultline's lazy filesystem on every node"),
@@ -203,7 +209,15 @@ fn on(home: &Path, cluster: &str, node: &str, script: &str) -> String {
     let out = faultline(
         home,
         &[
-            "exec", "--cluster", cluster, "--node", node, "--", "sh", "-c", script,
+            "exec",
+            "--cluster",
+            cluster,
+            "--node",
+            node,
+            "--",
+            "sh",
+            "-c",
+            script,
         ],
     );
     assert!(out.status.success(), "{script}: {}", text(&out.stderr));
@@ -281,7 +295,14 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
     let _ = test.wait();
     assert!(powered_off, "no power fault was applied within the run");
     let data = "/var/lib/faultline-db/postgres/data";
-    let pg_runs = || on(h, &c, "n1", "pgrep -x postgres >/dev/null && echo yes || echo no") == "yes";
+    let pg_runs = || {
+        on(
+            h,
+            &c,
+            "n1",
+            "pgrep -x postgres >/dev/null && echo yes || echo no",
+        ) == "yes"
+    };
     let mounted = || {
         on(
             h,

@@ -84,9 +84,7 @@ impl std::str::FromStr for PowerMode {
         match s {
             "lose-unfsynced" => Ok(PowerMode::LoseUnfsynced),
             "torn" => Ok(PowerMode::Torn),
-            _ => Err(format!(
-                "unknown power mode {s:?} (lose-unfsynced or torn)"
-            )),
+            _ => Err(format!("unknown power mode {s:?} (lose-unfsynced or torn)")),
         }
     }
 }
@@ -453,7 +451,10 @@ pub fn is_mounted(cluster: &Cluster, node: &str, data_dir: &str) -> Result<bool,
         cluster,
         node,
         "is the lazy filesystem mounted",
-        &format!("if {}; then echo yes; else echo no; fi", mounted_test(data_dir)),
+        &format!(
+            "if {}; then echo yes; else echo no; fi",
+            mounted_test(data_dir)
+        ),
     )?;
     Ok(out.stdout_text().trim() == "yes")
 }
@@ -602,7 +603,10 @@ mod tests {
         // Refused before any node is asked anything.
         match nem.resolve(&spec, &mut crate::seeded(1)) {
             Err(NemesisError::Refused(why)) => {
-                assert!(why.contains("toy does not say where it keeps its data"), "{why}")
+                assert!(
+                    why.contains("toy does not say where it keeps its data"),
+                    "{why}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -493,7 +493,10 @@ fn a_seed_still_draws_the_same_schedule_in_the_same_json_and_yaml() {
 #[test]
 fn kinds_are_named_once() {
     let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(names, ["partition", "netem", "kill", "pause", "clock", "power"]);
+    assert_eq!(
+        names,
+        ["partition", "netem", "kill", "pause", "clock", "power"]
+    );
     for k in Kind::ALL {
         assert_eq!(Kind::from_name(k.name()), Some(*k));
         assert_eq!(serde_json::to_string(k).expect("json"), format!("\"{k}\""));

@@ -53,7 +53,8 @@ impl<'a> DbSession<'a> {
             session.db.name(),
             cluster.nodes().join(", ")
         ));
-        lifecycle::set_up(cluster, session.db.as_ref(), session.lazyfs.as_ref()).map_err(|e| e.join("\n"))?;
+        lifecycle::set_up(cluster, session.db.as_ref(), session.lazyfs.as_ref())
+            .map_err(|e| e.join("\n"))?;
         log.say(&format!("{} is ready on every node", session.db.name()));
         Ok(session)
     }

@@ -125,7 +125,10 @@ pub fn set_up(
             failed = nemesis::power::record(cluster, &l.mount);
         }
         if !failed.is_empty() {
-            return Err(failed.into_iter().map(|(n, e)| format!("{n}: {e}")).collect());
+            return Err(failed
+                .into_iter()
+                .map(|(n, e)| format!("{n}: {e}"))
+                .collect());
         }
     }
     let failed = errors(each_node(cluster, |n| {
@@ -181,7 +184,9 @@ pub fn unmount(cluster: &Cluster, lazyfs: &Lazyfs, say: &dyn Fn(&str)) {
     }
     if ok {
         for (node, e) in nemesis::power::forget(cluster, &lazyfs.mount) {
-            say(&format!("{node}: could not remove the record of the lazy filesystem: {e}"));
+            say(&format!(
+                "{node}: could not remove the record of the lazy filesystem: {e}"
+            ));
         }
     }
 }

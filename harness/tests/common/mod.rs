@@ -381,7 +381,12 @@ pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
         a.lost.is_empty(),
         "{} acknowledged appends lost, the first: {}",
         a.lost.len(),
-        a.lost.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        a.lost
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     (a.checked, a.spanning)
 }
