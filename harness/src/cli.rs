@@ -280,8 +280,8 @@ pub enum FaultCommand {
     #[command(subcommand)]
     Clock(ClockCommand),
     /// Cut the database's power: SIGKILL, and what it never fsynced is lost (its data
-    /// directory must be on faultline's lazy filesystem: a test with --nemesis power mounts
-    /// it). Heal starts it again.
+    /// directory must be on faultline's lazy filesystem: `faultline db start --lazyfs`, or a
+    /// test with --nemesis power). Heal starts it again.
     Power(PowerArgs),
     /// List the faults the journal says are applied now.
     Status,
@@ -626,7 +626,7 @@ pub enum DbCommand {
     /// Install the database on every node.
     Install(DbArgs),
     /// Configure and start it where it is not running, then wait until every node serves.
-    Start(DbArgs),
+    Start(DbStartArgs),
     /// Stop it (SIGKILL, as at the end of a test).
     Stop(DbArgs),
     /// Whether it runs (its PIDs) and answers, per node.
@@ -648,6 +648,19 @@ pub struct DbArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub db_options: crate::db_flags::DbOptionArgs,
+}
+
+/// Options of `faultline db start`.
+#[derive(Debug, Args, Clone)]
+pub struct DbStartArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: DbArgs,
+    /// Start it on faultline's lazy filesystem, mounted over its data directory where it
+    /// does not run, so that `faultline nemesis power` can drop what it never fsynced.
+    /// `db stop`, `db wipe` and `faultline heal` unmount it.
+    #[arg(long)]
+    pub lazyfs: bool,
 }
 
 /// `faultline cluster ...`

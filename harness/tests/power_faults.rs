@@ -350,3 +350,91 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
         text(&out.stderr)
     );
 }
+
+/// The operator's path: `faultline db start --lazyfs`, then `faultline nemesis power` (torn
+/// writes) by hand, `faultline heal` (the database runs again, nothing mounted), and a power
+/// fault on a database that is not on the lazy filesystem is refused saying why.
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: local clusters (network namespaces, sshd, FUSE), PostgreSQL 15"
+)]
+fn power_by_hand_on_a_database_started_on_the_lazy_filesystem() {
+    require_root();
+    let _g = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let home = home();
+    let h = home.path();
+    let name = format!("t-power-hand-{}", std::process::id());
+    let cluster = Cluster::up(h, &name, 1);
+    let c = cluster.arg().to_string();
+    let pg_runs = || {
+        on(
+            h,
+            &c,
+            "n1",
+            "pgrep -x postgres >/dev/null && echo yes || echo no",
+        ) == "yes"
+    };
+    let mounted = || {
+        on(
+            h,
+            &c,
+            "n1",
+            "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
+        )
+        .trim()
+            != "0"
+    };
+    let out = faultline(
+        h,
+        &[
+            "db",
+            "start",
+            "--cluster",
+            &c,
+            "--db",
+            "postgres",
+            "--lazyfs",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("started on the lazy filesystem"));
+    assert!(mounted());
+    let power = [
+        "nemesis",
+        "--cluster",
+        &c,
+        "power",
+        "--db",
+        "postgres",
+        "--nodes",
+        "all",
+        "--mode",
+        "torn",
+    ];
+    let out = faultline(h, &power);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("power off postgres on n1 (torn in"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!pg_runs(), "postgres runs after its power was cut");
+    let out = faultline(h, &["heal", "--cluster", &c]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("healed #1 power off postgres on n1"), "{err}");
+    assert!(!mounted(), "{err}");
+    assert!(pg_runs(), "heal did not start postgres: {err}");
+    // Off the lazy filesystem now: refused, naming how to get there.
+    let out = faultline(h, &power);
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not on faultline's lazy filesystem on n1"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("faultline db start --lazyfs"));
+    let out = faultline(h, &["db", "wipe", "--cluster", &c, "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

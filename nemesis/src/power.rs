@@ -187,7 +187,7 @@ impl Apply for PowerFault {
             .collect();
         if !off.is_empty() {
             return Err(NemesisError::Refused(format!(
-                "{} of {} is not on faultline's lazy filesystem on {}: power faults need the database started on it (a test whose --nemesis has power)",
+                "{} of {} is not on faultline's lazy filesystem on {}: power faults need the database started on it (`faultline db start --lazyfs`, or a test whose --nemesis has power)",
                 self.data_dir,
                 self.db,
                 off.join(", ")

@@ -193,13 +193,23 @@ pub fn unmount(cluster: &Cluster, lazyfs: &Lazyfs, say: &dyn Fn(&str)) {
 
 /// Makes one change to `db` on every node, as `faultline db ACTION` does: what was done on
 /// each node, or its error. `start` configures and starts the database where it does not
-/// run, then waits until every node serves.
-pub fn apply(cluster: &Cluster, db: &dyn Database, action: DbAction) -> PerNode {
+/// run (on `lazyfs`, if given), then waits until every node serves; `stop` and `wipe` also
+/// unmount the lazy filesystem.
+pub fn apply(
+    cluster: &Cluster,
+    db: &dyn Database,
+    action: DbAction,
+    lazyfs: Option<&Lazyfs>,
+) -> PerNode {
     let c = cluster;
     match action {
         DbAction::Install => each_node(c, |n| db.install(c, n).map(|()| "installed".into())),
-        DbAction::Start => start_where_stopped(c, db),
-        DbAction::Stop => each_node(c, |n| db.kill(c, n).map(|()| "stopped".into())),
+        DbAction::Start => start_where_stopped(c, db, lazyfs),
+        DbAction::Stop => each_node(c, |n| {
+            db.kill(c, n)
+                .and_then(|()| unmount_left(c, db, n))
+                .map(|()| "stopped".into())
+        }),
         DbAction::Wipe => each_node(c, |n| {
             unmount_left(c, db, n)
                 .and_then(|()| db.wipe(c, n))
@@ -208,16 +218,62 @@ pub fn apply(cluster: &Cluster, db: &dyn Database, action: DbAction) -> PerNode 
     }
 }
 
-/// Configures and starts `db` where it does not run, then waits until every node serves.
-fn start_where_stopped(cluster: &Cluster, db: &dyn Database) -> PerNode {
+/// Configures and starts `db` where it does not run (with `lazyfs`, on the lazy filesystem
+/// mounted first, and checkpointed once ready), then waits until every node serves.
+fn start_where_stopped(cluster: &Cluster, db: &dyn Database, lazyfs: Option<&Lazyfs>) -> PerNode {
+    if let Some(l) = lazyfs {
+        let nodes = cluster.nodes();
+        let mut failed = nemesis::power::install_helper(cluster, &nodes, &l.helper);
+        if failed.is_empty() {
+            failed = nemesis::power::record(cluster, &l.mount);
+        }
+        if !failed.is_empty() {
+            return failed.into_iter().map(|(n, e)| (n, Err(e))).collect();
+        }
+    }
     let mut results = each_node(cluster, |n| match db.pids(cluster, n) {
-        Ok(p) if !p.is_empty() => Ok(format!("already running (pid {})", join(&p))),
-        _ => db
-            .configure(cluster, n)
-            .and_then(|()| db.start(cluster, n))
-            .map(|()| "started".to_string()),
+        Ok(p) if !p.is_empty() => {
+            let on_lazyfs = match lazyfs {
+                Some(l) => nemesis::power::is_mounted(cluster, n, &l.mount.data_dir)
+                    .map_err(|e| step_err(n, "is the lazy filesystem mounted", e))?,
+                None => true,
+            };
+            if on_lazyfs {
+                Ok(format!("already running (pid {})", join(&p)))
+            } else {
+                Err(DbError::Step {
+                    node: n.to_string(),
+                    step: "start on the lazy filesystem".into(),
+                    message: format!(
+                        "already running (pid {}), not on the lazy filesystem: stop it first",
+                        join(&p)
+                    ),
+                })
+            }
+        }
+        _ => match lazyfs {
+            Some(l) => nemesis::power::mount(cluster, n, &l.mount.data_dir, l.seed)
+                .map_err(|e| step_err(n, "mount the lazy filesystem", e)),
+            None => Ok(()),
+        }
+        .and_then(|()| db.configure(cluster, n))
+        .and_then(|()| db.start(cluster, n))
+        .map(|()| {
+            if lazyfs.is_some() {
+                "started on the lazy filesystem".to_string()
+            } else {
+                "started".to_string()
+            }
+        }),
     });
-    for (node, ready) in each_node(cluster, |n| db.wait_ready(cluster, n, READY_TIME)) {
+    for (node, ready) in each_node(cluster, |n| {
+        db.wait_ready(cluster, n, READY_TIME)?;
+        match lazyfs {
+            Some(l) => nemesis::power::checkpoint(cluster, n, &l.mount.data_dir)
+                .map_err(|e| step_err(n, "checkpoint the lazy filesystem", e)),
+            None => Ok(()),
+        }
+    }) {
         if let (Err(e), Some(Ok(_))) = (ready, results.get(&node)) {
             results.insert(node, Err(format!("not ready: {e}")));
         }

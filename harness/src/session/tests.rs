@@ -164,7 +164,7 @@ fn each_action_does_its_own_steps() {
     let c = cluster();
     let steps = |action: DbAction| {
         let db = Recording::default();
-        let results = lifecycle::apply(&c, &db, action);
+        let results = lifecycle::apply(&c, &db, action, None);
         assert!(results.values().all(Result::is_ok), "{results:?}");
         (db.steps(), results["n1"].clone().unwrap_or_default())
     };
