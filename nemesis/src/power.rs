@@ -172,8 +172,8 @@ impl Apply for PowerFault {
     type Undo = PowerOn;
     type Plan = ();
 
-    /// Refuses unless the database runs on every target, on the lazy filesystem; installs
-    /// the node helper that talks to the filesystem.
+    /// Refuses unless the database runs on every target, on the lazy filesystem (whose mount
+    /// installed the node helper that talks to it).
     fn plan(&self, nem: &Nemesis<'_>) -> Result<(PowerOn, ()), NemesisError> {
         process::running_pids(nem, &self.db, &self.nodes)?;
         let (mounted, errors) = each(nem.cluster(), &self.nodes, |n| {
@@ -193,7 +193,7 @@ impl Apply for PowerFault {
                 off.join(", ")
             )));
         }
-        all_ok(helper::install(nem.cluster(), &self.nodes, &nem.helper()?))?;
+        // The node helper that talks to the filesystem is the one that mounted it.
         let undo = PowerOn {
             db: self.db.clone(),
             nodes: self.nodes.clone(),
