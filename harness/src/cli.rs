@@ -120,7 +120,7 @@ pub struct TestArgs {
     /// definitions that serve them); list-append or rw-register (the SQL databases).
     #[arg(long)]
     pub workload: Option<String>,
-    /// Faults to mix: partition, kill, pause, clock, netem (comma-separated), or none
+    /// Faults to mix: partition, kill, pause, clock, netem, power (comma-separated), or none
     /// [default: partition,kill,pause; with --vm also clock].
     #[arg(long)]
     pub nemesis: Option<String>,
@@ -366,6 +366,7 @@ Examples:
   faultline nemesis --cluster c.yaml netem --loss 10 --nodes all
   faultline nemesis --cluster c.yaml kill --db etcd --nodes n1
   faultline nemesis --cluster c.yaml pause --db etcd --nodes minority
+  faultline nemesis --cluster c.yaml power --db postgres --nodes all --mode torn
   faultline nemesis --cluster c.yaml clock bump --nodes n1 --by 30s
   faultline nemesis --cluster c.yaml clock strobe --nodes n1 --delta 200ms --period 10ms --for 5s
   faultline nemesis --cluster c.yaml status
@@ -415,6 +416,10 @@ pub enum FaultCommand {
     /// Move clocks (nodes with their own kernel only).
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// Cut the database's power: SIGKILL, and what it never fsynced is lost (its data
+    /// directory must be on faultline's lazy filesystem: `faultline db start --lazyfs`, or a
+    /// test with --nemesis power). Heal starts it again.
+    Power(PowerArgs),
     /// List the faults the journal says are applied now.
     Status,
 }
@@ -479,6 +484,20 @@ pub struct ProcessArgs {
     /// Which nodes.
     #[arg(long, default_value = "one")]
     pub nodes: String,
+}
+
+/// Options of `nemesis power`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// The database whose power is cut.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes: one, minority, majority, all, primaries, or names (n1,n3).
+    #[arg(long, default_value = "one")]
+    pub nodes: String,
+    /// What is lost: lose-unfsynced (everything not fsynced) or torn (a random part of it).
+    #[arg(long, default_value = "lose-unfsynced")]
+    pub mode: nemesis::power::PowerMode,
 }
 
 /// `nemesis clock ...`
@@ -744,7 +763,7 @@ pub enum DbCommand {
     /// Install the database on every node.
     Install(DbArgs),
     /// Configure and start it where it is not running, then wait until every node serves.
-    Start(DbArgs),
+    Start(DbStartArgs),
     /// Stop it (SIGKILL, as at the end of a test).
     Stop(DbArgs),
     /// Whether it runs (its PIDs) and answers, per node.
@@ -766,6 +785,19 @@ pub struct DbArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub db_options: crate::db_flags::DbOptionArgs,
+}
+
+/// Options of `faultline db start`.
+#[derive(Debug, Args, Clone)]
+pub struct DbStartArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: DbArgs,
+    /// Start it on faultline's lazy filesystem, mounted over its data directory where it
+    /// does not run, so that `faultline nemesis power` can drop what it never fsynced.
+    /// `db stop`, `db wipe` and `faultline heal` unmount it.
+    #[arg(long)]
+    pub lazyfs: bool,
 }
 
 /// `faultline cluster ...`

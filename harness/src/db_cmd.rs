@@ -18,17 +18,23 @@ use workloads::{DbOptions, Registry};
 /// Runs `faultline db ...` with the databases of `registry`.
 pub fn run(cmd: &DbCommand, registry: &Registry) -> Result<Exit, Failure> {
     match cmd {
-        DbCommand::Install(args) => change(args, DbAction::Install, registry),
-        DbCommand::Start(args) => change(args, DbAction::Start, registry),
-        DbCommand::Stop(args) => change(args, DbAction::Stop, registry),
-        DbCommand::Wipe(args) => change(args, DbAction::Wipe, registry),
+        DbCommand::Install(args) => change(args, DbAction::Install, false, registry),
+        DbCommand::Start(args) => change(&args.db, DbAction::Start, args.lazyfs, registry),
+        DbCommand::Stop(args) => change(args, DbAction::Stop, false, registry),
+        DbCommand::Wipe(args) => change(args, DbAction::Wipe, false, registry),
         DbCommand::Status(args) => status(args, registry),
     }
 }
 
 /// Makes one change, under the cluster's lease (no change under a running test), journaled
-/// before and after; exit 1 when a node failed.
-fn change(args: &DbArgs, action: DbAction, registry: &Registry) -> Result<Exit, Failure> {
+/// before and after; exit 1 when a node failed. With `lazyfs` (a start), the database runs on
+/// faultline's lazy filesystem.
+fn change(
+    args: &DbArgs,
+    action: DbAction,
+    lazyfs: bool,
+    registry: &Registry,
+) -> Result<Exit, Failure> {
     let file = ClusterFile::load(&args.cluster).map_err(bad_input)?;
     let given = given_options(args)?;
     let _lease = lease::take(&file)?;
@@ -38,7 +44,23 @@ fn change(args: &DbArgs, action: DbAction, registry: &Registry) -> Result<Exit, 
     let begin = DbRecord::begin(action, &journal::source_db(&args.db), &options);
     journal::append(&path, &begin)
         .map_err(|e| internal(anyhow::anyhow!("{}: {e}", path.display())))?;
-    let results = lifecycle::apply(&cluster, db.as_ref(), action);
+    let lazyfs = if lazyfs {
+        let source = nemesis::process::DbSource {
+            db: journal::source_db(&args.db),
+            options: options.clone(),
+        };
+        let l = lifecycle::Lazyfs::for_db(&cluster, db.as_ref(), source, 0)
+            .map_err(|e| internal(anyhow::anyhow!("{e}")))?;
+        Some(l.ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "{} does not say where it keeps its data, so it cannot run on the lazy filesystem (--lazyfs)",
+                db.name()
+            ))
+        })?)
+    } else {
+        None
+    };
+    let results = lifecycle::apply(&cluster, db.as_ref(), action, lazyfs.as_ref());
     let done = begin.done(
         results
             .iter()

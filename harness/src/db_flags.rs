@@ -178,7 +178,7 @@ mod tests {
         let crate::cli::Command::Db(crate::cli::DbCommand::Start(args)) = cli.command else {
             panic!("not db start");
         };
-        let o = args.db_options.given().unwrap();
+        let o = args.db.db_options.given().unwrap();
         assert_eq!(o["isolation"], "read-committed");
         assert_eq!(o["consistency"], "read-committed");
     }

@@ -9,6 +9,7 @@ use nemesis::fault::PartitionSpec;
 use nemesis::lease::Lease;
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
+use nemesis::power::PowerSpec;
 use nemesis::process::{KillSpec, PauseSpec};
 use nemesis::{
     FaultSpec, Grudge, Journal, Kind, Nemesis, NemesisError, NetemSpec, Targets, Topology, Undo,
@@ -103,6 +104,7 @@ pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
     let _lease = lease::take(&file)?;
     let dbs: Vec<&str> = match &args.fault {
         FaultCommand::Kill(p) | FaultCommand::Pause(p) => vec![p.db.as_str()],
+        FaultCommand::Power(p) => vec![p.db.as_str()],
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs, registry)?;
@@ -177,6 +179,11 @@ fn fault_spec(fault: &FaultCommand, nodes: &[String]) -> Result<FaultSpec, Failu
         .into(),
         FaultCommand::Pause(p) => PauseSpec {
             targets: Targets::parse(&p.nodes),
+        }
+        .into(),
+        FaultCommand::Power(p) => PowerSpec {
+            targets: Targets::parse(&p.nodes),
+            mode: p.mode,
         }
         .into(),
         FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => ClockBumpSpec {
@@ -294,7 +301,9 @@ fn drop_unrestartable(
     unavailable: &[hooks::Unavailable],
 ) -> Result<(), Failure> {
     let cannot = |u: &Undo| match u {
-        Undo::Restart(r) => unavailable.iter().any(|x| x.for_good && x.db == r.db),
+        Undo::Restart(_) | Undo::PowerOn(_) => u
+            .database()
+            .is_some_and(|db| unavailable.iter().any(|x| x.for_good && x.db == db)),
         _ => false,
     };
     for p in pending.iter().filter(|p| cannot(&p.undo)) {

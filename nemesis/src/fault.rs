@@ -95,6 +95,10 @@ pub trait Heal: fmt::Display {
     fn database(&self) -> Option<&str> {
         None
     }
+    /// How another faultline process opens that database (recorded with the fault).
+    fn source(&self) -> Option<&crate::process::DbSource> {
+        None
+    }
     /// The part of this undo that concerns `node`, kept on the node itself
     /// ([`crate::node_state`]) so that heal finds it without the journal; `None` (the
     /// default) when heal's sweep finds the fault's traces by itself.

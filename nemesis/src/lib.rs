@@ -6,7 +6,8 @@
 //!   possibly "a random minority"), as applied ([`Fault`], concrete nodes) and how to undo it
 //!   ([`Undo`]), and the traits a kind implements ([`Package`], [`Spec`], [`Apply`],
 //!   [`Heal`]).
-//! - [`partition`], [`netem`], [`process`] (kill, pause), [`clock`]: one module per kind, with
+//! - [`partition`], [`netem`], [`process`] (kill, pause), [`clock`], [`power`] (power loss on
+//!   the lazy filesystem): one module per kind, with
 //!   its forms and how it is chosen, planned, applied and undone on the nodes.
 //! - [`registry`]: the list of kinds, from which [`Kind`], [`FaultSpec`], [`Fault`] and
 //!   [`Undo`] are made.
@@ -34,6 +35,7 @@ mod nemesis;
 pub mod netem;
 pub mod node_state;
 pub mod partition;
+pub mod power;
 pub mod process;
 pub mod registry;
 mod remote;

@@ -338,8 +338,9 @@ impl<'c> Nemesis<'c> {
 
     /// Removes faultline's traces from every node, whatever the journal says: its partition
     /// chain, its root qdiscs and packet-fault emulator, and, through the records kept on
-    /// the nodes ([`node_state`]), the processes it paused or killed and the clocks and
-    /// time-sync services it changed. Says what it found.
+    /// the nodes ([`node_state`]), the processes it paused or killed, the clocks and
+    /// time-sync services it changed and the lazy filesystems it mounted; then any lazy
+    /// filesystem still mounted. Says what it found.
     pub fn sweep(&self) -> Sweep {
         let nodes = self.cluster.nodes();
         let (found, mut errors) = each_retrying(self.cluster, &nodes, |n| {
@@ -388,6 +389,33 @@ impl<'c> Nemesis<'c> {
                     x.push_str(&e);
                 }
             }
+        }
+        // Lazy filesystems left without a record (their records' undo ran above, stopping
+        // and restarting the database around the unmount).
+        let (found, mount_errors) = each_retrying(self.cluster, &nodes, |n| {
+            let out = root_script(
+                self.cluster,
+                n,
+                "unmount lazy filesystems",
+                &crate::power::sweep_script(),
+            )?;
+            Ok(out
+                .stdout_text()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect::<Vec<String>>())
+        });
+        for (node, lines) in found.into_iter().filter(|(_, v)| !v.is_empty()) {
+            sweep.found.entry(node).or_default().extend(lines);
+        }
+        for (node, e) in mount_errors {
+            let x = errors.entry(node).or_default();
+            if !x.is_empty() {
+                x.push_str("; ");
+            }
+            x.push_str(&e);
         }
         sweep.errors = errors;
         sweep

@@ -119,7 +119,7 @@ pub struct Resume {
 /// killed and paused, and a random `minority` or `all` means those nodes. Nodes named outright
 /// (or reported as primaries) where it does not run are left out; only a fault with no node
 /// left is refused.
-fn resolve<R: Rng>(
+pub(crate) fn resolve<R: Rng>(
     nem: &Nemesis<'_>,
     targets: &Targets,
     rng: &mut R,
@@ -168,7 +168,7 @@ fn resolve<R: Rng>(
 }
 
 /// The database's PIDs on `nodes`; refuses when it is not running on one of them.
-fn running_pids(
+pub(crate) fn running_pids(
     nem: &Nemesis<'_>,
     db: &str,
     nodes: &[String],
@@ -326,6 +326,10 @@ impl Heal for Restart {
         Some(&self.db)
     }
 
+    fn source(&self) -> Option<&DbSource> {
+        self.source.as_ref()
+    }
+
     fn on_node(&self, node: &str) -> Option<Restart> {
         Some(Restart {
             db: self.db.clone(),
@@ -367,6 +371,12 @@ pub trait ProcessHooks: Send + Sync {
     /// How another faultline process opens this database again (journaled with a kill, so
     /// that heal restarts it as it ran); `None` (the default) when it cannot be told.
     fn source(&self) -> Option<DbSource> {
+        None
+    }
+    /// Where the database keeps its data on every node (the directory a power fault's lazy
+    /// filesystem is mounted over); `None` (the default) when it does not say, and power
+    /// faults are refused.
+    fn data_dir(&self) -> Option<String> {
         None
     }
 }

@@ -15,7 +15,7 @@
 //! them (a seed's schedule depends on it): add new kinds at the end.
 
 use crate::fault::{Apply, Heal, NodeErrors, Package, Spec};
-use crate::{clock, netem, partition, process, FaultRng, Nemesis, NemesisError};
+use crate::{clock, netem, partition, power, process, FaultRng, Nemesis, NemesisError};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -173,6 +173,11 @@ macro_rules! registry {
                 match self { $( Undo::$U(u) => Heal::database(u), )+ }
             }
 
+            /// How another faultline process opens the database undoing needs, if recorded.
+            pub fn source(&self) -> Option<&crate::process::DbSource> {
+                match self { $( Undo::$U(u) => Heal::source(u), )+ }
+            }
+
             /// The part of this undo that is recorded on `node` (see [`Heal::on_node`]).
             pub fn on_node(&self, node: &str) -> Option<Undo> {
                 match self { $( Undo::$U(u) => Heal::on_node(u, node).map(Undo::$U), )+ }
@@ -198,6 +203,8 @@ registry! {
         Pause => process::Pause,
         /// Clock bumps and strobes ([`clock`]).
         Clock => clock::Clock,
+        /// Power loss: SIGKILL and the loss of what was never fsynced ([`power`]).
+        Power => power::Power,
     }
     faults {
         /// Each node drops packets from the nodes its grudge names.
@@ -212,6 +219,8 @@ registry! {
         ClockBump(clock::ClockBumpSpec => clock::ClockBumpFault),
         /// Clocks jumping back and forth.
         ClockStrobe(clock::ClockStrobeSpec => clock::ClockStrobeFault),
+        /// The database killed and what it never synced dropped; heal starts it again.
+        Power(power::PowerSpec => power::PowerFault),
     }
     undos {
         /// Remove faultline's iptables chain.
@@ -224,6 +233,11 @@ registry! {
         Restart(process::Restart),
         /// Set clocks back to the controller's time and restart time sync.
         ResetClock(clock::ResetClock),
+        /// Drop what was never synced where the database is down, and start it again.
+        PowerOn(power::PowerOn),
+        /// Unmount the lazy filesystem from a database's data directory (restarting the
+        /// database on its plain directory if it ran).
+        Unmount(power::Unmount),
     }
 }
 

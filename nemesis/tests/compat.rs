@@ -13,6 +13,7 @@ use nemesis::fault::PartitionSpec;
 use nemesis::journal::{Event, JournalEntry};
 use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
 use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
+use nemesis::power::{PowerFault, PowerMode, PowerOn, PowerSpec, Unmount};
 use nemesis::process::{DbSource, KillFault, KillSpec, PauseFault, PauseSpec, Restart, Resume};
 use nemesis::schedule::{Kind, Schedule};
 use nemesis::{Fault, FaultSpec, Grudge, Journal, NetemSpec, Targets, Topology, Undo};
@@ -103,6 +104,14 @@ fn specs_keep_their_json() {
             }
             .into(),
             r#"{"fault":"pause","targets":"majority"}"#,
+        ),
+        (
+            PowerSpec {
+                targets: Targets::All,
+                mode: PowerMode::Torn,
+            }
+            .into(),
+            r#"{"fault":"power","targets":"all","mode":"torn"}"#,
         ),
         (
             ClockBumpSpec {
@@ -323,7 +332,51 @@ fn cases() -> Vec<Case> {
             display: "clock strobe ±200ms every 10ms for 5000ms on n1",
             kind: Kind::Clock,
         },
+        Case {
+            fault: PowerFault {
+                db: "postgres".into(),
+                nodes: names(&["n1", "n2"]),
+                mode: PowerMode::LoseUnfsynced,
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+            }
+            .into(),
+            undo: PowerOn {
+                db: "postgres".into(),
+                nodes: names(&["n1", "n2"]),
+                mode: PowerMode::LoseUnfsynced,
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+                source: Some(DbSource {
+                    db: "postgres".into(),
+                    options: [("synchronous-commit".to_string(), "off".to_string())].into(),
+                }),
+            }
+            .into(),
+            fault_json: r#"{"fault":"power","db":"postgres","nodes":["n1","n2"],"mode":"lose-unfsynced","data_dir":"/var/lib/faultline-db/postgres/data"}"#,
+            undo_json: r#"{"undo":"power-on","db":"postgres","nodes":["n1","n2"],"mode":"lose-unfsynced","data_dir":"/var/lib/faultline-db/postgres/data","source":{"db":"postgres","options":{"synchronous-commit":"off"}}}"#,
+            start_f: "start-power",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","fault":"power","mode":"lose-unfsynced","nodes":["n1","n2"]}"#,
+            display: "power off postgres on n1,n2 (lose-unfsynced in /var/lib/faultline-db/postgres/data)",
+            kind: Kind::Power,
+        },
     ]
+}
+
+/// The lazy filesystem's record on the nodes (heal's sweep unmounts it): not a fault's undo,
+/// but read back by every later heal.
+#[test]
+fn the_lazy_filesystems_record_keeps_its_form() {
+    let u: Undo = Unmount {
+        db: "redis-sentinel".into(),
+        nodes: names(&["n1"]),
+        data_dir: "/var/lib/faultline-db/redis-sentinel".into(),
+        source: None,
+    }
+    .into();
+    same(
+        &u,
+        r#"{"undo":"unmount","db":"redis-sentinel","nodes":["n1"],"data_dir":"/var/lib/faultline-db/redis-sentinel"}"#,
+    );
+    assert_eq!(u.database(), Some("redis-sentinel"));
 }
 
 #[test]
@@ -440,7 +493,10 @@ fn a_seed_still_draws_the_same_schedule_in_the_same_json_and_yaml() {
 #[test]
 fn kinds_are_named_once() {
     let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(names, ["partition", "netem", "kill", "pause", "clock"]);
+    assert_eq!(
+        names,
+        ["partition", "netem", "kill", "pause", "clock", "power"]
+    );
     for k in Kind::ALL {
         assert_eq!(Kind::from_name(k.name()), Some(*k));
         assert_eq!(serde_json::to_string(k).expect("json"), format!("\"{k}\""));

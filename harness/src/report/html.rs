@@ -22,7 +22,9 @@ pub struct Inputs<'a> {
 
 /// Lost acknowledged adds set against the faults: the acknowledgements grouped by the fault
 /// that was on when they came (or, between faults, by the last one before them), so that a
-/// reader sees when the writes that were later lost had been acknowledged.
+/// reader sees when the writes that were later lost had been acknowledged, and the first fault
+/// that started after them (a power loss drops what was acknowledged before it and never
+/// synced).
 fn lost_against_faults(d: &RunData) -> String {
     if d.watched_acks.is_empty() {
         return String::new();
@@ -78,9 +80,18 @@ fn lost_against_faults(d: &RunData) -> String {
             .take(12)
             .map(|a| a.0.to_string())
             .collect();
+        let next = match d.faults.iter().find(|f| f.start > last) {
+            Some(f) => format!(
+                "{} at {:.1} s <code>{}</code>",
+                esc(&f.kind),
+                f.start,
+                esc(&f.what)
+            ),
+            None => "none".to_string(),
+        };
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{first:.1}–{last:.1}</td><td>{while_}</td><td>{}{}</td></tr>",
+            "<tr><td>{}</td><td>{first:.1}–{last:.1}</td><td>{while_}</td><td>{next}</td><td>{}{}</td></tr>",
             j - i,
             elems.join(", "),
             if j - i > 12 { ", ..." } else { "" }
@@ -89,7 +100,7 @@ fn lost_against_faults(d: &RunData) -> String {
     }
     format!(
         "<h3 id=\"lost-timing\">When the lost adds were acknowledged</h3>\n\
-         <table><tr><th>lost</th><th>acknowledged at (s)</th><th>while</th><th>elements</th></tr>{rows}</table>"
+         <table><tr><th>lost</th><th>acknowledged at (s)</th><th>while</th><th>next fault</th><th>elements</th></tr>{rows}</table>"
     )
 }
 
@@ -356,7 +367,14 @@ mod tests {
         let rows: Vec<&str> = html.split("<tr>").skip(2).collect();
         assert_eq!(rows.len(), 3, "{html}");
         assert!(rows[0].contains("<td>1</td><td>2.0–2.0</td><td>before any fault"));
+        // The fault that came next: a power loss drops what was acknowledged before it.
+        assert!(
+            rows[0].contains("<td>partition at 10.0 s <code>"),
+            "{}",
+            rows[0]
+        );
         assert!(rows[1].contains("<td>2</td><td>11.0–12.5</td><td>during partition (10.0–20.0 s)"));
+        assert!(rows[1].contains("<td>none</td>"), "{}", rows[1]);
         assert!(rows[1].contains("<td>3, 7</td>"), "{}", rows[1]);
         assert!(rows[2].contains(
             "<td>2</td><td>23.0–24.0</td><td>3.0–4.0 s after partition (10.0–20.0 s) ended"

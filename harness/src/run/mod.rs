@@ -181,6 +181,14 @@ fn phases(
         db: plan.db.clone(),
         options: plan.db_options.clone(),
     };
+    // Power faults need the data directory on faultline's lazy filesystem (a database that
+    // does not say where its data is runs without it, and its power faults are refused).
+    let lazyfs = if plan.schedule.kinds.contains(&nemesis::Kind::Power) {
+        crate::session::lifecycle::Lazyfs::for_db(cluster, db.as_ref(), source.clone(), plan.seed)
+            .map_err(|e| internal(anyhow!("{e}")))?
+    } else {
+        None
+    };
     let nem = faults::nemesis(
         cluster,
         registry,
@@ -193,7 +201,7 @@ fn phases(
     let heal_guard = nem.heal_on_drop();
     // The database and its options, journaled as `faultline db start` journals them.
     journal_db_start(cluster, plan, DbEvent::Begin, None, log);
-    let session = DbSession::start(cluster, db, dir, log).map_err(|e| {
+    let session = DbSession::start(cluster, db, lazyfs, dir, log).map_err(|e| {
         log.say(&format!("the database could not be set up: {e}"));
         journal_db_start(cluster, plan, DbEvent::Done, Some(&e), log);
         internal(anyhow!("{e}"))

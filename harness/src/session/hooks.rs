@@ -65,11 +65,13 @@ pub fn for_restarts<'c>(
     undos: &[Undo],
 ) -> (Nemesis<'c>, Vec<Unavailable>) {
     let mut wanted: BTreeMap<String, Option<DbSource>> = BTreeMap::new();
+    // Restarts of kills and power faults, and the unmounts of lazy filesystems (which stop
+    // and start the database around them).
     for u in undos {
-        if let Undo::Restart(r) = u {
-            let slot = wanted.entry(r.db.clone()).or_default();
-            if r.source.is_some() {
-                *slot = r.source.clone();
+        if let Some(db) = u.database() {
+            let slot = wanted.entry(db.to_string()).or_default();
+            if let Some(s) = u.source() {
+                *slot = Some(s.clone());
             }
         }
     }
@@ -147,6 +149,9 @@ impl ProcessHooks for DbHooks {
     }
     fn source(&self) -> Option<DbSource> {
         self.source.clone()
+    }
+    fn data_dir(&self) -> Option<String> {
+        self.db.data_dir()
     }
 }
 

@@ -1,7 +1,9 @@
 //! A database's life on a cluster, every node in parallel: set up (wipe, install, configure,
-//! start, then wait until each node serves), the changes `faultline db` makes one at a time,
-//! and the end (stop it, download its logs into `nodes/<node>/`: regular files only, each
-//! within [`LOG_MAX_BYTES`], all within [`LOG_TIME`]).
+//! start, then wait until each node serves; for power faults, on faultline's lazy filesystem
+//! mounted over its data directory after the wipe, [`Lazyfs`]), the changes `faultline db`
+//! makes one at a time, and the end (stop it, unmount the lazy filesystem, download its logs
+//! into `nodes/<node>/`: regular files only, each within [`LOG_MAX_BYTES`], all within
+//! [`LOG_TIME`]).
 
 use super::journal::DbAction;
 use clusters::ssh::{CollectLimits, Fetch, Fetched};
@@ -41,12 +43,102 @@ fn errors<T>(results: BTreeMap<String, Result<T, String>>) -> Vec<String> {
     results.into_values().filter_map(Result::err).collect()
 }
 
+/// faultline's lazy filesystem over a database's data directory on every node, for power
+/// faults ([`nemesis::power`]): mounted by [`set_up`] after the wipe, checkpointed once the
+/// database is ready, and unmounted by [`unmount`] when the session stops the database.
+#[derive(Debug, Clone)]
+pub struct Lazyfs {
+    /// What heal's sweep undoes if the session never unmounts it (recorded on the nodes
+    /// before anything is mounted): the database, its data directory and how to reopen it.
+    pub mount: nemesis::power::Unmount,
+    /// The node helper to upload (this faultline binary).
+    pub helper: PathBuf,
+    /// The seed of torn writes.
+    pub seed: u64,
+}
+
+impl Lazyfs {
+    /// The lazy filesystem for `db` on every node of `cluster`, reopened from `source` by a
+    /// heal; `None` when the database does not say where its data is.
+    pub fn for_db(
+        cluster: &Cluster,
+        db: &dyn Database,
+        source: nemesis::process::DbSource,
+        seed: u64,
+    ) -> Result<Option<Lazyfs>, String> {
+        let Some(data_dir) = db.data_dir() else {
+            return Ok(None);
+        };
+        let helper = std::env::current_exe()
+            .map_err(|e| format!("cannot find faultline's node helper: {e}"))?;
+        Ok(Some(Lazyfs {
+            mount: nemesis::power::Unmount {
+                db: db.name().to_string(),
+                nodes: cluster.nodes(),
+                data_dir,
+                source: Some(source),
+            },
+            helper,
+            seed,
+        }))
+    }
+}
+
+/// A nemesis error on `node` as a database step's.
+fn step_err(node: &str, step: &str, e: nemesis::NemesisError) -> DbError {
+    DbError::Step {
+        node: node.to_string(),
+        step: step.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Where faultline's lazy filesystem is still mounted over `db`'s data directory on `node`
+/// (left by a session that died), stops the database and unmounts it, so that the wipe can
+/// remove the directory.
+fn unmount_left(cluster: &Cluster, db: &dyn Database, node: &str) -> Result<(), DbError> {
+    let Some(dir) = db.data_dir() else {
+        return Ok(());
+    };
+    let step = "unmount the lazy filesystem";
+    if nemesis::power::is_mounted(cluster, node, &dir).map_err(|e| step_err(node, step, e))? {
+        db.kill(cluster, node)?;
+        nemesis::power::unmount(cluster, node, &dir).map_err(|e| step_err(node, step, e))?;
+    }
+    Ok(())
+}
+
 /// Sets `db` up on every node for a test: wipe, install, configure and start, then wait until
-/// every node serves (etcd's members find each other only once all are started). Returns the
-/// errors, one line each.
-pub fn set_up(cluster: &Cluster, db: &dyn Database) -> Result<(), Vec<String>> {
+/// every node serves (etcd's members find each other only once all are started). With
+/// `lazyfs`, the data directory is faultline's lazy filesystem, mounted after the wipe and
+/// checkpointed once every node is ready (what set-up wrote is durable, as on a system that
+/// ran a while). Returns the errors, one line each.
+pub fn set_up(
+    cluster: &Cluster,
+    db: &dyn Database,
+    lazyfs: Option<&Lazyfs>,
+) -> Result<(), Vec<String>> {
+    if let Some(l) = lazyfs {
+        let nodes = cluster.nodes();
+        let mut failed = nemesis::power::install_helper(cluster, &nodes, &l.helper);
+        if failed.is_empty() {
+            failed = nemesis::power::record(cluster, &l.mount);
+        }
+        if !failed.is_empty() {
+            return Err(failed
+                .into_iter()
+                .map(|(n, e)| format!("{n}: {e}"))
+                .collect());
+        }
+    }
     let failed = errors(each_node(cluster, |n| {
-        db.wipe(cluster, n)
+        unmount_left(cluster, db, n)
+            .and_then(|()| db.wipe(cluster, n))
+            .and_then(|()| match lazyfs {
+                Some(l) => nemesis::power::mount(cluster, n, &l.mount.data_dir, l.seed)
+                    .map_err(|e| step_err(n, "mount the lazy filesystem", e)),
+                None => Ok(()),
+            })
             .and_then(|()| db.install(cluster, n))
             .and_then(|()| db.configure(cluster, n))
             .and_then(|()| db.start(cluster, n))
@@ -57,6 +149,16 @@ pub fn set_up(cluster: &Cluster, db: &dyn Database) -> Result<(), Vec<String>> {
     let failed = errors(each_node(cluster, |n| {
         db.wait_ready(cluster, n, READY_TIME)
     }));
+    if !failed.is_empty() {
+        return Err(failed);
+    }
+    let failed = match lazyfs {
+        Some(l) => errors(each_node(cluster, |n| {
+            nemesis::power::checkpoint(cluster, n, &l.mount.data_dir)
+                .map_err(|e| step_err(n, "checkpoint the lazy filesystem", e))
+        })),
+        None => Vec::new(),
+    };
     if failed.is_empty() {
         Ok(())
     } else {
@@ -64,29 +166,114 @@ pub fn set_up(cluster: &Cluster, db: &dyn Database) -> Result<(), Vec<String>> {
     }
 }
 
-/// Makes one change to `db` on every node, as `faultline db ACTION` does: what was done on
-/// each node, or its error. `start` configures and starts the database where it does not
-/// run, then waits until every node serves.
-pub fn apply(cluster: &Cluster, db: &dyn Database, action: DbAction) -> PerNode {
-    let c = cluster;
-    match action {
-        DbAction::Install => each_node(c, |n| db.install(c, n).map(|()| "installed".into())),
-        DbAction::Start => start_where_stopped(c, db),
-        DbAction::Stop => each_node(c, |n| db.kill(c, n).map(|()| "stopped".into())),
-        DbAction::Wipe => each_node(c, |n| db.wipe(c, n).map(|()| "stopped and wiped".into())),
+/// Unmounts the lazy filesystem from every node (the database is stopped), which makes
+/// everything on it durable, and removes the records heal would have undone; says where it
+/// could not.
+pub fn unmount(cluster: &Cluster, lazyfs: &Lazyfs, say: &dyn Fn(&str)) {
+    let dir = &lazyfs.mount.data_dir;
+    let mut ok = true;
+    for (node, r) in each_node(cluster, |n| {
+        nemesis::power::unmount(cluster, n, dir).map_err(|e| step_err(n, "unmount", e))
+    }) {
+        if let Err(e) = r {
+            ok = false;
+            say(&format!(
+                "{node}: could not unmount the lazy filesystem from {dir}: {e} (`faultline heal` unmounts it)"
+            ));
+        }
+    }
+    if ok {
+        for (node, e) in nemesis::power::forget(cluster, &lazyfs.mount) {
+            say(&format!(
+                "{node}: could not remove the record of the lazy filesystem: {e}"
+            ));
+        }
     }
 }
 
-/// Configures and starts `db` where it does not run, then waits until every node serves.
-fn start_where_stopped(cluster: &Cluster, db: &dyn Database) -> PerNode {
+/// Makes one change to `db` on every node, as `faultline db ACTION` does: what was done on
+/// each node, or its error. `start` configures and starts the database where it does not
+/// run (on `lazyfs`, if given), then waits until every node serves; `stop` and `wipe` also
+/// unmount the lazy filesystem.
+pub fn apply(
+    cluster: &Cluster,
+    db: &dyn Database,
+    action: DbAction,
+    lazyfs: Option<&Lazyfs>,
+) -> PerNode {
+    let c = cluster;
+    match action {
+        DbAction::Install => each_node(c, |n| db.install(c, n).map(|()| "installed".into())),
+        DbAction::Start => start_where_stopped(c, db, lazyfs),
+        DbAction::Stop => each_node(c, |n| {
+            db.kill(c, n)
+                .and_then(|()| unmount_left(c, db, n))
+                .map(|()| "stopped".into())
+        }),
+        DbAction::Wipe => each_node(c, |n| {
+            unmount_left(c, db, n)
+                .and_then(|()| db.wipe(c, n))
+                .map(|()| "stopped and wiped".into())
+        }),
+    }
+}
+
+/// Configures and starts `db` where it does not run (with `lazyfs`, on the lazy filesystem
+/// mounted first, and checkpointed once ready), then waits until every node serves.
+fn start_where_stopped(cluster: &Cluster, db: &dyn Database, lazyfs: Option<&Lazyfs>) -> PerNode {
+    if let Some(l) = lazyfs {
+        let nodes = cluster.nodes();
+        let mut failed = nemesis::power::install_helper(cluster, &nodes, &l.helper);
+        if failed.is_empty() {
+            failed = nemesis::power::record(cluster, &l.mount);
+        }
+        if !failed.is_empty() {
+            return failed.into_iter().map(|(n, e)| (n, Err(e))).collect();
+        }
+    }
     let mut results = each_node(cluster, |n| match db.pids(cluster, n) {
-        Ok(p) if !p.is_empty() => Ok(format!("already running (pid {})", join(&p))),
-        _ => db
-            .configure(cluster, n)
-            .and_then(|()| db.start(cluster, n))
-            .map(|()| "started".to_string()),
+        Ok(p) if !p.is_empty() => {
+            let on_lazyfs = match lazyfs {
+                Some(l) => nemesis::power::is_mounted(cluster, n, &l.mount.data_dir)
+                    .map_err(|e| step_err(n, "is the lazy filesystem mounted", e))?,
+                None => true,
+            };
+            if on_lazyfs {
+                Ok(format!("already running (pid {})", join(&p)))
+            } else {
+                Err(DbError::Step {
+                    node: n.to_string(),
+                    step: "start on the lazy filesystem".into(),
+                    message: format!(
+                        "already running (pid {}), not on the lazy filesystem: stop it first",
+                        join(&p)
+                    ),
+                })
+            }
+        }
+        _ => match lazyfs {
+            Some(l) => nemesis::power::mount(cluster, n, &l.mount.data_dir, l.seed)
+                .map_err(|e| step_err(n, "mount the lazy filesystem", e)),
+            None => Ok(()),
+        }
+        .and_then(|()| db.configure(cluster, n))
+        .and_then(|()| db.start(cluster, n))
+        .map(|()| {
+            if lazyfs.is_some() {
+                "started on the lazy filesystem".to_string()
+            } else {
+                "started".to_string()
+            }
+        }),
     });
-    for (node, ready) in each_node(cluster, |n| db.wait_ready(cluster, n, READY_TIME)) {
+    for (node, ready) in each_node(cluster, |n| {
+        db.wait_ready(cluster, n, READY_TIME)?;
+        match lazyfs {
+            Some(l) => nemesis::power::checkpoint(cluster, n, &l.mount.data_dir)
+                .map_err(|e| step_err(n, "checkpoint the lazy filesystem", e)),
+            None => Ok(()),
+        }
+    }) {
         if let (Err(e), Some(Ok(_))) = (ready, results.get(&node)) {
             results.insert(node, Err(format!("not ready: {e}")));
         }

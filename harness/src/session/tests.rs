@@ -164,7 +164,7 @@ fn each_action_does_its_own_steps() {
     let c = cluster();
     let steps = |action: DbAction| {
         let db = Recording::default();
-        let results = lifecycle::apply(&c, &db, action);
+        let results = lifecycle::apply(&c, &db, action, None);
         assert!(results.values().all(Result::is_ok), "{results:?}");
         (db.steps(), results["n1"].clone().unwrap_or_default())
     };
@@ -202,7 +202,7 @@ fn each_action_does_its_own_steps() {
 fn a_test_sets_up_in_order_then_waits_for_every_node() {
     let c = cluster();
     let db = Recording::default();
-    lifecycle::set_up(&c, &db).expect("set up");
+    lifecycle::set_up(&c, &db, None).expect("set up");
     let steps = db.steps.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for n in ["n1", "n2"] {
         let mine: Vec<&str> = steps

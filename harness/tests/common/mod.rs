@@ -381,17 +381,47 @@ pub fn assert_no_acknowledged_append_lost_in(dir: &Path) -> (usize, usize) {
 /// included). Returns how many (append, later read) pairs were checked, and how many of them
 /// spanned a kill (a `start-kill` between the acknowledgement and the read's invoke).
 pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
+    let a = acknowledged_appends(history, "start-kill");
+    assert!(
+        a.lost.is_empty(),
+        "{} acknowledged appends lost, the first: {}",
+        a.lost.len(),
+        a.lost
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    (a.checked, a.spanning)
+}
+
+/// What [`acknowledged_appends`] found.
+#[derive(Debug, Default)]
+pub struct AppendsRead {
+    /// (append, later read) pairs checked.
+    pub checked: usize,
+    /// Those with a `fault` event between the acknowledgement and the read's invoke.
+    pub spanning: usize,
+    /// Each acknowledged element missing from a later read, said in a line.
+    pub lost: Vec<String>,
+}
+
+/// Every `ok` read of a key of a list-append history against the elements whose appends
+/// were acknowledged before the read was invoked; `fault` is the nemesis event
+/// (`start-kill`, `start-power`) whose spans are counted.
+pub fn acknowledged_appends(history: &str, fault: &str) -> AppendsRead {
     use std::collections::HashMap;
     // Per key: (element, history position of its acknowledgement).
     let mut acked: HashMap<String, Vec<(i64, usize)>> = HashMap::new();
     let mut invoked_at: HashMap<u64, usize> = HashMap::new();
-    let mut kills: Vec<usize> = Vec::new();
-    let (mut checked, mut spanning) = (0, 0);
+    let mut faults: Vec<usize> = Vec::new();
+    let mut found = AppendsRead::default();
     for (pos, line) in history.lines().enumerate() {
         let e: serde_json::Value = serde_json::from_str(line).expect("a history line");
         if e["process"] == "nemesis" {
-            if e["f"] == "start-kill" {
-                kills.push(pos);
+            if e["f"] == fault {
+                faults.push(pos);
             }
             continue;
         }
@@ -418,15 +448,16 @@ pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
                                 .unwrap_or_default();
                             for (x, at) in acked.get(&key).into_iter().flatten() {
                                 if *at < start {
-                                    checked += 1;
-                                    assert!(
-                                        seen.contains(x),
-                                        "element {x} of key {key}, acknowledged at line {}, is missing from the read at line {}: {seen:?}",
-                                        at + 1,
-                                        pos + 1
-                                    );
-                                    if kills.iter().any(|k| at < k && *k < start) {
-                                        spanning += 1;
+                                    found.checked += 1;
+                                    if !seen.contains(x) {
+                                        found.lost.push(format!(
+                                            "element {x} of key {key}, acknowledged at line {}, is missing from the read at line {}: {seen:?}",
+                                            at + 1,
+                                            pos + 1
+                                        ));
+                                    }
+                                    if faults.iter().any(|k| at < k && *k < start) {
+                                        found.spanning += 1;
                                     }
                                 }
                             }
@@ -438,7 +469,7 @@ pub fn assert_no_acknowledged_append_lost(history: &str) -> (usize, usize) {
             _ => {}
         }
     }
-    (checked, spanning)
+    found
 }
 
 /// Runs `cmd` to completion with its stdout and stderr captured, and returns its output with

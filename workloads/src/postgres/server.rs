@@ -106,7 +106,8 @@ impl Postgres {
              chown {USER}: {PGPASS}
              ok=
              for i in $(seq 1 90); do
-               rm -rf {DATA}
+               # Emptied, not removed: it may be a mount point (the lazy filesystem).
+               mkdir -p {DATA} && find {DATA} -mindepth 1 -delete && chown {USER}: {DATA} && chmod 700 {DATA}
                if {backup} -h {primary} -p {PORT} -U {USER} -D {DATA} -X stream --checkpoint=fast -w >>{LOG} 2>&1; then ok=1; break; fi
                sleep 0.5
              done
@@ -249,6 +250,9 @@ impl Database for Postgres {
              chmod a+x /var/lib/faultline-db\n\
              chown {USER}: {DIR}\n\
              chmod 700 {DIR}\n\
+             mkdir -p {DATA}\n\
+             chown {USER}: {DATA}\n\
+             chmod 700 {DATA}\n\
              umask 077\n\
              printf '%s\\n' {pw} > {PWFILE}\n\
              chown {USER}: {PWFILE}\n\
