@@ -209,6 +209,14 @@ fn inference_bytes(h: &TxnHistory) -> usize {
     h.txns.len() * 48 + h.keys.len() * 128 + reads * 24 + elems * 4
 }
 
+/// Each key's longest external read: (transaction, micro-op, length read), the key's
+/// version order as far as any read shows it.
+type Longest = Vec<Option<(u32, u32, u32)>>;
+
+/// Unobserved appends of committed transactions, per key: (transaction, its first and last
+/// such element there).
+type Unobserved = Vec<Vec<(u32, i64, i64)>>;
+
 /// [`infer`], reserving what it builds from `ledger` first.
 pub(crate) fn infer_in<'h>(
     h: &'h TxnHistory,
@@ -220,9 +228,59 @@ pub(crate) fn infer_in<'h>(
         format!("the inference's tables for {n} transactions over {nk} keys")
     })?;
     let mut found = Collector::default();
-    let appender = &h.writers;
-    // Reads: duplicates (reads are short: a quadratic scan beats hashing).
-    let mut observed = vec![false; n];
+    report_duplicates(h, &mut found);
+    let (mut ext, longest) = external_reads(h, &mut found);
+    let mut elements = Elements {
+        h,
+        observed: vec![false; n],
+        obs_count: vec![0u32; n],
+    };
+    // Appender of each element of each key's version order (u32::MAX: nobody).
+    let mut ver_app: Vec<Vec<u32>> = vec![Vec::new(); nk];
+    for k in 0..nk as KeyId {
+        if let Some((t, _, _)) = longest[k as usize] {
+            ver_app[k as usize] =
+                elements.scan(t as usize, k, version(h, &longest, k), &mut found, true);
+        }
+    }
+    report_incompatible_orders(h, &ext, &longest, &mut elements, &mut found);
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && elements.observed[t]))
+        .collect();
+    report_dirty_updates(h, &longest, &ver_app, &committed, &mut found);
+    let unobserved = unobserved_appends(h, &longest, &committed, &elements.obs_count);
+    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
+    version_edges(h, &longest, &ver_app, &committed, &unobserved, &mut edges);
+    read_edges(
+        h,
+        &ext,
+        &longest,
+        &ver_app,
+        &committed,
+        &unobserved,
+        &mut edges,
+    );
+    realtime_edges(h, &committed, &mut edges);
+    let edges = edges.finish()?;
+    ext.sort_unstable_by_key(|e| (e.txn, e.key));
+    let graph = Graph::new_in(n, edges, ledger)?;
+    Ok(Inference {
+        h,
+        committed,
+        longest,
+        unobserved,
+        ext,
+        found,
+        graph,
+    })
+}
+
+/// Reads that list an element twice (values are appended once). Reads are short: a
+/// quadratic scan beats hashing.
+fn report_duplicates(h: &TxnHistory, found: &mut Collector) {
     for (t, x) in h.txns.iter().enumerate() {
         if x.status != Status::Ok {
             continue;
@@ -247,9 +305,15 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    // External reads, internal consistency, incompatible orders, G1b.
-    let mut ext: Vec<ExtRead> = Vec::with_capacity(n);
-    let mut longest: Vec<Option<(u32, u32, u32)>> = vec![None; nk];
+}
+
+/// The external reads of committed transactions (each a key's first read in its
+/// transaction, without its own appends) and each key's longest one; on the way, reads that
+/// contradict the transaction's own earlier reads and appends (internal) and reads of an
+/// intermediate version (G1b).
+fn external_reads(h: &TxnHistory, found: &mut Collector) -> (Vec<ExtRead>, Longest) {
+    let mut ext: Vec<ExtRead> = Vec::with_capacity(h.txns.len());
+    let mut longest: Longest = vec![None; h.keys.len()];
     // Per key touched: the previous read, and the transaction's own appends since.
     let mut state: Vec<KeyState> = Vec::new();
     for (t, x) in h.txns.iter().enumerate() {
@@ -260,87 +324,27 @@ pub(crate) fn infer_in<'h>(
         for (mi, m) in x.mops.iter().enumerate() {
             match m {
                 Mop::Append { key, value } => {
-                    let i = match state.iter().position(|s| s.0 == *key) {
-                        Some(i) => i,
-                        None => {
-                            state.push((*key, None, Vec::new()));
-                            state.len() - 1
-                        }
-                    };
+                    let i = key_state(&mut state, *key);
                     state[i].2.push(*value);
                 }
                 Mop::ReadList {
                     key,
                     value: Some(vals),
                 } => {
-                    let k = KeyName(h, *key);
-                    let i = match state.iter().position(|s| s.0 == *key) {
-                        Some(i) => i,
-                        None => {
-                            state.push((*key, None, Vec::new()));
-                            state.len() - 1
-                        }
-                    };
+                    let i = key_state(&mut state, *key);
                     let (_, prev, own) = &state[i];
-                    let expected_ok = match prev {
-                        Some(p) => {
-                            vals.len() == p.len() + own.len()
-                                && vals[..p.len()] == p[..]
-                                && vals[p.len()..] == own[..]
+                    if !internally_consistent(h, t, *key, vals, *prev, own, found) || prev.is_some()
+                    {
+                        state[i].1 = Some(&vals[..]);
+                        state[i].2.clear();
+                        continue;
+                    }
+                    let len = vals.len() - own.len();
+                    if let Some(r) = external_read(h, t, mi, *key, vals, len, found) {
+                        if longest[*key as usize].is_none_or(|(_, _, l)| (l as usize) < len) {
+                            longest[*key as usize] = Some((t as u32, mi as u32, len as u32));
                         }
-                        None => {
-                            vals.len() >= own.len() && vals[vals.len() - own.len()..] == own[..]
-                        }
-                    };
-                    if !expected_ok {
-                        let expect = match prev {
-                            Some(p) => format!(
-                                "{} (its earlier read plus its own appends since)",
-                                show_list(&[&p[..], &own[..]].concat())
-                            ),
-                            None => format!("a list ending with its own appends {own:?}"),
-                        };
-                        found.add("internal", || {
-                            anomaly(
-                                h,
-                                &[t],
-                                format!(
-                                    "{} read {k} = {}, but expected {expect}",
-                                    tname(h, t),
-                                    show_list(vals)
-                                ),
-                            )
-                        });
-                    } else if prev.is_none() {
-                        let len = vals.len() - own.len();
-                        let external = &vals[..len];
-                        if let Some(&v) = external
-                            .iter()
-                            .find(|v| appender.get(&(*key, **v)) == Some(&(t as u32)))
-                        {
-                            found.add("internal", || anomaly(h, &[t], format!("{} read {k} = {}, which contains {v}, an element it appends only later", tname(h, t), show_list(vals))));
-                        } else {
-                            ext.push(ExtRead {
-                                txn: t as u32,
-                                key: *key,
-                                mop: mi as u32,
-                                len: len as u32,
-                            });
-                            if longest[*key as usize].is_none_or(|(_, _, l)| (l as usize) < len) {
-                                longest[*key as usize] = Some((t as u32, mi as u32, len as u32));
-                            }
-                            // G1b: the last element read is not its appender's last append there.
-                            if let Some(&last) = external.last() {
-                                if let Some(&w) = appender.get(&(*key, last)) {
-                                    let w = w as usize;
-                                    if let Some(final_v) = own_appends(h, w, *key).last() {
-                                        if final_v != last && h.txns[w].status != Status::Fail {
-                                            found.add("G1b", || anomaly(h, &[w, t], format!("{} appended {last} and later {final_v} to {k}; {} read {k} = {}, an intermediate version", tname(h, w), tname(h, t), show_list(external))));
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        ext.push(r);
                     }
                     state[i].1 = Some(&vals[..]);
                     state[i].2.clear();
@@ -349,28 +353,150 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    let version = |k: KeyId| -> &[i64] {
-        match longest[k as usize] {
-            Some((t, m, len)) => match &h.txns[t as usize].mops[m as usize] {
-                Mop::ReadList { value: Some(v), .. } => &v[..len as usize],
-                _ => &[],
-            },
-            None => &[],
+    (ext, longest)
+}
+
+/// The index of `key`'s state in `state`, added when the transaction first touches it.
+fn key_state(state: &mut Vec<KeyState>, key: KeyId) -> usize {
+    match state.iter().position(|s| s.0 == key) {
+        Some(i) => i,
+        None => {
+            state.push((key, None, Vec::new()));
+            state.len() - 1
         }
+    }
+}
+
+/// Whether transaction `t`'s read `vals` of `key` is what its earlier read `prev` (if any)
+/// and its own appends since (`own`) say it must be; reports `internal` when not.
+fn internally_consistent(
+    h: &TxnHistory,
+    t: usize,
+    key: KeyId,
+    vals: &[i64],
+    prev: Option<&[i64]>,
+    own: &[i64],
+    found: &mut Collector,
+) -> bool {
+    let ok = match prev {
+        Some(p) => {
+            vals.len() == p.len() + own.len()
+                && vals[..p.len()] == p[..]
+                && vals[p.len()..] == own[..]
+        }
+        None => vals.len() >= own.len() && vals[vals.len() - own.len()..] == own[..],
     };
-    // Elements read: aborted (G1a) or unknown appenders, and which info transactions were
-    // observed. Every external read is a prefix of its key's version order (or reported as
-    // incompatible-order and scanned on its own), so scanning the version orders suffices.
-    let mut obs_count = vec![0u32; n];
-    let mut scan = |t: usize,
-                    k: KeyId,
-                    vals: &[i64],
-                    found: &mut Collector,
-                    count: bool|
-     -> Vec<u32> {
+    if !ok {
+        let expect = match prev {
+            Some(p) => format!(
+                "{} (its earlier read plus its own appends since)",
+                show_list(&[p, own].concat())
+            ),
+            None => format!("a list ending with its own appends {own:?}"),
+        };
+        let k = KeyName(h, key);
+        found.add("internal", || {
+            anomaly(
+                h,
+                &[t],
+                format!(
+                    "{} read {k} = {}, but expected {expect}",
+                    tname(h, t),
+                    show_list(vals)
+                ),
+            )
+        });
+    }
+    ok
+}
+
+/// Transaction `t`'s first read of `key` (micro-op `mi`), whose first `len` elements were
+/// appended by others: an external read, unless it contains an element `t` appends only
+/// later (internal). Reports G1b when its last element is not its appender's last append
+/// to the key.
+fn external_read(
+    h: &TxnHistory,
+    t: usize,
+    mi: usize,
+    key: KeyId,
+    vals: &[i64],
+    len: usize,
+    found: &mut Collector,
+) -> Option<ExtRead> {
+    let appender = &h.writers;
+    let k = KeyName(h, key);
+    let external = &vals[..len];
+    if let Some(&v) = external
+        .iter()
+        .find(|v| appender.get(&(key, **v)) == Some(&(t as u32)))
+    {
+        found.add("internal", || {
+            anomaly(
+                h,
+                &[t],
+                format!(
+                    "{} read {k} = {}, which contains {v}, an element it appends only later",
+                    tname(h, t),
+                    show_list(vals)
+                ),
+            )
+        });
+        return None;
+    }
+    // G1b: the last element read is not its appender's last append there.
+    if let Some(&last) = external.last() {
+        if let Some(&w) = appender.get(&(key, last)) {
+            let w = w as usize;
+            if let Some(final_v) = own_appends(h, w, key).last() {
+                if final_v != last && h.txns[w].status != Status::Fail {
+                    found.add("G1b", || anomaly(h, &[w, t], format!("{} appended {last} and later {final_v} to {k}; {} read {k} = {}, an intermediate version", tname(h, w), tname(h, t), show_list(external))));
+                }
+            }
+        }
+    }
+    Some(ExtRead {
+        txn: t as u32,
+        key,
+        mop: mi as u32,
+        len: len as u32,
+    })
+}
+
+/// Key `k`'s version order, as far as its longest external read shows it.
+fn version<'h>(h: &'h TxnHistory, longest: &Longest, k: KeyId) -> &'h [i64] {
+    match longest[k as usize] {
+        Some((t, m, len)) => match &h.txns[t as usize].mops[m as usize] {
+            Mop::ReadList { value: Some(v), .. } => &v[..len as usize],
+            _ => &[],
+        },
+        None => &[],
+    }
+}
+
+/// Elements read: their appenders, which transactions were observed (an info transaction
+/// read by another committed), and how many of each one's appends were.
+struct Elements<'h> {
+    h: &'h TxnHistory,
+    observed: Vec<bool>,
+    obs_count: Vec<u32>,
+}
+
+impl Elements<'_> {
+    /// The appender of each element of `vals`, read by `t` from key `k` (u32::MAX: nobody,
+    /// reported as garbage-read); an aborted appender is G1a. `count` counts the reads in
+    /// `obs_count` (the version orders count; reads scanned on their own do not).
+    fn scan(
+        &mut self,
+        t: usize,
+        k: KeyId,
+        vals: &[i64],
+        found: &mut Collector,
+        count: bool,
+    ) -> Vec<u32> {
+        let h = self.h;
         let mut apps = Vec::with_capacity(vals.len());
         for &v in vals {
-            match appender.get(&(k, v)) {
+            match h.writers.get(&(k, v)) {
                 None => {
                     apps.push(u32::MAX);
                     found.add("garbage-read", || {
@@ -392,24 +518,28 @@ pub(crate) fn infer_in<'h>(
                     if h.txns[w].status == Status::Fail {
                         found.add("G1a", || anomaly(h, &[w, t], format!("{} appended {v} to {} and failed (aborted); {} read {} = {}, which contains it", tname(h, w), h.key_name(k), tname(h, t), h.key_name(k), show_list(vals))));
                     }
-                    observed[w] = true;
+                    self.observed[w] = true;
                     if count {
-                        obs_count[w] += 1;
+                        self.obs_count[w] += 1;
                     }
                 }
             }
         }
         apps
-    };
-    // Appender of each element of each key's version order (u32::MAX: nobody).
-    let mut ver_app: Vec<Vec<u32>> = vec![Vec::new(); nk];
-    for k in 0..nk as KeyId {
-        if let Some((t, _, _)) = longest[k as usize] {
-            ver_app[k as usize] = scan(t as usize, k, version(k), &mut found, true);
-        }
     }
-    // Incompatible order: every external read must be a prefix of the version order.
-    for r in &ext {
+}
+
+/// Incompatible order: every external read must be a prefix of its key's version order.
+/// Every other external read is then scanned through the version orders; these are scanned
+/// on their own.
+fn report_incompatible_orders(
+    h: &TxnHistory,
+    ext: &[ExtRead],
+    longest: &Longest,
+    elements: &mut Elements,
+    found: &mut Collector,
+) {
+    for r in ext {
         let Mop::ReadList {
             key,
             value: Some(full),
@@ -418,11 +548,11 @@ pub(crate) fn infer_in<'h>(
             continue;
         };
         let vals = &full[..r.len as usize];
-        let v = version(*key);
+        let v = version(h, longest, *key);
         if vals.len() > v.len() || v[..vals.len()] != vals[..] {
             let t = r.txn as usize;
             let (lt, _, _) = longest[*key as usize].unwrap_or((t as u32, 0, 0));
-            scan(t, *key, vals, &mut found, false);
+            elements.scan(t, *key, vals, found, false);
             found.add("incompatible-order", || {
                 anomaly(
                     h,
@@ -440,15 +570,18 @@ pub(crate) fn infer_in<'h>(
             });
         }
     }
-    let committed: Vec<bool> = h
-        .txns
-        .iter()
-        .enumerate()
-        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
-        .collect();
-    for k in 0..nk as KeyId {
-        // Dirty update: an aborted element followed by a committed one.
-        let (vs, apps) = (version(k), &ver_app[k as usize]);
+}
+
+/// Dirty update: an aborted element followed by a committed one in a version order.
+fn report_dirty_updates(
+    h: &TxnHistory,
+    longest: &Longest,
+    ver_app: &[Vec<u32>],
+    committed: &[bool],
+    found: &mut Collector,
+) {
+    for k in 0..h.keys.len() as KeyId {
+        let (vs, apps) = (version(h, longest, k), &ver_app[k as usize]);
         let failed = |w: u32| w != u32::MAX && h.txns[w as usize].status == Status::Fail;
         if let Some(fi) = apps.iter().position(|&w| failed(w)) {
             if let Some(ci) =
@@ -459,8 +592,16 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    // Unobserved appends of committed transactions, per key.
-    let mut unobserved: Vec<Vec<(u32, i64, i64)>> = vec![Vec::new(); nk];
+}
+
+/// Appends of committed transactions that no read shows, per key.
+fn unobserved_appends(
+    h: &TxnHistory,
+    longest: &Longest,
+    committed: &[bool],
+    obs_count: &[u32],
+) -> Unobserved {
+    let mut unobserved: Unobserved = vec![Vec::new(); h.keys.len()];
     for (t, x) in h.txns.iter().enumerate() {
         if !committed[t] {
             continue;
@@ -475,7 +616,7 @@ pub(crate) fn infer_in<'h>(
         }
         for m in &x.mops {
             if let Mop::Append { key, value } = m {
-                if !version(*key).contains(value) {
+                if !version(h, longest, *key).contains(value) {
                     let list = &mut unobserved[*key as usize];
                     match list.last_mut() {
                         Some(last) if last.0 == t as u32 => last.2 = *value,
@@ -485,12 +626,22 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    // Edges.
-    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
-    let mut last_committed: Vec<Option<(u32, i64)>> = vec![None; nk];
-    for k in 0..nk as KeyId {
+    unobserved
+}
+
+/// Write-write edges: between successive committed appenders of each version order, and
+/// from its last one to each unobserved appender of the key.
+fn version_edges(
+    h: &TxnHistory,
+    longest: &Longest,
+    ver_app: &[Vec<u32>],
+    committed: &[bool],
+    unobserved: &Unobserved,
+    edges: &mut Bounded<Edge>,
+) {
+    for k in 0..h.keys.len() as KeyId {
         let mut prev: Option<(u32, i64)> = None;
-        for (i, &v) in version(k).iter().enumerate() {
+        for (i, &v) in version(h, longest, k).iter().enumerate() {
             let a = ver_app[k as usize][i];
             if a == u32::MAX || !committed[a as usize] {
                 continue;
@@ -509,7 +660,6 @@ pub(crate) fn infer_in<'h>(
             }
             prev = Some((a, v));
         }
-        last_committed[k as usize] = prev;
         if let Some((p, pv)) = prev {
             for &(u, first, _) in &unobserved[k as usize] {
                 if u != p {
@@ -525,14 +675,29 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    for r in &ext {
+}
+
+/// Write-read edges (from the appender of the last element an external read saw) and
+/// read-write edges (to the next committed appender of the key, or, past the version
+/// order, to each unobserved appender), for every external read that is a prefix of its
+/// key's version order.
+fn read_edges(
+    h: &TxnHistory,
+    ext: &[ExtRead],
+    longest: &Longest,
+    ver_app: &[Vec<u32>],
+    committed: &[bool],
+    unobserved: &Unobserved,
+    edges: &mut Bounded<Edge>,
+) {
+    for r in ext {
         let (t, k) = (r.txn, r.key);
         let full = match &h.txns[t as usize].mops[r.mop as usize] {
             Mop::ReadList { value: Some(v), .. } => v,
             _ => continue,
         };
         let read = &full[..r.len as usize];
-        let v = version(k);
+        let v = version(h, longest, k);
         if read.len() > v.len() || v[..read.len()] != read[..] {
             continue;
         }
@@ -540,16 +705,14 @@ pub(crate) fn infer_in<'h>(
         if let Some(&last) = read.last() {
             let w = apps[read.len() - 1];
             if w != u32::MAX && committed[w as usize] && w != t {
-                {
-                    edges.push(Edge {
-                        from: w,
-                        to: t,
-                        kind: WR,
-                        key: k,
-                        value: last,
-                        aux: 0,
-                    });
-                }
+                edges.push(Edge {
+                    from: w,
+                    to: t,
+                    kind: WR,
+                    key: k,
+                    value: last,
+                    aux: 0,
+                });
             }
         }
         let next = (read.len()..v.len())
@@ -584,19 +747,6 @@ pub(crate) fn infer_in<'h>(
             }
         }
     }
-    realtime_edges(h, &committed, &mut edges);
-    let edges = edges.finish()?;
-    ext.sort_unstable_by_key(|e| (e.txn, e.key));
-    let graph = Graph::new_in(n, edges, ledger)?;
-    Ok(Inference {
-        h,
-        committed,
-        longest,
-        unobserved,
-        ext,
-        found,
-        graph,
-    })
 }
 
 /// Realtime edges among committed transactions, as a transitive reduction: each invoke is
