@@ -106,6 +106,33 @@ fn infer<'h>(h: &'h TxnHistory, ledger: &mut Ledger) -> Result<Inference<'h>, Ou
         )
     })?;
     let mut found = Collector::default();
+    let (shapes, observed) = shapes_of(h, &mut found);
+    let committed: Vec<bool> = h
+        .txns
+        .iter()
+        .enumerate()
+        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
+        .collect();
+    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
+    proved_edges(h, &shapes, &committed, &mut edges);
+    realtime_edges(h, &committed, &mut edges);
+    let edges = edges.finish()?;
+    let graph = Graph::new_in(n, edges, ledger)?;
+    Ok(Inference {
+        h,
+        shapes,
+        committed,
+        found,
+        graph,
+    })
+}
+
+/// Each transaction's shape (its external reads and its last write per key) and which
+/// transactions were observed (a committed transaction read a value they wrote); on the
+/// way, reads that contradict the transaction's own (internal), of nothing written
+/// (garbage-read), of aborted writes (G1a) and of intermediate ones (G1b).
+fn shapes_of(h: &TxnHistory, found: &mut Collector) -> (Vec<Shape>, Vec<bool>) {
+    let n = h.txns.len();
     let writer = &h.writers;
     let last_write = |t: usize, k: KeyId| {
         h.txns[t].mops.iter().rev().find_map(|m| match m {
@@ -197,14 +224,15 @@ fn infer<'h>(h: &'h TxnHistory, ledger: &mut Ledger) -> Result<Inference<'h>, Ou
             }
         }
     }
-    let committed: Vec<bool> = h
-        .txns
-        .iter()
-        .enumerate()
-        .map(|(t, x)| x.status == Status::Ok || (x.status == Status::Info && observed[t]))
-        .collect();
-    // Proved edges.
-    let mut edges: Bounded<Edge> = Bounded::new(ledger, "the dependency graph's edges");
+    (shapes, observed)
+}
+
+/// The edges the history proves: write-read from a value's writer to its reader,
+/// read-write from a reader to whoever overwrote what it read after reading it (and from a
+/// reader of the initial nil to every writer of the key), and write-write from a value's
+/// writer to such an overwriter.
+fn proved_edges(h: &TxnHistory, shapes: &[Shape], committed: &[bool], edges: &mut Bounded<Edge>) {
+    let writer = &h.writers;
     let mut writers_of: HashMap<KeyId, Vec<u32>> = HashMap::new();
     for (t, s) in shapes.iter().enumerate() {
         if committed[t] {
@@ -291,16 +319,6 @@ fn infer<'h>(h: &'h TxnHistory, ledger: &mut Ledger) -> Result<Inference<'h>, Ou
             }
         }
     }
-    realtime_edges(h, &committed, &mut edges);
-    let edges = edges.finish()?;
-    let graph = Graph::new_in(n, edges, ledger)?;
-    Ok(Inference {
-        h,
-        shapes,
-        committed,
-        found,
-        graph,
-    })
 }
 
 /// The budgeted search for an order.
