@@ -62,9 +62,30 @@ struct ValueInfo {
     reads: Vec<Span>,
 }
 
+/// Every value written and what is known of it, by value.
+type Values = HashMap<RegValue, ValueInfo>;
+
+/// A block of ops around one chain of values: its first completion, its last invocation,
+/// and the value that starts it.
+type Block = (Rank, Rank, RegValue);
+
 /// Decides a register history whose written values are distinct; `None` when they are not.
 pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<FastVerdict> {
-    let mut values: HashMap<RegValue, ValueInfo> = HashMap::with_capacity(ops.len());
+    let mut values = creators(initial, ops)?;
+    let decided = reads_of(&mut values, ops)
+        .and_then(|needed| include_sources(&mut values, needed))
+        .and_then(|()| link_cas(&mut values))
+        .and_then(|()| chain_blocks(&values))
+        .and_then(|blocks| zones(&blocks));
+    Some(match decided {
+        Ok(()) => FastVerdict::Valid,
+        Err(why) => FastVerdict::Invalid(why),
+    })
+}
+
+/// Each value's creator (the initial value's is the start); `None` on a repeated value.
+fn creators(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<Values> {
+    let mut values: Values = HashMap::with_capacity(ops.len());
     values.insert(
         initial,
         ValueInfo {
@@ -97,6 +118,12 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
             return None;
         }
     }
+    Some(values)
+}
+
+/// Adds each read to the value it names (a value no op wrote is invalid); returns the values
+/// whose unknown creators the reads make take part.
+fn reads_of(values: &mut Values, ops: &[Operation<RegisterOp>]) -> Result<Vec<RegValue>, String> {
     // Reads: each must name a value some op wrote; they make unknown creators take part.
     let mut needed: Vec<RegValue> = Vec::new();
     for op in ops {
@@ -110,15 +137,20 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
                     }
                 }
                 None => {
-                    return Some(FastVerdict::Invalid(format!(
+                    return Err(format!(
                         "op {} read {}, a value no op wrote",
                         op.invoke_index,
                         show(v)
-                    )))
+                    ))
                 }
             }
         }
     }
+    Ok(needed)
+}
+
+/// Marks what included cas ops need: the value each expects, and so on up its chain.
+fn include_sources(values: &mut Values, needed: Vec<RegValue>) -> Result<(), String> {
     // Included cas ops need the value they expect; so do the unknown ones that supply it.
     let mut work: Vec<RegValue> = values
         .iter()
@@ -132,13 +164,13 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
         };
         let creator_index = values.get(&v).and_then(|i| i.creator.index);
         let Some(src) = values.get_mut(&from) else {
-            return Some(FastVerdict::Invalid(format!(
+            return Err(format!(
                 "op {} swapped {} for {}, but no op wrote {}",
                 creator_index.unwrap_or_default(),
                 show(from),
                 show(v),
                 show(from)
-            )));
+            ));
         };
         if !src.included {
             src.included = true;
@@ -147,6 +179,11 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
             }
         }
     }
+    Ok(())
+}
+
+/// Links each included cas to the value it consumed.
+fn link_cas(values: &mut Values) -> Result<(), String> {
     // Link each included cas to the value it consumed; a value is consumed at most once.
     let cas_values: Vec<(RegValue, RegValue)> = values
         .iter()
@@ -158,17 +195,22 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
             continue;
         };
         if let Some(other) = src.consumed_by {
-            return Some(FastVerdict::Invalid(format!(
+            return Err(format!(
                 "two cas ops both replaced {}: one wrote {}, the other {}",
                 show(from),
                 show(other),
                 show(to)
-            )));
+            ));
         }
         src.consumed_by = Some(to);
     }
+    Ok(())
+}
+
+/// The block of each chain of values, walked from its root.
+fn chain_blocks(values: &Values) -> Result<Vec<Block>, String> {
     // Walk each chain from its root (a write or the initial value) and build its block.
-    let mut blocks: Vec<(Rank, Rank, RegValue)> = Vec::new(); // (f, s, root)
+    let mut blocks: Vec<Block> = Vec::new();
     let mut chained = 0usize;
     let roots: Vec<RegValue> = values
         .iter()
@@ -186,24 +228,24 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
             let c = info.creator;
             prefix_call = prefix_call.max(c.call);
             if prefix_call >= c.ret {
-                return Some(FastVerdict::Invalid(format!(
+                return Err(format!(
                     "{} wrote {} after the ops it depends on completed (chain from {})",
                     name(&c),
                     show(v),
                     show(root)
-                )));
+                ));
             }
             min_ret = min_ret.min(c.ret);
             max_call = max_call.max(c.call);
             let mut reads_call = prefix_call;
             for r in &info.reads {
                 if prefix_call >= r.ret {
-                    return Some(FastVerdict::Invalid(format!(
+                    return Err(format!(
                         "{} read {} but completed before {} could have written it",
                         name(r),
                         show(v),
                         name(&c)
-                    )));
+                    ));
                 }
                 min_ret = min_ret.min(r.ret);
                 max_call = max_call.max(r.call);
@@ -216,22 +258,26 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
     }
     let included = values.values().filter(|i| i.included).count();
     if chained < included {
-        return Some(FastVerdict::Invalid(
+        return Err(
             "cas ops form a cycle of values that no write or initial value starts".to_string(),
-        ));
+        );
     }
+    Ok(blocks)
+}
+
+/// The zone conditions between the blocks.
+fn zones(blocks: &[Block]) -> Result<(), String> {
     // Zone conditions.
-    let mut forward: Vec<(Rank, Rank, RegValue)> =
-        blocks.iter().copied().filter(|(f, s, _)| f < s).collect();
+    let mut forward: Vec<Block> = blocks.iter().copied().filter(|(f, s, _)| f < s).collect();
     forward.sort_unstable();
     for pair in forward.windows(2) {
         let ((_, s1, a), (f2, _, b)) = (pair[0], pair[1]);
         if f2 < s1 {
-            return Some(FastVerdict::Invalid(format!(
+            return Err(format!(
                 "the ops on {} and those on {} overlap so that neither can come first",
                 show(a),
                 show(b)
-            )));
+            ));
         }
     }
     for &(f, s, v) in blocks.iter().filter(|(f, s, _)| s < f) {
@@ -240,13 +286,13 @@ pub(crate) fn check(initial: RegValue, ops: &[Operation<RegisterOp>]) -> Option<
         if i > 0 {
             let (_, s2, w) = forward[i - 1];
             if f < s2 {
-                return Some(FastVerdict::Invalid(format!(
+                return Err(format!(
                     "the ops on {} must happen while {} is the value, between its first completion and last invocation",
                     show(v),
                     show(w)
-                )));
+                ));
             }
         }
     }
-    Some(FastVerdict::Valid)
+    Ok(())
 }
