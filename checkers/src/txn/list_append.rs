@@ -844,12 +844,6 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
     if free.is_empty() {
         return SiOutcome::Valid;
     }
-    // Greedy, key by key: Ui must precede Uj when (Ui, ww/wr-arrived) reaches Uj in the SI
-    // graph (the other order would close a cycle). If that relation has a cycle for some key,
-    // no order works: invalid. Otherwise a topological order of it adds no cycle through this
-    // key's chain (a later appender never reaches an earlier one); the chains of all keys
-    // together are then checked once, and only if that fails does the exhaustive search run.
-    // Reachability is searched only below the highest topological position of a target.
     let mut pi = vec![0u32; g.n * 2];
     for (i, &x) in order.iter().enumerate() {
         pi[x as usize] = (order.len() - 1 - i) as u32;
@@ -859,11 +853,59 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
     if witness(g, &pi, &free, 8) {
         return SiOutcome::Valid;
     }
+    let ordered = match greedy_orders(g, &pi, &free, budget) {
+        Ok(o) => o,
+        Err(invalid) => return invalid,
+    };
+    // First try the order in which the appenders completed: a database's commit order lies
+    // within each transaction's invoke and completion, so this is the likeliest version order.
+    let mut edges = g.edges.clone();
+    for (k, us) in &free {
+        chain_edges(&completion_order(inf, us), *k, &mut edges);
+    }
+    let completion_graph = Graph::new(g.n, edges);
+    if si_components(&completion_graph)
+        .0
+        .iter()
+        .all(|c| *c == u32::MAX)
+    {
+        return SiOutcome::Valid;
+    }
+    let mut edges = g.edges.clone();
+    let chains = if ordered.len() == free.len() {
+        &ordered
+    } else {
+        &free
+    };
+    for (k, us) in chains {
+        chain_edges(us, *k, &mut edges);
+    }
+    let greedy = Graph::new(g.n, edges);
+    let (gc, _) = si_components(&greedy);
+    if ordered.len() == free.len() && gc.iter().all(|c| *c == u32::MAX) {
+        return SiOutcome::Valid;
+    }
+    search_exhaustively(g, &free, budget, greedy)
+}
+
+/// Greedy, key by key: Ui must precede Uj when (Ui, ww/wr-arrived) reaches Uj in the SI
+/// graph (the other order would close a cycle). If that relation has a cycle for some key,
+/// no order works: invalid (the `Err`). Otherwise a topological order of it adds no cycle
+/// through this key's chain (a later appender never reaches an earlier one); the chains of
+/// all keys together are then checked once, and only if that fails does the exhaustive
+/// search run. Reachability is searched only below the highest topological position (`pi`)
+/// of a target. Keys past the step budget are left out of the result.
+fn greedy_orders(
+    g: &Graph,
+    pi: &[u32],
+    free: &[FreeKey],
+    budget: &Budget,
+) -> Result<Vec<FreeKey>, SiOutcome> {
     let mut visits = 0u64;
     let mut seen: HashMap<u32, ()> = HashMap::new();
     let mut stack: Vec<u32> = Vec::new();
     let mut ordered: Vec<FreeKey> = Vec::with_capacity(free.len());
-    for (k, us) in &free {
+    for (k, us) in free {
         let m = us.len();
         let mut target: HashMap<u32, usize> = HashMap::new();
         for (j, u) in us.iter().enumerate() {
@@ -927,78 +969,59 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
                     aux: w[0].2,
                 });
             }
-            return SiOutcome::Invalid(Graph::new(g.n, edges));
+            return Err(SiOutcome::Invalid(Graph::new(g.n, edges)));
         }
         ordered.push((*k, out));
     }
-    let chain = |perm: &[(u32, i64, i64)], k: KeyId, out: &mut Vec<Edge>| {
-        for w in perm.windows(2) {
-            out.push(Edge {
-                from: w[0].0,
-                to: w[1].0,
-                kind: WW,
-                key: k,
-                value: w[1].1,
-                aux: w[0].2,
-            });
-        }
-    };
-    // First try the order in which the appenders completed: a database's commit order lies
-    // within each transaction's invoke and completion, so this is the likeliest version order
-    // (a crashed one that committed: just before the first transaction that must follow it).
-    let by_completion = |us: &[(u32, i64, i64)]| {
-        let mut us = us.to_vec();
-        us.sort_by_key(|u| {
-            let t = &inf.h.txns[u.0 as usize];
-            match t.complete_pos {
-                Some(c) => 2 * c,
-                // Crashed but committed (someone read it): before its first reader began and
-                // before the next writer of one of its keys completed.
-                None => g
-                    .out(u.0 as usize)
-                    .filter_map(|i| {
-                        let e = &g.edges[i];
-                        let next = &inf.h.txns[e.to as usize];
-                        match e.kind {
-                            WR => Some(2 * next.invoke_pos),
-                            WW => next.complete_pos.map(|c| 2 * c),
-                            _ => None,
-                        }
-                    })
-                    .min()
-                    .map_or(u64::MAX, |r| r.saturating_sub(1).max(2 * t.invoke_pos)),
-            }
+    Ok(ordered)
+}
+
+/// Write-write edges chaining the appenders of key `k` in the order `perm`.
+fn chain_edges(perm: &[(u32, i64, i64)], k: KeyId, out: &mut Vec<Edge>) {
+    for w in perm.windows(2) {
+        out.push(Edge {
+            from: w[0].0,
+            to: w[1].0,
+            kind: WW,
+            key: k,
+            value: w[1].1,
+            aux: w[0].2,
         });
-        us
-    };
-    let mut edges = g.edges.clone();
-    for (k, us) in &free {
-        chain(&by_completion(us), *k, &mut edges);
     }
-    let completion_graph = Graph::new(g.n, edges);
-    if si_components(&completion_graph)
-        .0
-        .iter()
-        .all(|c| *c == u32::MAX)
-    {
-        return SiOutcome::Valid;
-    }
-    let mut edges = g.edges.clone();
-    if ordered.len() == free.len() {
-        for (k, us) in &ordered {
-            chain(us, *k, &mut edges);
+}
+
+/// The unobserved appenders `us` in the order they completed (a crashed one that committed:
+/// just before the first transaction that must follow it).
+fn completion_order(inf: &Inference, us: &[(u32, i64, i64)]) -> Vec<(u32, i64, i64)> {
+    let g = &inf.graph;
+    let mut us = us.to_vec();
+    us.sort_by_key(|u| {
+        let t = &inf.h.txns[u.0 as usize];
+        match t.complete_pos {
+            Some(c) => 2 * c,
+            // Crashed but committed (someone read it): before its first reader began and
+            // before the next writer of one of its keys completed.
+            None => g
+                .out(u.0 as usize)
+                .filter_map(|i| {
+                    let e = &g.edges[i];
+                    let next = &inf.h.txns[e.to as usize];
+                    match e.kind {
+                        WR => Some(2 * next.invoke_pos),
+                        WW => next.complete_pos.map(|c| 2 * c),
+                        _ => None,
+                    }
+                })
+                .min()
+                .map_or(u64::MAX, |r| r.saturating_sub(1).max(2 * t.invoke_pos)),
         }
-    } else {
-        for (k, us) in &free {
-            chain(us, *k, &mut edges);
-        }
-    }
-    let greedy = Graph::new(g.n, edges);
-    let (gc, _) = si_components(&greedy);
-    if ordered.len() == free.len() && gc.iter().all(|c| *c == u32::MAX) {
-        return SiOutcome::Valid;
-    }
-    // Exhaustive search, key by key, position by position, pruning orders that close a cycle.
+    });
+    us
+}
+
+/// The exhaustive search, key by key, position by position, pruning orders that close a
+/// cycle; `greedy` is the graph an invalid verdict shows.
+fn search_exhaustively(g: &Graph, free: &[FreeKey], budget: &Budget, greedy: Graph) -> SiOutcome {
     let mut extra: HashMap<u32, Vec<u32>> = HashMap::new();
     let start = Instant::now();
     let mut steps = 0u64;
@@ -1010,7 +1033,7 @@ fn si_decide_reserved(inf: &Inference, budget: &Budget) -> SiOutcome {
         start,
         out_of_budget: false,
     };
-    let ok = search.keys(&free, 0, &mut Vec::new(), &mut vec![false; 0]);
+    let ok = search.keys(free, 0, &mut Vec::new(), &mut vec![false; 0]);
     if ok {
         SiOutcome::Valid
     } else if search.out_of_budget {
