@@ -669,135 +669,26 @@ pub(crate) fn check_in(
     })?;
     let mut found = std::mem::take(&mut inf.found);
     let base_bad = found.violates(Consistency::ReadCommitted);
-    let g = &inf.graph;
-    let rc_bad = base_bad || scc(g, WR).iter().any(|c| *c != u32::MAX);
-    let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
-    let mut reasons: Vec<(Consistency, String)> = Vec::new();
-    let why_not = std::cell::RefCell::new(Vec::new());
-    let run = |c: Consistency,
-               assume: Assumptions,
-               reasons: &mut Vec<(Consistency, String)>,
-               ledger: &mut Ledger,
-               budget: &Budget|
-     -> Result<Verdict, OutOfMemory> {
-        // What one search reserved is given back before the next.
-        let before = ledger.held();
-        let input = rw_order::Input {
-            h,
-            shapes: &inf.shapes,
-            committed: &inf.committed,
-            graph: &inf.graph,
-        };
-        let found = rw_order::decide(&input, c, assume, budget, ledger);
-        ledger.release(ledger.held().saturating_sub(before));
-        Ok(match found? {
-            Decided::Valid => Verdict::Valid,
-            Decided::Invalid(why) => {
-                why_not.borrow_mut().push((c, why));
-                Verdict::Invalid
-            }
-            Decided::OutOfBudget(why) => {
-                reasons.push((c, format!("{}: {why}", c.name())));
-                Verdict::Unknown
-            }
-        })
+    let rc_bad = base_bad || scc(&inf.graph, WR).iter().any(|c| *c != u32::MAX);
+    let d = Decider {
+        inf: &inf,
+        why_not: std::cell::RefCell::new(Vec::new()),
     };
-    if rc_bad {
-        verdicts = Consistency::ALL
+    let mut reasons: Vec<(Consistency, String)> = Vec::new();
+    let verdicts = if rc_bad {
+        Consistency::ALL
             .iter()
             .map(|c| (*c, Verdict::Invalid))
-            .collect();
+            .collect()
     } else {
-        // Strict serializability first, on a tenth of the budget: its real-time edges force
-        // most version orders, so a history that has it (what a database serializing on
-        // one server, or any strictly serializable one, produces) is decided at once, and
-        // its witness order also satisfies every weaker model (a cycle of those would be
-        // one of strict serializability's). A real MariaDB serializable rw-register run of
-        // 2,693 transactions was `unknown` under serializable after 60 s, and strictly
-        // serializable in well under a second.
-        let quick = Budget {
-            time: budget.time.map(|t| t / 10),
-            steps: budget.steps / 10,
-            ..*budget
-        };
-        let mut ignored = Vec::new();
-        let first = run(
-            Consistency::StrictSerializable,
-            assume,
-            &mut ignored,
-            ledger,
-            &quick,
-        )?;
-        let (ser, si, ss) = if first == Verdict::Valid {
-            (Verdict::Valid, Verdict::Valid, Verdict::Valid)
-        } else {
-            let ser = run(
-                Consistency::Serializable,
-                assume,
-                &mut reasons,
-                ledger,
-                budget,
-            )?;
-            let strict = |reasons: &mut Vec<(Consistency, String)>, ledger: &mut Ledger| {
-                if first == Verdict::Invalid || ser == Verdict::Invalid {
-                    Ok(Verdict::Invalid)
-                } else {
-                    run(
-                        Consistency::StrictSerializable,
-                        assume,
-                        reasons,
-                        ledger,
-                        budget,
-                    )
-                }
-            };
-            match ser {
-                Verdict::Valid => (ser, Verdict::Valid, strict(&mut reasons, ledger)?),
-                Verdict::Invalid | Verdict::Unknown => (
-                    ser,
-                    run(
-                        Consistency::SnapshotIsolation,
-                        assume,
-                        &mut reasons,
-                        ledger,
-                        budget,
-                    )?,
-                    strict(&mut reasons, ledger)?,
-                ),
-            }
-        };
-        verdicts.push((Consistency::ReadCommitted, Verdict::Valid));
-        verdicts.push((Consistency::RepeatableRead, ser));
-        verdicts.push((Consistency::SnapshotIsolation, si));
-        verdicts.push((Consistency::Serializable, ser));
-        verdicts.push((Consistency::StrictSerializable, ss));
-    }
+        every_verdict(&d, assume, budget, ledger, &mut reasons)?
+    };
     let verdict = verdicts
         .iter()
         .find(|(c, _)| *c == consistency)
         .map_or(Verdict::Valid, |v| v.1);
     if verdicts.iter().any(|v| v.1 == Verdict::Invalid) {
-        let mut seen = HashSet::new();
-        report_cycles(&inf, g, WR, &mut found, &mut seen);
-        report_si_cycles(&inf, g, &mut found, &mut seen);
-        report_cycles(&inf, g, WW | WR | RW, &mut found, &mut seen);
-        report_cycles(&inf, g, WW | WR | RW | RT, &mut found, &mut seen);
-        if verdict == Verdict::Invalid && !found.violates(consistency) {
-            let n = inf.committed.iter().filter(|c| **c).count();
-            found.add("no-valid-order", || Anomaly {
-                txns: Vec::new(),
-                cycle: Vec::new(),
-                explanation: format!(
-                    "no order of the {n} committed transactions (with or without each info one) is {}: {}; no single cycle follows from the versions the history proves alone",
-                    consistency.name(),
-                    why_not
-                        .borrow()
-                        .iter()
-                        .find(|w| w.0 == consistency || (w.0 == Consistency::Serializable && consistency == Consistency::RepeatableRead))
-                        .map_or("the search found none", |w| w.1.as_str())
-                ),
-            });
-        }
+        report_anomalies(&d, consistency, verdict, &mut found);
     }
     let mut report = TxnReport::new(h, consistency);
     let beyond = assume.beyond(consistency);
@@ -808,7 +699,7 @@ pub(crate) fn check_in(
             c => c,
         };
         let mut ignored = Vec::new();
-        if run(c, Assumptions::default(), &mut ignored, ledger, budget)? != Verdict::Invalid {
+        if d.run(c, Assumptions::default(), &mut ignored, ledger, budget)? != Verdict::Invalid {
             report.assumptions = beyond.names();
         }
     }
@@ -827,4 +718,148 @@ pub(crate) fn check_in(
     report.anomalies = found.anomalies;
     report.anomaly_counts = found.counts;
     Ok(report)
+}
+
+/// Runs the version-order decision of an inferred history for one model at a time, keeping
+/// why each invalid one is.
+struct Decider<'a, 'h> {
+    inf: &'a Inference<'h>,
+    /// Why each model found invalid is (what the search proved).
+    why_not: std::cell::RefCell<Vec<(Consistency, String)>>,
+}
+
+impl Decider<'_, '_> {
+    /// Decides model `c` within `budget`; an exhausted budget is `unknown`, its reason added
+    /// to `reasons`. What the search reserved from `ledger` is given back.
+    fn run(
+        &self,
+        c: Consistency,
+        assume: Assumptions,
+        reasons: &mut Vec<(Consistency, String)>,
+        ledger: &mut Ledger,
+        budget: &Budget,
+    ) -> Result<Verdict, OutOfMemory> {
+        let before = ledger.held();
+        let input = rw_order::Input {
+            h: self.inf.h,
+            shapes: &self.inf.shapes,
+            committed: &self.inf.committed,
+            graph: &self.inf.graph,
+        };
+        let found = rw_order::decide(&input, c, assume, budget, ledger);
+        ledger.release(ledger.held().saturating_sub(before));
+        Ok(match found? {
+            Decided::Valid => Verdict::Valid,
+            Decided::Invalid(why) => {
+                self.why_not.borrow_mut().push((c, why));
+                Verdict::Invalid
+            }
+            Decided::OutOfBudget(why) => {
+                reasons.push((c, format!("{}: {why}", c.name())));
+                Verdict::Unknown
+            }
+        })
+    }
+}
+
+/// The verdict of every model, for a history that is read committed.
+fn every_verdict(
+    d: &Decider,
+    assume: Assumptions,
+    budget: &Budget,
+    ledger: &mut Ledger,
+    reasons: &mut Vec<(Consistency, String)>,
+) -> Result<Vec<(Consistency, Verdict)>, OutOfMemory> {
+    // Strict serializability first, on a tenth of the budget: its real-time edges force
+    // most version orders, so a history that has it (what a database serializing on
+    // one server, or any strictly serializable one, produces) is decided at once, and
+    // its witness order also satisfies every weaker model (a cycle of those would be
+    // one of strict serializability's). A real MariaDB serializable rw-register run of
+    // 2,693 transactions was `unknown` under serializable after 60 s, and strictly
+    // serializable in well under a second.
+    let quick = Budget {
+        time: budget.time.map(|t| t / 10),
+        steps: budget.steps / 10,
+        ..*budget
+    };
+    let mut ignored = Vec::new();
+    let first = d.run(
+        Consistency::StrictSerializable,
+        assume,
+        &mut ignored,
+        ledger,
+        &quick,
+    )?;
+    let (ser, si, ss) = if first == Verdict::Valid {
+        (Verdict::Valid, Verdict::Valid, Verdict::Valid)
+    } else {
+        let ser = d.run(Consistency::Serializable, assume, reasons, ledger, budget)?;
+        let strict = |reasons: &mut Vec<(Consistency, String)>, ledger: &mut Ledger| {
+            if first == Verdict::Invalid || ser == Verdict::Invalid {
+                Ok(Verdict::Invalid)
+            } else {
+                d.run(
+                    Consistency::StrictSerializable,
+                    assume,
+                    reasons,
+                    ledger,
+                    budget,
+                )
+            }
+        };
+        match ser {
+            Verdict::Valid => (ser, Verdict::Valid, strict(reasons, ledger)?),
+            Verdict::Invalid | Verdict::Unknown => (
+                ser,
+                d.run(
+                    Consistency::SnapshotIsolation,
+                    assume,
+                    reasons,
+                    ledger,
+                    budget,
+                )?,
+                strict(reasons, ledger)?,
+            ),
+        }
+    };
+    Ok(vec![
+        (Consistency::ReadCommitted, Verdict::Valid),
+        (Consistency::RepeatableRead, ser),
+        (Consistency::SnapshotIsolation, si),
+        (Consistency::Serializable, ser),
+        (Consistency::StrictSerializable, ss),
+    ])
+}
+
+/// The cycles that show why the history is invalid under some model; when the model asked
+/// for is invalid without a single cycle proved, why no order works.
+fn report_anomalies(
+    d: &Decider,
+    consistency: Consistency,
+    verdict: Verdict,
+    found: &mut Collector,
+) {
+    let (inf, g) = (d.inf, &d.inf.graph);
+    let why_not = &d.why_not;
+    let mut seen = HashSet::new();
+    report_cycles(inf, g, WR, found, &mut seen);
+    report_si_cycles(inf, g, found, &mut seen);
+    report_cycles(inf, g, WW | WR | RW, found, &mut seen);
+    report_cycles(inf, g, WW | WR | RW | RT, found, &mut seen);
+    if verdict == Verdict::Invalid && !found.violates(consistency) {
+        let n = inf.committed.iter().filter(|c| **c).count();
+        found.add("no-valid-order", || Anomaly {
+                txns: Vec::new(),
+                cycle: Vec::new(),
+                explanation: format!(
+                    "no order of the {n} committed transactions (with or without each info one) is {}: {}; no single cycle follows from the versions the history proves alone",
+                    consistency.name(),
+                    why_not
+                        .borrow()
+                        .iter()
+                        .find(|w| w.0 == consistency || (w.0 == Consistency::Serializable && consistency == Consistency::RepeatableRead))
+                        .map_or("the search found none", |w| w.1.as_str())
+                ),
+            });
+    }
 }
