@@ -121,187 +121,225 @@ struct InFlight {
 
 /// Generates a history, handing each event to `sink` in order.
 pub fn generate(o: &TxnGenOptions, mut sink: impl FnMut(Event)) {
-    let mut rng = Rng(o.seed ^ 0x5EED);
-    let list = o.model == TxnModel::ListAppend;
-    // versions[key] = (commit sequence, value), in commit order.
-    let mut versions: Vec<Vec<(u64, i64)>> = Vec::new();
-    let mut writes_issued: Vec<u64> = Vec::new();
-    let mut slots: Vec<u64> = (0..o.keys.max(1)).collect();
-    for _ in 0..o.keys.max(1) {
-        versions.push(Vec::new());
-        writes_issued.push(0);
+    let mut g = Generator::new(o);
+    loop {
+        let busy = g.flight.iter().filter(|f| f.is_some()).count();
+        if g.started >= o.txns && busy == 0 {
+            break;
+        }
+        let slot = g.rng.below(g.flight.len() as u64) as usize;
+        match g.flight[slot].take() {
+            None => {
+                if g.started >= o.txns {
+                    continue;
+                }
+                sink(g.invoke(slot));
+            }
+            Some(t) => sink(g.complete(slot, t)),
+        }
     }
-    let mut seq = 0u64; // commits so far
-    let mut proc_ids: Vec<u64> = (0..o.processes.max(1)).collect();
-    let mut flight: Vec<Option<InFlight>> = (0..o.processes.max(1)).map(|_| None).collect();
-    let mut index = 0u64;
-    let mut started = 0u64;
-    let key_value = |k: u64| Value::Int(k as i64);
-    let read_at = |versions: &Vec<Vec<(u64, i64)>>, k: u64, at: u64| -> Vec<i64> {
-        versions[k as usize]
+}
+
+/// A history being generated: the keys' committed versions and each process's transaction
+/// in flight.
+struct Generator<'o> {
+    o: &'o TxnGenOptions,
+    rng: Rng,
+    /// List-append (else rw-register).
+    list: bool,
+    /// versions[key] = (commit sequence, value), in commit order.
+    versions: Vec<Vec<(u64, i64)>>,
+    writes_issued: Vec<u64>,
+    /// The live keys.
+    slots: Vec<u64>,
+    /// Commits so far.
+    seq: u64,
+    proc_ids: Vec<u64>,
+    flight: Vec<Option<InFlight>>,
+    index: u64,
+    started: u64,
+}
+
+impl<'o> Generator<'o> {
+    fn new(o: &'o TxnGenOptions) -> Generator<'o> {
+        let keys = o.keys.max(1);
+        let processes = o.processes.max(1);
+        Generator {
+            o,
+            rng: Rng(o.seed ^ 0x5EED),
+            list: o.model == TxnModel::ListAppend,
+            versions: (0..keys).map(|_| Vec::new()).collect(),
+            writes_issued: vec![0; keys as usize],
+            slots: (0..keys).collect(),
+            seq: 0,
+            proc_ids: (0..processes).collect(),
+            flight: (0..processes).map(|_| None).collect(),
+            index: 0,
+            started: 0,
+        }
+    }
+
+    /// The next event's index.
+    fn next_index(&mut self) -> u64 {
+        self.index += 1;
+        self.index - 1
+    }
+
+    /// A micro-op as the history writes it (`value` for a read's result).
+    fn mop_value(&self, m: M, value: Value) -> Value {
+        match m {
+            M::W(k, v) => Value::List(vec![
+                Value::Str(if self.list { "append" } else { "w" }.into()),
+                Value::Int(k as i64),
+                Value::Int(v),
+            ]),
+            M::R(k) => Value::List(vec![Value::Str("r".into()), Value::Int(k as i64), value]),
+        }
+    }
+
+    /// A new transaction on `slot`'s process: its invocation.
+    fn invoke(&mut self, slot: usize) -> Event {
+        let o = self.o;
+        self.started += 1;
+        let n = 1 + self.rng.below(o.max_mops.max(1));
+        let mut mops = Vec::new();
+        for _ in 0..n {
+            let s = self.rng.below(self.slots.len() as u64) as usize;
+            let k = self.slots[s];
+            if self.rng.chance(0.5) {
+                self.writes_issued[k as usize] += 1;
+                let v = self.writes_issued[k as usize] as i64;
+                mops.push(M::W(k, v));
+                if self.writes_issued[k as usize] >= o.max_writes_per_key {
+                    self.slots[s] = self.versions.len() as u64;
+                    self.versions.push(Vec::new());
+                    self.writes_issued.push(0);
+                }
+            } else {
+                mops.push(M::R(k));
+            }
+        }
+        let snapshot = match o.executor {
+            Executor::StaleReplica => self.seq.saturating_sub(self.rng.below(o.lag + 1)),
+            _ => self.seq,
+        };
+        let value = Value::List(
+            mops.iter()
+                .map(|m| self.mop_value(*m, Value::Null))
+                .collect(),
+        );
+        let crash = self.rng.chance(o.crash_rate);
+        let event = Event {
+            index: self.next_index(),
+            time: None,
+            process: Process::Client(self.proc_ids[slot]),
+            kind: EventKind::Invoke,
+            f: "txn".into(),
+            key: None,
+            value,
+            error: None,
+            node: None,
+        };
+        self.flight[slot] = Some(InFlight {
+            mops,
+            snapshot,
+            reads: Vec::new(),
+            crash,
+        });
+        event
+    }
+
+    /// What key `k` holds at commit `at`.
+    fn read_at(&self, k: u64, at: u64) -> Vec<i64> {
+        self.versions[k as usize]
             .iter()
             .take_while(|(s, _)| *s <= at)
             .map(|(_, v)| *v)
             .collect()
-    };
-    loop {
-        let busy = flight.iter().filter(|f| f.is_some()).count();
-        if started >= o.txns && busy == 0 {
-            break;
-        }
-        let slot = rng.below(flight.len() as u64) as usize;
-        let p = proc_ids[slot];
-        match flight[slot].take() {
-            None => {
-                if started >= o.txns {
-                    continue;
-                }
-                started += 1;
-                let n = 1 + rng.below(o.max_mops.max(1));
-                let mut mops = Vec::new();
-                for _ in 0..n {
-                    let s = rng.below(slots.len() as u64) as usize;
-                    let k = slots[s];
-                    if rng.chance(0.5) {
-                        writes_issued[k as usize] += 1;
-                        let v = writes_issued[k as usize] as i64;
-                        mops.push(M::W(k, v));
-                        if writes_issued[k as usize] >= o.max_writes_per_key {
-                            slots[s] = versions.len() as u64;
-                            versions.push(Vec::new());
-                            writes_issued.push(0);
-                        }
+    }
+
+    /// Executes `t`, `slot`'s transaction: reads, then whether it commits, then its writes;
+    /// returns its completion.
+    fn complete(&mut self, slot: usize, mut t: InFlight) -> Event {
+        let o = self.o;
+        let p = self.proc_ids[slot];
+        let read_point = match o.executor {
+            Executor::Serial => self.seq,
+            _ => t.snapshot,
+        };
+        let mut own: Vec<(u64, Vec<i64>)> = Vec::new();
+        for m in &t.mops {
+            match *m {
+                M::W(k, v) => match own.iter_mut().find(|o| o.0 == k) {
+                    Some(o) => o.1.push(v),
+                    None => own.push((k, vec![v])),
+                },
+                M::R(k) => {
+                    let mut seen = self.read_at(k, read_point);
+                    if let Some(o) = own.iter().find(|o| o.0 == k) {
+                        seen.extend_from_slice(&o.1);
+                    }
+                    t.reads.push(if self.list {
+                        Value::List(seen.into_iter().map(Value::Int).collect())
                     } else {
-                        mops.push(M::R(k));
-                    }
-                }
-                let snapshot = match o.executor {
-                    Executor::StaleReplica => seq.saturating_sub(rng.below(o.lag + 1)),
-                    _ => seq,
-                };
-                let value = Value::List(
-                    mops.iter()
-                        .map(|m| match *m {
-                            M::W(k, v) => Value::List(vec![
-                                Value::Str(if list { "append" } else { "w" }.into()),
-                                key_value(k),
-                                Value::Int(v),
-                            ]),
-                            M::R(k) => {
-                                Value::List(vec![Value::Str("r".into()), key_value(k), Value::Null])
-                            }
-                        })
-                        .collect(),
-                );
-                let crash = rng.chance(o.crash_rate);
-                sink(Event {
-                    index,
-                    time: None,
-                    process: Process::Client(p),
-                    kind: EventKind::Invoke,
-                    f: "txn".into(),
-                    key: None,
-                    value,
-                    error: None,
-                    node: None,
-                });
-                index += 1;
-                flight[slot] = Some(InFlight {
-                    mops,
-                    snapshot,
-                    reads: Vec::new(),
-                    crash,
-                });
-            }
-            Some(mut t) => {
-                // Execute: reads, then decide commit, then apply writes.
-                let read_point = match o.executor {
-                    Executor::Serial => seq,
-                    _ => t.snapshot,
-                };
-                let mut own: Vec<(u64, Vec<i64>)> = Vec::new();
-                for m in &t.mops {
-                    match *m {
-                        M::W(k, v) => match own.iter_mut().find(|o| o.0 == k) {
-                            Some(o) => o.1.push(v),
-                            None => own.push((k, vec![v])),
-                        },
-                        M::R(k) => {
-                            let mut seen = read_at(&versions, k, read_point);
-                            if let Some(o) = own.iter().find(|o| o.0 == k) {
-                                seen.extend_from_slice(&o.1);
-                            }
-                            t.reads.push(if list {
-                                Value::List(seen.into_iter().map(Value::Int).collect())
-                            } else {
-                                seen.last().map_or(Value::Null, |v| Value::Int(*v))
-                            });
-                        }
-                    }
-                }
-                let conflict = o.executor == Executor::SnapshotIsolation
-                    && own.iter().any(|(k, _)| {
-                        versions[*k as usize]
-                            .last()
-                            .is_some_and(|(s, _)| *s > t.snapshot)
+                        seen.last().map_or(Value::Null, |v| Value::Int(*v))
                     });
-                let applies = !conflict && (!t.crash || rng.chance(0.5));
-                if applies {
-                    seq += 1;
-                    for (k, vs) in &own {
-                        for v in vs {
-                            versions[*k as usize].push((seq, *v));
-                        }
-                    }
-                }
-                let kind = if t.crash {
-                    EventKind::Info
-                } else if conflict {
-                    EventKind::Fail
-                } else {
-                    EventKind::Ok
-                };
-                let mut reads = t.reads.into_iter();
-                let value = Value::List(
-                    t.mops
-                        .iter()
-                        .map(|m| match *m {
-                            M::W(k, v) => Value::List(vec![
-                                Value::Str(if list { "append" } else { "w" }.into()),
-                                key_value(k),
-                                Value::Int(v),
-                            ]),
-                            M::R(k) => {
-                                let r = reads.next().unwrap_or(Value::Null);
-                                Value::List(vec![
-                                    Value::Str("r".into()),
-                                    key_value(k),
-                                    if kind == EventKind::Ok {
-                                        r
-                                    } else {
-                                        Value::Null
-                                    },
-                                ])
-                            }
-                        })
-                        .collect(),
-                );
-                sink(Event {
-                    index,
-                    time: None,
-                    process: Process::Client(p),
-                    kind,
-                    f: "txn".into(),
-                    key: None,
-                    value,
-                    error: None,
-                    node: None,
-                });
-                index += 1;
-                if kind == EventKind::Info {
-                    proc_ids[slot] += o.processes.max(1);
                 }
             }
+        }
+        let conflict = o.executor == Executor::SnapshotIsolation
+            && own.iter().any(|(k, _)| {
+                self.versions[*k as usize]
+                    .last()
+                    .is_some_and(|(s, _)| *s > t.snapshot)
+            });
+        let applies = !conflict && (!t.crash || self.rng.chance(0.5));
+        if applies {
+            self.seq += 1;
+            for (k, vs) in &own {
+                for v in vs {
+                    self.versions[*k as usize].push((self.seq, *v));
+                }
+            }
+        }
+        let kind = if t.crash {
+            EventKind::Info
+        } else if conflict {
+            EventKind::Fail
+        } else {
+            EventKind::Ok
+        };
+        let mut reads = t.reads.into_iter();
+        let value = Value::List(
+            t.mops
+                .iter()
+                .map(|m| {
+                    let r = match m {
+                        M::R(_) => reads.next().unwrap_or(Value::Null),
+                        M::W(..) => Value::Null,
+                    };
+                    let shown = if kind == EventKind::Ok {
+                        r
+                    } else {
+                        Value::Null
+                    };
+                    self.mop_value(*m, shown)
+                })
+                .collect(),
+        );
+        if kind == EventKind::Info {
+            self.proc_ids[slot] += o.processes.max(1);
+        }
+        Event {
+            index: self.next_index(),
+            time: None,
+            process: Process::Client(p),
+            kind,
+            f: "txn".into(),
+            key: None,
+            value,
+            error: None,
+            node: None,
         }
     }
 }
