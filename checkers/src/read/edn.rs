@@ -644,10 +644,36 @@ impl Splitter {
     }
 
     fn feed(&mut self, c: char, line: u64, column: u64) -> Result<(), SplitError> {
+        if self.feed_literal(c, line, column) {
+            return Ok(());
+        }
+        let blank = c.is_whitespace() || c == ',';
+        if self.settle_pending_wrapper(c, blank, line, column) {
+            return Ok(());
+        }
+        if (blank || matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';'))
+            && self.token.is_some()
+            && self.stack.is_empty()
+        {
+            self.end_token();
+        }
+        if blank {
+            self.append(c, line, column);
+            return Ok(());
+        }
+        if self.feed_outside_forms(c, line, column)? {
+            return Ok(());
+        }
+        self.feed_form(c, line, column)
+    }
+
+    /// Inside a comment, a string or after a character literal's backslash: takes `c` and
+    /// says so.
+    fn feed_literal(&mut self, c: char, line: u64, column: u64) -> bool {
         if self.in_comment {
             self.append(c, line, column);
             self.in_comment = c != '\n';
-            return Ok(());
+            return true;
         }
         if self.in_string {
             self.append(c, line, column);
@@ -661,28 +687,34 @@ impl Splitter {
                     self.complete();
                 }
             }
-            return Ok(());
+            return true;
         }
         if self.char_literal {
             self.append(c, line, column);
             self.char_literal = false;
-            return Ok(());
+            return true;
         }
-        let blank = c.is_whitespace() || c == ',';
+        false
+    }
+
+    /// While it is not known whether the first collection wraps the whole history: decides
+    /// it at the first character that tells (takes blanks and comments before it, and says
+    /// so).
+    fn settle_pending_wrapper(&mut self, c: char, blank: bool, line: u64, column: u64) -> bool {
         if let Wrapper::Pending { close, .. } = self.wrapper {
             if c == ';' {
                 self.append(c, line, column);
                 self.in_comment = true;
-                return Ok(());
+                return true;
             }
             if blank {
                 self.append(c, line, column);
-                return Ok(());
+                return true;
             }
             if matches!(c, '{' | '[' | '(' | '#' | '^') || c == close {
                 // A collection of ops: a whole history.
                 let Some(form) = self.form.take() else {
-                    return Ok(());
+                    return true;
                 };
                 let (line, column) = form.locate(0);
                 self.wrapper = Wrapper::Open {
@@ -696,16 +728,12 @@ impl Splitter {
                 self.wrapper = Wrapper::Absent;
             }
         }
-        if (blank || matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';'))
-            && self.token.is_some()
-            && self.stack.is_empty()
-        {
-            self.end_token();
-        }
-        if blank {
-            self.append(c, line, column);
-            return Ok(());
-        }
+        false
+    }
+
+    /// Outside every form: after the wrapping collection closed (only comments), or before
+    /// the first form (which may open the wrapper). Says whether it took `c`.
+    fn feed_outside_forms(&mut self, c: char, line: u64, column: u64) -> Result<bool, SplitError> {
         if let Wrapper::Closed {
             line: l,
             column: col,
@@ -713,7 +741,7 @@ impl Splitter {
         {
             if c == ';' {
                 self.in_comment = true;
-                return Ok(());
+                return Ok(true);
             }
             return Err(SplitError {
                 line,
@@ -726,7 +754,7 @@ impl Splitter {
         if self.wrapper == Wrapper::Unknown {
             if c == ';' {
                 self.in_comment = true;
-                return Ok(());
+                return Ok(true);
             }
             if c == '[' || c == '(' {
                 self.wrapper = Wrapper::Pending {
@@ -737,10 +765,15 @@ impl Splitter {
                 self.start(line, column);
                 self.append(c, line, column);
                 self.stack.push((closer(c), line, column));
-                return Ok(());
+                return Ok(true);
             }
             self.wrapper = Wrapper::Absent;
         }
+        Ok(false)
+    }
+
+    /// A character of a form: comments, strings, collections opened and closed, tokens.
+    fn feed_form(&mut self, c: char, line: u64, column: u64) -> Result<(), SplitError> {
         match c {
             ';' => {
                 self.append(c, line, column);
