@@ -414,7 +414,7 @@ fn mounted_test(data_dir: &str) -> String {
 
 /// The node helper's command `command` to the filesystem over `data_dir`.
 fn ctl(data_dir: &str, command: Command) -> String {
-    lazyfs::ctl_command(&control_socket(data_dir), command).render()
+    lazyfs::ctl_command(&control_socket(data_dir), &command).render()
 }
 
 /// SIGKILL of `pids` (never the shell itself, PID 0 or 1), then a wait of at most 5 s until
