@@ -13,6 +13,11 @@ use nemesis::fault::PartitionSpec;
 use nemesis::journal::{Event, JournalEntry};
 use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
 use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
+use nemesis::disk::{
+    DiskClear, DiskErrorFault, DiskErrorSpec, DiskFullFault, DiskFullSpec, DiskSlowFault,
+    DiskSlowSpec,
+};
+use nemesis::lazyfs::{DiskKind, ErrorFault, FileSet, SlowFault};
 use nemesis::power::{PowerFault, PowerMode, PowerOn, PowerSpec, Unmount};
 use nemesis::process::{DbSource, KillFault, KillSpec, PauseFault, PauseSpec, Restart, Resume};
 use nemesis::schedule::{Kind, Schedule};
@@ -112,6 +117,34 @@ fn specs_keep_their_json() {
             }
             .into(),
             r#"{"fault":"power","targets":"all","mode":"torn"}"#,
+        ),
+        (
+            DiskFullSpec {
+                targets: Targets::One,
+            }
+            .into(),
+            r#"{"fault":"disk-full","targets":"one"}"#,
+        ),
+        (
+            DiskErrorSpec {
+                targets: Targets::Minority,
+                probability: 0.1,
+                reads: false,
+                writes: true,
+                files: FileSet::Random(0.5),
+            }
+            .into(),
+            r#"{"fault":"disk-error","targets":"minority","probability":0.1,"reads":false,"writes":true,"files":{"random":0.5}}"#,
+        ),
+        (
+            DiskSlowSpec {
+                targets: Targets::All,
+                delay_ms: 200,
+                fsync: true,
+                writes: false,
+            }
+            .into(),
+            r#"{"fault":"disk-slow","targets":"all","delay_ms":200,"fsync":true,"writes":false}"#,
         ),
         (
             ClockBumpSpec {
@@ -358,7 +391,79 @@ fn cases() -> Vec<Case> {
             display: "power off postgres on n1,n2 (lose-unfsynced in /var/lib/faultline-db/postgres/data)",
             kind: Kind::Power,
         },
+        Case {
+            fault: DiskFullFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskFull),
+            fault_json: r#"{"fault":"disk-full","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data"}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-full","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-full",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","fault":"disk-full","nodes":["n1"]}"#,
+            display: "disk full for postgres on n1 (/var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskFull,
+        },
+        Case {
+            fault: DiskErrorFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+                error: ErrorFault {
+                    probability: 0.25,
+                    reads: true,
+                    writes: true,
+                    files: FileSet::Pattern("pg_wal/*".into()),
+                    seed: 7,
+                },
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskError),
+            fault_json: r#"{"fault":"disk-error","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","probability":0.25,"reads":true,"writes":true,"files":{"pattern":"pg_wal/*"},"seed":7}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-error","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-error",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","fault":"disk-error","files":{"pattern":"pg_wal/*"},"nodes":["n1"],"probability":0.25,"reads":true,"seed":7,"writes":true}"#,
+            display: "disk errors for postgres on n1 (EIO on 25% of reads and writes of files matching pg_wal/* in /var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskError,
+        },
+        Case {
+            fault: DiskSlowFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+                slow: SlowFault {
+                    delay_ms: 200,
+                    fsync: true,
+                    writes: true,
+                },
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskSlow),
+            fault_json: r#"{"fault":"disk-slow","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","delay_ms":200,"fsync":true,"writes":true}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-slow","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-slow",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","delay_ms":200,"fault":"disk-slow","fsync":true,"nodes":["n1"],"writes":true}"#,
+            display: "slow disk for postgres on n1 (+200 ms on fsyncs and writes in /var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskSlow,
+        },
     ]
+}
+
+/// The undo of a disk fault of `kind` on postgres's n1.
+fn disk_clear(kind: DiskKind) -> Undo {
+    DiskClear {
+        kind,
+        db: "postgres".into(),
+        nodes: names(&["n1"]),
+        data_dir: "/var/lib/faultline-db/postgres/data".into(),
+        source: Some(DbSource {
+            db: "postgres".into(),
+            options: BTreeMap::new(),
+        }),
+    }
+    .into()
 }
 
 /// The lazy filesystem's record on the nodes (heal's sweep unmounts it): not a fault's undo,
@@ -495,8 +600,25 @@ fn kinds_are_named_once() {
     let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(
         names,
-        ["partition", "netem", "kill", "pause", "clock", "power"]
+        [
+            "partition",
+            "netem",
+            "kill",
+            "pause",
+            "clock",
+            "power",
+            "disk-full",
+            "disk-error",
+            "disk-slow"
+        ]
     );
+    // The kinds a run mounts the lazy filesystem for.
+    let lazy: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| k.on_lazyfs())
+        .map(|k| k.name())
+        .collect();
+    assert_eq!(lazy, ["power", "disk-full", "disk-error", "disk-slow"]);
     for k in Kind::ALL {
         assert_eq!(Kind::from_name(k.name()), Some(*k));
         assert_eq!(serde_json::to_string(k).expect("json"), format!("\"{k}\""));
