@@ -5,12 +5,12 @@ use crate::exit::{bad_input, internal, nemesis_failure, Exit, Failure};
 use crate::session::{hooks, lease};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
+use nemesis::disk::{DiskErrorSpec, DiskFullSpec, DiskSlowSpec};
 use nemesis::fault::PartitionSpec;
+use nemesis::lazyfs::FileSet;
 use nemesis::lease::Lease;
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
-use nemesis::disk::{DiskErrorSpec, DiskFullSpec, DiskSlowSpec};
-use nemesis::lazyfs::FileSet;
 use nemesis::power::PowerSpec;
 use nemesis::process::{KillSpec, PauseSpec};
 use nemesis::{

@@ -13,7 +13,7 @@
 
 use crate::fault::{Apply, Heal, NodeErrors, Package, Spec, Targets};
 use crate::lazyfs::{Command, DiskFault, DiskKind, ErrorFault, FileSet, SlowFault};
-use crate::power::{ctl, is_mounted, mounted_test};
+use crate::power::{ctl, is_mounted, kill_and_wait_script, mounted_test};
 use crate::process::{self, DbSource};
 use crate::registry::{FaultSpec, Kind};
 use crate::remote::{all_ok, each, on_each, on_each_retrying, root_script};
@@ -21,6 +21,7 @@ use crate::{FaultRng, Nemesis, NemesisError};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The kind `disk-full` (see [`Package`]).
@@ -157,7 +158,8 @@ pub struct DiskSlowFault {
 }
 
 /// A disk fault undone: where the lazy filesystem is still mounted, clear the fault's kind;
-/// then start the database where it is not running (it may have died of the fault).
+/// then, where the database died of the fault (wholly, or some of the processes it ran when
+/// the fault was planned), stop what is left of it and start it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskClear {
     /// Which fault.
@@ -168,6 +170,9 @@ pub struct DiskClear {
     pub nodes: Vec<String>,
     /// Its data directory.
     pub data_dir: String,
+    /// The database's processes on each node when the fault was planned.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pids: BTreeMap<String, Vec<u32>>,
     /// How another faultline process opens the database to start it (see [`DbSource`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DbSource>,
@@ -295,6 +300,7 @@ fn plan(
         db: db.to_string(),
         nodes: nodes.to_vec(),
         data_dir: data_dir.to_string(),
+        pids: process::running_pids(nem, db, nodes)?,
         source: nem.hooks_for(db)?.source(),
     })
 }
@@ -384,8 +390,8 @@ impl Apply for DiskSlowFault {
 }
 
 impl Heal for DiskClear {
-    /// Clears the fault where the filesystem is mounted, then starts the database where it
-    /// is not running (when its hooks are at hand; without them the clear still counts).
+    /// Clears the fault where the filesystem is mounted, then restarts the database where
+    /// it died of it (when its hooks are at hand; without them the clear still counts).
     fn heal(&self, nem: &Nemesis<'_>) -> NodeErrors {
         let hooks = nem.hooks_for(&self.db).ok();
         let cluster = nem.cluster();
@@ -396,13 +402,25 @@ impl Heal for DiskClear {
         );
         on_each_retrying(cluster, &self.nodes, |n| {
             root_script(cluster, n, "clear the disk fault", &clear)?;
-            match hooks {
-                Some(h) if h.pids(cluster, n)?.is_empty() => {
-                    tracing::info!(node = n, "{} is not running after {}: starting it", self.db, self.kind.name());
-                    h.start(cluster, n)
-                }
-                _ => Ok(()),
+            let Some(h) = hooks else { return Ok(()) };
+            let now = h.pids(cluster, n)?;
+            let before = self.pids.get(n).map(Vec::as_slice).unwrap_or_default();
+            if !now.is_empty() && before.iter().all(|p| now.contains(p)) {
+                return Ok(());
             }
+            tracing::info!(
+                node = n,
+                "{} died of {} (processes {before:?} then, {now:?} now): restarting it",
+                self.db,
+                self.kind.name()
+            );
+            root_script(
+                cluster,
+                n,
+                "stop what is left of the database",
+                &kill_and_wait_script(&now),
+            )?;
+            h.start(cluster, n)
         })
     }
 
@@ -474,7 +492,7 @@ impl fmt::Display for DiskClear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "clear {} on {} (and start {} where it is not running)",
+            "clear {} on {} (and restart {} where it died)",
             self.kind.name(),
             self.nodes.join(","),
             self.db

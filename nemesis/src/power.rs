@@ -420,7 +420,7 @@ pub(crate) fn ctl(data_dir: &str, command: Command) -> String {
 
 /// SIGKILL of `pids` (never the shell itself, PID 0 or 1), then a wait of at most 5 s until
 /// each is gone or a zombie: a process still in a system call could write after the drop.
-fn kill_and_wait_script(pids: &[u32]) -> String {
+pub(crate) fn kill_and_wait_script(pids: &[u32]) -> String {
     let list: Vec<String> = pids
         .iter()
         .filter(|p| **p > 1)
