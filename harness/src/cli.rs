@@ -121,7 +121,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub workload: Option<String>,
     /// Faults to mix: partition, kill, pause, clock, netem, power, disk-full, disk-error,
-    /// disk-slow (comma-separated), or none [default: partition,kill,pause; with --vm also
+    /// disk-slow, corrupt (comma-separated), or none [default: partition,kill,pause; with --vm also
     /// clock]. power and the disk faults run the database on faultline's lazy filesystem.
     #[arg(long)]
     pub nemesis: Option<String>,
@@ -371,6 +371,7 @@ Examples:
   faultline nemesis --cluster c.yaml disk-full --db postgres --nodes n1
   faultline nemesis --cluster c.yaml disk-error --db postgres --probability 0.1 --files 'pg_wal/*'
   faultline nemesis --cluster c.yaml disk-slow --db postgres --delay 200ms --on fsync
+  faultline nemesis --cluster c.yaml corrupt --db etcd --nodes n2 --mode zero-range --files 'member/snap/db'
   faultline nemesis --cluster c.yaml clock bump --nodes n1 --by 30s
   faultline nemesis --cluster c.yaml clock strobe --nodes n1 --delta 200ms --period 10ms --for 5s
   faultline nemesis --cluster c.yaml status
@@ -435,6 +436,10 @@ pub enum FaultCommand {
     /// A slow disk: the database's fsyncs and writes wait a delay (on the lazy filesystem,
     /// as for power). Heal clears it.
     DiskSlow(DiskSlowArgs),
+    /// Damage one file of the database's data directory on each target (a minority by
+    /// default): the database is killed, the file changed in place and synced; heal starts
+    /// the database again. The journal says which file and where.
+    Corrupt(CorruptArgs),
     /// List the faults the journal says are applied now.
     Status,
 }
@@ -559,6 +564,25 @@ pub struct DiskSlowArgs {
     /// Which operations wait: fsync (fsync and fdatasync), writes or both.
     #[arg(long, default_value = "both", value_parser = ["fsync", "writes", "both"])]
     pub on: String,
+}
+
+/// Options of `nemesis corrupt`.
+#[derive(Debug, Args)]
+pub struct CorruptArgs {
+    /// The database whose files are damaged.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes: one, minority, majority, all, primaries, or names (n1,n3).
+    #[arg(long, default_value = "minority")]
+    pub nodes: String,
+    /// What is done: bitflip, zero-range (up to 4 KiB), truncate, or rollback (the file
+    /// reverts to a copy taken 2 s before the database is killed).
+    #[arg(long, default_value = "bitflip")]
+    pub mode: nemesis::corrupt::CorruptMode,
+    /// Only files whose path in the data directory matches this glob, e.g. 'member/snap/*'
+    /// [default: any file that is not empty].
+    #[arg(long)]
+    pub files: Option<String>,
 }
 
 /// `nemesis clock ...`

@@ -5,6 +5,7 @@ use crate::exit::{bad_input, internal, nemesis_failure, Exit, Failure};
 use crate::session::{hooks, lease};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
+use nemesis::corrupt::CorruptSpec;
 use nemesis::disk::{DiskErrorSpec, DiskFullSpec, DiskSlowSpec};
 use nemesis::fault::PartitionSpec;
 use nemesis::lazyfs::FileSet;
@@ -110,6 +111,7 @@ pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
         FaultCommand::DiskFull(t) => vec![t.db.as_str()],
         FaultCommand::DiskError(e) => vec![e.target.db.as_str()],
         FaultCommand::DiskSlow(s) => vec![s.target.db.as_str()],
+        FaultCommand::Corrupt(c) => vec![c.db.as_str()],
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs, registry)?;
@@ -212,6 +214,12 @@ fn fault_spec(fault: &FaultCommand, nodes: &[String]) -> Result<FaultSpec, Failu
             delay_ms: u64::try_from(s.delay.as_millis()).unwrap_or(u64::MAX),
             fsync: s.on != "writes",
             writes: s.on != "fsync",
+        }
+        .into(),
+        FaultCommand::Corrupt(c) => CorruptSpec {
+            targets: Targets::parse(&c.nodes),
+            mode: c.mode,
+            files: c.files.clone(),
         }
         .into(),
         FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => ClockBumpSpec {

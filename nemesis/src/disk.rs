@@ -319,7 +319,13 @@ impl Apply for DiskFullFault {
     type Plan = ();
 
     fn plan(&self, nem: &Nemesis<'_>) -> Result<(DiskClear, ()), NemesisError> {
-        let undo = plan(nem, DiskKind::DiskFull, &self.db, &self.nodes, &self.data_dir)?;
+        let undo = plan(
+            nem,
+            DiskKind::DiskFull,
+            &self.db,
+            &self.nodes,
+            &self.data_dir,
+        )?;
         Ok((undo, ()))
     }
 
@@ -344,7 +350,13 @@ impl Apply for DiskErrorFault {
     type Plan = ();
 
     fn plan(&self, nem: &Nemesis<'_>) -> Result<(DiskClear, ()), NemesisError> {
-        let undo = plan(nem, DiskKind::DiskError, &self.db, &self.nodes, &self.data_dir)?;
+        let undo = plan(
+            nem,
+            DiskKind::DiskError,
+            &self.db,
+            &self.nodes,
+            &self.data_dir,
+        )?;
         Ok((undo, ()))
     }
 
@@ -370,7 +382,13 @@ impl Apply for DiskSlowFault {
     type Plan = ();
 
     fn plan(&self, nem: &Nemesis<'_>) -> Result<(DiskClear, ()), NemesisError> {
-        let undo = plan(nem, DiskKind::DiskSlow, &self.db, &self.nodes, &self.data_dir)?;
+        let undo = plan(
+            nem,
+            DiskKind::DiskSlow,
+            &self.db,
+            &self.nodes,
+            &self.data_dir,
+        )?;
         Ok((undo, ()))
     }
 
@@ -381,7 +399,12 @@ impl Apply for DiskSlowFault {
         _plan: (),
         _id: u64,
     ) -> Result<NodeErrors, NemesisError> {
-        Ok(set(nem, &self.nodes, &self.data_dir, DiskFault::Slow(self.slow)))
+        Ok(set(
+            nem,
+            &self.nodes,
+            &self.data_dir,
+            DiskFault::Slow(self.slow),
+        ))
     }
 
     fn nodes(&self) -> Vec<String> {

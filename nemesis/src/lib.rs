@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod corrupt;
 pub mod disk;
 pub mod emulator;
 pub mod event;

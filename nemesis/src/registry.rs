@@ -15,7 +15,9 @@
 //! them (a seed's schedule depends on it): add new kinds at the end.
 
 use crate::fault::{Apply, Heal, NodeErrors, Package, Spec};
-use crate::{clock, disk, netem, partition, power, process, FaultRng, Nemesis, NemesisError};
+use crate::{
+    clock, corrupt, disk, netem, partition, power, process, FaultRng, Nemesis, NemesisError,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -217,6 +219,8 @@ registry! {
         DiskError => disk::DiskError,
         /// A slow disk under the database ([`disk`]).
         DiskSlow => disk::DiskSlow,
+        /// A file of the database damaged ([`corrupt`]).
+        Corrupt => corrupt::Corrupt,
     }
     faults {
         /// Each node drops packets from the nodes its grudge names.
@@ -239,6 +243,8 @@ registry! {
         DiskError(disk::DiskErrorSpec => disk::DiskErrorFault),
         /// Latency on the database's fsyncs and writes.
         DiskSlow(disk::DiskSlowSpec => disk::DiskSlowFault),
+        /// The database killed and one of its files damaged; heal starts it again.
+        Corrupt(corrupt::CorruptSpec => corrupt::CorruptFault),
     }
     undos {
         /// Remove faultline's iptables chain.

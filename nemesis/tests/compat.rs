@@ -8,16 +8,17 @@
 use nemesis::clock::{
     ClockBumpFault, ClockBumpSpec, ClockStrobeFault, ClockStrobeSpec, ResetClock,
 };
-use nemesis::event::NemesisEvent;
-use nemesis::fault::PartitionSpec;
-use nemesis::journal::{Event, JournalEntry};
-use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
-use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
+use nemesis::corrupt::{CorruptFault, CorruptMode, CorruptSpec, Damage};
 use nemesis::disk::{
     DiskClear, DiskErrorFault, DiskErrorSpec, DiskFullFault, DiskFullSpec, DiskSlowFault,
     DiskSlowSpec,
 };
+use nemesis::event::NemesisEvent;
+use nemesis::fault::PartitionSpec;
+use nemesis::journal::{Event, JournalEntry};
 use nemesis::lazyfs::{DiskKind, ErrorFault, FileSet, SlowFault};
+use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
+use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
 use nemesis::power::{PowerFault, PowerMode, PowerOn, PowerSpec, Unmount};
 use nemesis::process::{DbSource, KillFault, KillSpec, PauseFault, PauseSpec, Restart, Resume};
 use nemesis::schedule::{Kind, Schedule};
@@ -145,6 +146,15 @@ fn specs_keep_their_json() {
             }
             .into(),
             r#"{"fault":"disk-slow","targets":"all","delay_ms":200,"fsync":true,"writes":false}"#,
+        ),
+        (
+            CorruptSpec {
+                targets: Targets::Minority,
+                mode: CorruptMode::ZeroRange,
+                files: Some("member/*".into()),
+            }
+            .into(),
+            r#"{"fault":"corrupt","targets":"minority","mode":"zero-range","files":"member/*"}"#,
         ),
         (
             ClockBumpSpec {
@@ -448,6 +458,39 @@ fn cases() -> Vec<Case> {
             display: "slow disk for postgres on n1 (+200 ms on fsyncs and writes in /var/lib/faultline-db/postgres/data)",
             kind: Kind::DiskSlow,
         },
+        Case {
+            fault: CorruptFault {
+                db: "etcd".into(),
+                nodes: names(&["n2"]),
+                data_dir: "/var/lib/faultline-db/etcd".into(),
+                mode: CorruptMode::Bitflip,
+                damage: [(
+                    "n2".to_string(),
+                    Damage {
+                        file: "member/snap/db".into(),
+                        size: 20480,
+                        offset: Some(4100),
+                        len: None,
+                        bit: Some(3),
+                    },
+                )]
+                .into(),
+                window_ms: None,
+            }
+            .into(),
+            undo: Restart {
+                db: "etcd".into(),
+                nodes: names(&["n2"]),
+                source: None,
+            }
+            .into(),
+            fault_json: r#"{"fault":"corrupt","db":"etcd","nodes":["n2"],"data_dir":"/var/lib/faultline-db/etcd","mode":"bitflip","damage":{"n2":{"file":"member/snap/db","size":20480,"offset":4100,"bit":3}}}"#,
+            undo_json: r#"{"undo":"restart","db":"etcd","nodes":["n2"]}"#,
+            start_f: "start-corrupt",
+            history_value: r#"{"damage":{"n2":{"bit":3,"file":"member/snap/db","offset":4100,"size":20480}},"data_dir":"/var/lib/faultline-db/etcd","db":"etcd","fault":"corrupt","mode":"bitflip","nodes":["n2"]}"#,
+            display: "corrupt etcd on n2: n2 member/snap/db bit 3 of byte 4100 flipped; in /var/lib/faultline-db/etcd",
+            kind: Kind::Corrupt,
+        },
     ]
 }
 
@@ -610,7 +653,8 @@ fn kinds_are_named_once() {
             "power",
             "disk-full",
             "disk-error",
-            "disk-slow"
+            "disk-slow",
+            "corrupt"
         ]
     );
     // The kinds a run mounts the lazy filesystem for.
