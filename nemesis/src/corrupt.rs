@@ -489,7 +489,7 @@ mod tests {
             "{shown}"
         );
         let (b, _) = damaged(CorruptMode::ZeroRange, content, at(Some(2), Some(5), None));
-        assert_eq!(b, b"01\0\0\0\0\0789");
+        assert_eq!(b, b"01\x00\x00\x00\x00\x00789");
         let (b, shown) = damaged(CorruptMode::Truncate, content, at(None, Some(4), None));
         assert_eq!(b, b"0123");
         assert!(shown.contains("after: 4 bytes"), "{shown}");
