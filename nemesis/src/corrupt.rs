@@ -305,12 +305,11 @@ fn damage_script(
             o = d.offset.unwrap_or(0)
         ),
         CorruptMode::Truncate => format!("truncate -s {} {f}", d.len.unwrap_or(0)),
-        CorruptMode::Rollback => format!("cat \"$snap\" > {f}\nrm -f \"$snap\""),
+        CorruptMode::Rollback => format!("cat \"$snap\" > {f} && rm -f \"$snap\""),
     };
     let before = if mode == CorruptMode::Rollback {
         format!(
-            "snap=$(mktemp /var/tmp/faultline-rollback.XXXXXX)\n\
-             cp {f} \"$snap\"\n\
+            "snap=$(mktemp /var/tmp/faultline-rollback.XXXXXX) && cp {f} \"$snap\" || exit 1\n\
              {}\n\
              sleep {}.{:03}\n",
             show("copied"),
@@ -320,8 +319,10 @@ fn damage_script(
     } else {
         String::new()
     };
+    // No `set -e`: the kill script's `kill` of a process that exited meanwhile may fail.
     format!(
-        "set -e\n{before}{kill}\n{}\n{change}\nsync {f}\n{}\n",
+        "{before}{kill}\n{}\n{{\n{change}\n}} || {{ echo 'the change failed' >&2; exit 1; }}\n\
+         sync {f} || exit 1\n{}\n",
         show("before"),
         show("after")
     )
@@ -495,6 +496,27 @@ mod tests {
         assert!(shown.contains("after: 4 bytes"), "{shown}");
         let (b, _) = damaged(CorruptMode::Rollback, content, at(None, None, None));
         assert_eq!(b, content, "the write during the window is lost");
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_made_fails_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("short");
+        std::fs::write(&file, b"0123").unwrap();
+        let script = damage_script(
+            CorruptMode::Bitflip,
+            file.to_str().unwrap(),
+            &at(Some(100), None, Some(1)),
+            &[],
+            0,
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than offset 100"));
+        assert_eq!(std::fs::read(&file).unwrap(), b"0123");
     }
 
     #[test]
