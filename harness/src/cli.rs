@@ -120,8 +120,9 @@ pub struct TestArgs {
     /// definitions that serve them); list-append or rw-register (the SQL databases).
     #[arg(long)]
     pub workload: Option<String>,
-    /// Faults to mix: partition, kill, pause, clock, netem, power (comma-separated), or none
-    /// [default: partition,kill,pause; with --vm also clock].
+    /// Faults to mix: partition, kill, pause, clock, netem, power, disk-full, disk-error,
+    /// disk-slow, corrupt (comma-separated), or none [default: partition,kill,pause; with --vm also
+    /// clock]. power and the disk faults run the database on faultline's lazy filesystem.
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Time between fault steps (a fault starts, then is healed one interval later)
@@ -367,6 +368,10 @@ Examples:
   faultline nemesis --cluster c.yaml kill --db etcd --nodes n1
   faultline nemesis --cluster c.yaml pause --db etcd --nodes minority
   faultline nemesis --cluster c.yaml power --db postgres --nodes all --mode torn
+  faultline nemesis --cluster c.yaml disk-full --db postgres --nodes n1
+  faultline nemesis --cluster c.yaml disk-error --db postgres --probability 0.1 --files 'pg_wal/*'
+  faultline nemesis --cluster c.yaml disk-slow --db postgres --delay 200ms --on fsync
+  faultline nemesis --cluster c.yaml corrupt --db etcd --nodes n2 --mode zero-range --files 'member/snap/db'
   faultline nemesis --cluster c.yaml clock bump --nodes n1 --by 30s
   faultline nemesis --cluster c.yaml clock strobe --nodes n1 --delta 200ms --period 10ms --for 5s
   faultline nemesis --cluster c.yaml status
@@ -420,6 +425,21 @@ pub enum FaultCommand {
     /// directory must be on faultline's lazy filesystem: `faultline db start --lazyfs`, or a
     /// test with --nemesis power). Heal starts it again.
     Power(PowerArgs),
+    /// Fill the database's disk: writes past a file's end and new files fail with ENOSPC
+    /// (its data directory must be on faultline's lazy filesystem, as for power). Heal
+    /// clears it and starts the database where it died.
+    DiskFull(DiskTargetArgs),
+    /// I/O errors (EIO) on reads and writes of the database's files, with a probability
+    /// (on the lazy filesystem, as for power). Heal clears them and starts the database
+    /// where it died.
+    DiskError(DiskErrorArgs),
+    /// A slow disk: the database's fsyncs and writes wait a delay (on the lazy filesystem,
+    /// as for power). Heal clears it.
+    DiskSlow(DiskSlowArgs),
+    /// Damage one file of the database's data directory on each target (a minority by
+    /// default): the database is killed, the file changed in place and synced; heal starts
+    /// the database again. The journal says which file and where.
+    Corrupt(CorruptArgs),
     /// List the faults the journal says are applied now.
     Status,
 }
@@ -498,6 +518,71 @@ pub struct PowerArgs {
     /// What is lost: lose-unfsynced (everything not fsynced) or torn (a random part of it).
     #[arg(long, default_value = "lose-unfsynced")]
     pub mode: nemesis::power::PowerMode,
+}
+
+/// The database and nodes of a disk fault.
+#[derive(Debug, Args)]
+pub struct DiskTargetArgs {
+    /// The database whose disk is faulted.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes: one, minority, majority, all, primaries, or names (n1,n3).
+    #[arg(long, default_value = "one")]
+    pub nodes: String,
+}
+
+/// Options of `nemesis disk-error`.
+#[derive(Debug, Args)]
+pub struct DiskErrorArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: DiskTargetArgs,
+    /// The probability (0 to 1) that an operation on a chosen file fails.
+    #[arg(long, default_value_t = 0.1)]
+    pub probability: f64,
+    /// Which operations fail: reads, writes (writes and fsyncs) or both.
+    #[arg(long, default_value = "both", value_parser = ["reads", "writes", "both"])]
+    pub on: String,
+    /// Only files whose path in the data directory matches this glob (`*` any characters,
+    /// `/` included; `?` one), e.g. 'pg_wal/*' or '*.aof' [default: every file].
+    #[arg(long, conflicts_with = "share")]
+    pub files: Option<String>,
+    /// Only a random share (0 to 1) of the files, chosen as each is first met.
+    #[arg(long)]
+    pub share: Option<f64>,
+}
+
+/// Options of `nemesis disk-slow`.
+#[derive(Debug, Args)]
+pub struct DiskSlowArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: DiskTargetArgs,
+    /// The delay added to each operation, e.g. 200ms.
+    #[arg(long, value_parser = parse_duration, default_value = "200ms")]
+    pub delay: Duration,
+    /// Which operations wait: fsync (fsync and fdatasync), writes or both.
+    #[arg(long, default_value = "both", value_parser = ["fsync", "writes", "both"])]
+    pub on: String,
+}
+
+/// Options of `nemesis corrupt`.
+#[derive(Debug, Args)]
+pub struct CorruptArgs {
+    /// The database whose files are damaged.
+    #[arg(long)]
+    pub db: String,
+    /// Which nodes: one, minority, majority, all, primaries, or names (n1,n3).
+    #[arg(long, default_value = "minority")]
+    pub nodes: String,
+    /// What is done: bitflip, zero-range (up to 4 KiB), truncate, or rollback (the file
+    /// reverts to a copy taken 2 s before the database is killed).
+    #[arg(long, default_value = "bitflip")]
+    pub mode: nemesis::corrupt::CorruptMode,
+    /// Only files whose path in the data directory matches this glob, e.g. 'member/snap/*'
+    /// [default: any file that is not empty].
+    #[arg(long)]
+    pub files: Option<String>,
 }
 
 /// `nemesis clock ...`
@@ -663,8 +748,9 @@ pub enum NodeLazyfsCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Send a command (lose-unfsynced, torn, checkpoint, status, unmount) and print what
-    /// is pending after it, as JSON.
+    /// Send a command (lose-unfsynced, torn, checkpoint, status, unmount, disk-full,
+    /// 'disk-error JSON', 'disk-slow JSON', clear [KIND]; see nemesis::lazyfs::Command)
+    /// and print what is pending and which disk faults are set after it, as JSON.
     Ctl {
         /// The mount's control socket.
         #[arg(long)]
@@ -794,7 +880,8 @@ pub struct DbStartArgs {
     #[allow(missing_docs)]
     pub db: DbArgs,
     /// Start it on faultline's lazy filesystem, mounted over its data directory where it
-    /// does not run, so that `faultline nemesis power` can drop what it never fsynced.
+    /// does not run, so that `faultline nemesis power` can drop what it never fsynced and
+    /// `nemesis disk-full|disk-error|disk-slow` can fault its disk.
     /// `db stop`, `db wipe` and `faultline heal` unmount it.
     #[arg(long)]
     pub lazyfs: bool,

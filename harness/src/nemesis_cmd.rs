@@ -5,7 +5,10 @@ use crate::exit::{bad_input, internal, nemesis_failure, Exit, Failure};
 use crate::session::{hooks, lease};
 use clusters::{Cluster, ClusterFile};
 use nemesis::clock::{ClockBumpSpec, ClockStrobeSpec};
+use nemesis::corrupt::CorruptSpec;
+use nemesis::disk::{DiskErrorSpec, DiskFullSpec, DiskSlowSpec};
 use nemesis::fault::PartitionSpec;
+use nemesis::lazyfs::FileSet;
 use nemesis::lease::Lease;
 use nemesis::netem::NetemFaultSpec;
 use nemesis::partition::PartitionFaultSpec;
@@ -105,6 +108,10 @@ pub fn run(args: &NemesisArgs, registry: &Registry) -> Result<Exit, Failure> {
     let dbs: Vec<&str> = match &args.fault {
         FaultCommand::Kill(p) | FaultCommand::Pause(p) => vec![p.db.as_str()],
         FaultCommand::Power(p) => vec![p.db.as_str()],
+        FaultCommand::DiskFull(t) => vec![t.db.as_str()],
+        FaultCommand::DiskError(e) => vec![e.target.db.as_str()],
+        FaultCommand::DiskSlow(s) => vec![s.target.db.as_str()],
+        FaultCommand::Corrupt(c) => vec![c.db.as_str()],
         _ => Vec::new(),
     };
     let nem = build(&cluster, journal, &dbs, registry)?;
@@ -184,6 +191,35 @@ fn fault_spec(fault: &FaultCommand, nodes: &[String]) -> Result<FaultSpec, Failu
         FaultCommand::Power(p) => PowerSpec {
             targets: Targets::parse(&p.nodes),
             mode: p.mode,
+        }
+        .into(),
+        FaultCommand::DiskFull(t) => DiskFullSpec {
+            targets: Targets::parse(&t.nodes),
+        }
+        .into(),
+        FaultCommand::DiskError(e) => DiskErrorSpec {
+            targets: Targets::parse(&e.target.nodes),
+            probability: e.probability,
+            reads: e.on != "writes",
+            writes: e.on != "reads",
+            files: match (&e.files, e.share) {
+                (Some(glob), _) => FileSet::Pattern(glob.clone()),
+                (None, Some(share)) => FileSet::Random(share),
+                (None, None) => FileSet::All,
+            },
+        }
+        .into(),
+        FaultCommand::DiskSlow(s) => DiskSlowSpec {
+            targets: Targets::parse(&s.target.nodes),
+            delay_ms: u64::try_from(s.delay.as_millis()).unwrap_or(u64::MAX),
+            fsync: s.on != "writes",
+            writes: s.on != "fsync",
+        }
+        .into(),
+        FaultCommand::Corrupt(c) => CorruptSpec {
+            targets: Targets::parse(&c.nodes),
+            mode: c.mode,
+            files: c.files.clone(),
         }
         .into(),
         FaultCommand::Clock(ClockCommand::Bump { nodes, by }) => ClockBumpSpec {

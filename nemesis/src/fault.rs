@@ -34,6 +34,9 @@ pub trait Package {
     const ABOUT: &'static str;
     /// The colour of its intervals in plots (red, green, blue).
     const COLOR: [u8; 3];
+    /// Whether it acts through faultline's lazy filesystem over the database's data
+    /// directory, which a run then mounts ([`crate::power::mount`]).
+    const ON_LAZYFS: bool = false;
     /// A random fault of this kind for a schedule, drawn from `rng` only (so that a seed
     /// replays the schedule). Node choices are left to [`Spec::resolve`].
     fn random(rng: &mut FaultRng) -> FaultSpec;

@@ -23,6 +23,8 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod corrupt;
+pub mod disk;
 pub mod emulator;
 pub mod event;
 pub mod fault;

@@ -42,6 +42,7 @@ impl Package for Power {
     const ABOUT: &'static str =
         "power loss: SIGKILL of the database and loss of what it never fsynced; heal starts it again";
     const COLOR: [u8; 3] = [150, 70, 170];
+    const ON_LAZYFS: bool = true;
 
     fn random(rng: &mut FaultRng) -> FaultSpec {
         FaultSpec::Power(PowerSpec {
@@ -405,7 +406,7 @@ pub fn mount_log(data_dir: &str) -> PathBuf {
 }
 
 /// A shell test that succeeds when faultline's lazy filesystem is mounted on `data_dir`.
-fn mounted_test(data_dir: &str) -> String {
+pub(crate) fn mounted_test(data_dir: &str) -> String {
     format!(
         "findmnt -rn -M {} -o SOURCE 2>/dev/null | grep -qx {FS_NAME}",
         quote(data_dir)
@@ -413,13 +414,13 @@ fn mounted_test(data_dir: &str) -> String {
 }
 
 /// The node helper's command `command` to the filesystem over `data_dir`.
-fn ctl(data_dir: &str, command: Command) -> String {
-    lazyfs::ctl_command(&control_socket(data_dir), command).render()
+pub(crate) fn ctl(data_dir: &str, command: Command) -> String {
+    lazyfs::ctl_command(&control_socket(data_dir), &command).render()
 }
 
 /// SIGKILL of `pids` (never the shell itself, PID 0 or 1), then a wait of at most 5 s until
 /// each is gone or a zombie: a process still in a system call could write after the drop.
-fn kill_and_wait_script(pids: &[u32]) -> String {
+pub(crate) fn kill_and_wait_script(pids: &[u32]) -> String {
     let list: Vec<String> = pids
         .iter()
         .filter(|p| **p > 1)

@@ -15,7 +15,9 @@
 //! them (a seed's schedule depends on it): add new kinds at the end.
 
 use crate::fault::{Apply, Heal, NodeErrors, Package, Spec};
-use crate::{clock, netem, partition, power, process, FaultRng, Nemesis, NemesisError};
+use crate::{
+    clock, corrupt, disk, netem, partition, power, process, FaultRng, Nemesis, NemesisError,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,6 +52,12 @@ macro_rules! registry {
             /// The colour of its intervals in plots (red, green, blue).
             pub fn color(self) -> [u8; 3] {
                 match self { $( Kind::$K => <$KP as Package>::COLOR, )+ }
+            }
+
+            /// Whether it needs faultline's lazy filesystem over the database's data
+            /// directory (see [`Package::ON_LAZYFS`]).
+            pub fn on_lazyfs(self) -> bool {
+                match self { $( Kind::$K => <$KP as Package>::ON_LAZYFS, )+ }
             }
 
             /// A random fault of this kind, for a schedule.
@@ -205,6 +213,14 @@ registry! {
         Clock => clock::Clock,
         /// Power loss: SIGKILL and the loss of what was never fsynced ([`power`]).
         Power => power::Power,
+        /// No space left on the database's disk ([`disk`]).
+        DiskFull => disk::DiskFull,
+        /// I/O errors on the database's files ([`disk`]).
+        DiskError => disk::DiskError,
+        /// A slow disk under the database ([`disk`]).
+        DiskSlow => disk::DiskSlow,
+        /// A file of the database damaged ([`corrupt`]).
+        Corrupt => corrupt::Corrupt,
     }
     faults {
         /// Each node drops packets from the nodes its grudge names.
@@ -221,6 +237,14 @@ registry! {
         ClockStrobe(clock::ClockStrobeSpec => clock::ClockStrobeFault),
         /// The database killed and what it never synced dropped; heal starts it again.
         Power(power::PowerSpec => power::PowerFault),
+        /// The database's disk full: ENOSPC past each file's end and for new files.
+        DiskFull(disk::DiskFullSpec => disk::DiskFullFault),
+        /// EIO on reads and writes of the database's files, with a probability.
+        DiskError(disk::DiskErrorSpec => disk::DiskErrorFault),
+        /// Latency on the database's fsyncs and writes.
+        DiskSlow(disk::DiskSlowSpec => disk::DiskSlowFault),
+        /// The database killed and one of its files damaged; heal starts it again.
+        Corrupt(corrupt::CorruptSpec => corrupt::CorruptFault),
     }
     undos {
         /// Remove faultline's iptables chain.
@@ -238,6 +262,9 @@ registry! {
         /// Unmount the lazy filesystem from a database's data directory (restarting the
         /// database on its plain directory if it ran).
         Unmount(power::Unmount),
+        /// Clear a disk fault on the lazy filesystem, and start the database where it is
+        /// not running.
+        DiskClear(disk::DiskClear),
     }
 }
 

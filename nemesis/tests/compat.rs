@@ -8,9 +8,15 @@
 use nemesis::clock::{
     ClockBumpFault, ClockBumpSpec, ClockStrobeFault, ClockStrobeSpec, ResetClock,
 };
+use nemesis::corrupt::{CorruptFault, CorruptMode, CorruptSpec, Damage};
+use nemesis::disk::{
+    DiskClear, DiskErrorFault, DiskErrorSpec, DiskFullFault, DiskFullSpec, DiskSlowFault,
+    DiskSlowSpec,
+};
 use nemesis::event::NemesisEvent;
 use nemesis::fault::PartitionSpec;
 use nemesis::journal::{Event, JournalEntry};
+use nemesis::lazyfs::{DiskKind, ErrorFault, FileSet, SlowFault};
 use nemesis::netem::{NetemFault, NetemFaultSpec, NetemUndo};
 use nemesis::partition::{PartitionFault, PartitionFaultSpec, PartitionUndo};
 use nemesis::power::{PowerFault, PowerMode, PowerOn, PowerSpec, Unmount};
@@ -112,6 +118,43 @@ fn specs_keep_their_json() {
             }
             .into(),
             r#"{"fault":"power","targets":"all","mode":"torn"}"#,
+        ),
+        (
+            DiskFullSpec {
+                targets: Targets::One,
+            }
+            .into(),
+            r#"{"fault":"disk-full","targets":"one"}"#,
+        ),
+        (
+            DiskErrorSpec {
+                targets: Targets::Minority,
+                probability: 0.1,
+                reads: false,
+                writes: true,
+                files: FileSet::Random(0.5),
+            }
+            .into(),
+            r#"{"fault":"disk-error","targets":"minority","probability":0.1,"reads":false,"writes":true,"files":{"random":0.5}}"#,
+        ),
+        (
+            DiskSlowSpec {
+                targets: Targets::All,
+                delay_ms: 200,
+                fsync: true,
+                writes: false,
+            }
+            .into(),
+            r#"{"fault":"disk-slow","targets":"all","delay_ms":200,"fsync":true,"writes":false}"#,
+        ),
+        (
+            CorruptSpec {
+                targets: Targets::Minority,
+                mode: CorruptMode::ZeroRange,
+                files: Some("member/*".into()),
+            }
+            .into(),
+            r#"{"fault":"corrupt","targets":"minority","mode":"zero-range","files":"member/*"}"#,
         ),
         (
             ClockBumpSpec {
@@ -358,7 +401,113 @@ fn cases() -> Vec<Case> {
             display: "power off postgres on n1,n2 (lose-unfsynced in /var/lib/faultline-db/postgres/data)",
             kind: Kind::Power,
         },
+        Case {
+            fault: DiskFullFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskFull),
+            fault_json: r#"{"fault":"disk-full","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data"}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-full","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","pids":{"n1":[4242]},"source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-full",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","fault":"disk-full","nodes":["n1"]}"#,
+            display: "disk full for postgres on n1 (/var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskFull,
+        },
+        Case {
+            fault: DiskErrorFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+                error: ErrorFault {
+                    probability: 0.25,
+                    reads: true,
+                    writes: true,
+                    files: FileSet::Pattern("pg_wal/*".into()),
+                    seed: 7,
+                },
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskError),
+            fault_json: r#"{"fault":"disk-error","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","probability":0.25,"reads":true,"writes":true,"files":{"pattern":"pg_wal/*"},"seed":7}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-error","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","pids":{"n1":[4242]},"source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-error",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","fault":"disk-error","files":{"pattern":"pg_wal/*"},"nodes":["n1"],"probability":0.25,"reads":true,"seed":7,"writes":true}"#,
+            display: "disk errors for postgres on n1 (EIO on 25% of reads and writes of files matching pg_wal/* in /var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskError,
+        },
+        Case {
+            fault: DiskSlowFault {
+                db: "postgres".into(),
+                nodes: names(&["n1"]),
+                data_dir: "/var/lib/faultline-db/postgres/data".into(),
+                slow: SlowFault {
+                    delay_ms: 200,
+                    fsync: true,
+                    writes: true,
+                },
+            }
+            .into(),
+            undo: disk_clear(DiskKind::DiskSlow),
+            fault_json: r#"{"fault":"disk-slow","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","delay_ms":200,"fsync":true,"writes":true}"#,
+            undo_json: r#"{"undo":"disk-clear","kind":"disk-slow","db":"postgres","nodes":["n1"],"data_dir":"/var/lib/faultline-db/postgres/data","pids":{"n1":[4242]},"source":{"db":"postgres","options":{}}}"#,
+            start_f: "start-disk-slow",
+            history_value: r#"{"data_dir":"/var/lib/faultline-db/postgres/data","db":"postgres","delay_ms":200,"fault":"disk-slow","fsync":true,"nodes":["n1"],"writes":true}"#,
+            display: "slow disk for postgres on n1 (+200 ms on fsyncs and writes in /var/lib/faultline-db/postgres/data)",
+            kind: Kind::DiskSlow,
+        },
+        Case {
+            fault: CorruptFault {
+                db: "etcd".into(),
+                nodes: names(&["n2"]),
+                data_dir: "/var/lib/faultline-db/etcd".into(),
+                mode: CorruptMode::Bitflip,
+                damage: [(
+                    "n2".to_string(),
+                    Damage {
+                        file: "member/snap/db".into(),
+                        size: 20480,
+                        offset: Some(4100),
+                        len: None,
+                        bit: Some(3),
+                    },
+                )]
+                .into(),
+                window_ms: None,
+            }
+            .into(),
+            undo: Restart {
+                db: "etcd".into(),
+                nodes: names(&["n2"]),
+                source: None,
+            }
+            .into(),
+            fault_json: r#"{"fault":"corrupt","db":"etcd","nodes":["n2"],"data_dir":"/var/lib/faultline-db/etcd","mode":"bitflip","damage":{"n2":{"file":"member/snap/db","size":20480,"offset":4100,"bit":3}}}"#,
+            undo_json: r#"{"undo":"restart","db":"etcd","nodes":["n2"]}"#,
+            start_f: "start-corrupt",
+            history_value: r#"{"damage":{"n2":{"bit":3,"file":"member/snap/db","offset":4100,"size":20480}},"data_dir":"/var/lib/faultline-db/etcd","db":"etcd","fault":"corrupt","mode":"bitflip","nodes":["n2"]}"#,
+            display: "corrupt etcd on n2: n2 member/snap/db bit 3 of byte 4100 flipped; in /var/lib/faultline-db/etcd",
+            kind: Kind::Corrupt,
+        },
     ]
+}
+
+/// The undo of a disk fault of `kind` on postgres's n1.
+fn disk_clear(kind: DiskKind) -> Undo {
+    DiskClear {
+        kind,
+        db: "postgres".into(),
+        nodes: names(&["n1"]),
+        data_dir: "/var/lib/faultline-db/postgres/data".into(),
+        pids: [("n1".to_string(), vec![4242])].into(),
+        source: Some(DbSource {
+            db: "postgres".into(),
+            options: BTreeMap::new(),
+        }),
+    }
+    .into()
 }
 
 /// The lazy filesystem's record on the nodes (heal's sweep unmounts it): not a fault's undo,
@@ -495,8 +644,26 @@ fn kinds_are_named_once() {
     let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(
         names,
-        ["partition", "netem", "kill", "pause", "clock", "power"]
+        [
+            "partition",
+            "netem",
+            "kill",
+            "pause",
+            "clock",
+            "power",
+            "disk-full",
+            "disk-error",
+            "disk-slow",
+            "corrupt"
+        ]
     );
+    // The kinds a run mounts the lazy filesystem for.
+    let lazy: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| k.on_lazyfs())
+        .map(|k| k.name())
+        .collect();
+    assert_eq!(lazy, ["power", "disk-full", "disk-error", "disk-slow"]);
     for k in Kind::ALL {
         assert_eq!(Kind::from_name(k.name()), Some(*k));
         assert_eq!(serde_json::to_string(k).expect("json"), format!("\"{k}\""));

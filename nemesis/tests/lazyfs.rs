@@ -293,3 +293,74 @@ fn sqlite_keeps_its_commits_only_when_it_syncs() {
     fs_.send(Command::LoseUnfsynced);
     assert_eq!(sqlite(&db, COUNT), "50", "unsynced commits are lost");
 }
+
+/// The disk faults through a real mount, set and cleared on the control socket: what a
+/// program sees through the kernel (ENOSPC, EIO, slower fsyncs), and that clearing them
+/// gives the disk back with nothing lost.
+#[test]
+#[cfg_attr(not_root, ignore = "needs root: FUSE mounts")]
+fn disk_faults_reach_programs_through_the_kernel_and_clear() {
+    use lazyfs::{DiskFault, DiskKind, ErrorFault, FileSet, SlowFault};
+    require_root();
+    let fs_ = Mounted::new(1);
+    let m = |p: &str| fs_.m(p);
+    put(&m("data"), &[5u8; 8192]);
+    fsync(&m("data"));
+    let status = fs_.send(Command::Disk(DiskFault::Full));
+    assert!(status.disk_full, "{status:?}");
+    // Growing a file or making one fails; overwriting and reading do not.
+    let append = OpenOptions::new()
+        .append(true)
+        .open(m("data"))
+        .unwrap()
+        .write_all(b"more");
+    assert_eq!(
+        append.unwrap_err().raw_os_error(),
+        Some(libc::ENOSPC),
+        "append on a full disk"
+    );
+    let made = File::create(m("new"));
+    assert_eq!(made.unwrap_err().raw_os_error(), Some(libc::ENOSPC));
+    let f = OpenOptions::new().write(true).open(m("data")).unwrap();
+    f.write_all_at(&[6u8; 100], 0).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut want = vec![5u8; 8192];
+    want[..100].fill(6);
+    assert_eq!(fs::read(m("data")).unwrap(), want);
+    assert_eq!(fs::read(fs_.backing.join("data")).unwrap(), want, "synced");
+    let status = fs_.send(Command::Clear(Some(DiskKind::DiskFull)));
+    assert!(!status.disk_full && status.enospc >= 2, "{status:?}");
+    put(&m("new"), b"fits again");
+    fsync(&m("new"));
+
+    // I/O errors on the files a pattern names, reads included.
+    fs_.send(Command::Disk(DiskFault::Error(ErrorFault {
+        probability: 1.0,
+        reads: true,
+        writes: true,
+        files: FileSet::Pattern("d*".into()),
+        seed: 1,
+    })));
+    let read = fs::read(m("data"));
+    assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert_eq!(fs::read(m("new")).unwrap(), b"fits again");
+    fs_.send(Command::Clear(None));
+    assert_eq!(fs::read(m("data")).unwrap(), want);
+
+    // A slow fsync: at least the delay, counted; writes not delayed are not counted.
+    let status = fs_.send(Command::Disk(DiskFault::Slow(SlowFault {
+        delay_ms: 100,
+        fsync: true,
+        writes: false,
+    })));
+    let before = status.delayed;
+    let t = std::time::Instant::now();
+    put(&m("new"), b"slow");
+    fsync(&m("new"));
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    let status = fs_.send(Command::Status);
+    assert!(status.disk_slow && status.delayed > before, "{status:?}");
+    let status = fs_.send(Command::Clear(None));
+    assert!(!status.disk_slow && !status.disk_error && !status.disk_full);
+}

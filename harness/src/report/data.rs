@@ -309,6 +309,36 @@ mod tests {
         assert!(d.watched_acks.is_empty());
     }
 
+    /// Disk faults are drawn as intervals of their own kind, by name, like the others.
+    #[test]
+    fn disk_faults_are_intervals_of_their_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.jsonl");
+        let mut lines = Vec::new();
+        for (i, kind) in ["disk-full", "disk-error", "disk-slow"].iter().enumerate() {
+            let t = (2 * i as u64 + 1) * 1_000_000_000;
+            lines.push(format!(
+                r#"{{"index":{},"time":{t},"process":"nemesis","type":"info","f":"start-{kind}","value":{{"fault":"{kind}","nodes":["n1"]}}}}"#,
+                2 * i
+            ));
+            lines.push(format!(
+                r#"{{"index":{},"time":{},"process":"nemesis","type":"info","f":"stop-{kind}","value":null}}"#,
+                2 * i + 1,
+                t + 500_000_000
+            ));
+        }
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        let d = RunData::read(&p).unwrap();
+        let kinds: Vec<&str> = d.faults.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds, ["disk-full", "disk-error", "disk-slow"]);
+        for (i, f) in d.faults.iter().enumerate() {
+            assert!((f.start - (2 * i + 1) as f64).abs() < 1e-9, "{f:?}");
+            assert!((f.end - f.start - 0.5).abs() < 1e-9, "{f:?}");
+            assert!(f.what.contains(&f.kind), "{f:?}");
+            assert!(nemesis::Kind::from_name(&f.kind).is_some());
+        }
+    }
+
     #[test]
     fn acknowledgements_of_watched_adds_are_noted_with_their_time() {
         let dir = tempfile::tempdir().unwrap();

@@ -191,3 +191,23 @@ pub fn rate(d: &RunData, unavailable: &[crate::power::Window]) -> anyhow::Result
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind this faultline knows, the disk faults included, has its own colour; only
+    /// an unknown kind is grey.
+    #[test]
+    fn every_known_kind_has_its_own_colour() {
+        let grey = fault_color("flood");
+        let mut seen = Vec::new();
+        for k in nemesis::Kind::ALL {
+            let c = fault_color(k.name());
+            assert!(c != grey, "{k} is drawn grey");
+            assert!(!seen.contains(&c), "{k} shares a colour");
+            seen.push(c);
+        }
+        assert!(seen.contains(&fault_color("disk-slow")));
+    }
+}

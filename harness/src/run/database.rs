@@ -44,7 +44,7 @@ impl<'a> DbSession<'a> {
         };
         if let Some(l) = &session.lazyfs {
             log.say(&format!(
-                "power faults: {} on faultline's lazy filesystem on every node",
+                "power and disk faults: {} on faultline's lazy filesystem on every node",
                 l.mount.data_dir
             ));
         }

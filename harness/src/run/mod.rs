@@ -181,9 +181,10 @@ fn phases(
         db: plan.db.clone(),
         options: plan.db_options.clone(),
     };
-    // Power faults need the data directory on faultline's lazy filesystem (a database that
-    // does not say where its data is runs without it, and its power faults are refused).
-    let lazyfs = if plan.schedule.kinds.contains(&nemesis::Kind::Power) {
+    // Power and disk faults need the data directory on faultline's lazy filesystem (a
+    // database that does not say where its data is runs without it, and those faults are
+    // refused).
+    let lazyfs = if plan.schedule.kinds.iter().any(|k| k.on_lazyfs()) {
         crate::session::lifecycle::Lazyfs::for_db(cluster, db.as_ref(), source.clone(), plan.seed)
             .map_err(|e| internal(anyhow!("{e}")))?
     } else {

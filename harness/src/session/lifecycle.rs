@@ -1,5 +1,5 @@
 //! A database's life on a cluster, every node in parallel: set up (wipe, install, configure,
-//! start, then wait until each node serves; for power faults, on faultline's lazy filesystem
+//! start, then wait until each node serves; for power and disk faults, on faultline's lazy filesystem
 //! mounted over its data directory after the wipe, [`Lazyfs`]), the changes `faultline db`
 //! makes one at a time, and the end (stop it, unmount the lazy filesystem, download its logs
 //! into `nodes/<node>/`: regular files only, each within [`LOG_MAX_BYTES`], all within
@@ -44,7 +44,7 @@ fn errors<T>(results: BTreeMap<String, Result<T, String>>) -> Vec<String> {
 }
 
 /// faultline's lazy filesystem over a database's data directory on every node, for power
-/// faults ([`nemesis::power`]): mounted by [`set_up`] after the wipe, checkpointed once the
+/// and disk faults ([`nemesis::power`], [`nemesis::disk`]): mounted by [`set_up`] after the wipe, checkpointed once the
 /// database is ready, and unmounted by [`unmount`] when the session stops the database.
 #[derive(Debug, Clone)]
 pub struct Lazyfs {

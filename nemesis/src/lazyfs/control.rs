@@ -33,7 +33,7 @@ impl Control {
         let mut stream = UnixStream::connect(&self.socket).map_err(io)?;
         stream.set_read_timeout(Some(ANSWER_TIMEOUT)).map_err(io)?;
         stream
-            .write_all(format!("{}\n", command.name()).as_bytes())
+            .write_all(format!("{}\n", command.line()).as_bytes())
             .map_err(io)?;
         let mut line = String::new();
         BufReader::new(stream).read_line(&mut line).map_err(io)?;

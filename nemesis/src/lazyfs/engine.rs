@@ -2,6 +2,7 @@
 //! model ([`Engine`]); `fs` only turns FUSE requests into these calls and their results into
 //! replies. Lock order: `meta`, then a node's data.
 
+use super::disk::{DiskFault, DiskKind, DiskState, Io};
 use super::model::Journal;
 use super::node::{key_of, FileStore, Key, Node};
 use super::sys;
@@ -67,6 +68,8 @@ pub struct Engine {
     pub(super) rng: Mutex<FaultRng>,
     /// Tells the kernel to forget what it cached (set once mounted).
     pub(super) notifier: OnceLock<fuser::Notifier>,
+    /// The disk faults set now (a leaf lock: taken last, held briefly).
+    pub(super) disk: Mutex<DiskState>,
 }
 
 impl Engine {
@@ -103,6 +106,7 @@ impl Engine {
             meta: Mutex::new(meta),
             rng: Mutex::new(crate::seeded(seed)),
             notifier: OnceLock::new(),
+            disk: Mutex::new(DiskState::default()),
         })
     }
 
@@ -113,6 +117,50 @@ impl Engine {
     /// The node of `ino`.
     pub fn node(&self, ino: u64) -> io::Result<Arc<Node>> {
         self.meta().node(ino)
+    }
+
+    /// The disk faults, locked.
+    pub(super) fn disk(&self) -> MutexGuard<'_, DiskState> {
+        self.disk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets a disk fault (see [`super::disk`]).
+    pub fn set_disk(&self, fault: DiskFault) {
+        self.disk().set(fault);
+    }
+
+    /// Clears a disk fault, or all of them.
+    pub fn clear_disk(&self, kind: Option<DiskKind>) {
+        self.disk().clear(kind);
+    }
+
+    /// Waits as long as disk-slow says an operation `io` does (no lock held).
+    fn wait_if_slow(&self, io: Io) {
+        let delay = self.disk().delay(io);
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// EIO when disk-error fails this operation `io` on `node`.
+    fn inject_error(&self, node: &Node, io: Io) -> io::Result<()> {
+        let path = if self.disk().needs_path(io, node.key) {
+            self.path_in_mount(node)
+        } else {
+            None
+        };
+        if self.disk().fails(io, node.key, path.as_deref()) {
+            return Err(errno(libc::EIO));
+        }
+        Ok(())
+    }
+
+    /// The path of `node` in the mount, without a leading `/` (from its backing file's
+    /// path under the backing directory), if it can be found.
+    fn path_in_mount(&self, node: &Node) -> Option<String> {
+        let root = std::fs::read_link(sys::proc_path(self.root.fd.as_fd())).ok()?;
+        let path = std::fs::read_link(sys::proc_path(node.fd.as_fd())).ok()?;
+        Some(path.strip_prefix(&root).ok()?.display().to_string())
     }
 
     /// Whether `name` in `dir` is the grave, which the mount does not show.
@@ -204,6 +252,7 @@ impl Engine {
         is_dir: bool,
         make: impl FnOnce(&Node) -> io::Result<()>,
     ) -> io::Result<FileAttr> {
+        self.disk().allocate().map_err(errno)?;
         let mut meta = self.meta();
         let dir = meta.node(parent)?;
         if Self::hidden(&dir, name) {
@@ -279,6 +328,12 @@ impl Engine {
         flags: i32,
         owner: (u32, u32),
     ) -> io::Result<FileAttr> {
+        // On a full disk an existing file still opens; only a new one needs space.
+        if flags & libc::O_EXCL == 0 && self.disk().is_full() {
+            if let Ok(attr) = self.lookup(parent, name) {
+                return Ok(attr);
+            }
+        }
         let made = self.make(parent, name, owner, false, |d| {
             sys::openat(
                 d.fd.as_fd(),
@@ -405,6 +460,7 @@ impl Engine {
     /// `read`: what the file reads as now, cached data over the backing file.
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> io::Result<Vec<u8>> {
         let node = self.node(ino)?;
+        self.inject_error(&node, Io::Read)?;
         let mut data = node.data();
         if data.pending.is_some() {
             let (file, p) = data.pending(&node.fd)?;
@@ -425,27 +481,37 @@ impl Engine {
     }
 
     /// `write`: into the cache; durable at once when `sync` (an `O_SYNC`/`O_DSYNC` file).
+    /// On a full disk only what fits in the file's current size is written.
     pub fn write(&self, ino: u64, offset: u64, bytes: &[u8], sync: bool) -> io::Result<u32> {
         let node = self.node(ino)?;
+        self.wait_if_slow(Io::Write);
+        self.inject_error(&node, Io::Write)?;
         self.mark_dirty(&node);
         let mut data = node.data();
         let (file, p) = data.pending(&node.fd)?;
-        p.write(offset, bytes, &FileStore(file))?;
+        let n = self
+            .disk()
+            .writable(offset, bytes.len(), p.size())
+            .map_err(errno)?;
+        p.write(offset, &bytes[..n], &FileStore(file))?;
         data.mtime = Some(SystemTime::now());
         if sync {
             data.sync(&node.fd)?;
         }
-        Ok(bytes.len() as u32)
+        Ok(n as u32)
     }
 
     /// `fsync`/`fdatasync` of a file: its data and size become durable.
+    /// A failed one (disk-error) makes nothing durable.
     pub fn fsync(&self, ino: u64) -> io::Result<()> {
         let node = self.node(ino)?;
+        self.wait_if_slow(Io::Fsync);
         match node.kind {
             FileType::RegularFile => {}
             FileType::Directory => return sys::fsync_path(node.fd.as_fd()),
             _ => return Ok(()),
         }
+        self.inject_error(&node, Io::Fsync)?;
         node.data().sync(&node.fd)?;
         let mut meta = self.meta();
         if !node.data().is_dirty() {
@@ -458,6 +524,7 @@ impl Engine {
     /// `fsyncdir`: every namespace change up to the last one in this directory becomes
     /// durable (see [`Journal`]).
     pub fn fsyncdir(&self, ino: u64) -> io::Result<()> {
+        self.wait_if_slow(Io::Fsync);
         let mut meta = self.meta();
         let dir = meta.node(ino)?;
         let done = meta.journal.commit_dir(&dir.key);
@@ -483,9 +550,14 @@ impl Engine {
                 && mode & libc::FALLOC_FL_KEEP_SIZE == 0
                 && end > p.size();
             if grows {
+                self.disk().reserve(end, p.size()).map_err(errno)?;
                 p.truncate(end);
             }
             return p.zero_range(offset, len, &FileStore(file));
+        }
+        if mode == 0 || mode == libc::FALLOC_FL_KEEP_SIZE {
+            let end = offset.saturating_add(len);
+            self.disk().reserve(end, p.size()).map_err(errno)?;
         }
         match mode {
             0 => {
@@ -554,9 +626,14 @@ impl Engine {
         self.meta().listings.remove(&fh);
     }
 
-    /// `statfs` of the backing filesystem.
+    /// `statfs` of the backing filesystem (no free block while the disk is full).
     pub fn statfs(&self) -> io::Result<libc::statvfs> {
-        sys::fstatvfs(self.root.fd.as_fd())
+        let mut st = sys::fstatvfs(self.root.fd.as_fd())?;
+        if self.disk().is_full() {
+            st.f_bfree = 0;
+            st.f_bavail = 0;
+        }
+        Ok(st)
     }
 }
 

@@ -2,6 +2,7 @@
 //! keep a random part of it (`torn`), make everything durable (`checkpoint`), and count what
 //! is pending (`status`).
 
+use super::disk::DiskKind;
 use super::engine::{Engine, Meta};
 use super::node::FileStore;
 use super::undo::Undo;
@@ -82,6 +83,19 @@ impl Engine {
                 done.errors.push(format!("syncfs: {e}"));
             }
         })
+    }
+
+    /// `status` with the disk faults set now and what they did.
+    pub fn with_disk(&self, mut status: Status) -> Status {
+        let disk = self.disk();
+        let active = disk.active();
+        status.disk_full = active.contains(&DiskKind::DiskFull);
+        status.disk_error = active.contains(&DiskKind::DiskError);
+        status.disk_slow = active.contains(&DiskKind::DiskSlow);
+        status.enospc = disk.injected.enospc;
+        status.eio = disk.injected.eio;
+        status.delayed = disk.injected.delayed;
+        status
     }
 
     /// What is pending.

@@ -53,6 +53,7 @@
 //! next start deletes a grave left behind).
 
 mod control;
+pub mod disk;
 mod engine;
 mod faults;
 mod fs;
@@ -63,9 +64,12 @@ mod sys;
 mod undo;
 
 #[cfg(test)]
+mod disk_tests;
+#[cfg(test)]
 mod sim;
 
 pub use control::Control;
+pub use disk::{DiskFault, DiskKind, ErrorFault, FileSet, SlowFault};
 pub use engine::GRAVE;
 pub use mount::{run as mount, MountOptions};
 
@@ -75,8 +79,10 @@ use clusters::RemoteCommand;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A command on the control socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A command on the control socket: a line holding its name, and for `disk-error` and
+/// `disk-slow` their settings as JSON after a space (`disk-slow {"delay_ms":200,...}`); `clear`
+/// may name the one disk fault it clears (`clear disk-full`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Drop everything not durable, as a power loss.
     LoseUnfsynced,
@@ -88,40 +94,89 @@ pub enum Command {
     Status,
     /// Make everything durable and unmount (the mount process then exits).
     Unmount,
+    /// Set a disk fault (replacing an earlier one of its kind).
+    Disk(DiskFault),
+    /// Clear one disk fault, or all of them.
+    Clear(Option<DiskKind>),
 }
 
-impl Command {
-    /// Every command.
-    pub const ALL: [Command; 5] = [
-        Command::LoseUnfsynced,
-        Command::Torn,
-        Command::Checkpoint,
-        Command::Status,
-        Command::Unmount,
-    ];
+/// The names of the commands without settings.
+const SIMPLE: [(&str, Command); 5] = [
+    ("lose-unfsynced", Command::LoseUnfsynced),
+    ("torn", Command::Torn),
+    ("checkpoint", Command::Checkpoint),
+    ("status", Command::Status),
+    ("unmount", Command::Unmount),
+];
 
+impl Command {
     /// Its name on the socket and the command line.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Command::LoseUnfsynced => "lose-unfsynced",
             Command::Torn => "torn",
             Command::Checkpoint => "checkpoint",
             Command::Status => "status",
             Command::Unmount => "unmount",
+            Command::Disk(d) => d.kind().name(),
+            Command::Clear(_) => "clear",
+        }
+    }
+
+    /// Its line on the socket (without the newline): the name, then its settings.
+    pub fn line(&self) -> String {
+        match self {
+            Command::Disk(DiskFault::Error(e)) => {
+                format!("{} {}", self.name(), serde_json::json!(e))
+            }
+            Command::Disk(DiskFault::Slow(s)) => {
+                format!("{} {}", self.name(), serde_json::json!(s))
+            }
+            Command::Clear(Some(k)) => format!("clear {}", k.name()),
+            _ => self.name().to_string(),
         }
     }
 }
 
 impl std::str::FromStr for Command {
     type Err = String;
+    /// Parses a command's line (see [`Command::line`]).
     fn from_str(s: &str) -> Result<Command, String> {
-        Command::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
-                format!("unknown lazyfs command {s:?} (one of {})", names.join(", "))
-            })
+        let s = s.trim();
+        let (name, args) = match s.split_once(' ') {
+            Some((n, a)) => (n, a.trim()),
+            None => (s, ""),
+        };
+        let json = |what: &str| format!("{name} takes its settings as JSON ({what})");
+        let cmd = match (name, DiskKind::from_name(name)) {
+            ("clear", _) if args.is_empty() => Command::Clear(None),
+            ("clear", _) => Command::Clear(Some(DiskKind::from_name(args).ok_or_else(|| {
+                format!("clear takes disk-full, disk-error or disk-slow, not {args:?}")
+            })?)),
+            (_, Some(DiskKind::DiskFull)) if args.is_empty() => Command::Disk(DiskFault::Full),
+            (_, Some(DiskKind::DiskError)) => Command::Disk(DiskFault::Error(
+                serde_json::from_str(args).map_err(|e| json(&e.to_string()))?,
+            )),
+            (_, Some(DiskKind::DiskSlow)) => Command::Disk(DiskFault::Slow(
+                serde_json::from_str(args).map_err(|e| json(&e.to_string()))?,
+            )),
+            _ => match SIMPLE.iter().find(|(n, _)| *n == name && args.is_empty()) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let mut names: Vec<&str> = SIMPLE.iter().map(|(n, _)| *n).collect();
+                    names.extend(DiskKind::ALL.iter().map(|k| k.name()));
+                    names.push("clear");
+                    return Err(format!(
+                        "unknown lazyfs command {s:?} (one of {})",
+                        names.join(", ")
+                    ));
+                }
+            },
+        };
+        if let Command::Disk(d) = &cmd {
+            d.check()?;
+        }
+        Ok(cmd)
     }
 }
 
@@ -134,6 +189,24 @@ pub struct Status {
     pub pending_bytes: u64,
     /// Namespace changes not durable.
     pub pending_ops: u64,
+    /// Whether disk-full is set.
+    #[serde(default)]
+    pub disk_full: bool,
+    /// Whether disk-error is set.
+    #[serde(default)]
+    pub disk_error: bool,
+    /// Whether disk-slow is set.
+    #[serde(default)]
+    pub disk_slow: bool,
+    /// Operations refused with ENOSPC since the mount.
+    #[serde(default)]
+    pub enospc: u64,
+    /// Operations failed with EIO since the mount.
+    #[serde(default)]
+    pub eio: u64,
+    /// Operations delayed since the mount.
+    #[serde(default)]
+    pub delayed: u64,
 }
 
 /// The answer to a command.
@@ -174,11 +247,11 @@ pub enum LazyFsError {
 
 /// The node helper's command that sends `command` to the filesystem listening on `control`
 /// and prints its [`Status`] as JSON (run as root, like the mount).
-pub fn ctl_command(control: &Path, command: Command) -> RemoteCommand {
+pub fn ctl_command(control: &Path, command: &Command) -> RemoteCommand {
     RemoteCommand::new(HELPER_PATH)
         .args(["node", "lazyfs", "ctl", "--control"])
         .arg(control.display().to_string())
-        .arg(command.name())
+        .arg(command.line())
         .sudo()
 }
 
@@ -221,16 +294,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands_parse_from_their_names() {
-        for c in Command::ALL {
-            assert_eq!(c.name().parse::<Command>(), Ok(c));
+    fn commands_parse_from_their_lines() {
+        let all = [
+            Command::LoseUnfsynced,
+            Command::Torn,
+            Command::Checkpoint,
+            Command::Status,
+            Command::Unmount,
+            Command::Disk(DiskFault::Full),
+            Command::Disk(DiskFault::Error(ErrorFault {
+                probability: 0.25,
+                reads: true,
+                writes: false,
+                files: FileSet::Pattern("pg_wal/* x".into()),
+                seed: 9,
+            })),
+            Command::Disk(DiskFault::Slow(SlowFault {
+                delay_ms: 200,
+                fsync: true,
+                writes: true,
+            })),
+            Command::Clear(None),
+            Command::Clear(Some(DiskKind::DiskSlow)),
+        ];
+        for c in all {
+            assert_eq!(c.line().parse::<Command>(), Ok(c.clone()), "{}", c.line());
         }
-        assert!("drop".parse::<Command>().is_err());
+        for bad in [
+            "drop",
+            "torn now",
+            "disk-full {}",
+            "clear disk",
+            "disk-slow",
+            "disk-error {\"probability\":2,\"reads\":true,\"writes\":true,\"files\":\"all\",\"seed\":1}",
+        ] {
+            assert!(bad.parse::<Command>().is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn remote_commands_quote_their_paths() {
-        let cmd = ctl_command(Path::new("/run/x y.sock"), Command::Torn).render();
+        let slow = Command::Disk(DiskFault::Slow(SlowFault {
+            delay_ms: 5,
+            fsync: true,
+            writes: false,
+        }));
+        let cmd = ctl_command(Path::new("/run/c.sock"), &slow).render();
+        assert!(
+            cmd.ends_with(r#"'disk-slow {"delay_ms":5,"fsync":true,"writes":false}'"#),
+            "{cmd}"
+        );
+        let cmd = ctl_command(Path::new("/run/x y.sock"), &Command::Torn).render();
         assert!(cmd.ends_with("--control '/run/x y.sock' torn"), "{cmd}");
         let opts = MountOptions {
             backing: "/var/lib/db.lazy".into(),

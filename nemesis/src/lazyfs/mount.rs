@@ -80,12 +80,33 @@ fn command(
     unmounter: &Mutex<SessionUnmounter>,
     cmd: Command,
 ) -> (Result<Status, String>, bool) {
+    let (result, stop) = run_command(engine, unmounter, cmd);
+    (result.map(|s| engine.with_disk(s)), stop)
+}
+
+/// [`command`], without the disk faults' part of the status.
+fn run_command(
+    engine: &Engine,
+    unmounter: &Mutex<SessionUnmounter>,
+    cmd: Command,
+) -> (Result<Status, String>, bool) {
     match cmd {
+        Command::Disk(fault) => {
+            tracing::info!("lazyfs: {fault:?} set");
+            engine.set_disk(fault);
+            (Ok(engine.status()), false)
+        }
+        Command::Clear(kind) => {
+            engine.clear_disk(kind);
+            (Ok(engine.status()), false)
+        }
         Command::LoseUnfsynced => (engine.lose_unfsynced(), false),
         Command::Torn => (engine.torn(), false),
         Command::Checkpoint => (engine.checkpoint(), false),
         Command::Status => (Ok(engine.status()), false),
         Command::Unmount => {
+            // Heal's unmount: the faults end with the mount, and nothing delays the flush.
+            engine.clear_disk(None);
             let status = match engine.checkpoint() {
                 Ok(s) => s,
                 Err(e) => return (Err(e), false),
