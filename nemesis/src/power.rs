@@ -223,26 +223,42 @@ impl Apply for PowerFault {
                 n,
                 "power off",
                 &format!(
-                    "{}\n{}\n{}\n",
+                    "{}\n{}\n",
                     kill_and_wait_script(&pids),
                     ctl(&self.data_dir, Command::Status),
-                    ctl(&self.data_dir, self.mode.command())
                 ),
             )?;
-            let before = out.stdout_text();
-            if let Some(s) = before
+            // The drop on its own, timed from here (a round trip to the node included), so
+            // that the log says how long losing what was never synced took.
+            let started = std::time::Instant::now();
+            root_script(
+                cluster,
+                n,
+                "power off (drop what was never synced)",
+                &format!("{}\n", ctl(&self.data_dir, self.mode.command())),
+            )?;
+            let took = started.elapsed();
+            let status = out
+                .stdout_text()
                 .lines()
                 .next()
-                .and_then(|l| serde_json::from_str::<lazyfs::Status>(l).ok())
-            {
-                tracing::info!(
+                .and_then(|l| serde_json::from_str::<lazyfs::Status>(l).ok());
+            match status {
+                Some(s) => tracing::info!(
                     node = n,
-                    "power off: {} dropped ({} files, {} bytes and {} namespace changes were not durable)",
+                    "power off: {} dropped in {:.1} ms ({} files, {} bytes and {} namespace changes were not durable)",
                     self.mode.name(),
+                    took.as_secs_f64() * 1000.0,
                     s.pending_files,
                     s.pending_bytes,
                     s.pending_ops
-                );
+                ),
+                None => tracing::info!(
+                    node = n,
+                    "power off: {} dropped in {:.1} ms",
+                    self.mode.name(),
+                    took.as_secs_f64() * 1000.0
+                ),
             }
             Ok(())
         }))
