@@ -20,6 +20,7 @@ mod dyn_order;
 pub mod generate;
 mod graph;
 pub mod list_append;
+mod list_reads;
 mod memory;
 pub mod oracle;
 pub mod parse;
@@ -72,9 +73,9 @@ impl TxnModel {
 /// A consistency model a transactional history is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Consistency {
-    /// Adya's PL-2: no G0, G1a, G1b, G1c.
+    /// Adya's PL-2: no G0, G1a, G1b, G1c (non-repeatable, "fuzzy", reads allowed).
     ReadCommitted,
-    /// Adya's PL-2.99: also no G-single, G-nonadjacent, G2-item, lost-update.
+    /// Adya's PL-2.99: also no G-single, G-nonadjacent, G2-item, lost-update, fuzzy-read.
     RepeatableRead,
     /// Adya's PL-SI (generalized SI): no G1, G-single, G-nonadjacent, lost-update.
     SnapshotIsolation,
@@ -129,7 +130,9 @@ impl Consistency {
         match anomaly {
             "G0" | "G1a" | "G1b" | "G1c" | "internal" | "duplicate" | "incompatible-order"
             | "dirty-update" | "garbage-read" => true,
-            "G-single" | "G-nonadjacent" | "lost-update" => self != ReadCommitted,
+            // A non-repeatable read: each statement of a read-committed transaction may take
+            // a new snapshot (Adya's PL-2 allows it; PL-2.99 and up forbid it).
+            "G-single" | "G-nonadjacent" | "lost-update" | "fuzzy-read" => self != ReadCommitted,
             "G2-item" | "G2" => matches!(self, RepeatableRead | Serializable | StrictSerializable),
             // Found by exhaustive search with no single provable cycle: named per model.
             _ => false,
