@@ -53,7 +53,11 @@ fn read_committed_only(h: &TxnHistory) {
             Verdict::Invalid
         };
         assert_eq!(r.valid, want, "{c}: {}", r.human("h"));
-        assert!(r.anomalies.contains_key("fuzzy-read"), "{c}: {}", r.human("h"));
+        assert!(
+            r.anomalies.contains_key("fuzzy-read"),
+            "{c}: {}",
+            r.human("h")
+        );
         assert!(!r.anomalies.contains_key("internal"), "{c}");
         assert!(!r.anomalies.contains_key("no-valid-order"), "{c}");
     }
@@ -131,10 +135,18 @@ fn same_value_again_is_nothing_and_an_older_one_is_fuzzy() {
 #[test]
 fn appends_onto_a_newer_state_than_read_are_a_fuzzy_read() {
     let h = la(&[
-        (0, "invoke", r#"[["r","x",null],["append","x",2],["r","x",null]]"#),
+        (
+            0,
+            "invoke",
+            r#"[["r","x",null],["append","x",2],["r","x",null]]"#,
+        ),
         (1, "invoke", r#"[["append","x",1]]"#),
         (1, "ok", r#"[["append","x",1]]"#),
-        (0, "ok", r#"[["r","x",[]],["append","x",2],["r","x",[1,2]]]"#),
+        (
+            0,
+            "ok",
+            r#"[["r","x",[]],["append","x",2],["r","x",[1,2]]]"#,
+        ),
         (2, "invoke", r#"[["r","x",null]]"#),
         (2, "ok", r#"[["r","x",[1,2]]]"#),
     ]);
@@ -177,7 +189,11 @@ fn a_fuzzy_read_of_an_aborted_write_is_g1a() {
 #[test]
 fn a_g1c_cycle_through_a_second_read_is_found() {
     let h = la(&[
-        (0, "invoke", r#"[["append","y",1],["r","x",null],["r","x",null]]"#),
+        (
+            0,
+            "invoke",
+            r#"[["append","y",1],["r","x",null],["r","x",null]]"#,
+        ),
         (1, "invoke", r#"[["append","x",2],["r","y",null]]"#),
         (0, "ok", r#"[["append","y",1],["r","x",[]],["r","x",[2]]]"#),
         (1, "ok", r#"[["append","x",2],["r","y",[1]]]"#),
@@ -196,7 +212,11 @@ fn a_g1c_cycle_through_a_second_read_is_found() {
         "{whys:?}"
     );
     let h = rw(&[
-        (0, "invoke", r#"[["w","y",1],["r","x",null],["r","x",null]]"#),
+        (
+            0,
+            "invoke",
+            r#"[["w","y",1],["r","x",null],["r","x",null]]"#,
+        ),
         (1, "invoke", r#"[["w","x",2],["r","y",null]]"#),
         (0, "ok", r#"[["w","y",1],["r","x",null],["r","x",2]]"#),
         (1, "ok", r#"[["w","x",2],["r","y",1]]"#),
@@ -263,7 +283,11 @@ fn contradicting_its_own_writes_is_still_internal() {
     let h = rw(&[
         (1, "invoke", r#"[["w","x",1]]"#),
         (1, "ok", r#"[["w","x",1]]"#),
-        (0, "invoke", r#"[["r","x",null],["w","x",3],["r","x",null]]"#),
+        (
+            0,
+            "invoke",
+            r#"[["r","x",null],["w","x",3],["r","x",null]]"#,
+        ),
         (0, "ok", r#"[["r","x",1],["w","x",3],["r","x",1]]"#),
     ]);
     for c in Consistency::ALL {

@@ -38,12 +38,12 @@ use super::graph::{
     bfs_path, graph_bytes, product_succ, scc, scc_order, shortest_cycle, working_bytes, Edge,
     Graph, RT, RW, WR, WW,
 };
+use super::list_reads::{external_reads, ExtRead, Longest};
 use super::memory::{Bounded, Ledger, OutOfMemory};
 use super::report::{
     cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
     TxnReport,
 };
-use super::list_reads::{external_reads, ExtRead, Longest};
 use super::si_order::{dyn_order_bytes, witness, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
@@ -1107,9 +1107,11 @@ fn lost_updates(inf: &Inference, found: &mut Collector) {
     // A transaction's first external read of a key (sorted by transaction, key, micro-op):
     // a later one differs from it, a fuzzy read that every model forbidding lost updates
     // forbids too.
-    let firsts = inf.ext.iter().enumerate().filter(|(i, r)| {
-        *i == 0 || (inf.ext[i - 1].txn, inf.ext[i - 1].key) != (r.txn, r.key)
-    });
+    let firsts = inf
+        .ext
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || (inf.ext[i - 1].txn, inf.ext[i - 1].key) != (r.txn, r.key));
     for (_, r) in firsts {
         if own_appends(h, r.txn as usize, r.key).next().is_some() {
             groups.entry((r.key, r.len)).or_default().push(r.txn);

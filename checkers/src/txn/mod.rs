@@ -6,7 +6,8 @@
 //!   into [`Txn`]s, validating them; errors name file, line and column.
 //! - [`list_append`] infers Adya's direct serialization graph from list-append reads and
 //!   decides every model exactly (see its docs for why the inferred graph suffices, and the
-//!   extra search snapshot isolation needs).
+//!   extra search snapshot isolation needs); `list_reads` replays each transaction's reads
+//!   against its own appends (external reads, `internal`, `fuzzy-read`).
 //! - [`rw_register`] infers what the history proves and searches the remaining orders with a
 //!   budget, answering `unknown` rather than `valid` when the budget runs out.
 //! - [`report`] holds the result: anomalies with per-edge explanations, `not` / `also_not`,
@@ -14,7 +15,7 @@
 //! - [`oracle`] is a brute-force reference (all serial orders; all commit orders with a
 //!   snapshot point per transaction for snapshot isolation) the tests hold the checker to.
 //! - [`generate`] makes seeded synthetic histories (serial, snapshot-isolation, read-committed,
-//!   stale-replica executors).
+//!   optionally with a snapshot per statement, stale-replica executors).
 
 mod dyn_order;
 pub mod generate;

@@ -198,7 +198,10 @@ fn repeated_read(
     let k = h.key_name(key);
     let (kind, explanation) = if own {
         let what = format!("after its own write of {}", show(prev));
-        ("internal", format!("{} read {k} = {} {what}", tname(h, t), show(v)))
+        (
+            "internal",
+            format!("{} read {k} = {} {what}", tname(h, t), show(v)),
+        )
     } else {
         let what = format!(
             "{} read {k} = {}, then {k} = {} with no write of its own between",
@@ -256,7 +259,17 @@ fn external_read(
             )
         });
     } else if h.txns[w].status == Status::Fail {
-        found.add("G1a", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and failed (aborted); {} read {k} = {val}", tname(h, w), tname(h, t))));
+        found.add("G1a", || {
+            anomaly(
+                h,
+                &[w, t],
+                format!(
+                    "{} wrote {k} = {val} and failed (aborted); {} read {k} = {val}",
+                    tname(h, w),
+                    tname(h, t)
+                ),
+            )
+        });
     } else if let Some(fin) = last_write(w, key).filter(|f| *f != val) {
         found.add("G1b", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and later {k} = {fin}; {} read {k} = {val}, an intermediate version", tname(h, w), tname(h, t))));
     }
@@ -732,7 +745,16 @@ pub(crate) fn check_in(
     } else {
         every_verdict(&d, assume, budget, ledger, &mut reasons)?
             .into_iter()
-            .map(|(c, v)| (c, if by_found.contains(&c) { Verdict::Invalid } else { v }))
+            .map(|(c, v)| {
+                (
+                    c,
+                    if by_found.contains(&c) {
+                        Verdict::Invalid
+                    } else {
+                        v
+                    },
+                )
+            })
             .collect()
     };
     let verdict = verdicts
