@@ -41,8 +41,8 @@ use super::graph::{
 use super::list_reads::{external_reads, ExtRead, Longest};
 use super::memory::{Bounded, Ledger, OutOfMemory};
 use super::report::{
-    cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
-    TxnReport,
+    cycle_anomaly, invalid_if, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly,
+    Collector, TxnReport,
 };
 use super::si_order::{dyn_order_bytes, witness, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
@@ -1127,6 +1127,41 @@ fn lost_updates(inf: &Inference, found: &mut Collector) {
     }
 }
 
+/// The snapshot-isolation verdict, whether its cycles were reported (from the graph with
+/// the orders chosen) and, when unknown, why. A lost update (two committed transactions
+/// appending to the version both read) or anything else found outside cycles that snapshot
+/// isolation forbids is invalid whatever the order of unobserved appends.
+fn si_verdict(
+    inf: &Inference,
+    consistency: Consistency,
+    budget: &Budget,
+    ledger: &mut Ledger,
+    found: &mut Collector,
+    seen: &mut HashSet<Vec<(u32, u32, u8)>>,
+) -> Result<(Verdict, bool, Option<String>), OutOfMemory> {
+    if found.violates(Consistency::SnapshotIsolation) {
+        return Ok((Verdict::Invalid, false, None));
+    }
+    // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
+    let si_budget = if consistency == Consistency::SnapshotIsolation {
+        *budget
+    } else {
+        Budget {
+            time: budget.time.map(|t| t / 10),
+            steps: budget.steps / 10,
+            ..*budget
+        }
+    };
+    Ok(match si_decide(inf, &si_budget, ledger)? {
+        SiOutcome::Valid => (Verdict::Valid, false, None),
+        SiOutcome::Invalid(sg) => {
+            report_si_cycles(inf, &sg, found, seen);
+            (Verdict::Invalid, true, None)
+        }
+        SiOutcome::Unknown(why) => (Verdict::Unknown, false, Some(why)),
+    })
+}
+
 /// Checks a list-append history, reserving what the check builds from `ledger`.
 pub(crate) fn check_in(
     h: &TxnHistory,
@@ -1143,15 +1178,9 @@ pub(crate) fn check_in(
     lost_updates(&inf, &mut found);
     let base_bad = found.violates(Consistency::ReadCommitted);
     let g = &inf.graph;
-    let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
+    let verdicts: Vec<(Consistency, Verdict)>;
     let mut unknown_reason = None;
-    let bad = |b: bool| {
-        if b {
-            Verdict::Invalid
-        } else {
-            Verdict::Valid
-        }
-    };
+    let bad = invalid_if;
     let ss_cycle = has_cycle(g, WW | WR | RW | RT);
     let mut seen = HashSet::new();
     if !found.violates(Consistency::StrictSerializable) && !ss_cycle {
@@ -1163,48 +1192,18 @@ pub(crate) fn check_in(
         let rc = has_cycle(g, WW | WR);
         let ser = has_cycle(g, WW | WR | RW);
         // Whether SI's cycles were reported from the graph with chosen orders.
-        let mut si_reported = false;
-        // A lost update (two committed transactions appending to the version both read) is
-        // no snapshot isolation whatever the order of unobserved appends.
-        let si = if base_bad || found.violates(Consistency::SnapshotIsolation) {
-            Verdict::Invalid
-        } else {
-            // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
-            let si_budget = if consistency == Consistency::SnapshotIsolation {
-                *budget
-            } else {
-                Budget {
-                    time: budget.time.map(|t| t / 10),
-                    steps: budget.steps / 10,
-                    ..*budget
-                }
-            };
-            match si_decide(&inf, &si_budget, ledger)? {
-                SiOutcome::Valid => Verdict::Valid,
-                SiOutcome::Invalid(sg) => {
-                    report_si_cycles(&inf, &sg, &mut found, &mut seen);
-                    si_reported = true;
-                    Verdict::Invalid
-                }
-                SiOutcome::Unknown(why) => {
-                    unknown_reason = Some(why);
-                    Verdict::Unknown
-                }
-            }
-        };
-        verdicts.push((Consistency::ReadCommitted, bad(base_bad || rc)));
+        let (si, si_reported);
+        (si, si_reported, unknown_reason) =
+            si_verdict(&inf, consistency, budget, ledger, &mut found, &mut seen)?;
         // A fuzzy read is allowed at read committed only.
-        let forbidden = |c: Consistency| found.violates(c);
-        verdicts.push((
-            Consistency::RepeatableRead,
-            bad(forbidden(Consistency::RepeatableRead) || ser),
-        ));
-        verdicts.push((Consistency::SnapshotIsolation, si));
-        verdicts.push((
-            Consistency::Serializable,
-            bad(forbidden(Consistency::Serializable) || ser),
-        ));
-        verdicts.push((Consistency::StrictSerializable, Verdict::Invalid));
+        let (rr, sr) = (Consistency::RepeatableRead, Consistency::Serializable);
+        verdicts = vec![
+            (Consistency::ReadCommitted, bad(base_bad || rc)),
+            (rr, bad(found.violates(rr) || ser)),
+            (Consistency::SnapshotIsolation, si),
+            (sr, bad(found.violates(sr) || ser)),
+            (Consistency::StrictSerializable, Verdict::Invalid),
+        ];
         report_cycles(&inf, g, WW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
         if !si_reported {

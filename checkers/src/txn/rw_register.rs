@@ -23,7 +23,7 @@
 use super::graph::{scc, working_bytes, Edge, Graph, RT, RW, WR, WW};
 use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
 use super::memory::{vec_bytes, Bounded, Ledger, OutOfMemory};
-use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
+use super::report::{invalid_if, not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
 use super::rw_order::{self, Decided};
 use super::{Assumptions, Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
@@ -732,31 +732,7 @@ pub(crate) fn check_in(
         .into_iter()
         .filter(|c| found.violates(*c))
         .collect();
-    let verdicts: Vec<(Consistency, Verdict)> = if rc_bad {
-        Consistency::ALL
-            .iter()
-            .map(|c| (*c, Verdict::Invalid))
-            .collect()
-    } else if by_found.len() == Consistency::ALL.len() - 1 {
-        Consistency::ALL
-            .iter()
-            .map(|c| (*c, bad(by_found.contains(c))))
-            .collect()
-    } else {
-        every_verdict(&d, assume, budget, ledger, &mut reasons)?
-            .into_iter()
-            .map(|(c, v)| {
-                (
-                    c,
-                    if by_found.contains(&c) {
-                        Verdict::Invalid
-                    } else {
-                        v
-                    },
-                )
-            })
-            .collect()
-    };
+    let verdicts = all_verdicts(&d, rc_bad, &by_found, assume, budget, ledger, &mut reasons)?;
     let verdict = verdicts
         .iter()
         .find(|(c, _)| *c == consistency)
@@ -798,13 +774,40 @@ pub(crate) fn check_in(
     Ok(report)
 }
 
-/// `Invalid` when `b`, else `Valid`.
-fn bad(b: bool) -> Verdict {
-    if b {
-        Verdict::Invalid
-    } else {
-        Verdict::Valid
+/// Every model's verdict: invalid throughout when the history is not read committed (`rc_bad`);
+/// a model that an anomaly found outside cycles forbids (`by_found`) invalid, and the version
+/// orders searched only for the models left.
+fn all_verdicts(
+    d: &Decider,
+    rc_bad: bool,
+    by_found: &[Consistency],
+    assume: Assumptions,
+    budget: &Budget,
+    ledger: &mut Ledger,
+    reasons: &mut Vec<(Consistency, String)>,
+) -> Result<Vec<(Consistency, Verdict)>, OutOfMemory> {
+    if rc_bad {
+        return Ok(Consistency::ALL.map(|c| (c, Verdict::Invalid)).to_vec());
     }
+    if by_found.len() == Consistency::ALL.len() - 1 {
+        return Ok(Consistency::ALL
+            .map(|c| (c, invalid_if(by_found.contains(&c))))
+            .to_vec());
+    }
+    let searched = every_verdict(d, assume, budget, ledger, reasons)?;
+    Ok(searched
+        .into_iter()
+        .map(|(c, v)| {
+            (
+                c,
+                if by_found.contains(&c) {
+                    Verdict::Invalid
+                } else {
+                    v
+                },
+            )
+        })
+        .collect())
 }
 
 /// Runs the version-order decision of an inferred history for one model at a time, keeping
