@@ -10,7 +10,11 @@
 //! - [`Executor::SnapshotIsolation`]: reads from the snapshot taken at invoke, commits with
 //!   first-committer-wins (a conflicting transaction fails): write skew happens.
 //! - [`Executor::ReadCommitted`]: reads the latest committed state at invoke, commits without
-//!   any conflict check: lost updates happen.
+//!   any conflict check: lost updates happen. With `statement_snapshots` above 0, each
+//!   statement may take a newer snapshot (as PostgreSQL's read committed does), so a repeated
+//!   read may see a newer committed value (a fuzzy read); a transaction's writes to a key go
+//!   onto the snapshot of its first write there, and its reads of the key see that plus its
+//!   own writes.
 //! - [`Executor::StaleReplica`]: reads from a replica lagging a few commits behind, writes go
 //!   to the primary when the transaction completes: stale reads happen.
 //!
@@ -68,6 +72,10 @@ pub struct TxnGenOptions {
     pub executor: Executor,
     /// Commits a stale replica lags behind.
     pub lag: u64,
+    /// Read committed: the chance that a statement takes a newer snapshot than the one
+    /// before (0, the default, keeps one snapshot per transaction; drawn from a stream of
+    /// its own, so nothing else about the history changes).
+    pub statement_snapshots: f64,
     /// The seed.
     pub seed: u64,
 }
@@ -84,6 +92,7 @@ impl Default for TxnGenOptions {
             crash_rate: 0.01,
             executor: Executor::Serial,
             lag: 5,
+            statement_snapshots: 0.0,
             seed: 0,
         }
     }
@@ -145,6 +154,8 @@ pub fn generate(o: &TxnGenOptions, mut sink: impl FnMut(Event)) {
 struct Generator<'o> {
     o: &'o TxnGenOptions,
     rng: Rng,
+    /// Where read committed's statements take their snapshots.
+    statement_rng: Rng,
     /// List-append (else rw-register).
     list: bool,
     /// versions[key] = (commit sequence, value), in commit order.
@@ -167,6 +178,7 @@ impl<'o> Generator<'o> {
         Generator {
             o,
             rng: Rng(o.seed ^ 0x5EED),
+            statement_rng: Rng(o.seed ^ 0x57A7_E3E7),
             list: o.model == TxnModel::ListAppend,
             versions: (0..keys).map(|_| Vec::new()).collect(),
             writes_issued: vec![0; keys as usize],
@@ -258,6 +270,20 @@ impl<'o> Generator<'o> {
             .collect()
     }
 
+    /// The snapshot a statement after one at `point` reads: read committed's may be newer,
+    /// up to the latest commit (`statement_snapshots`); every other executor's is `point`.
+    fn statement_point(&mut self, point: u64) -> u64 {
+        let o = self.o;
+        if o.executor != Executor::ReadCommitted
+            || o.statement_snapshots <= 0.0
+            || point >= self.seq
+            || !self.statement_rng.chance(o.statement_snapshots)
+        {
+            return point;
+        }
+        point + 1 + self.statement_rng.below(self.seq - point)
+    }
+
     /// Executes `t`, `slot`'s transaction: reads, then whether it commits, then its writes;
     /// returns its completion.
     fn complete(&mut self, slot: usize, mut t: InFlight) -> Event {
@@ -267,17 +293,21 @@ impl<'o> Generator<'o> {
             Executor::Serial => self.seq,
             _ => t.snapshot,
         };
-        let mut own: Vec<(u64, Vec<i64>)> = Vec::new();
+        // Per key written: the snapshot its first write went onto, and its writes.
+        let mut own: Vec<(u64, u64, Vec<i64>)> = Vec::new();
+        let mut point = read_point;
         for m in &t.mops {
+            point = self.statement_point(point);
             match *m {
                 M::W(k, v) => match own.iter_mut().find(|o| o.0 == k) {
-                    Some(o) => o.1.push(v),
-                    None => own.push((k, vec![v])),
+                    Some(o) => o.2.push(v),
+                    None => own.push((k, point, vec![v])),
                 },
                 M::R(k) => {
-                    let mut seen = self.read_at(k, read_point);
-                    if let Some(o) = own.iter().find(|o| o.0 == k) {
-                        seen.extend_from_slice(&o.1);
+                    let own_k = own.iter().find(|o| o.0 == k);
+                    let mut seen = self.read_at(k, own_k.map_or(point, |o| o.1));
+                    if let Some(o) = own_k {
+                        seen.extend_from_slice(&o.2);
                     }
                     t.reads.push(if self.list {
                         Value::List(seen.into_iter().map(Value::Int).collect())
@@ -288,7 +318,7 @@ impl<'o> Generator<'o> {
             }
         }
         let conflict = o.executor == Executor::SnapshotIsolation
-            && own.iter().any(|(k, _)| {
+            && own.iter().any(|(k, _, _)| {
                 self.versions[*k as usize]
                     .last()
                     .is_some_and(|(s, _)| *s > t.snapshot)
@@ -296,7 +326,7 @@ impl<'o> Generator<'o> {
         let applies = !conflict && (!t.crash || self.rng.chance(0.5));
         if applies {
             self.seq += 1;
-            for (k, vs) in &own {
+            for (k, _, vs) in &own {
                 for v in vs {
                     self.versions[*k as usize].push((self.seq, *v));
                 }
@@ -352,6 +382,15 @@ mod tests {
     use crate::Verdict;
 
     fn run(executor: Executor, model: TxnModel, seed: u64) -> crate::txn::TxnHistory {
+        run_with(executor, model, seed, 0.0)
+    }
+
+    fn run_with(
+        executor: Executor,
+        model: TxnModel,
+        seed: u64,
+        statement_snapshots: f64,
+    ) -> crate::txn::TxnHistory {
         let mut events = Vec::new();
         let txns = if model == TxnModel::ListAppend {
             400
@@ -365,6 +404,7 @@ mod tests {
             keys: 4,
             executor,
             seed,
+            statement_snapshots,
             ..TxnGenOptions::default()
         };
         generate(&o, |e| events.push(e));
@@ -416,6 +456,35 @@ mod tests {
             assert_eq!(
                 check(&h, Consistency::StrictSerializable, &b).valid,
                 Verdict::Invalid
+            );
+        }
+    }
+
+    #[test]
+    fn read_committed_statements_read_fuzzily_and_stay_read_committed() {
+        let b = Budget::default();
+        for model in [TxnModel::ListAppend, TxnModel::RwRegister] {
+            let fuzzy = |h: &crate::txn::TxnHistory, c| {
+                let r = check(h, c, &b);
+                (r.valid, r.anomaly_counts.contains_key("fuzzy-read"))
+            };
+            // One snapshot per transaction: never a fuzzy read.
+            let h = run(Executor::ReadCommitted, model, 5);
+            assert_eq!(
+                fuzzy(&h, Consistency::ReadCommitted),
+                (Verdict::Valid, false)
+            );
+            // A snapshot per statement: fuzzy reads, which read committed allows and
+            // repeatable read does not.
+            let h = run_with(Executor::ReadCommitted, model, 5, 0.3);
+            assert_eq!(
+                fuzzy(&h, Consistency::ReadCommitted),
+                (Verdict::Valid, true),
+                "{model:?}"
+            );
+            assert_eq!(
+                fuzzy(&h, Consistency::RepeatableRead),
+                (Verdict::Invalid, true)
             );
         }
     }

@@ -6,8 +6,11 @@
 //! observed come after every observed element. `info` transactions are committed exactly when
 //! some read observed one of their appends (leaving an unobserved one out is always allowed,
 //! and never adds a constraint); `fail` transactions never happened (a read of their append is
-//! `G1a`). A transaction's *external* read of a key is its first read there, with its own
-//! earlier appends removed from the end (`internal` when that fails). Edges: ww between
+//! `G1a`). A transaction's *external* reads of a key are the committed states its reads show
+//! ([`super::list_reads`]): each read before its first append there (one that differs from
+//! the read before is a `fuzzy-read`, which read committed allows), and the base its appends
+//! went onto, the first read after them without its own appends at the end (`internal` when
+//! anything contradicts them). Edges: ww between
 //! consecutive versions, wr from the appender of the last element read, rw to the appender of
 //! the next element (and to every unobserved appender of the key for a read of the whole
 //! version order), realtime as a transitive reduction, all between committed transactions.
@@ -19,7 +22,10 @@
 //!   unobserved appends follow every reader. The order among unobserved appends of one key is
 //!   free and no read constrains it, so leaving those ww edges out loses nothing.
 //! - read-committed iff ww ∪ wr is acyclic (a commit order in which every read sees a
-//!   committed prefix taken before its transaction commits).
+//!   committed prefix taken before its transaction commits; each external read its own, so
+//!   fuzzy reads are allowed).
+//! - every other model forbids a fuzzy read (its two reads close a cycle through an rw edge
+//!   anyway).
 //! - repeatable-read equals serializable here: with item reads only, PL-2.99 and PL-3 coincide.
 //! - snapshot isolation iff some order of the unobserved appends of each key makes
 //!   (ww ∪ wr) ; rw? acyclic (Cerone & Gotsman). The free orders matter here (two unobserved
@@ -32,25 +38,17 @@ use super::graph::{
     bfs_path, graph_bytes, product_succ, scc, scc_order, shortest_cycle, working_bytes, Edge,
     Graph, RT, RW, WR, WW,
 };
+use super::list_reads::{external_reads, ExtRead, Longest};
 use super::memory::{Bounded, Ledger, OutOfMemory};
 use super::report::{
-    cycle_anomaly, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly, Collector,
-    TxnReport,
+    cycle_anomaly, invalid_if, not_also_not, realtime_why, show_list, tname, txn_ref, Anomaly,
+    Collector, TxnReport,
 };
 use super::si_order::{dyn_order_bytes, witness, FreeKey};
 use super::{Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
 use hashbrown::{HashMap, HashSet};
 use std::time::Instant;
-
-/// An external read: transaction, key, the read micro-op and the length of its external part.
-#[derive(Clone, Copy)]
-struct ExtRead {
-    txn: u32,
-    key: KeyId,
-    mop: u32,
-    len: u32,
-}
 
 /// Everything inferred from a list-append history.
 pub struct Inference<'h> {
@@ -83,14 +81,38 @@ impl<'h> Inference<'h> {
         }
     }
 
-    fn ext_read(&self, t: u32, k: KeyId) -> Option<&'h [i64]> {
-        // Few reads per transaction: a linear scan of its external reads is cheapest.
+    /// Transaction `t`'s external reads of key `k`, in the order it made them (several when
+    /// it read different committed states: fuzzy reads).
+    fn ext_reads(&self, t: u32, k: KeyId) -> impl Iterator<Item = &'h [i64]> + '_ {
+        // Few reads per transaction: a scan of its external reads is cheapest.
         let i = self.ext.partition_point(|e| e.txn < t);
         self.ext[i..]
             .iter()
-            .take_while(|e| e.txn == t)
-            .find(|e| e.key == k)
+            .take_while(move |e| e.txn == t)
+            .filter(move |e| e.key == k)
             .map(|e| &self.read_of(e.txn, e.mop)[..e.len as usize])
+    }
+
+    /// The external read of `k` by `t` a wr edge for the element `last` comes from.
+    fn read_ending(&self, t: u32, k: KeyId, last: i64) -> &'h [i64] {
+        self.ext_reads(t, k)
+            .find(|r| r.last() == Some(&last))
+            .unwrap_or(&[])
+    }
+
+    /// The external read of `k` by `t` an rw edge to the appender of `next` comes from: the
+    /// longest that ends before `next` in the version order (any read, for an unobserved
+    /// `next`).
+    fn read_before(&self, t: u32, k: KeyId, next: i64) -> &'h [i64] {
+        let at = self
+            .version(k)
+            .iter()
+            .position(|v| *v == next)
+            .unwrap_or(usize::MAX);
+        self.ext_reads(t, k)
+            .filter(|r| r.len() <= at)
+            .max_by_key(|r| r.len())
+            .unwrap_or(&[])
     }
 
     /// Why an edge exists, in words a person can check against the history.
@@ -119,10 +141,10 @@ impl<'h> Inference<'h> {
             WR => format!(
                 "{a} appended {} to {k}; {b} read {k} = {}, which ends with it, so {a} wr-precedes {b}",
                 e.value,
-                show_list(self.ext_read(e.to, e.key).unwrap_or(&[]))
+                show_list(self.read_ending(e.to, e.key, e.value))
             ),
             RW => {
-                let read = show_list(self.ext_read(e.from, e.key).unwrap_or(&[]));
+                let read = show_list(self.read_before(e.from, e.key, e.value));
                 if v.contains(&e.value) {
                     format!(
                         "{a} read {k} = {read}; {b} appended {}, the next element of {k} after that ({}), so {a} rw-precedes {b}",
@@ -140,14 +162,16 @@ impl<'h> Inference<'h> {
     }
 }
 
-fn own_appends(h: &TxnHistory, t: usize, k: KeyId) -> impl Iterator<Item = i64> + '_ {
+/// Transaction `t`'s appends to key `k`, in order.
+pub(super) fn own_appends(h: &TxnHistory, t: usize, k: KeyId) -> impl Iterator<Item = i64> + '_ {
     h.txns[t].mops.iter().filter_map(move |m| match m {
         Mop::Append { key, value } if *key == k => Some(*value),
         _ => None,
     })
 }
 
-fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
+/// A non-cycle anomaly of transactions `txns`.
+pub(super) fn anomaly(h: &TxnHistory, txns: &[usize], explanation: String) -> Anomaly {
     Anomaly {
         txns: txns.iter().map(|&t| txn_ref(h, t)).collect(),
         cycle: Vec::new(),
@@ -169,19 +193,6 @@ impl Why for Inference<'_> {
     }
     fn why(&self, e: &Edge) -> String {
         Inference::why(self, e)
-    }
-}
-
-/// A transaction's view of one key while its micro-ops are replayed: the key, its previous
-/// read, and its own appends since.
-type KeyState<'a> = (KeyId, Option<&'a [i64]>, Vec<i64>);
-
-/// A key's name, rendered only when displayed (hot loops name keys only in anomalies).
-struct KeyName<'a>(&'a TxnHistory, KeyId);
-
-impl std::fmt::Display for KeyName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.key_name(self.1))
     }
 }
 
@@ -208,10 +219,6 @@ fn inference_bytes(h: &TxnHistory) -> usize {
     }
     h.txns.len() * 48 + h.keys.len() * 128 + reads * 24 + elems * 4
 }
-
-/// Each key's longest external read: (transaction, micro-op, length read), the key's
-/// version order as far as any read shows it.
-type Longest = Vec<Option<(u32, u32, u32)>>;
 
 /// Unobserved appends of committed transactions, per key: (transaction, its first and last
 /// such element there).
@@ -265,7 +272,7 @@ pub(crate) fn infer_in<'h>(
     );
     realtime_edges(h, &committed, &mut edges);
     let edges = edges.finish()?;
-    ext.sort_unstable_by_key(|e| (e.txn, e.key));
+    ext.sort_unstable_by_key(|e| (e.txn, e.key, e.mop));
     let graph = Graph::new_in(n, edges, ledger)?;
     Ok(Inference {
         h,
@@ -305,161 +312,6 @@ fn report_duplicates(h: &TxnHistory, found: &mut Collector) {
             }
         }
     }
-}
-
-/// The external reads of committed transactions (each a key's first read in its
-/// transaction, without its own appends) and each key's longest one; on the way, reads that
-/// contradict the transaction's own earlier reads and appends (internal) and reads of an
-/// intermediate version (G1b).
-fn external_reads(h: &TxnHistory, found: &mut Collector) -> (Vec<ExtRead>, Longest) {
-    let mut ext: Vec<ExtRead> = Vec::with_capacity(h.txns.len());
-    let mut longest: Longest = vec![None; h.keys.len()];
-    // Per key touched: the previous read, and the transaction's own appends since.
-    let mut state: Vec<KeyState> = Vec::new();
-    for (t, x) in h.txns.iter().enumerate() {
-        if x.status != Status::Ok {
-            continue;
-        }
-        state.clear();
-        for (mi, m) in x.mops.iter().enumerate() {
-            match m {
-                Mop::Append { key, value } => {
-                    let i = key_state(&mut state, *key);
-                    state[i].2.push(*value);
-                }
-                Mop::ReadList {
-                    key,
-                    value: Some(vals),
-                } => {
-                    let i = key_state(&mut state, *key);
-                    let (_, prev, own) = &state[i];
-                    if !internally_consistent(h, t, *key, vals, *prev, own, found) || prev.is_some()
-                    {
-                        state[i].1 = Some(&vals[..]);
-                        state[i].2.clear();
-                        continue;
-                    }
-                    let len = vals.len() - own.len();
-                    if let Some(r) = external_read(h, t, mi, *key, vals, len, found) {
-                        if longest[*key as usize].is_none_or(|(_, _, l)| (l as usize) < len) {
-                            longest[*key as usize] = Some((t as u32, mi as u32, len as u32));
-                        }
-                        ext.push(r);
-                    }
-                    state[i].1 = Some(&vals[..]);
-                    state[i].2.clear();
-                }
-                _ => {}
-            }
-        }
-    }
-    (ext, longest)
-}
-
-/// The index of `key`'s state in `state`, added when the transaction first touches it.
-fn key_state(state: &mut Vec<KeyState>, key: KeyId) -> usize {
-    match state.iter().position(|s| s.0 == key) {
-        Some(i) => i,
-        None => {
-            state.push((key, None, Vec::new()));
-            state.len() - 1
-        }
-    }
-}
-
-/// Whether transaction `t`'s read `vals` of `key` is what its earlier read `prev` (if any)
-/// and its own appends since (`own`) say it must be; reports `internal` when not.
-fn internally_consistent(
-    h: &TxnHistory,
-    t: usize,
-    key: KeyId,
-    vals: &[i64],
-    prev: Option<&[i64]>,
-    own: &[i64],
-    found: &mut Collector,
-) -> bool {
-    let ok = match prev {
-        Some(p) => {
-            vals.len() == p.len() + own.len()
-                && vals[..p.len()] == p[..]
-                && vals[p.len()..] == own[..]
-        }
-        None => vals.len() >= own.len() && vals[vals.len() - own.len()..] == own[..],
-    };
-    if !ok {
-        let expect = match prev {
-            Some(p) => format!(
-                "{} (its earlier read plus its own appends since)",
-                show_list(&[p, own].concat())
-            ),
-            None => format!("a list ending with its own appends {own:?}"),
-        };
-        let k = KeyName(h, key);
-        found.add("internal", || {
-            anomaly(
-                h,
-                &[t],
-                format!(
-                    "{} read {k} = {}, but expected {expect}",
-                    tname(h, t),
-                    show_list(vals)
-                ),
-            )
-        });
-    }
-    ok
-}
-
-/// Transaction `t`'s first read of `key` (micro-op `mi`), whose first `len` elements were
-/// appended by others: an external read, unless it contains an element `t` appends only
-/// later (internal). Reports G1b when its last element is not its appender's last append
-/// to the key.
-fn external_read(
-    h: &TxnHistory,
-    t: usize,
-    mi: usize,
-    key: KeyId,
-    vals: &[i64],
-    len: usize,
-    found: &mut Collector,
-) -> Option<ExtRead> {
-    let appender = &h.writers;
-    let k = KeyName(h, key);
-    let external = &vals[..len];
-    if let Some(&v) = external
-        .iter()
-        .find(|v| appender.get(&(key, **v)) == Some(&(t as u32)))
-    {
-        found.add("internal", || {
-            anomaly(
-                h,
-                &[t],
-                format!(
-                    "{} read {k} = {}, which contains {v}, an element it appends only later",
-                    tname(h, t),
-                    show_list(vals)
-                ),
-            )
-        });
-        return None;
-    }
-    // G1b: the last element read is not its appender's last append there.
-    if let Some(&last) = external.last() {
-        if let Some(&w) = appender.get(&(key, last)) {
-            let w = w as usize;
-            if let Some(final_v) = own_appends(h, w, key).last() {
-                if final_v != last && h.txns[w].status != Status::Fail {
-                    found.add("G1b", || anomaly(h, &[w, t], format!("{} appended {last} and later {final_v} to {k}; {} read {k} = {}, an intermediate version", tname(h, w), tname(h, t), show_list(external))));
-                }
-            }
-        }
-    }
-    Some(ExtRead {
-        txn: t as u32,
-        key,
-        mop: mi as u32,
-        len: len as u32,
-    })
 }
 
 /// Key `k`'s version order, as far as its longest external read shows it.
@@ -1252,7 +1104,15 @@ pub(crate) fn report_si_cycles(
 fn lost_updates(inf: &Inference, found: &mut Collector) {
     let h = inf.h;
     let mut groups: HashMap<(KeyId, u32), Vec<u32>> = HashMap::new();
-    for r in &inf.ext {
+    // A transaction's first external read of a key (sorted by transaction, key, micro-op):
+    // a later one differs from it, a fuzzy read that every model forbidding lost updates
+    // forbids too.
+    let firsts = inf
+        .ext
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || (inf.ext[i - 1].txn, inf.ext[i - 1].key) != (r.txn, r.key));
+    for (_, r) in firsts {
         if own_appends(h, r.txn as usize, r.key).next().is_some() {
             groups.entry((r.key, r.len)).or_default().push(r.txn);
         }
@@ -1260,11 +1120,46 @@ fn lost_updates(inf: &Inference, found: &mut Collector) {
     let mut keys: Vec<_> = groups.into_iter().filter(|(_, ts)| ts.len() > 1).collect();
     keys.sort_unstable();
     for ((k, _), ts) in keys {
-        let read = inf.ext_read(ts[0], k).unwrap_or(&[]);
+        let read = inf.ext_reads(ts[0], k).next().unwrap_or(&[]);
         let names: Vec<String> = ts.iter().map(|t| tname(h, *t as usize)).collect();
         let txns: Vec<usize> = ts.iter().map(|t| *t as usize).collect();
         found.add("lost-update", || anomaly(h, &txns, format!("{} all read {} = {} and each appended to it: whichever committed last overwrote a version the others never saw", names.join(", "), h.key_name(k), show_list(read))));
     }
+}
+
+/// The snapshot-isolation verdict, whether its cycles were reported (from the graph with
+/// the orders chosen) and, when unknown, why. A lost update (two committed transactions
+/// appending to the version both read) or anything else found outside cycles that snapshot
+/// isolation forbids is invalid whatever the order of unobserved appends.
+fn si_verdict(
+    inf: &Inference,
+    consistency: Consistency,
+    budget: &Budget,
+    ledger: &mut Ledger,
+    found: &mut Collector,
+    seen: &mut HashSet<Vec<(u32, u32, u8)>>,
+) -> Result<(Verdict, bool, Option<String>), OutOfMemory> {
+    if found.violates(Consistency::SnapshotIsolation) {
+        return Ok((Verdict::Invalid, false, None));
+    }
+    // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
+    let si_budget = if consistency == Consistency::SnapshotIsolation {
+        *budget
+    } else {
+        Budget {
+            time: budget.time.map(|t| t / 10),
+            steps: budget.steps / 10,
+            ..*budget
+        }
+    };
+    Ok(match si_decide(inf, &si_budget, ledger)? {
+        SiOutcome::Valid => (Verdict::Valid, false, None),
+        SiOutcome::Invalid(sg) => {
+            report_si_cycles(inf, &sg, found, seen);
+            (Verdict::Invalid, true, None)
+        }
+        SiOutcome::Unknown(why) => (Verdict::Unknown, false, Some(why)),
+    })
 }
 
 /// Checks a list-append history, reserving what the check builds from `ledger`.
@@ -1283,18 +1178,12 @@ pub(crate) fn check_in(
     lost_updates(&inf, &mut found);
     let base_bad = found.violates(Consistency::ReadCommitted);
     let g = &inf.graph;
-    let mut verdicts: Vec<(Consistency, Verdict)> = Vec::new();
+    let verdicts: Vec<(Consistency, Verdict)>;
     let mut unknown_reason = None;
-    let bad = |b: bool| {
-        if b {
-            Verdict::Invalid
-        } else {
-            Verdict::Valid
-        }
-    };
+    let bad = invalid_if;
     let ss_cycle = has_cycle(g, WW | WR | RW | RT);
     let mut seen = HashSet::new();
-    if !base_bad && !ss_cycle {
+    if !found.violates(Consistency::StrictSerializable) && !ss_cycle {
         verdicts = Consistency::ALL
             .iter()
             .map(|c| (*c, Verdict::Valid))
@@ -1303,40 +1192,18 @@ pub(crate) fn check_in(
         let rc = has_cycle(g, WW | WR);
         let ser = has_cycle(g, WW | WR | RW);
         // Whether SI's cycles were reported from the graph with chosen orders.
-        let mut si_reported = false;
-        // A lost update (two committed transactions appending to the version both read) is
-        // no snapshot isolation whatever the order of unobserved appends.
-        let si = if base_bad || found.violates(Consistency::SnapshotIsolation) {
-            Verdict::Invalid
-        } else {
-            // When SI only feeds `not` / `also_not`, spend a tenth of the budget on it.
-            let si_budget = if consistency == Consistency::SnapshotIsolation {
-                *budget
-            } else {
-                Budget {
-                    time: budget.time.map(|t| t / 10),
-                    steps: budget.steps / 10,
-                    ..*budget
-                }
-            };
-            match si_decide(&inf, &si_budget, ledger)? {
-                SiOutcome::Valid => Verdict::Valid,
-                SiOutcome::Invalid(sg) => {
-                    report_si_cycles(&inf, &sg, &mut found, &mut seen);
-                    si_reported = true;
-                    Verdict::Invalid
-                }
-                SiOutcome::Unknown(why) => {
-                    unknown_reason = Some(why);
-                    Verdict::Unknown
-                }
-            }
-        };
-        verdicts.push((Consistency::ReadCommitted, bad(base_bad || rc)));
-        verdicts.push((Consistency::RepeatableRead, bad(base_bad || ser)));
-        verdicts.push((Consistency::SnapshotIsolation, si));
-        verdicts.push((Consistency::Serializable, bad(base_bad || ser)));
-        verdicts.push((Consistency::StrictSerializable, Verdict::Invalid));
+        let (si, si_reported);
+        (si, si_reported, unknown_reason) =
+            si_verdict(&inf, consistency, budget, ledger, &mut found, &mut seen)?;
+        // A fuzzy read is allowed at read committed only.
+        let (rr, sr) = (Consistency::RepeatableRead, Consistency::Serializable);
+        verdicts = vec![
+            (Consistency::ReadCommitted, bad(base_bad || rc)),
+            (rr, bad(found.violates(rr) || ser)),
+            (Consistency::SnapshotIsolation, si),
+            (sr, bad(found.violates(sr) || ser)),
+            (Consistency::StrictSerializable, Verdict::Invalid),
+        ];
         report_cycles(&inf, g, WW, &mut found, &mut seen);
         report_cycles(&inf, g, WW | WR, &mut found, &mut seen);
         if !si_reported {

@@ -115,6 +115,15 @@ impl Collector {
     }
 }
 
+/// `Invalid` when `b`, else `Valid`.
+pub(crate) fn invalid_if(b: bool) -> Verdict {
+    if b {
+        Verdict::Invalid
+    } else {
+        Verdict::Valid
+    }
+}
+
 /// `T<index>` of transaction `t`.
 pub fn tname(h: &TxnHistory, t: usize) -> String {
     format!("T{}", h.txns[t].index)

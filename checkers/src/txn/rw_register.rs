@@ -3,7 +3,10 @@
 //! **Proved.** Written values are unique per key, so a read names its writer: wr edges, `G1a`
 //! (a value written by an aborted transaction), `G1b` (a value its writer overwrote in the same
 //! transaction), `garbage-read` (a value nobody wrote), `internal` (a read contradicting the
-//! transaction's own earlier write or read). Version orders are known only in part: the initial
+//! transaction's own earlier write), `fuzzy-read` (a read of another value than the
+//! transaction's read before, with no write of its own between: read committed allows it, each
+//! read taking a new snapshot, and it is one more external read; every other model forbids
+//! it, so they are not searched then). Version orders are known only in part: the initial
 //! `null` precedes every write, and a transaction that read x then wrote y to a key puts y
 //! after x. These give ww and rw edges; cycles among proved edges are reported as anomalies.
 //!
@@ -20,7 +23,7 @@
 use super::graph::{scc, working_bytes, Edge, Graph, RT, RW, WR, WW};
 use super::list_append::{realtime_edges, report_cycles, report_si_cycles, Why};
 use super::memory::{vec_bytes, Bounded, Ledger, OutOfMemory};
-use super::report::{not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
+use super::report::{invalid_if, not_also_not, tname, txn_ref, Anomaly, Collector, TxnReport};
 use super::rw_order::{self, Decided};
 use super::{Assumptions, Budget, Consistency, KeyId, Mop, Status, TxnHistory};
 use crate::Verdict;
@@ -33,7 +36,8 @@ type ReadVersion = (KeyId, Option<i64>);
 /// The reads and writes of one transaction as the search needs them.
 #[derive(Clone, Default)]
 pub(crate) struct Shape {
-    /// External reads: key and value (None = the initial null).
+    /// External reads: key and value (None = the initial null); several of one key when the
+    /// transaction read different values there (fuzzy reads).
     pub(crate) reads: Vec<(KeyId, Option<i64>)>,
     /// Final write per key.
     pub(crate) writes: Vec<(KeyId, i64)>,
@@ -129,17 +133,12 @@ fn infer<'h>(h: &'h TxnHistory, ledger: &mut Ledger) -> Result<Inference<'h>, Ou
 
 /// Each transaction's shape (its external reads and its last write per key) and which
 /// transactions were observed (a committed transaction read a value they wrote); on the
-/// way, reads that contradict the transaction's own (internal), of nothing written
-/// (garbage-read), of aborted writes (G1a) and of intermediate ones (G1b).
+/// way, reads that contradict the transaction's own write (internal), reads of another
+/// value than its read before with no write of its own between (fuzzy-read: read committed
+/// allows it, and the read is one more external read), of nothing written (garbage-read), of
+/// aborted writes (G1a) and of intermediate ones (G1b).
 fn shapes_of(h: &TxnHistory, found: &mut Collector) -> (Vec<Shape>, Vec<bool>) {
     let n = h.txns.len();
-    let writer = &h.writers;
-    let last_write = |t: usize, k: KeyId| {
-        h.txns[t].mops.iter().rev().find_map(|m| match m {
-            Mop::Write { key, value } if *key == k => Some(*value),
-            _ => None,
-        })
-    };
     let mut shapes = vec![Shape::default(); n];
     let mut observed = vec![false; n];
     for (t, x) in h.txns.iter().enumerate() {
@@ -160,64 +159,21 @@ fn shapes_of(h: &TxnHistory, found: &mut Collector) -> (Vec<Shape>, Vec<bool>) {
                     key,
                     value: Some(v),
                 } if x.status == Status::Ok => {
-                    let k = h.key_name(*key);
-                    let show = |v: &Option<i64>| v.map_or("null".to_string(), |x| x.to_string());
-                    if let Some(&(_, prev, own)) = seen.iter().find(|s| s.0 == *key) {
-                        if prev != *v {
-                            let what = if own {
-                                "its own write of"
-                            } else {
-                                "its earlier read of"
-                            };
-                            found.add("internal", || {
-                                anomaly(
-                                    h,
-                                    &[t],
-                                    format!(
-                                        "{} read {k} = {} after {what} {}",
-                                        tname(h, t),
-                                        show(v),
-                                        show(&prev)
-                                    ),
-                                )
-                            });
+                    match seen.iter_mut().find(|s| s.0 == *key) {
+                        Some(s) if s.1 == *v => continue,
+                        Some(s) if s.2 => {
+                            repeated_read(h, t, *key, s.1, *v, true, found);
+                            continue;
                         }
-                        continue;
+                        Some(s) => {
+                            repeated_read(h, t, *key, s.1, *v, false, found);
+                            s.1 = *v;
+                        }
+                        None => seen.push((*key, *v, false)),
                     }
-                    seen.push((*key, *v, false));
                     shapes[t].reads.push((*key, *v));
-                    let Some(val) = v else { continue };
-                    match writer.get(&(*key, *val)) {
-                        None => found.add("garbage-read", || {
-                            anomaly(
-                                h,
-                                &[t],
-                                format!(
-                                    "{} read {k} = {val}, but no transaction wrote {val} to {k}",
-                                    tname(h, t)
-                                ),
-                            )
-                        }),
-                        Some(&w) => {
-                            let w = w as usize;
-                            observed[w] = true;
-                            if w == t {
-                                found.add("internal", || {
-                                    anomaly(
-                                        h,
-                                        &[t],
-                                        format!(
-                                            "{} read {k} = {val}, a value it writes only later",
-                                            tname(h, t)
-                                        ),
-                                    )
-                                });
-                            } else if h.txns[w].status == Status::Fail {
-                                found.add("G1a", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and failed (aborted); {} read {k} = {val}", tname(h, w), tname(h, t))));
-                            } else if let Some(fin) = last_write(w, *key).filter(|f| f != val) {
-                                found.add("G1b", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and later {k} = {fin}; {} read {k} = {val}, an intermediate version", tname(h, w), tname(h, t))));
-                            }
-                        }
+                    if let Some(val) = v {
+                        external_read(h, t, *key, *val, &mut observed, found);
                     }
                 }
                 _ => {}
@@ -225,6 +181,98 @@ fn shapes_of(h: &TxnHistory, found: &mut Collector) -> (Vec<Shape>, Vec<bool>) {
         }
     }
     (shapes, observed)
+}
+
+/// Reports transaction `t`'s read of `v` from `key` after it read or (`own`) wrote `prev`
+/// there: internal after its own write, a fuzzy read after its own read.
+fn repeated_read(
+    h: &TxnHistory,
+    t: usize,
+    key: KeyId,
+    prev: Option<i64>,
+    v: Option<i64>,
+    own: bool,
+    found: &mut Collector,
+) {
+    let show = |v: Option<i64>| v.map_or("null".to_string(), |x| x.to_string());
+    let k = h.key_name(key);
+    let (kind, explanation) = if own {
+        let what = format!("after its own write of {}", show(prev));
+        (
+            "internal",
+            format!("{} read {k} = {} {what}", tname(h, t), show(v)),
+        )
+    } else {
+        let what = format!(
+            "{} read {k} = {}, then {k} = {} with no write of its own between",
+            tname(h, t),
+            show(prev),
+            show(v)
+        );
+        ("fuzzy-read", what)
+    };
+    found.add(kind, || anomaly(h, &[t], explanation));
+}
+
+/// Checks transaction `t`'s external read of `val` from `key` against its writer: marks
+/// the writer observed, and reports a read of nothing written (garbage-read), of `t`'s own
+/// later write (internal), of an aborted write (G1a) or of an intermediate one (G1b).
+fn external_read(
+    h: &TxnHistory,
+    t: usize,
+    key: KeyId,
+    val: i64,
+    observed: &mut [bool],
+    found: &mut Collector,
+) {
+    let last_write = |t: usize, k: KeyId| {
+        h.txns[t].mops.iter().rev().find_map(|m| match m {
+            Mop::Write { key, value } if *key == k => Some(*value),
+            _ => None,
+        })
+    };
+    let k = h.key_name(key);
+    let Some(&w) = h.writers.get(&(key, val)) else {
+        found.add("garbage-read", || {
+            anomaly(
+                h,
+                &[t],
+                format!(
+                    "{} read {k} = {val}, but no transaction wrote {val} to {k}",
+                    tname(h, t)
+                ),
+            )
+        });
+        return;
+    };
+    let w = w as usize;
+    observed[w] = true;
+    if w == t {
+        found.add("internal", || {
+            anomaly(
+                h,
+                &[t],
+                format!(
+                    "{} read {k} = {val}, a value it writes only later",
+                    tname(h, t)
+                ),
+            )
+        });
+    } else if h.txns[w].status == Status::Fail {
+        found.add("G1a", || {
+            anomaly(
+                h,
+                &[w, t],
+                format!(
+                    "{} wrote {k} = {val} and failed (aborted); {} read {k} = {val}",
+                    tname(h, w),
+                    tname(h, t)
+                ),
+            )
+        });
+    } else if let Some(fin) = last_write(w, key).filter(|f| *f != val) {
+        found.add("G1b", || anomaly(h, &[w, t], format!("{} wrote {k} = {val} and later {k} = {fin}; {} read {k} = {val}, an intermediate version", tname(h, w), tname(h, t))));
+    }
 }
 
 /// The edges the history proves: write-read from a value's writer to its reader,
@@ -642,6 +690,9 @@ pub fn reference(h: &TxnHistory, c: Consistency, budget: &Budget) -> Result<bool
     {
         return Ok(false);
     }
+    if inf.found.violates(c) {
+        return Ok(false);
+    }
     let c = match c {
         Consistency::ReadCommitted => return Ok(true),
         Consistency::RepeatableRead => Consistency::Serializable,
@@ -675,14 +726,13 @@ pub(crate) fn check_in(
         why_not: std::cell::RefCell::new(Vec::new()),
     };
     let mut reasons: Vec<(Consistency, String)> = Vec::new();
-    let verdicts = if rc_bad {
-        Consistency::ALL
-            .iter()
-            .map(|c| (*c, Verdict::Invalid))
-            .collect()
-    } else {
-        every_verdict(&d, assume, budget, ledger, &mut reasons)?
-    };
+    // Anomalies found outside cycles that a model forbids (a fuzzy read: every model but
+    // read committed) decide it, searched or not.
+    let by_found: Vec<Consistency> = Consistency::ALL
+        .into_iter()
+        .filter(|c| found.violates(*c))
+        .collect();
+    let verdicts = all_verdicts(&d, rc_bad, &by_found, assume, budget, ledger, &mut reasons)?;
     let verdict = verdicts
         .iter()
         .find(|(c, _)| *c == consistency)
@@ -692,7 +742,11 @@ pub(crate) fn check_in(
     }
     let mut report = TxnReport::new(h, consistency);
     let beyond = assume.beyond(consistency);
-    if verdict == Verdict::Invalid && !rc_bad && !beyond.is_empty() {
+    if verdict == Verdict::Invalid
+        && !rc_bad
+        && !by_found.contains(&consistency)
+        && !beyond.is_empty()
+    {
         // Invalid under the assumptions: does it hold without them?
         let c = match consistency {
             Consistency::RepeatableRead => Consistency::Serializable,
@@ -718,6 +772,42 @@ pub(crate) fn check_in(
     report.anomalies = found.anomalies;
     report.anomaly_counts = found.counts;
     Ok(report)
+}
+
+/// Every model's verdict: invalid throughout when the history is not read committed (`rc_bad`);
+/// a model that an anomaly found outside cycles forbids (`by_found`) invalid, and the version
+/// orders searched only for the models left.
+fn all_verdicts(
+    d: &Decider,
+    rc_bad: bool,
+    by_found: &[Consistency],
+    assume: Assumptions,
+    budget: &Budget,
+    ledger: &mut Ledger,
+    reasons: &mut Vec<(Consistency, String)>,
+) -> Result<Vec<(Consistency, Verdict)>, OutOfMemory> {
+    if rc_bad {
+        return Ok(Consistency::ALL.map(|c| (c, Verdict::Invalid)).to_vec());
+    }
+    if by_found.len() == Consistency::ALL.len() - 1 {
+        return Ok(Consistency::ALL
+            .map(|c| (c, invalid_if(by_found.contains(&c))))
+            .to_vec());
+    }
+    let searched = every_verdict(d, assume, budget, ledger, reasons)?;
+    Ok(searched
+        .into_iter()
+        .map(|(c, v)| {
+            (
+                c,
+                if by_found.contains(&c) {
+                    Verdict::Invalid
+                } else {
+                    v
+                },
+            )
+        })
+        .collect())
 }
 
 /// Runs the version-order decision of an inferred history for one model at a time, keeping
