@@ -7,12 +7,15 @@
 //! killed (SIGKILL), and readers (`serve`) never block the writer. Several processes may
 //! record at once (parallel campaign cells); each waits for the others' short transactions.
 
+pub mod query;
 pub mod row;
+pub mod trends;
 
 pub use row::{Outcome, RunRow};
 
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -103,6 +106,63 @@ impl Index {
         Ok((rows.len(), skipped))
     }
 
+    /// Opens the index of `store` and brings it up to date with the run directories
+    /// ([`Index::sync`]): what `serve` reads before each page.
+    pub fn open_current(store: &Path) -> anyhow::Result<Index> {
+        let mut index = Index::open(store)?;
+        index.sync()?;
+        Ok(index)
+    }
+
+    /// Brings the index up to date with the store's run directories without reading the
+    /// runs it already has: a directory not in the index is read and recorded (a run copied
+    /// in, made by a faultline without the index, or an index just made), a row whose
+    /// directory is gone is removed, and a run without a verdict is read again once its
+    /// results.json or junit.xml exists (a run killed before it recorded itself). The
+    /// directories are listed, not read, so this costs one listing per test at 10,000 runs.
+    /// A results.json changed in place is not noticed: `faultline index rebuild` reads all.
+    /// Returns the rows added or replaced and the rows removed.
+    pub fn sync(&mut self) -> anyhow::Result<(usize, usize)> {
+        let on_disk: HashSet<String> = candidate_dirs(&self.store)?.into_iter().collect();
+        let indexed: HashMap<String, Outcome> = {
+            let mut stmt = self.conn.prepare("SELECT dir, verdict FROM runs")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, Outcome::parse(&r.get::<_, String>(1)?)))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut fresh = Vec::new();
+        for rel in &on_disk {
+            let dir = self.store.join(rel);
+            let reread = match indexed.get(rel) {
+                None => is_run_dir(&dir),
+                Some(Outcome::None) => ["results.json", "junit.xml"]
+                    .iter()
+                    .any(|f| dir.join(f).is_file()),
+                Some(_) => false,
+            };
+            if reread {
+                // A directory being written, or unreadable: tried again next time.
+                if let Ok(row) = RunRow::from_dir(&self.store, rel) {
+                    fresh.push(row);
+                }
+            }
+        }
+        let gone: Vec<&String> = indexed.keys().filter(|d| !on_disk.contains(*d)).collect();
+        if fresh.is_empty() && gone.is_empty() {
+            return Ok((0, 0));
+        }
+        let tx = self.conn.transaction()?;
+        for dir in &gone {
+            tx.execute("DELETE FROM runs WHERE dir = ?1", params![dir])?;
+        }
+        for row in &fresh {
+            insert(&tx, row)?;
+        }
+        tx.commit()?;
+        Ok((fresh.len(), gone.len()))
+    }
+
     /// Every row, oldest first (by start, then directory).
     pub fn rows(&self) -> anyhow::Result<Vec<RunRow>> {
         self.select("1 ORDER BY started, dir", params![])
@@ -167,8 +227,7 @@ fn relative(store: &Path, dir: &Path) -> anyhow::Result<String> {
     Ok(parts.join("/"))
 }
 
-/// The run directories of a store (`TEST/TIME` holding a test.yaml; symbolic links such as
-/// `latest` are not followed), with their rows, sorted by directory; and those whose
+/// The run directories of a store ([`run_dirs`]), with their rows, sorted by directory; and those whose
 /// test.yaml or results.json could not be read.
 pub fn scan(store: &Path) -> anyhow::Result<(Vec<RunRow>, Vec<String>)> {
     let mut rows = Vec::new();
@@ -182,8 +241,28 @@ pub fn scan(store: &Path) -> anyhow::Result<(Vec<RunRow>, Vec<String>)> {
     Ok((rows, skipped))
 }
 
-/// The directories `TEST/TIME` of a store that hold a test.yaml, sorted.
+/// The files that make a directory `TEST/TIME` a run: its plan, or for a history checked
+/// with `faultline check --out`, the history or its results.
+pub const RUN_FILES: [&str; 3] = ["test.yaml", "history.jsonl", "results.json"];
+
+/// Whether `dir` holds one of [`RUN_FILES`].
+pub fn is_run_dir(dir: &Path) -> bool {
+    RUN_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
+/// The directories `TEST/TIME` of a store that hold one of [`RUN_FILES`], sorted.
 pub fn run_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = candidate_dirs(store)?
+        .into_iter()
+        .filter(|rel| is_run_dir(&store.join(rel)))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Every directory `TEST/TIME` of a store (symbolic links such as `latest` are not
+/// followed), from the directories' listings alone: no file in them is looked at.
+pub fn candidate_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     let tests = std::fs::read_dir(store).with_context(|| format!("reading {}", store.display()))?;
     for test in tests.flatten() {
@@ -193,18 +272,13 @@ pub fn run_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
         let Ok(runs) = std::fs::read_dir(test.path()) else {
             continue;
         };
+        let test_name = test.file_name().to_string_lossy().into_owned();
         for run in runs.flatten() {
-            let is_dir = run.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir && run.path().join("test.yaml").is_file() {
-                out.push(format!(
-                    "{}/{}",
-                    test.file_name().to_string_lossy(),
-                    run.file_name().to_string_lossy()
-                ));
+            if run.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(format!("{test_name}/{}", run.file_name().to_string_lossy()));
             }
         }
     }
-    out.sort();
     Ok(out)
 }
 
