@@ -67,6 +67,10 @@ pub enum Command {
     /// prints recorded ops/s and memory (see scripts/bench-recorder).
     #[command(hide = true)]
     BenchRecord(BenchRecordArgs),
+    /// A store of fake but well-formed runs, indexed, for benchmarks and tests of `serve`
+    /// (see scripts/bench-serve).
+    #[command(hide = true)]
+    BenchStore(BenchStoreArgs),
     /// Helpers that faultline runs on nodes (uploaded there); not for people.
     #[command(hide = true, subcommand)]
     Node(NodeCommand),
@@ -601,6 +605,17 @@ pub struct HealArgs {
     /// cannot be restarted (its definition file changed or is gone), which stays down.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Options of `faultline bench-store`.
+#[derive(Debug, Args)]
+pub struct BenchStoreArgs {
+    /// The store to fill (made if missing).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Runs to make.
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: u64,
 }
 
 /// Options of `faultline bench-record`.
