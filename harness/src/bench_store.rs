@@ -90,12 +90,15 @@ pub fn generate(store: &Path, runs: u64) -> anyhow::Result<()> {
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .collect();
-        let dir = store
-            .join(&plan.name)
-            .join(stamp.trim_end_matches('Z'));
+        let dir = store.join(&plan.name).join(stamp.trim_end_matches('Z'));
         std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
         let newest_of_config = i + configs >= runs;
-        let results = results(c, i, MODES[c / (WORKLOADS.len() * FAULTS.len())], newest_of_config);
+        let results = results(
+            c,
+            i,
+            MODES[c / (WORKLOADS.len() * FAULTS.len())],
+            newest_of_config,
+        );
         let end = start + Duration::from_secs(62);
         for (file, text) in [
             ("test.yaml", crate::yaml_text::to_string(&plan)?),

@@ -133,7 +133,11 @@ fn trends_in_chromium(chrome: &str, store: &Path, rows: &[RunRow]) {
     assert!(!log.contains("Uncaught"), "script errors: {log}");
     assert_eq!(dom.matches("<tr class=\"trend ").count(), 2, "{dom}");
     for r in rows {
-        assert!(dom.contains(&format!("href=\"/runs/{}/\"", r.dir)), "{}: {dom}", r.dir);
+        assert!(
+            dom.contains(&format!("href=\"/runs/{}/\"", r.dir)),
+            "{}: {dom}",
+            r.dir
+        );
     }
     assert!(dom.contains("read-mode=linearizable") && dom.contains("read-mode=serializable"));
     let (list, _) = common::http::chromium_dom(chrome, &url("/"));
@@ -154,7 +158,11 @@ fn trends_in_chromium(chrome: &str, store: &Path, rows: &[RunRow]) {
     if let Some(c) = plan.campaign.as_mut() {
         c.id = "reads-2".into();
     }
-    let stamp: String = plan.started.chars().filter(char::is_ascii_alphanumeric).collect();
+    let stamp: String = plan
+        .started
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     let copy = store.join(&valid.test).join(stamp.trim_end_matches('Z'));
     std::fs::create_dir_all(&copy).expect("mkdir");
     std::fs::write(
@@ -319,7 +327,10 @@ fn a_campaign_killed_with_sigkill_keeps_its_finished_runs_indexed() {
     };
     while indexed(&store) == 0 {
         assert!(Instant::now() < deadline, "no run indexed in time");
-        assert!(child.try_wait().expect("wait").is_none(), "the campaign ended early");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the campaign ended early"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Into the next run, then killed.
@@ -352,7 +363,11 @@ fn a_campaign_killed_with_sigkill_keeps_its_finished_runs_indexed() {
     let rebuilt = rows(&store);
     for r in &rebuilt {
         if !recorded.contains(r) {
-            assert_eq!(r.outcome, Outcome::None, "only the killed run is new: {r:?}");
+            assert_eq!(
+                r.outcome,
+                Outcome::None,
+                "only the killed run is new: {r:?}"
+            );
         }
     }
     assert!(rebuilt.len() <= recorded.len() + 1);

@@ -315,19 +315,28 @@ fn a_generated_store_is_listed_filtered_trended_and_compared() {
     assert_eq!(last.matches("<tr><td>").count(), 1, "{last}");
     assert!(!last.contains("<script>alert") && !last.contains("<img src=x"));
     assert!(last.contains("&lt;script&gt;alert(1)"), "{last}");
-    assert!(last.contains("&lt;img src=x onerror=alert(2)&gt;"), "{last}");
+    assert!(
+        last.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{last}"
+    );
 
     let (status, _, invalid) = get(&addr, "/?verdict=invalid&fault=kill&db=etcd");
     assert_eq!(status, 200);
     let rows = invalid.matches("<tr><td>").count();
     assert!(rows > 0, "{invalid}");
     assert_eq!(rows, invalid.matches("class=\"INVALID\">INVALID<").count());
-    assert_eq!(rows, invalid.matches(" / kill</a>").count() + invalid.matches(" / partition,kill</a>").count());
+    assert_eq!(
+        rows,
+        invalid.matches(" / kill</a>").count() + invalid.matches(" / partition,kill</a>").count()
+    );
     assert!(invalid.contains("matching the filters"));
 
     let (status, _, trends) = get(&addr, "/trends");
     assert_eq!(status, 200, "{trends}");
-    assert!(trends.contains("24 configuration(s): 1 regression(s)"), "{trends}");
+    assert!(
+        trends.contains("24 configuration(s): 1 regression(s)"),
+        "{trends}"
+    );
     let first = trends.find("<tr class=\"trend ").expect("a trend line");
     assert!(trends[first..].starts_with("<tr class=\"trend regression\">"));
     assert!(!trends.contains("<script>alert"));
@@ -339,7 +348,10 @@ fn a_generated_store_is_listed_filtered_trended_and_compared() {
     let (_, _, filtered) = get(&addr, "/trends?workload=set&fault=none");
     assert!(filtered.contains("2 configuration(s)"), "{filtered}");
 
-    let compare = links(&list, "/compare?").into_iter().next().expect("a compare link");
+    let compare = links(&list, "/compare?")
+        .into_iter()
+        .next()
+        .expect("a compare link");
     let (status, _, page) = get(&addr, &compare);
     assert_eq!(status, 200, "{compare}: {page}");
     assert!(

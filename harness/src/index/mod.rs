@@ -15,7 +15,7 @@ pub use row::{Outcome, RunRow};
 
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use std::time::Duration;
 pub const FILE: &str = "index.sqlite";
 
 /// The schema's version (`PRAGMA user_version`); an index of another version is rebuilt.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS runs (
     campaign TEXT,
     cell TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_config ON runs (config, started);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_config ON runs (config, started, dir, verdict, faultline_version);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, dir);
+CREATE INDEX IF NOT EXISTS runs_kind ON runs (db, workload, nemesis);
+CREATE INDEX IF NOT EXISTS runs_verdict ON runs (verdict, dir);
 CREATE INDEX IF NOT EXISTS runs_campaign ON runs (campaign, cell);
 ";
 
@@ -124,22 +126,24 @@ impl Index {
     /// Returns the rows added or replaced and the rows removed.
     pub fn sync(&mut self) -> anyhow::Result<(usize, usize)> {
         let on_disk: HashSet<String> = candidate_dirs(&self.store)?.into_iter().collect();
-        let indexed: HashMap<String, Outcome> = {
-            let mut stmt = self.conn.prepare("SELECT dir, verdict FROM runs")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, Outcome::parse(&r.get::<_, String>(1)?)))
-            })?;
-            rows.collect::<Result<_, _>>()?
+        let dirs = |sql: &str| -> anyhow::Result<HashSet<String>> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         };
+        // Both read an index alone, not the table.
+        let indexed = dirs("SELECT dir FROM runs")?;
+        let verdictless = dirs("SELECT dir FROM runs WHERE verdict = 'none'")?;
         let mut fresh = Vec::new();
         for rel in &on_disk {
             let dir = self.store.join(rel);
-            let reread = match indexed.get(rel) {
-                None => is_run_dir(&dir),
-                Some(Outcome::None) => ["results.json", "junit.xml"]
-                    .iter()
-                    .any(|f| dir.join(f).is_file()),
-                Some(_) => false,
+            let reread = if !indexed.contains(rel) {
+                is_run_dir(&dir)
+            } else {
+                verdictless.contains(rel)
+                    && ["results.json", "junit.xml"]
+                        .iter()
+                        .any(|f| dir.join(f).is_file())
             };
             if reread {
                 // A directory being written, or unreadable: tried again next time.
@@ -148,7 +152,7 @@ impl Index {
                 }
             }
         }
-        let gone: Vec<&String> = indexed.keys().filter(|d| !on_disk.contains(*d)).collect();
+        let gone: Vec<&String> = indexed.iter().filter(|d| !on_disk.contains(*d)).collect();
         if fresh.is_empty() && gone.is_empty() {
             return Ok((0, 0));
         }

@@ -2,9 +2,11 @@
 //! first; every matching run for trends; a run's previous run of its configuration; and the
 //! values the filters can take. Filters are SQL parameters, never pasted into the query.
 
-use super::{from_sql, Index, RunRow, COLUMNS};
+use super::trends::{classify_points, sort, Point, Trend};
+use super::{from_sql, Index, Outcome, RunRow, COLUMNS};
 use rusqlite::{params_from_iter, OptionalExtension};
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which runs to show: each field that is set (and not empty) must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -102,14 +104,54 @@ impl Index {
         Ok((rows, total.max(0) as u64))
     }
 
-    /// Every run matching `filter` that has a configuration, grouped by configuration,
-    /// oldest first within each: what trends are made of.
-    pub fn matching(&self, filter: &Filter) -> anyhow::Result<Vec<RunRow>> {
+    /// The trends of the runs matching `filter`, in [`trends::sort`]'s order: each
+    /// configuration classified on every run's verdict and version (read from the
+    /// `runs_config` index, not the table), with its newest `shown` runs read whole.
+    pub fn trends(&self, filter: &Filter, n: usize, shown: usize) -> anyhow::Result<Vec<Trend>> {
         let (condition, values) = filter.condition();
-        self.select(
-            &format!("{condition} AND config != '' ORDER BY config, started, dir"),
-            params_from_iter(values.iter()),
-        )
+        let mut groups: Vec<(String, Vec<(Outcome, String)>)> = Vec::new();
+        {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT config, verdict, faultline_version FROM runs \
+                 WHERE {condition} AND config != '' ORDER BY config, started, dir"
+            ))?;
+            let mut rows = stmt.query(params_from_iter(values.iter()))?;
+            while let Some(r) = rows.next()? {
+                let config: String = r.get(0)?;
+                let point = (Outcome::parse(&r.get::<_, String>(1)?), r.get(2)?);
+                match groups.last_mut() {
+                    Some((c, points)) if *c == config => points.push(point),
+                    _ => groups.push((config, vec![point])),
+                }
+            }
+        }
+        let mut newest = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE {condition} AND config = ?{} \
+             ORDER BY started DESC, dir DESC LIMIT {shown}",
+            values.len() + 1
+        ))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (config, points) in groups {
+            let borrowed: Vec<Point> = points.iter().map(|(o, v)| (*o, v.as_str())).collect();
+            let mut counts = BTreeMap::new();
+            for (o, _) in &points {
+                *counts.entry(*o).or_default() += 1;
+            }
+            let params = values.iter().chain(std::iter::once(&config));
+            let mut runs = newest
+                .query_map(params_from_iter(params), from_sql)?
+                .collect::<Result<Vec<_>, _>>()?;
+            runs.reverse();
+            out.push(Trend {
+                class: classify_points(&borrowed, n),
+                config,
+                runs,
+                total: points.len(),
+                counts,
+            });
+        }
+        sort(&mut out);
+        Ok(out)
     }
 
     /// The directory of the run of `row`'s configuration that started just before it.
@@ -129,26 +171,28 @@ impl Index {
             .optional()?)
     }
 
-    /// The databases, workloads and fault kinds the index holds.
+    /// The databases, workloads and fault kinds the index holds (one pass over the
+    /// `runs_kind` index).
     pub fn choices(&self) -> anyhow::Result<Choices> {
-        let distinct = |column: &str| -> anyhow::Result<Vec<String>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT DISTINCT {column} FROM runs WHERE {column} != '' ORDER BY {column}"
-            ))?;
-            let values = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(values.collect::<Result<Vec<_>, _>>()?)
-        };
-        let mut faults: Vec<String> = distinct("nemesis")?
-            .iter()
-            .flat_map(|mix| mix.split(',').map(|k| k.trim().to_string()))
-            .filter(|k| !k.is_empty())
-            .collect();
-        faults.sort();
-        faults.dedup();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT db, workload, nemesis FROM runs WHERE db != ''")?;
+        let mut rows = stmt.query([])?;
+        let (mut dbs, mut workloads, mut faults) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        while let Some(r) = rows.next()? {
+            dbs.insert(r.get::<_, String>(0)?);
+            workloads.insert(r.get::<_, String>(1)?);
+            for kind in r.get::<_, String>(2)?.split(',') {
+                if !kind.trim().is_empty() {
+                    faults.insert(kind.trim().to_string());
+                }
+            }
+        }
         Ok(Choices {
-            dbs: distinct("db")?,
-            workloads: distinct("workload")?,
-            faults,
+            dbs: dbs.into_iter().collect(),
+            workloads: workloads.into_iter().collect(),
+            faults: faults.into_iter().collect(),
         })
     }
 }
@@ -220,11 +264,17 @@ mod tests {
         let choices = index.choices().expect("choices");
         assert_eq!(choices.dbs, ["etcd"]);
         assert_eq!(choices.faults, ["partition"]);
-        let grouped = index.matching(&Filter::default()).expect("matching");
-        assert_eq!(grouped.len(), 4);
-        assert!(grouped[..2]
-            .iter()
-            .all(|r| r.options["read-mode"] == "linearizable" && r.outcome == Outcome::Valid));
+        let trends = index.trends(&Filter::default(), 1, 1).expect("trends");
+        assert_eq!(trends.len(), 2);
+        // Serializable: valid after invalid, flaky; linearizable: steady. One run shown.
+        assert_eq!(trends[0].class, crate::index::trends::Class::Flaky);
+        assert_eq!((trends[0].total, trends[0].runs.len()), (2, 1));
+        assert_eq!(trends[0].runs[0].seed, 4);
+        assert_eq!(trends[0].counts[&Outcome::Invalid], 1);
+        assert_eq!(trends[1].runs[0].options["read-mode"], "linearizable");
+        let invalid_only = index.trends(&invalid, 1, 5).expect("trends");
+        assert_eq!(invalid_only.len(), 1);
+        assert_eq!(invalid_only[0].total, 1);
     }
 
     #[test]

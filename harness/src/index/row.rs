@@ -207,7 +207,8 @@ fn verdict_fields(
 /// `2026-12-01T08:47:50Z`.
 pub fn started_from_stamp(stamp: &str) -> Option<String> {
     let b = stamp.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     if b.len() < 15 || b[8] != b'T' || !digits(0..8) || !digits(9..15) {
         return None;
     }

@@ -4,6 +4,7 @@
 //! is flaky; the others are steady. Pure: rows in, trends out.
 
 use super::{Outcome, RunRow};
+use std::collections::{BTreeMap, HashMap};
 
 /// What a configuration's runs say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,14 +28,18 @@ impl Class {
     }
 }
 
-/// One configuration's runs, oldest first, and their class.
+/// One configuration's trend: its newest runs, its counts and its class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trend {
     /// The configuration key.
     pub config: String,
-    /// Its runs, oldest first.
+    /// Its newest runs (all of them, or as many as asked for), oldest first.
     pub runs: Vec<RunRow>,
-    /// What they say.
+    /// How many runs it has in all.
+    pub total: usize,
+    /// Its runs by verdict.
+    pub counts: BTreeMap<Outcome, usize>,
+    /// What its runs say.
     pub class: Class,
 }
 
@@ -50,43 +55,67 @@ impl Trend {
     }
 }
 
+/// What classification needs of a run: its verdict and the faultline version that ran it.
+pub type Point<'a> = (Outcome, &'a str);
+
 /// The class of one configuration's runs (oldest first), with `n` (at least 1) valid runs
 /// before an invalid newest one making a regression. Valid counts weak runs: test power
 /// doubts a verdict, it does not change it.
 pub fn classify(runs: &[RunRow], n: usize) -> Class {
+    let points: Vec<Point> = runs
+        .iter()
+        .map(|r| (r.outcome, r.faultline_version.as_str()))
+        .collect();
+    classify_points(&points, n)
+}
+
+/// [`classify`] on each run's verdict and version, oldest first.
+pub fn classify_points(runs: &[Point], n: usize) -> Class {
     let n = n.max(1);
-    if let Some((newest, before)) = runs.split_last() {
-        if newest.outcome == Outcome::Invalid
+    if let Some(((newest, _), before)) = runs.split_last() {
+        if *newest == Outcome::Invalid
             && before.len() >= n
             && before[before.len() - n..]
                 .iter()
-                .all(|r| r.outcome == Outcome::Valid)
+                .all(|(o, _)| *o == Outcome::Valid)
         {
             return Class::Regression;
         }
     }
-    let mixed = runs.iter().any(|a| {
-        a.outcome == Outcome::Valid
-            && runs.iter().any(|b| {
-                b.outcome == Outcome::Invalid && b.faultline_version == a.faultline_version
-            })
-    });
-    if mixed {
+    let mut by_version: HashMap<&str, (bool, bool)> = HashMap::new();
+    for (outcome, version) in runs {
+        let seen = by_version.entry(version).or_default();
+        seen.0 |= *outcome == Outcome::Valid;
+        seen.1 |= *outcome == Outcome::Invalid;
+    }
+    if by_version
+        .values()
+        .any(|(valid, invalid)| *valid && *invalid)
+    {
         Class::Flaky
     } else {
         Class::Steady
     }
 }
 
-/// The trends of `rows` (any order): one per configuration, regressions first, then flaky
-/// ones, then the rest; within each, the configuration with the newest run first. Rows
-/// without a configuration (checked histories without test.yaml) are left out.
+/// Orders trends: regressions first, then flaky ones, then the rest; within each, the
+/// configuration with the newest run first.
+pub fn sort(trends: &mut [Trend]) {
+    trends.sort_by(|a, b| {
+        let newest = |t: &Trend| t.newest().map(|r| (r.started.clone(), r.dir.clone()));
+        a.class
+            .cmp(&b.class)
+            .then_with(|| newest(b).cmp(&newest(a)))
+            .then_with(|| a.config.cmp(&b.config))
+    });
+}
+
+/// The trends of `rows` (any order), every run kept, in [`sort`]'s order. Rows without a
+/// configuration (checked histories without test.yaml) are left out.
 pub fn trends(mut rows: Vec<RunRow>, n: usize) -> Vec<Trend> {
     rows.retain(|r| !r.config().is_empty());
     let mut keyed: Vec<(String, RunRow)> = rows.into_iter().map(|r| (r.config(), r)).collect();
-    keyed.sort_by(|(ka, a), (kb, b)| {
-        (ka, &a.started, &a.dir).cmp(&(kb, &b.started, &b.dir))
-    });
+    keyed.sort_by(|(ka, a), (kb, b)| (ka, &a.started, &a.dir).cmp(&(kb, &b.started, &b.dir)));
     let mut out: Vec<Trend> = Vec::new();
     for (config, row) in keyed {
         match out.last_mut() {
@@ -94,27 +123,26 @@ pub fn trends(mut rows: Vec<RunRow>, n: usize) -> Vec<Trend> {
             _ => out.push(Trend {
                 config,
                 runs: vec![row],
+                total: 0,
+                counts: BTreeMap::new(),
                 class: Class::Steady,
             }),
         }
     }
     for t in &mut out {
         t.class = classify(&t.runs, n);
+        t.total = t.runs.len();
+        for r in &t.runs {
+            *t.counts.entry(r.outcome).or_default() += 1;
+        }
     }
-    out.sort_by(|a, b| {
-        let newest = |t: &Trend| t.newest().map(|r| (r.started.clone(), r.dir.clone()));
-        a.class
-            .cmp(&b.class)
-            .then_with(|| newest(b).cmp(&newest(a)))
-            .then_with(|| a.config.cmp(&b.config))
-    });
+    sort(&mut out);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     /// A hand-made row: configuration `mode`, started at minute `minute`.
     fn row(mode: &str, minute: u32, outcome: Outcome, version: &str) -> RunRow {
@@ -195,7 +223,13 @@ mod tests {
         let t = trends(rows, 3);
         let order: Vec<(&str, Class, usize)> = t
             .iter()
-            .map(|t| (t.runs[0].options["read-mode"].as_str(), t.class, t.runs.len()))
+            .map(|t| {
+                (
+                    t.runs[0].options["read-mode"].as_str(),
+                    t.class,
+                    t.runs.len(),
+                )
+            })
             .collect();
         assert_eq!(
             order,
@@ -207,8 +241,16 @@ mod tests {
             ]
         );
         let regressed = &t[0];
-        assert!(regressed.runs.windows(2).all(|w| w[0].started < w[1].started));
+        assert!(regressed
+            .runs
+            .windows(2)
+            .all(|w| w[0].started < w[1].started));
         assert_eq!(regressed.newest().map(|r| r.seed), Some(13));
         assert_eq!(regressed.before_newest().map(|r| r.seed), Some(12));
+        assert_eq!(regressed.total, 4);
+        assert_eq!(
+            regressed.counts,
+            BTreeMap::from([(Outcome::Valid, 3), (Outcome::Invalid, 1)])
+        );
     }
 }

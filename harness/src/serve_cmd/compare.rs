@@ -121,10 +121,7 @@ pub fn compare_page(store: &Path, q: &CompareQuery) -> Result<String, PageError>
             }),
         ),
         ("summary".into(), cells(&|s| summary(&s.row))),
-        (
-            "configuration".into(),
-            cells(&|s| escape(&s.row.config())),
-        ),
+        ("configuration".into(), cells(&|s| escape(&s.row.config()))),
     ];
     for (label, [x, y]) in figures(&a, &b) {
         rows.push((label, [escape(&x), escape(&y)]));
@@ -148,12 +145,14 @@ fn anomalies(a: &RunRow, b: &RunRow) -> String {
     if types.is_empty() {
         return "<h2>Anomalies</h2><p>None in either run.</p>".to_string();
     }
-    let mut h = String::from(
-        "<h2>Anomalies</h2><table><tr><th>type</th><th>A</th><th>B</th></tr>",
-    );
+    let mut h = String::from("<h2>Anomalies</h2><table><tr><th>type</th><th>A</th><th>B</th></tr>");
     for t in types {
         let count = |r: &RunRow| r.anomalies.get(t).copied().unwrap_or(0);
-        let differs = if count(a) != count(b) { " class=\"differs\"" } else { "" };
+        let differs = if count(a) != count(b) {
+            " class=\"differs\""
+        } else {
+            ""
+        };
         h.push_str(&format!(
             "<tr{differs}><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(t),
@@ -229,7 +228,10 @@ fn side_figures(s: &Side) -> Vec<(String, String)> {
     };
     let num = |p: &str| doc.pointer(p).and_then(Value::as_f64);
     put("checker", doc["checker"].as_str().map(String::from));
-    put("ok ops", num("/power/availability/ok").map(|v| format!("{v}")));
+    put(
+        "ok ops",
+        num("/power/availability/ok").map(|v| format!("{v}")),
+    );
     put(
         "ok ops per second",
         num("/power/availability/ok_per_second").map(|v| format!("{v:.1}")),
@@ -327,8 +329,16 @@ mod tests {
         ]);
         let h = plan_diff(&a, &b);
         assert!(h.contains("2 of 3 key(s) differ"), "{h}");
-        assert!(h.contains("<tr class=\"differs\"><td>≠</td><td><code>seed</code></td><td>1</td><td>2</td>"), "{h}");
-        assert!(h.contains("<tr><td></td><td><code>name</code></td><td>&lt;t&gt;</td>"), "{h}");
+        assert!(
+            h.contains(
+                "<tr class=\"differs\"><td>≠</td><td><code>seed</code></td><td>1</td><td>2</td>"
+            ),
+            "{h}"
+        );
+        assert!(
+            h.contains("<tr><td></td><td><code>name</code></td><td>&lt;t&gt;</td>"),
+            "{h}"
+        );
         assert!(h.contains("<i>absent</i>"), "{h}");
     }
 }

@@ -7,7 +7,8 @@ use crate::index::query::{Choices, Filter};
 use crate::index::{Outcome, RunRow};
 pub use crate::timeline::escape;
 
-const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}\
+const STYLE: &str =
+    "body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}\
 td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 nav a{margin-right:12px}form{margin:8px 0 16px}select,input,button{margin-right:8px}\
 .valid{color:#1a7f37;font-weight:600}.INVALID,.invalid{color:#cf222e;font-weight:700}\
@@ -93,7 +94,12 @@ pub fn run_link(dir: &str) -> String {
 
 /// The filter form of a page at `action`: a select per filter, its choices from the index,
 /// the current value selected; `extra` are further fields (name, value) kept as they are.
-pub fn filter_form(action: &str, filter: &Filter, choices: &Choices, extra: &[(&str, &str)]) -> String {
+pub fn filter_form(
+    action: &str,
+    filter: &Filter,
+    choices: &Choices,
+    extra: &[(&str, &str)],
+) -> String {
     let verdicts: Vec<String> = ["valid", "weak", "invalid", "unknown", "error", "none"]
         .iter()
         .map(|v| v.to_string())
@@ -176,8 +182,14 @@ mod tests {
         };
         let form = filter_form("/trends", &filter, &choices, &[("n", "3")]);
         assert!(!form.contains("<script>"), "{form}");
-        assert!(form.contains("<option value=\"&lt;script&gt;\" selected>"), "{form}");
-        assert!(form.contains("<option value=\"invalid\" selected>"), "{form}");
+        assert!(
+            form.contains("<option value=\"&lt;script&gt;\" selected>"),
+            "{form}"
+        );
+        assert!(
+            form.contains("<option value=\"invalid\" selected>"),
+            "{form}"
+        );
         assert!(form.contains("name=\"n\" value=\"3\""), "{form}");
     }
 }

@@ -165,10 +165,7 @@ fn pager(filter: &Filter, page: u64, total: u64) -> String {
         let p = p.to_string();
         let mut pairs = filter.fields();
         pairs.push(("page", &p));
-        format!(
-            "<a href=\"/{}\">{label}</a>",
-            escape(&html::query(&pairs))
-        )
+        format!("<a href=\"/{}\">{label}</a>", escape(&html::query(&pairs)))
     };
     let mut parts = Vec::new();
     if page > 1 {

@@ -10,7 +10,7 @@
 mod compare;
 mod conn;
 mod files;
-pub mod html;
+mod html;
 mod list;
 mod trends;
 
@@ -112,7 +112,6 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         Ok(Exit::Valid)
     })
 }
-
 
 /// On a loopback address, answers only requests that name this machine as localhost (or a
 /// loopback address) in their Host header, so that a web page cannot read the store by

@@ -6,7 +6,7 @@
 use super::html::{self, compare_link, escape, run_link, verdict, when};
 use super::{blocking, open_index, PageError, Store};
 use crate::index::query::Filter;
-use crate::index::trends::{trends, Class, Trend};
+use crate::index::trends::{Class, Trend};
 use crate::index::{Outcome, RunRow};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -60,7 +60,7 @@ pub fn trends_page(store: &Path, q: &TrendsQuery) -> Result<String, PageError> {
     let index = open_index(store)?;
     let filter = q.filter();
     let n = q.n();
-    let all = trends(index.matching(&filter)?, n);
+    let all = index.trends(&filter, n, STRIP)?;
     let choices = index.choices()?;
     let n_text = n.to_string();
     let mut body = html::filter_form("/trends", &filter, &choices, &[("n", &n_text)]);
@@ -89,24 +89,16 @@ pub fn trends_page(store: &Path, q: &TrendsQuery) -> Result<String, PageError> {
 
 /// One configuration's line.
 fn line(t: &Trend) -> String {
-    let counts = [
-        (Outcome::Valid, "valid"),
-        (Outcome::Invalid, "invalid"),
-        (Outcome::Unknown, "unknown"),
-        (Outcome::Error, "error"),
-        (Outcome::None, "none"),
-    ]
-    .iter()
-    .filter_map(|(o, name)| {
-        let k = t.runs.iter().filter(|r| r.outcome == *o).count();
-        (k > 0).then(|| format!("{k} {name}"))
-    })
-    .collect::<Vec<_>>()
-    .join(", ");
+    let counts = t
+        .counts
+        .iter()
+        .map(|(o, k)| format!("{k} {}", o.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let runs_link = format!(
         "<a href=\"/{}\">{} run(s)</a>",
         escape(&html::query(&[("config", &t.config)])),
-        t.runs.len()
+        t.total
     );
     let mut newest = String::new();
     if let Some(last) = t.newest() {
@@ -125,19 +117,20 @@ fn line(t: &Trend) -> String {
     format!(
         "<tr class=\"trend {c}\"><td><span class=\"{c}\">{c}</span></td><td>{}</td><td>{runs_link}<br>{counts}</td><td class=\"strip\">{}</td><td>{newest}</td></tr>",
         escape(&t.config),
-        strip(&t.runs),
+        strip(&t.runs, t.total),
         c = t.class.as_str(),
     )
 }
 
-/// The newest [`STRIP`] runs as coloured links, oldest left; how many older ones there are.
-fn strip(runs: &[RunRow]) -> String {
-    let skip = runs.len().saturating_sub(STRIP);
+/// The runs shown (the newest, oldest left) as coloured links, after how many older ones
+/// there are of `total`.
+fn strip(runs: &[RunRow], total: usize) -> String {
+    let older = total.saturating_sub(runs.len());
     let mut h = String::new();
-    if skip > 0 {
-        h.push_str(&format!("{skip} older … "));
+    if older > 0 {
+        h.push_str(&format!("{older} older … "));
     }
-    for r in &runs[skip..] {
+    for r in runs {
         let class = match r.outcome {
             Outcome::Valid if r.is_weak() => "weak",
             o => o.as_str(),
