@@ -1,7 +1,10 @@
 //! The store's index: `STORE/index.sqlite`, one row per run ([`RunRow`]), written in one
 //! transaction as each run ends and rebuildable from the run directories at any time
 //! (`faultline index rebuild`), which are the truth: a row is only ever what
-//! [`RunRow::from_dir`] reads from its directory.
+//! [`RunRow::from_dir`] reads from its directory. Readers bring it up to date first
+//! ([`Index::open_current`]: a made or outdated index is filled, runs added to or removed
+//! from the store are noticed from the directories' listings). [`query`] serves `serve`'s
+//! pages, [`trends`] classifies configurations.
 //!
 //! SQLite in WAL mode with `synchronous=NORMAL`: a committed row survives the writer being
 //! killed (SIGKILL), and readers (`serve`) never block the writer. Several processes may
