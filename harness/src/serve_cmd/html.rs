@@ -16,8 +16,8 @@ nav a{margin-right:12px}form{margin:8px 0 16px}select,input,button{margin-right:
 .strip{white-space:nowrap}.strip a{display:inline-block;width:10px;height:18px;margin-right:1px;\
 text-decoration:none}.strip a.valid{background:#2da44e}.strip a.weak{background:#d4a72c}\
 .strip a.invalid{background:#cf222e}.strip a.unknown,.strip a.error{background:#fb8f44}\
-.strip a.none{background:#ccc}.regression{color:#fff;background:#cf222e;padding:1px 6px}\
-.flaky{color:#000;background:#d4a72c;padding:1px 6px}.steady{color:#555}\
+.strip a.none{background:#ccc}span.regression{color:#fff;background:#cf222e;padding:1px 6px}\
+span.flaky{color:#000;background:#d4a72c;padding:1px 6px}span.steady{color:#555}\
 tr.differs td{background:#fff8c5}code{font-size:13px}";
 
 /// A whole page: `title` (escaped here) and `body` (already HTML), with the links between
