@@ -48,7 +48,8 @@ pub enum Command {
     /// Undo every fault the journal says may still be applied (idempotent).
     #[command(after_long_help = HEAL_EXAMPLES)]
     Heal(HealArgs),
-    /// Serve the store over HTTP: an index of every run with its verdict, and each run's
+    /// Serve the store over HTTP: every run with its verdict (filtered, a page at a time),
+    /// trends and regressions per configuration, two runs side by side, and each run's
     /// report, timeline, plots, history and node logs.
     #[command(after_long_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -67,6 +68,10 @@ pub enum Command {
     /// prints recorded ops/s and memory (see scripts/bench-recorder).
     #[command(hide = true)]
     BenchRecord(BenchRecordArgs),
+    /// A store of fake but well-formed runs, indexed, for benchmarks and tests of `serve`
+    /// (see scripts/bench-serve).
+    #[command(hide = true)]
+    BenchStore(BenchStoreArgs),
     /// Helpers that faultline runs on nodes (uploaded there); not for people.
     #[command(hide = true, subcommand)]
     Node(NodeCommand),
@@ -646,11 +651,17 @@ Examples:
   # From another machine, through SSH rather than an open port:
   ssh -L 8080:127.0.0.1:8080 chaos-host faultline serve --store /srv/faultline/store
 
-The index lists each run's start, test name, verdict (valid, INVALID, unknown, or none yet
-for a run that is still going or was interrupted), the checker's summary, seed and faults,
-with links to its report, timeline, history and files. It is read anew on every request,
-so runs appear as they are made. Only files inside the store are served. The first line on
-stdout is the address, so scripts can use --listen 127.0.0.1:0 and read the port.";
+The run list (/) shows each run's start, test name, configuration, seed, verdict (valid,
+INVALID, unknown, error, or none yet for a run that is still going or was interrupted) and
+the checker's summary, with links to its report, timeline, history, files and a comparison
+with the previous run of its configuration; filters: ?db=, workload=, fault=, verdict=
+(a GET form on the page), 100 runs a page (?page=). /trends shows each configuration's
+verdicts over time, regressions first (invalid now, valid on the 3 runs before; ?n=5 for
+5), then flaky ones (valid and invalid on one faultline version). /compare?a=RUN&b=RUN puts
+two runs side by side. The pages read the store's index (STORE/index.sqlite), brought up to
+date with the run directories on every request, so runs appear as they are made. Only
+files inside the store are served. The first line on stdout is the address, so scripts can
+use --listen 127.0.0.1:0 and read the port.";
 
 /// Options of `faultline serve`.
 #[derive(Debug, Args)]
@@ -686,6 +697,17 @@ pub struct HealArgs {
     /// cannot be restarted (its definition file changed or is gone), which stays down.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Options of `faultline bench-store`.
+#[derive(Debug, Args)]
+pub struct BenchStoreArgs {
+    /// The store to fill (made if missing).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Runs to make.
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: u64,
 }
 
 /// Options of `faultline bench-record`.

@@ -3,6 +3,7 @@
 //! their own databases and workloads (`test_cmd::run_with`).
 
 pub mod bench_cmd;
+pub mod bench_store;
 pub mod campaign;
 pub mod check_cmd;
 pub mod checking;

@@ -62,6 +62,7 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::Node(cmd) => node_cmd::run(&cmd),
         cli::Command::BenchRecord(args) => bench_cmd::run(&args),
+        cli::Command::BenchStore(args) => bench_store::run(&args),
         cli::Command::Campaign(args) => campaign::run(&args, &registry),
         cli::Command::Index(cmd) => index_cmd::run(&cmd),
     }

@@ -2,14 +2,15 @@
 //! `faultline check --out`), then plain HTTP requests: the index lists both runs with their
 //! verdicts, newest first; a run's timeline and history are served with their content types;
 //! a run directory without its slash redirects; nothing outside the store is served, through
-//! `..` or through a symbolic link; a run that appears later shows on the next request.
+//! `..` or through a symbolic link; a run that appears later shows on the next request. On a
+//! generated store of 300 runs: paging, filters, trends and the compare page.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
 mod common;
-use common::{cmd_stateless, faultline_stateless};
+use common::faultline_stateless;
+use common::http::{get, serve};
 
 const VALID: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1}
 {"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1}
@@ -47,35 +48,6 @@ fn make_run(store: &Path, test: &str, stamp: &str, history: &str) -> i32 {
     .unwrap_or(-1)
 }
 
-/// Kills the server however the test ends.
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One GET: (status, the head in lower case, body).
-fn get(addr: &str, path: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_lowercase(), body.to_string())
-}
-
 /// The value of the content-type header in a lower-cased head.
 fn content_type(head: &str) -> &str {
     head.lines()
@@ -94,7 +66,8 @@ fn the_store_is_served_with_verdicts_and_nothing_outside_it() {
     std::fs::write(tmp.path().join("secret.txt"), "outside the store").unwrap();
     std::os::unix::fs::symlink(tmp.path(), store.join("reg/out")).unwrap();
 
-    let (_server, addr) = serve(&store, &[]);
+    let server = serve(&store, &[]);
+    let addr = server.addr.clone();
 
     // The index: both runs, newest first, with their verdicts.
     let (status, head, index) = get(&addr, "/");
@@ -201,30 +174,6 @@ fn a_missing_store_is_bad_input() {
     assert!(err.contains("/nonexistent/store"), "{err}");
 }
 
-/// Starts `faultline serve` on `store` with `extra` options; returns the server and its address.
-fn serve(store: &Path, extra: &[&str]) -> (Server, String) {
-    let mut child = cmd_stateless(&["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start faultline serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("read address");
-    let addr = first
-        .trim()
-        .strip_prefix("http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("first line should be the address: {first:?}"))
-        .to_string();
-    (server, addr)
-}
-
 /// Half-sent requests (headers never finished) and idle connections are closed after the
 /// idle timeout, and the server still answers others meanwhile. Before: 200 such
 /// connections stayed open indefinitely.
@@ -233,7 +182,8 @@ fn half_sent_requests_time_out() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     std::fs::create_dir_all(&store).unwrap();
-    let (_server, addr) = serve(&store, &["--idle-timeout", "2s"]);
+    let server = serve(&store, &["--idle-timeout", "2s"]);
+    let addr = server.addr.clone();
     let started = std::time::Instant::now();
     let mut conns: Vec<TcpStream> = (0..200)
         .map(|i| {
@@ -288,7 +238,8 @@ fn listings_do_not_follow_links_out_of_the_store() {
     std::os::unix::fs::symlink(tmp.path().join("secret"), run.join("shadow")).unwrap();
     std::os::unix::fs::symlink(tmp.path(), run.join("outdir")).unwrap();
     std::os::unix::fs::symlink("history.jsonl", run.join("inside")).unwrap();
-    let (_server, addr) = serve(&store, &[]);
+    let server = serve(&store, &[]);
+    let addr = server.addr.clone();
     let (status, _, list) = get(&addr, "/runs/reg/20261201T080000/");
     assert_eq!(status, 200, "{list}");
     assert!(!list.contains("987654"), "{list}");
@@ -305,4 +256,110 @@ fn listings_do_not_follow_links_out_of_the_store() {
     );
     let (status, _, body) = get(&addr, "/runs/reg/20261201T080000/shadow");
     assert_eq!(status, 404, "{body}");
+}
+
+/// `&amp;` in an attribute back to `&`.
+fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&")
+}
+
+/// The `href`s in `page` that start with `prefix`, unescaped.
+fn links(page: &str, prefix: &str) -> Vec<String> {
+    let start = format!("href=\"{prefix}");
+    page.match_indices(start.as_str())
+        .filter_map(|(i, _)| {
+            let rest = &page[i + 6..];
+            rest.find('"').map(|end| unescape(&rest[..end]))
+        })
+        .collect()
+}
+
+/// A generated store of 300 runs (`faultline bench-store`: 24 configurations, one of them
+/// regressed): the list pages by 100 newest first, filters by verdict and fault, the trends
+/// page puts the regression first and counts every configuration, and the list's compare
+/// links lead to a page with both runs, their differing seeds marked.
+#[test]
+fn a_generated_store_is_listed_filtered_trended_and_compared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let out = faultline_stateless(&[
+        "bench-store",
+        "--store",
+        store.to_str().unwrap(),
+        "--runs",
+        "300",
+    ]);
+    assert!(out.status.success());
+    // A checked history whose names and summary are markup: shown as text.
+    let evil = store.join("<script>alert(1)").join("20261201T080000");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(
+        evil.join("results.json"),
+        r#"{"valid": false, "summary": "<img src=x onerror=alert(2)>", "anomalies": []}"#,
+    )
+    .unwrap();
+    let server = serve(&store, &[]);
+    let addr = server.addr.clone();
+
+    let (status, _, list) = get(&addr, "/");
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains("301 run(s)"), "{list}");
+    assert!(list.contains("page 1 of 4"), "{list}");
+    assert_eq!(list.matches("<tr><td>").count(), 100);
+    let starts: Vec<&str> = list
+        .match_indices("<tr><td>")
+        .map(|(i, _)| &list[i + 8..i + 31])
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "{starts:?}");
+    let (_, _, last) = get(&addr, "/?page=4");
+    assert_eq!(last.matches("<tr><td>").count(), 1, "{last}");
+    assert!(!last.contains("<script>alert") && !last.contains("<img src=x"));
+    assert!(last.contains("&lt;script&gt;alert(1)"), "{last}");
+    assert!(
+        last.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{last}"
+    );
+
+    let (status, _, invalid) = get(&addr, "/?verdict=invalid&fault=kill&db=etcd");
+    assert_eq!(status, 200);
+    let rows = invalid.matches("<tr><td>").count();
+    assert!(rows > 0, "{invalid}");
+    assert_eq!(rows, invalid.matches("class=\"INVALID\">INVALID<").count());
+    assert_eq!(
+        rows,
+        invalid.matches(" / kill</a>").count() + invalid.matches(" / partition,kill</a>").count()
+    );
+    assert!(invalid.contains("matching the filters"));
+
+    let (status, _, trends) = get(&addr, "/trends");
+    assert_eq!(status, 200, "{trends}");
+    assert!(
+        trends.contains("24 configuration(s): 1 regression(s)"),
+        "{trends}"
+    );
+    let first = trends.find("<tr class=\"trend ").expect("a trend line");
+    assert!(trends[first..].starts_with("<tr class=\"trend regression\">"));
+    assert!(!trends.contains("<script>alert"));
+    // Every run of the strip links to its directory.
+    assert_eq!(links(&trends, "/runs/").len(), 300);
+    // n larger than any configuration's runs: no regression.
+    let (_, _, none) = get(&addr, "/trends?n=20");
+    assert!(none.contains(": 0 regression(s)"), "{none}");
+    let (_, _, filtered) = get(&addr, "/trends?workload=set&fault=none");
+    assert!(filtered.contains("2 configuration(s)"), "{filtered}");
+
+    let compare = links(&list, "/compare?")
+        .into_iter()
+        .next()
+        .expect("a compare link");
+    let (status, _, page) = get(&addr, &compare);
+    assert_eq!(status, 200, "{compare}: {page}");
+    assert!(
+        page.contains("<tr class=\"differs\"><td>≠</td><td><code>seed</code></td>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>db_options.read-mode</code>"), "{page}");
+    assert!(page.contains("ok ops per second"), "{page}");
+    let (status, _, _) = get(&addr, "/compare?a=../../etc&b=x");
+    assert_eq!(status, 404);
 }

@@ -1,18 +1,24 @@
 //! The store's index: `STORE/index.sqlite`, one row per run ([`RunRow`]), written in one
 //! transaction as each run ends and rebuildable from the run directories at any time
 //! (`faultline index rebuild`), which are the truth: a row is only ever what
-//! [`RunRow::from_dir`] reads from its directory.
+//! [`RunRow::from_dir`] reads from its directory. Readers bring it up to date first
+//! ([`Index::open_current`]: a made or outdated index is filled, runs added to or removed
+//! from the store are noticed from the directories' listings). [`query`] serves `serve`'s
+//! pages, [`trends`] classifies configurations.
 //!
 //! SQLite in WAL mode with `synchronous=NORMAL`: a committed row survives the writer being
 //! killed (SIGKILL), and readers (`serve`) never block the writer. Several processes may
 //! record at once (parallel campaign cells); each waits for the others' short transactions.
 
+pub mod query;
 pub mod row;
+pub mod trends;
 
 pub use row::{Outcome, RunRow};
 
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +26,7 @@ use std::time::Duration;
 pub const FILE: &str = "index.sqlite";
 
 /// The schema's version (`PRAGMA user_version`); an index of another version is rebuilt.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,8 +48,10 @@ CREATE TABLE IF NOT EXISTS runs (
     campaign TEXT,
     cell TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_config ON runs (config, started);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_config ON runs (config, started, dir, verdict, faultline_version);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, dir);
+CREATE INDEX IF NOT EXISTS runs_kind ON runs (db, workload, nemesis);
+CREATE INDEX IF NOT EXISTS runs_verdict ON runs (verdict, dir);
 CREATE INDEX IF NOT EXISTS runs_campaign ON runs (campaign, cell);
 ";
 
@@ -101,6 +109,65 @@ impl Index {
         }
         tx.commit()?;
         Ok((rows.len(), skipped))
+    }
+
+    /// Opens the index of `store` and brings it up to date with the run directories
+    /// ([`Index::sync`]): what `serve` reads before each page.
+    pub fn open_current(store: &Path) -> anyhow::Result<Index> {
+        let mut index = Index::open(store)?;
+        index.sync()?;
+        Ok(index)
+    }
+
+    /// Brings the index up to date with the store's run directories without reading the
+    /// runs it already has: a directory not in the index is read and recorded (a run copied
+    /// in, made by a faultline without the index, or an index just made), a row whose
+    /// directory is gone is removed, and a run without a verdict is read again once its
+    /// results.json or junit.xml exists (a run killed before it recorded itself). The
+    /// directories are listed, not read, so this costs one listing per test at 10,000 runs.
+    /// A results.json changed in place is not noticed: `faultline index rebuild` reads all.
+    /// Returns the rows added or replaced and the rows removed.
+    pub fn sync(&mut self) -> anyhow::Result<(usize, usize)> {
+        let on_disk: HashSet<String> = candidate_dirs(&self.store)?.into_iter().collect();
+        let dirs = |sql: &str| -> anyhow::Result<HashSet<String>> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        // Both read an index alone, not the table.
+        let indexed = dirs("SELECT dir FROM runs")?;
+        let verdictless = dirs("SELECT dir FROM runs WHERE verdict = 'none'")?;
+        let mut fresh = Vec::new();
+        for rel in &on_disk {
+            let dir = self.store.join(rel);
+            let reread = if !indexed.contains(rel) {
+                is_run_dir(&dir)
+            } else {
+                verdictless.contains(rel)
+                    && ["results.json", "junit.xml"]
+                        .iter()
+                        .any(|f| dir.join(f).is_file())
+            };
+            if reread {
+                // A directory being written, or unreadable: tried again next time.
+                if let Ok(row) = RunRow::from_dir(&self.store, rel) {
+                    fresh.push(row);
+                }
+            }
+        }
+        let gone: Vec<&String> = indexed.iter().filter(|d| !on_disk.contains(*d)).collect();
+        if fresh.is_empty() && gone.is_empty() {
+            return Ok((0, 0));
+        }
+        let tx = self.conn.transaction()?;
+        for dir in &gone {
+            tx.execute("DELETE FROM runs WHERE dir = ?1", params![dir])?;
+        }
+        for row in &fresh {
+            insert(&tx, row)?;
+        }
+        tx.commit()?;
+        Ok((fresh.len(), gone.len()))
     }
 
     /// Every row, oldest first (by start, then directory).
@@ -167,8 +234,7 @@ fn relative(store: &Path, dir: &Path) -> anyhow::Result<String> {
     Ok(parts.join("/"))
 }
 
-/// The run directories of a store (`TEST/TIME` holding a test.yaml; symbolic links such as
-/// `latest` are not followed), with their rows, sorted by directory; and those whose
+/// The run directories of a store ([`run_dirs`]), with their rows, sorted by directory; and those whose
 /// test.yaml or results.json could not be read.
 pub fn scan(store: &Path) -> anyhow::Result<(Vec<RunRow>, Vec<String>)> {
     let mut rows = Vec::new();
@@ -182,8 +248,28 @@ pub fn scan(store: &Path) -> anyhow::Result<(Vec<RunRow>, Vec<String>)> {
     Ok((rows, skipped))
 }
 
-/// The directories `TEST/TIME` of a store that hold a test.yaml, sorted.
+/// The files that make a directory `TEST/TIME` a run: its plan, or for a history checked
+/// with `faultline check --out`, the history or its results.
+pub const RUN_FILES: [&str; 3] = ["test.yaml", "history.jsonl", "results.json"];
+
+/// Whether `dir` holds one of [`RUN_FILES`].
+pub fn is_run_dir(dir: &Path) -> bool {
+    RUN_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
+/// The directories `TEST/TIME` of a store that hold one of [`RUN_FILES`], sorted.
 pub fn run_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = candidate_dirs(store)?
+        .into_iter()
+        .filter(|rel| is_run_dir(&store.join(rel)))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Every directory `TEST/TIME` of a store (symbolic links such as `latest` are not
+/// followed), from the directories' listings alone: no file in them is looked at.
+pub fn candidate_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     let tests = std::fs::read_dir(store).with_context(|| format!("reading {}", store.display()))?;
     for test in tests.flatten() {
@@ -193,18 +279,13 @@ pub fn run_dirs(store: &Path) -> anyhow::Result<Vec<String>> {
         let Ok(runs) = std::fs::read_dir(test.path()) else {
             continue;
         };
+        let test_name = test.file_name().to_string_lossy().into_owned();
         for run in runs.flatten() {
-            let is_dir = run.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir && run.path().join("test.yaml").is_file() {
-                out.push(format!(
-                    "{}/{}",
-                    test.file_name().to_string_lossy(),
-                    run.file_name().to_string_lossy()
-                ));
+            if run.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(format!("{test_name}/{}", run.file_name().to_string_lossy()));
             }
         }
     }
-    out.sort();
     Ok(out)
 }
 

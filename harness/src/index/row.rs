@@ -88,25 +88,17 @@ pub struct RunRow {
 impl RunRow {
     /// The row of the run in `store`/`rel` (`rel` as `TEST/TIME`), or an error when its
     /// test.yaml cannot be read (not a run directory).
+    /// A directory without test.yaml but with a history or results.json (what `faultline
+    /// check --out` or `analyze` wrote) is a checked history: its row has no database,
+    /// workload or faults, and its start is read from the directory's time stamp.
     pub fn from_dir(store: &Path, rel: &str) -> anyhow::Result<RunRow> {
         let dir = store.join(rel);
+        if !dir.join("test.yaml").exists() {
+            return checked_history(store, rel);
+        }
         let plan = TestPlan::load(&dir)?;
         let results = read_results(&dir)?;
-        let (outcome, summary, anomalies, weak) = match &results {
-            Some(doc) => (
-                verdict_of(doc),
-                doc["summary"].as_str().unwrap_or_default().to_string(),
-                anomaly_counts(doc),
-                weak_reasons(doc),
-            ),
-            None if junit_says_error(&dir) => (
-                Outcome::Error,
-                "the run failed before it was checked (see faultline.log)".to_string(),
-                BTreeMap::new(),
-                Vec::new(),
-            ),
-            None => (Outcome::None, String::new(), BTreeMap::new(), Vec::new()),
-        };
+        let (outcome, summary, anomalies, weak) = verdict_fields(&dir, results.as_ref());
         let (campaign, cell) = match &plan.campaign {
             Some(c) => (Some(c.id.clone()), Some(c.cell.clone())),
             None => (None, None),
@@ -133,7 +125,11 @@ impl RunRow {
 
     /// The configuration: the run's matrix cell without its seed (database, options,
     /// workload, faults), as trends group runs.
+    /// Empty for a checked history without test.yaml, which has no configuration.
     pub fn config(&self) -> String {
+        if self.db.is_empty() && self.workload.is_empty() {
+            return String::new();
+        }
         config_key(&self.db, &self.options, &self.workload, &self.nemesis)
     }
 
@@ -141,6 +137,91 @@ impl RunRow {
     pub fn is_weak(&self) -> bool {
         self.outcome == Outcome::Valid && !self.weak.is_empty()
     }
+}
+
+/// The row of a directory holding a history or results.json but no test.yaml.
+fn checked_history(store: &Path, rel: &str) -> anyhow::Result<RunRow> {
+    let dir = store.join(rel);
+    let results = read_results(&dir)?;
+    if results.is_none() && !dir.join("history.jsonl").is_file() {
+        return Err(anyhow::anyhow!(
+            "{}: no test.yaml, history.jsonl or results.json",
+            dir.display()
+        ));
+    }
+    let (test, stamp) = rel.split_once('/').unwrap_or((rel, ""));
+    let started = started_from_stamp(stamp)
+        .or_else(|| {
+            let modified = std::fs::metadata(dir.join("history.jsonl"))
+                .or_else(|_| std::fs::metadata(dir.join("results.json")))
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some(humantime::format_rfc3339_seconds(modified).to_string())
+        })
+        .unwrap_or_default();
+    let (outcome, summary, anomalies, weak) = verdict_fields(&dir, results.as_ref());
+    Ok(RunRow {
+        dir: rel.to_string(),
+        test: test.to_string(),
+        duration_s: duration(&dir, &started),
+        started,
+        db: String::new(),
+        options: BTreeMap::new(),
+        workload: String::new(),
+        nemesis: String::new(),
+        seed: 0,
+        outcome,
+        summary,
+        anomalies,
+        weak,
+        faultline_version: String::new(),
+        campaign: None,
+        cell: None,
+    })
+}
+
+/// The verdict, summary, anomaly counts and weak reasons of a run directory, from its
+/// results.json when it has one, else from its junit.xml.
+fn verdict_fields(
+    dir: &Path,
+    results: Option<&serde_json::Value>,
+) -> (Outcome, String, BTreeMap<String, u64>, Vec<String>) {
+    match results {
+        Some(doc) => (
+            verdict_of(doc),
+            doc["summary"].as_str().unwrap_or_default().to_string(),
+            anomaly_counts(doc),
+            weak_reasons(doc),
+        ),
+        None if junit_says_error(dir) => (
+            Outcome::Error,
+            "the run failed before it was checked (see faultline.log)".to_string(),
+            BTreeMap::new(),
+            Vec::new(),
+        ),
+        None => (Outcome::None, String::new(), BTreeMap::new(), Vec::new()),
+    }
+}
+
+/// `20261201T084750` (maybe with `-N`), as the store names run directories, as RFC 3339:
+/// `2026-12-01T08:47:50Z`.
+pub fn started_from_stamp(stamp: &str) -> Option<String> {
+    let b = stamp.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 15 || b[8] != b'T' || !digits(0..8) || !digits(9..15) {
+        return None;
+    }
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &stamp[..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13],
+        &stamp[13..15]
+    );
+    humantime::parse_rfc3339(&text).ok().map(|_| text)
 }
 
 /// The configuration key of a database, its options, a workload and a fault mix:

@@ -5,6 +5,8 @@
 //! binary uses a part.
 #![allow(dead_code)]
 
+pub mod http;
+
 use checkers::check::{check, Checked, Checker, Details, ResultsHead};
 use checkers::history::{Event, EventKind};
 use checkers::read::{open, Format};
