@@ -304,6 +304,27 @@ pub fn measure(history: &Path, workers: u64, schedule: &Schedule) -> anyhow::Res
     Ok(m.finish())
 }
 
+/// A transaction's micro-ops as (function, key): `[["append", 3, 7], ["r", 4, null]]` gives
+/// `("append", 3)` and `("r", 4)`; anything of another shape is skipped.
+fn micro_ops(value: &checkers::history::Value) -> Vec<(&str, Key)> {
+    use checkers::history::Value;
+    let Value::List(mops) = value else {
+        return Vec::new();
+    };
+    mops.iter()
+        .filter_map(|m| match m {
+            Value::List(parts) => match (parts.first(), parts.get(1)) {
+                (Some(Value::Str(f)), Some(Value::Int(k))) => Some((f.as_str(), Key::Int(*k))),
+                (Some(Value::Str(f)), Some(Value::Str(k))) => {
+                    Some((f.as_str(), Key::Str(k.clone())))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// Measures [`Power`] in one pass over a history.
 #[derive(Debug)]
 pub struct PowerMeter {
@@ -381,13 +402,27 @@ impl PowerMeter {
             self.tried_since_ok = true;
         }
         let invoked = self.invoked.remove(&p).unwrap_or(self.now);
+        let after_heal = self.last_heal.is_some_and(|h| invoked >= h);
         let reads = e.f == "read";
         if let Some(key) = &e.key {
             if !reads && e.kind != EventKind::Fail {
                 self.written.insert(key.clone());
             }
-            if reads && e.kind == EventKind::Ok && self.last_heal.is_some_and(|h| invoked >= h) {
+            if reads && e.kind == EventKind::Ok && after_heal {
                 self.read_after_heal.insert(key.clone());
+            }
+        }
+        if e.f == "txn" {
+            for (f, key) in micro_ops(&e.value) {
+                match f {
+                    "append" | "w" if e.kind != EventKind::Fail => {
+                        self.written.insert(key);
+                    }
+                    "r" if e.kind == EventKind::Ok && after_heal => {
+                        self.read_after_heal.insert(key);
+                    }
+                    _ => {}
+                }
             }
         }
         if e.kind != EventKind::Ok {
@@ -640,6 +675,53 @@ mod tests {
         assert_eq!(p.weak.len(), 1, "{:?}", p.weak);
         assert!(
             p.weak[0].starts_with("no fault was applied"),
+            "{:?}",
+            p.weak
+        );
+    }
+
+    fn txn(t_s: f64, p: u64, kind: EventKind, mops: &[(&str, i64)]) -> Event {
+        let mut e = ev((t_s * 1e9) as u64, p, kind, "n1");
+        e.f = "txn".into();
+        e.value = Value::List(
+            mops.iter()
+                .map(|(f, k)| {
+                    Value::List(vec![Value::Str((*f).into()), Value::Int(*k), Value::Null])
+                })
+                .collect(),
+        );
+        e
+    }
+
+    #[test]
+    fn transactions_count_their_appended_keys_and_their_reads_after_the_heal() {
+        use EventKind::*;
+        let s = schedule("kill", 2);
+        let mut m = PowerMeter::new(1, &s);
+        m.event(&txn(0.0, 0, Invoke, &[("append", 1), ("w", 2), ("r", 3)]));
+        m.event(&txn(0.1, 0, Ok, &[("append", 1), ("w", 2), ("r", 3)]));
+        // An aborted transaction wrote nothing.
+        m.event(&txn(0.2, 0, Invoke, &[("append", 4)]));
+        m.event(&txn(0.3, 0, Fail, &[("append", 4)]));
+        // A read before the heal does not count.
+        m.event(&txn(0.4, 0, Invoke, &[("r", 2)]));
+        m.event(&txn(0.5, 0, Ok, &[("r", 2)]));
+        m.event(&nem(1.0, "start-kill", Value::Null));
+        m.event(&nem(2.0, "stop-kill", Value::Null));
+        m.event(&txn(2.1, 0, Invoke, &[("r", 1)]));
+        m.event(&txn(2.2, 0, Ok, &[("r", 1)]));
+        let p = m.finish();
+        assert_eq!(
+            p.read_back,
+            Some(ReadBack {
+                keys_written: 2,
+                keys_read_after_heal: 1
+            })
+        );
+        assert!(
+            p.weak
+                .iter()
+                .any(|w| w == "only 1 of the 2 keys written were read back after the last heal"),
             "{:?}",
             p.weak
         );

@@ -183,12 +183,11 @@ impl<G: Gen> Gen for ReadBack<G> {
             }
             return;
         }
-        if outcome.kind != checkers::history::EventKind::Fail && op.f() != "read" {
-            if let Some(k) = op.key() {
-                self.written
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(k.clone());
+        if outcome.kind != checkers::history::EventKind::Fail {
+            let keys = op.written_keys();
+            if !keys.is_empty() {
+                let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+                written.extend(keys.into_iter().cloned());
             }
         }
         self.inner.update(op, outcome, ctx)
@@ -679,6 +678,50 @@ mod tests {
         assert_eq!(reads, expected);
         assert_eq!(g.reads_queued(), 3);
         assert_eq!(*g.written().lock().expect("lock"), written);
+    }
+
+    #[test]
+    fn after_each_heal_a_transactional_workload_reads_back_the_keys_its_transactions_appended() {
+        use crate::list_append::ListAppendWorkload;
+        use crate::op::MicroOp;
+        use crate::workload::{Workload, WorkloadOptions};
+        use checkers::history::Key;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let heals = Arc::new(AtomicU64::new(0));
+        let wl = ListAppendWorkload;
+        let ops = wl.ops(1, &WorkloadOptions { ops_per_key: 3 });
+        let mut g = ReadBack::new(
+            Source::new(ops),
+            wl.read_back().expect("list-append reads back"),
+            heals.clone(),
+        );
+        let at = Ctx {
+            elapsed: Duration::ZERO,
+            worker: 0,
+        };
+        let mut appended = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let Next::Op(op) = g.next(&at) else {
+                panic!("an endless source")
+            };
+            appended.extend(op.written_keys().into_iter().cloned());
+            g.update(&op, &Outcome::ok(op.value()), &at);
+        }
+        assert!(!appended.is_empty(), "20 transactions appended nothing");
+        assert_eq!(*g.written().lock().expect("lock"), appended);
+        heals.fetch_add(1, Ordering::SeqCst);
+        let reads: Vec<Op> = (0..appended.len())
+            .map(|_| match g.next(&at) {
+                Next::Op(op) => op,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<Op> = appended
+            .iter()
+            .map(|k: &Key| Op::Txn(vec![MicroOp::Read { key: k.clone() }]))
+            .collect();
+        assert_eq!(reads, expected);
     }
 
     #[test]

@@ -39,6 +39,11 @@ impl Workload for ListAppendWorkload {
     fn ops(&self, seed: u64, options: &WorkloadOptions) -> Box<dyn OpStream> {
         Box::new(ListAppends::new(seed, options.ops_per_key))
     }
+    /// A transaction that reads the key, after every heal and at the end, so that appends
+    /// or writes a fault lost are seen missing.
+    fn read_back(&self) -> Option<crate::workload::ReadBackOp> {
+        Some(crate::workload::read_in_txn)
+    }
     /// Strict serializability unless the run says what its database promises
     /// ([`Checker::with_consistency`]).
     fn checker(&self) -> Checker {

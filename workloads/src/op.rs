@@ -90,6 +90,28 @@ impl Op {
         }
     }
 
+    /// The keys this op writes, which a workload reads back after faults: a write's or
+    /// compare-and-set's key, a transaction's appended and written keys (each once), a custom
+    /// op's key unless its `f` is `read`; none for reads and the set's adds.
+    pub fn written_keys(&self) -> Vec<&Key> {
+        match self {
+            Op::Write { key, .. } | Op::Cas { key, .. } => vec![key],
+            Op::Read { .. } | Op::Add { .. } | Op::ReadSet => Vec::new(),
+            Op::Custom { f, key, .. } => key.iter().filter(|_| f != "read").collect(),
+            Op::Txn(mops) => {
+                let mut keys: Vec<&Key> = Vec::new();
+                for m in mops {
+                    if let MicroOp::Append { key, .. } | MicroOp::Write { key, .. } = m {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
+                    }
+                }
+                keys
+            }
+        }
+    }
+
     /// The history's `key` (absent for the set).
     pub fn key(&self) -> Option<&Key> {
         match self {

@@ -48,6 +48,12 @@ fn read_register(key: &Key) -> Op {
     Op::Read { key: key.clone() }
 }
 
+/// The read-back of a transactional workload: a transaction that only reads `key` (the
+/// whole list for list-append, the register for rw-register).
+pub fn read_in_txn(key: &Key) -> Op {
+    Op::Txn(vec![crate::op::MicroOp::Read { key: key.clone() }])
+}
+
 /// A workload: its op stream, the ops to run once faults are healed, and its checker.
 pub trait Workload: Send + Sync {
     /// The name, as in `--workload`.
