@@ -1,4 +1,4 @@
-//! Delta debugging (Zeller and Hildebrandt's ddmin) as a state machine: [`Ddmin::next`] says
+//! Delta debugging (Zeller and Hildebrandt's ddmin) as a state machine: [`Ddmin::pending`] says
 //! which subset of the elements to test, [`Ddmin::record`] takes whether it still fails. The
 //! state is plain data (serde), so that a search stopped between two tests resumes where it
 //! was, and a subset is never tested twice.
@@ -96,7 +96,7 @@ impl Ddmin {
     /// The next subset to test, or `None` when the search is over. Positions whose subset
     /// was tested already are passed over (so calling it again gives the same subset until
     /// [`Ddmin::record`] is called).
-    pub fn next(&mut self) -> Option<Vec<usize>> {
+    pub fn pending(&mut self) -> Option<Vec<usize>> {
         loop {
             if self.stage == Stage::Done {
                 return None;
@@ -109,9 +109,9 @@ impl Ddmin {
         }
     }
 
-    /// Records whether the subset [`Ddmin::next`] gave fails too.
+    /// Records whether the subset [`Ddmin::pending`] gave fails too.
     pub fn record(&mut self, fails: bool) {
-        let Some(tried) = self.next() else { return };
+        let Some(tried) = self.pending() else { return };
         self.tested.insert(tried.clone());
         if !fails {
             self.index += 1;
@@ -154,7 +154,7 @@ mod tests {
     fn search(all: usize, fails: impl Fn(&[usize]) -> bool) -> (Vec<usize>, usize) {
         let mut d = Ddmin::new((0..all).collect());
         let mut tests = 0;
-        while let Some(s) = d.next() {
+        while let Some(s) = d.pending() {
             tests += 1;
             d.record(fails(&s));
         }
@@ -196,10 +196,10 @@ mod tests {
     fn no_subset_is_tested_twice() {
         let mut d = Ddmin::new((0..9).collect());
         let mut seen = BTreeSet::new();
-        while let Some(s) = d.next() {
+        while let Some(s) = d.pending() {
             assert!(seen.insert(s.clone()), "{s:?} tested twice");
             // Calling next again gives the same subset until it is recorded.
-            assert_eq!(d.next(), Some(s.clone()));
+            assert_eq!(d.pending(), Some(s.clone()));
             d.record(s.contains(&4) && s.contains(&5));
         }
         assert_eq!(d.current(), [4, 5]);

@@ -241,12 +241,12 @@ impl Search {
 
     /// The next candidate to try, or `None` when the search is over. The same until
     /// [`Search::record`] is called.
-    pub fn next(&mut self) -> Option<Candidate> {
+    pub fn pending(&mut self) -> Option<Candidate> {
         loop {
             let best = self.best.clone();
             let change = match &mut self.phase {
                 Phase::Original => Some(Change::Original),
-                Phase::Faults { ddmin } => match ddmin.next() {
+                Phase::Faults { ddmin } => match ddmin.pending() {
                     Some(keep) => {
                         let removed = best
                             .faults
@@ -294,9 +294,11 @@ impl Search {
         }
     }
 
-    /// Records the verdict of the candidate [`Search::next`] gave, with its runs.
+    /// Records the verdict of the candidate [`Search::pending`] gave, with its runs.
     pub fn record(&mut self, cell: String, reproduced: bool, runs: Vec<TryRun>) {
-        let Some(candidate) = self.next() else { return };
+        let Some(candidate) = self.pending() else {
+            return;
+        };
         if reproduced {
             self.best = candidate.size.clone();
         }
@@ -373,7 +375,9 @@ impl Search {
 
     /// How many keys a run of `size` uses, about: its ops (rate × time limit) over ops per key.
     fn keys(&self, size: &Size) -> u64 {
-        let ops = (self.rate * size.time_limit_ms as f64 / 1000.0).ceil().max(1.0) as u64;
+        let ops = (self.rate * size.time_limit_ms as f64 / 1000.0)
+            .ceil()
+            .max(1.0) as u64;
         ops.div_ceil(size.ops_per_key.max(1))
     }
 
@@ -460,24 +464,33 @@ impl Size {
     }
 }
 
+/// `1 candidate`, `3 candidates`.
+pub fn candidates(n: usize) -> String {
+    format!("{n} candidate{}", if n == 1 { "" } else { "s" })
+}
+
 /// What a try of a candidate gave, as [`drive`]'s caller reports it.
 pub enum Tested {
     /// Its verdict: whether the failure reproduced, and its runs.
     Done(bool, Vec<TryRun>),
-    /// Stopped before it had a verdict (budget, Ctrl-C): it is tried again on resume.
+    /// Stopped before it had a verdict (Ctrl-C): it is tried again on resume.
     Stop,
 }
 
-/// Runs `search` on: asks `test` for each candidate's verdict, with the cell it is tagged
-/// with (`c1`, `c2`, ..., counting every candidate started), and calls `saved` when a
-/// candidate starts (its cell is taken) and when its verdict is recorded. Returns whether
-/// the search finished (else `test` stopped it).
+/// Runs `search` on while `may_start` allows another candidate (a budget): asks `test` for
+/// each candidate's verdict, with the cell it is tagged with (`c1`, `c2`, ..., counting
+/// every candidate started), and calls `saved` when a candidate starts (its cell is taken)
+/// and when its verdict is recorded. Returns whether the search finished.
 pub fn drive(
     search: &mut Search,
+    mut may_start: impl FnMut() -> bool,
     mut test: impl FnMut(&Search, &Candidate, &str) -> Tested,
     mut saved: impl FnMut(&Search),
 ) -> bool {
-    while let Some(candidate) = search.next() {
+    while let Some(candidate) = search.pending() {
+        if !may_start() {
+            return false;
+        }
         search.started += 1;
         let cell = format!("c{}", search.started);
         saved(search);

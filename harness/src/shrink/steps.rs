@@ -77,8 +77,8 @@ pub fn markdown(h: &Header<'_>, search: &Search) -> String {
     };
     let _ = writeln!(
         out,
-        "\n{status} ({} candidates, now at: {}).\n\nBest: {}.",
-        search.trials.len(),
+        "\n{status} ({}, now at: {}).\n\nBest: {}.",
+        super::candidates(search.trials.len()),
         search.phase_name(),
         search.describe_size(&search.best)
     );

@@ -42,15 +42,36 @@ fn original() -> TestPlan {
 
 /// Runs a search to its end (or `budget` candidates) with `fails` deciding each candidate.
 fn run(search: &mut Search, fails: &dyn Fn(&Search, &Size) -> bool, budget: usize) -> bool {
-    let mut left = budget;
+    let mut started = 0;
     drive(
         search,
+        || {
+            started += 1;
+            started <= budget
+        },
+        |s, c, _cell| Tested::Done(fails(s, &c.size), Vec::new()),
+        |_| {},
+    )
+}
+
+/// Runs a search with `fails` until candidate number `stop_at` (from 1), which is stopped
+/// midway as Ctrl-C stops one (`Tested::Stop`).
+fn run_until_stopped(
+    search: &mut Search,
+    fails: &dyn Fn(&Search, &Size) -> bool,
+    stop_at: usize,
+) -> bool {
+    let mut n = 0;
+    drive(
+        search,
+        || true,
         |s, c, _cell| {
-            if left == 0 {
-                return Tested::Stop;
+            n += 1;
+            if n == stop_at {
+                Tested::Stop
+            } else {
+                Tested::Done(fails(s, &c.size), Vec::new())
             }
-            left -= 1;
-            Tested::Done(fails(s, &c.size), Vec::new())
         },
         |_| {},
     )
@@ -119,7 +140,10 @@ fn finds_a_cause_of_two_faults() {
     assert_eq!(s.best.faults, [1, 5]);
     assert_eq!(s.best.time_limit_ms, 26_000, "fault #6 healed at 24 s");
     assert_eq!(s.best.concurrency, 1);
-    assert_eq!(s.best.ops_per_key, 200, "not a keyed workload: keys untouched");
+    assert_eq!(
+        s.best.ops_per_key, 200,
+        "not a keyed workload: keys untouched"
+    );
     let removed: Vec<_> = s
         .trials
         .iter()
@@ -142,7 +166,7 @@ fn an_original_that_does_not_fail_is_said_so_after_one_candidate() {
     assert!(run(&mut s, &|_, _| false, usize::MAX));
     assert_eq!(s.outcome(), Outcome::NotReproduced);
     assert_eq!(s.trials.len(), 1);
-    assert!(s.next().is_none());
+    assert!(s.pending().is_none());
 }
 
 #[test]
@@ -169,7 +193,10 @@ fn the_budget_stops_the_search_with_a_reproducing_best() {
         let mut s = Search::new(&plan, true);
         assert!(!run(&mut s, &fails, budget), "budget {budget}");
         assert_eq!(s.trials.len(), budget);
-        assert_eq!(s.started as usize, budget + 1, "the stopped one was started");
+        assert_eq!(
+            s.started as usize, budget,
+            "no cell for a candidate not started"
+        );
         assert!(!s.finished());
         assert!(fails(&s, &s.best), "budget {budget}: {:?}", s.best);
     }
@@ -181,15 +208,20 @@ fn a_saved_search_resumes_to_the_same_answer() {
     let fails = |s: &Search, size: &Size| needs_fault(s, size, 4) && size.concurrency >= 2;
     let mut whole = Search::new(&plan, true);
     assert!(run(&mut whole, &fails, usize::MAX));
-    for stop_after in [1, 2, 5, 9] {
+    for (stop_after, midway) in [(1, false), (2, true), (5, false), (9, true)] {
         let mut s = Search::new(&plan, true);
-        assert!(!run(&mut s, &fails, stop_after));
-        let pending = s.next();
+        if midway {
+            assert!(!run_until_stopped(&mut s, &fails, stop_after + 1));
+        } else {
+            assert!(!run(&mut s, &fails, stop_after));
+        }
+        assert_eq!(s.trials.len(), stop_after);
+        let pending = s.pending();
         let text = serde_json::to_string(&s).expect("save");
         let mut resumed: Search = serde_json::from_str(&text).expect("load");
         assert_eq!(resumed, s);
         // The candidate stopped midway is the one tried first on resume.
-        assert_eq!(resumed.next(), pending);
+        assert_eq!(resumed.pending(), pending);
         assert!(run(&mut resumed, &fails, usize::MAX));
         assert_eq!(resumed.best, whole.best, "stopped after {stop_after}");
         let changes = |s: &Search| {
@@ -199,7 +231,13 @@ fn a_saved_search_resumes_to_the_same_answer() {
                 .collect::<Vec<_>>()
         };
         assert_eq!(changes(&resumed), changes(&whole));
-        // Each stop took a cell: the cells go on after it.
-        assert_eq!(resumed.started as usize, whole.trials.len() + 1);
+        // A candidate stopped midway took a cell: the cells go on after it.
+        assert_eq!(
+            resumed.started as usize,
+            whole.trials.len() + usize::from(midway)
+        );
+        let cells: Vec<_> = resumed.trials.iter().map(|t| t.cell.clone()).collect();
+        let skipped = format!("c{}", stop_after + 1);
+        assert_eq!(cells.contains(&skipped), !midway, "{cells:?}");
     }
 }
