@@ -231,7 +231,8 @@ pub struct ShrinkArgs {
     /// Runs per candidate: it is kept when one of them reproduces the violation.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub tries: u64,
-    /// Stop starting candidates after this long (this invocation; the next one continues).
+    /// The time box of this invocation: no candidate is started that would end after it
+    /// (judged by the longest candidate so far); the next invocation continues.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub budget: Duration,
     /// Where candidate runs are stored [default: RUN's store, the directory above its test].

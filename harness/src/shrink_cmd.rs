@@ -476,3 +476,118 @@ fn conclude(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shrink::Change;
+
+    /// A stored run of 20 s of register with partitions, whose results.json is `results`.
+    fn stored_run(store: &Path, results: &str) -> PathBuf {
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "faultline",
+            "test",
+            "--cluster",
+            "local:3",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition",
+            "--time-limit",
+            "20s",
+            "--seed",
+            "4",
+        ])
+        .expect("parse");
+        let crate::cli::Command::Test(args) = parsed.command else {
+            panic!("not a test")
+        };
+        let mut plan = crate::plan::make(&args, &Registry::builtin(), 0)
+            .expect("plan")
+            .plan;
+        let run = store.join("etcd-register").join("20260101T000000");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        plan.write(&run).expect("test.yaml");
+        std::fs::write(run.join("results.json"), results).expect("results.json");
+        run
+    }
+
+    fn shrink_args(run: &Path) -> ShrinkArgs {
+        ShrinkArgs {
+            run: run.to_path_buf(),
+            tries: 2,
+            budget: Duration::from_secs(60),
+            store: None,
+            cluster: None,
+        }
+    }
+
+    #[test]
+    fn only_an_invalid_run_is_shrunk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store");
+        let run = stored_run(&store, r#"{"valid": true}"#);
+        let e = Target::load(&shrink_args(&run)).err().expect("refused");
+        assert!(
+            format!("{e:#}").contains("is valid, not invalid: shrink needs a run that found"),
+            "{e:#}"
+        );
+        let e = Target::load(&shrink_args(&store.join("nothing"))).err();
+        assert!(format!("{e:?}").contains("nothing"), "{e:?}");
+    }
+
+    #[test]
+    fn a_candidate_reproduces_with_one_of_the_originals_anomaly_types() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store");
+        let run = stored_run(&store, r#"{"valid": false, "anomalies": ["k1", "k2"]}"#);
+        let t = Target::load(&shrink_args(&run)).expect("target");
+        assert_eq!(t.tag, "shrink-etcd-register-20260101T000000");
+        assert_eq!(t.cluster, "local:3");
+        assert_eq!(t.store, std::fs::canonicalize(&store).expect("store"));
+        assert_eq!(t.violation(), "invalid (nonlinearizable: 2)");
+        let mut row = RunRow::from_dir(&t.store, &t.rel).expect("row");
+        assert!(t.reproduces(&row));
+        row.anomalies = BTreeMap::from([("G2-item".to_string(), 1)]);
+        assert!(!t.reproduces(&row), "another violation");
+        row.anomalies = BTreeMap::from([("nonlinearizable".to_string(), 1)]);
+        row.outcome = RunOutcome::Unknown;
+        assert!(!t.reproduces(&row), "unknown is not a reproduction");
+    }
+
+    #[test]
+    fn the_state_is_saved_and_read_back_and_the_best_plan_written_once_it_reproduced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store");
+        let run = stored_run(&store, r#"{"valid": false, "anomalies": ["k1"]}"#);
+        let t = Target::load(&shrink_args(&run)).expect("target");
+        std::fs::create_dir_all(t.dir()).expect("mkdir");
+        assert!(load_state(&t.dir()).expect("none yet").is_none());
+        let mut search = Search::new(&t.plan, true);
+        assert!(search.faults.len() >= 2, "{:?}", t.plan.schedule);
+        save_files(&t, &search, 2).expect("save");
+        assert!(
+            !t.dir().join("test.yaml").exists(),
+            "nothing reproduced yet"
+        );
+        search.record("c1".into(), true, Vec::new());
+        let first = search.pending().expect("a fault candidate");
+        assert!(matches!(first.change, Change::Faults { .. }));
+        search.record("c2".into(), true, Vec::new());
+        save_files(&t, &search, 2).expect("save");
+        assert_eq!(load_state(&t.dir()).expect("read"), Some(search.clone()));
+        let best = TestPlan::load(&t.dir()).expect("test.yaml");
+        assert!(best.explicit_schedule);
+        assert_eq!(best.name, "etcd-register");
+        assert_eq!(best, search.plan(&t.plan, &search.best));
+        let steps = std::fs::read_to_string(t.dir().join("steps.md")).expect("steps.md");
+        assert!(steps.contains("| c2 | faults | without #"), "{steps}");
+        // A state that is not one is refused, saying how to start again.
+        std::fs::write(t.dir().join("state.json"), "{}").expect("write");
+        let e = load_state(&t.dir()).expect_err("refused");
+        assert!(
+            format!("{e:#}").contains("remove it to start again"),
+            "{e:#}"
+        );
+    }
+}

@@ -80,7 +80,10 @@ fn a_stale_read_run_shrinks_to_at_most_two_faults_that_still_reproduce() {
     assert!(err.contains("stopped: the budget of 1s is spent"), "{err}");
     let first = state(&run);
     assert_eq!(first.search.trials.len(), 1);
-    assert_eq!(first.search.started, 1, "no cell taken by a candidate not started");
+    assert_eq!(
+        first.search.started, 1,
+        "no cell taken by a candidate not started"
+    );
     assert_eq!(first.search.trials[0].cell, "c1");
     assert_eq!(first.search.trials[0].candidate.change, Change::Original);
     assert!(first.search.trials[0].reproduced, "{err}");
