@@ -61,6 +61,10 @@ pub enum Command {
         subcommand_negates_reqs = true
     )]
     Campaign(CampaignArgs),
+    /// Find a smaller reproduction of a failing run: fewer faults, a shorter time limit,
+    /// fewer workers and keys, each change kept when the violation still reproduces.
+    #[command(after_long_help = SHRINK_HELP)]
+    Shrink(ShrinkArgs),
     /// The store's index of runs (STORE/index.sqlite).
     #[command(subcommand)]
     Index(IndexCommand),
@@ -184,6 +188,65 @@ pub struct TestArgs {
     /// test.yaml and the store's index (not taken from a `--config` or `--replay`ed file).
     #[arg(long, hide = true, value_name = "CAMPAIGN::CELL")]
     pub campaign_cell: Option<String>,
+}
+
+const SHRINK_HELP: &str = "\
+Every candidate is an ordinary run in the store (its own directory, test.yaml and verdict),
+named TEST-shrink and tagged in the store's index with the shrink (campaign column
+shrink-TEST-TIME, cell c1, c2, ...). In order, it tries:
+  1. the original plan again: does the violation reproduce at all?
+  2. subsets of the fault schedule, by delta debugging over its faults (a fault's start with
+     its heal; the kept steps keep their times);
+  3. a shorter time limit, halved toward one nemesis interval after the last kept heal;
+  4. fewer workers (--concurrency), halved toward 1;
+  5. fewer keys (keyed workloads): --ops-per-key doubled while the ops would use several keys.
+A candidate is kept when one of its --tries runs is invalid with an anomaly of the original
+run's (unknown or valid runs do not count). The first try uses the run's own seed, the next
+ones the seeds after it (seed+1, ...): the seed drives the op stream, the schedule is the
+candidate's own (`explicit_schedule: true` in its test.yaml).
+
+What it writes, in RUN/shrink/:
+  state.json   the search (every candidate, its runs and verdicts, the best plan), written
+               after every candidate: running the same command again continues from it
+  test.yaml    the smallest plan that reproduced, for `faultline test --config`
+  steps.md     each candidate: what it removed, its runs, its verdict
+
+Examples:
+  # Shrink a stale-read run on a temporary local cluster like the one it ran on:
+  sudo faultline shrink store/etcd-register/20261207T160000
+
+  # At most 10 minutes, 3 tries per candidate, on your own nodes:
+  faultline shrink store/latest --tries 3 --budget 10m --cluster cluster.yaml
+
+  # Then run the smallest plan again:
+  faultline test --cluster local:5 --config store/latest/shrink/test.yaml
+
+--budget and Ctrl-C stop it between candidates (Ctrl-C stops the running candidate, which
+heals and is checked as any run, then tried again on resume); the state is saved and the
+command says how far it got.
+Exit codes: 0 a smaller plan reproduces, or the original is already minimal; 2 the original
+does not reproduce in --tries runs, or the search stopped (budget, Ctrl-C) before anything
+smaller reproduced; 254 bad usage (RUN is not an invalid run, the cluster is held, ...).";
+
+/// Options of `faultline shrink`.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The failing run's directory (STORE/TEST/TIME): its verdict must be invalid.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Runs per candidate: it is kept when one of them reproduces the violation.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub tries: u64,
+    /// The time box of this invocation: no candidate is started that would end after it
+    /// (judged by the longest candidate so far); the next invocation continues.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub budget: Duration,
+    /// Where candidate runs are stored [default: RUN's store, the directory above its test].
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// The cluster file, or `local:N` [default: the run's own `cluster`].
+    #[arg(long)]
+    pub cluster: Option<String>,
 }
 
 const CAMPAIGN_HELP: &str = "\

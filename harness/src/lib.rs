@@ -26,6 +26,8 @@ pub mod run;
 pub mod scheduler;
 pub mod serve_cmd;
 pub mod session;
+pub mod shrink;
+pub mod shrink_cmd;
 pub mod store;
 pub mod test_cmd;
 pub mod timeline;

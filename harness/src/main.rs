@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         (Some(l), _) => l.clone(),
         (None, cli::Command::Test(_)) => "warn,harness=info".to_string(),
         (None, cli::Command::Campaign(_)) => "warn,harness=info".to_string(),
+        (None, cli::Command::Shrink(_)) => "warn,harness=info".to_string(),
         (None, _) => "warn".to_string(),
     };
     logging::init(&level);
@@ -65,5 +66,6 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         cli::Command::BenchStore(args) => bench_store::run(&args),
         cli::Command::Campaign(args) => campaign::run(&args, &registry),
         cli::Command::Index(cmd) => index_cmd::run(&cmd),
+        cli::Command::Shrink(args) => shrink_cmd::run(&args, &registry),
     }
 }

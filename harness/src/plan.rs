@@ -78,8 +78,12 @@ pub struct TestPlan {
     pub started: String,
     /// The faultline version that wrote it.
     pub faultline_version: String,
-    /// The fault schedule drawn from the seed.
+    /// The fault schedule: drawn from the seed, or given as is (see `explicit_schedule`).
     pub schedule: Schedule,
+    /// Whether `schedule` is used as written (a subset of a run's steps, as `faultline shrink`
+    /// writes it) instead of drawn from the seed; the seed still drives the op stream.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explicit_schedule: bool,
     /// The campaign and cell this run is part of (`faultline campaign`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<CampaignRef>,
@@ -210,6 +214,9 @@ pub struct PlanFile {
     #[serde(alias = "faultline-version")]
     faultline_version: Option<String>,
     schedule: Option<Schedule>,
+    /// The schedule is used as written instead of drawn from the seed.
+    #[serde(alias = "explicit-schedule")]
+    explicit_schedule: Option<bool>,
     /// Ignored on input: a run is part of a campaign only when the campaign runs it.
     #[serde(default)]
     campaign: Option<serde_yaml_ng::Value>,
@@ -377,12 +384,14 @@ impl std::fmt::Debug for Resolved {
 
 impl Resolved {
     /// The same plan with another seed, and so the fault schedule drawn from it (the runs of
-    /// a `--test-count` loop).
+    /// a `--test-count` loop); an explicit schedule stays as it is.
     pub fn with_seed(&self, seed: u64) -> Resolved {
         let mut r = self.clone();
         r.plan.seed = seed;
-        r.plan.schedule =
-            Schedule::generate(&r.kinds, r.plan.nemesis_interval, r.plan.time_limit, seed);
+        if !r.plan.explicit_schedule {
+            r.plan.schedule =
+                Schedule::generate(&r.kinds, r.plan.nemesis_interval, r.plan.time_limit, seed);
+        }
         r
     }
 }
@@ -458,6 +467,12 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         bail!("--name {name:?}: expected a plain file name (no '/', not starting with '.')");
     }
+    let explicit_schedule = file.explicit_schedule.unwrap_or(false);
+    let schedule = if explicit_schedule {
+        explicit(file.schedule.as_ref(), &kinds)?
+    } else {
+        Schedule::generate(&kinds, nemesis_interval, time_limit, seed)
+    };
     let plan = TestPlan {
         name,
         cluster: args.cluster.clone(),
@@ -480,7 +495,8 @@ pub fn make(args: &TestArgs, registry: &Registry, fallback_seed: u64) -> anyhow:
         seed,
         started: String::new(),
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
-        schedule: Schedule::generate(&kinds, nemesis_interval, time_limit, seed),
+        schedule,
+        explicit_schedule,
         campaign: args
             .campaign_cell
             .as_deref()
@@ -548,6 +564,37 @@ impl PlannedDb {
             .map_err(|e| anyhow!("--db {name}: {e}"))?;
         Ok(PlannedDb { name, kind, config })
     }
+}
+
+/// An explicit schedule (`explicit-schedule: true`), checked: its steps in time order and of
+/// the plan's kinds, which it then records as its mix.
+fn explicit(schedule: Option<&Schedule>, kinds: &[Kind]) -> anyhow::Result<Schedule> {
+    let Some(schedule) = schedule else {
+        bail!("explicit-schedule: true needs a `schedule` to use");
+    };
+    if let Some(w) = schedule.steps.windows(2).find(|w| w[1].at_ms < w[0].at_ms) {
+        bail!(
+            "schedule: the step at {} ms comes after the one at {} ms (steps must be in time order)",
+            w[1].at_ms,
+            w[0].at_ms
+        );
+    }
+    for step in &schedule.steps {
+        if let nemesis::schedule::Action::Start { fault } = &step.action {
+            if !kinds.contains(&fault.kind()) {
+                bail!(
+                    "schedule: the step at {} ms starts a {} fault, which --nemesis {} does not include",
+                    step.at_ms,
+                    kind_name(fault.kind()),
+                    nemesis_names(kinds)
+                );
+            }
+        }
+    }
+    Ok(Schedule {
+        kinds: kinds.to_vec(),
+        ..schedule.clone()
+    })
 }
 
 /// The fault kinds as `--nemesis` lists them (`none` for none).
@@ -916,5 +963,56 @@ mod tests {
             plan(&["--config", f.to_str().unwrap()]).unwrap_err()
         );
         assert!(e.contains("time-limt") && e.contains("line 1"), "{e}");
+    }
+
+    /// A plan with `explicit-schedule: true` runs its stored steps as they are, whatever the
+    /// seed (which still drives the op stream), also through `--test-count`'s other seeds; a
+    /// stored schedule without it is drawn again from the seed, as before.
+    #[test]
+    fn an_explicit_schedule_is_used_as_written_and_the_seed_drives_only_the_ops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = plan(&["--nemesis", "partition,kill", "--seed", "9"]).unwrap();
+        assert!(p.schedule.steps.len() >= 6, "{:?}", p.schedule);
+        let kept: Vec<_> = p.schedule.steps[2..4].to_vec();
+        p.schedule.steps = kept.clone();
+        p.write(dir.path()).unwrap();
+        let path = dir.path().join("test.yaml");
+        let config = path.to_str().unwrap();
+        // Without the flag the schedule is the seed's again.
+        let drawn = plan(&["--config", config]).unwrap();
+        assert!(!drawn.explicit_schedule);
+        assert_ne!(drawn.schedule.steps, kept);
+        // With it, as written, under another seed too.
+        p.explicit_schedule = true;
+        p.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\nexplicit_schedule: true\n"), "{text}");
+        let args = args(&["--config", config, "--seed", "123"]);
+        let resolved = make(&args, &Registry::builtin(), 0).unwrap();
+        assert_eq!(resolved.plan.seed, 123);
+        assert!(resolved.plan.explicit_schedule);
+        assert_eq!(resolved.plan.schedule.steps, kept);
+        assert_eq!(resolved.with_seed(124).plan.schedule.steps, kept);
+        // A replay of such a run keeps it too.
+        let replay = make(
+            &super::tests::args(&["--replay", dir.path().to_str().unwrap()]),
+            &Registry::builtin(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(replay.plan.schedule.steps, kept);
+        // A step of a kind the plan does not mix, or out of order, is refused.
+        let e = format!(
+            "{:#}",
+            plan(&["--config", config, "--nemesis", "pause"]).unwrap_err()
+        );
+        assert!(e.contains("which --nemesis pause does not include"), "{e}");
+        p.schedule.steps.reverse();
+        p.write(dir.path()).unwrap();
+        let e = format!("{:#}", plan(&["--config", config]).unwrap_err());
+        assert!(e.contains("steps must be in time order"), "{e}");
+        std::fs::write(&path, "explicit-schedule: true\n").unwrap();
+        let e = format!("{:#}", plan(&["--config", config]).unwrap_err());
+        assert!(e.contains("needs a `schedule`"), "{e}");
     }
 }
