@@ -1,23 +1,21 @@
 //! JSONL read in blocks whose lines are parsed in parallel, ahead of the consumer.
 //!
 //! A reader thread cuts the input into blocks of whole lines ([`BLOCK`] bytes or so), parses
-//! each block's lines on rayon's pool in pieces, and hands the block's events, in line order,
-//! through a channel of one block to the [`super::EventReader`] that pulls them. So reading and
+//! each block's lines in pieces, one per core, on scoped threads of its own (not rayon's pool:
+//! a caller pulling events from inside that pool must not wait on it), and hands the block's
+//! events, in line order, through a channel of one block to the [`super::EventReader`] that
+//! pulls them. So reading and
 //! parsing run on every core while the caller validates and checks what came before, and
 //! memory holds a few blocks, never the file. The first error (in line order) ends the stream,
 //! as with the line-at-a-time reader: the events before it are delivered, none after it.
 
 use super::{jsonl, jsonl_fast, truncated, Located};
 use crate::error::InputError;
-use rayon::prelude::*;
 use std::io::{BufRead, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// About how many bytes of text a block holds (a block always ends at a line's end).
-const BLOCK: usize = 1 << 19;
-
-/// Lines of a block parsed by one task.
-const PIECES_PER_THREAD: usize = 4;
+const BLOCK: usize = 1 << 18;
 
 /// One block's events, or the first error, in line order.
 pub(super) type Parsed = Vec<Result<Located, InputError>>;
@@ -72,12 +70,10 @@ pub(super) fn read_line(
 /// stopping at the first error.
 fn parse_piece(text: &[u8], file: &str, first_line: u64) -> Parsed {
     let mut out = Vec::with_capacity(text.len() / 64);
-    let mut line = first_line;
     let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text) {
+    for (line, end) in (first_line..).zip(memchr::memchr_iter(b'\n', text)) {
         let item = read_line(&text[start..=end], file, line, true, false);
         start = end + 1;
-        line += 1;
         if let Some(item) = item {
             let stop = item.is_err();
             out.push(item);
@@ -90,8 +86,7 @@ fn parse_piece(text: &[u8], file: &str, first_line: u64) -> Parsed {
 }
 
 /// Parses a block of whole lines in parallel pieces, in line order; the first error ends it.
-fn parse_block(text: &[u8], file: &str, first_line: u64) -> Vec<Parsed> {
-    let pieces = rayon::current_num_threads() * PIECES_PER_THREAD;
+fn parse_block(text: &[u8], file: &str, first_line: u64, pieces: usize) -> Vec<Parsed> {
     let target = text.len() / pieces + 1;
     // Cut at line ends, and number each piece's first line.
     let mut cuts = Vec::with_capacity(pieces + 1);
@@ -107,10 +102,25 @@ fn parse_block(text: &[u8], file: &str, first_line: u64) -> Vec<Parsed> {
         line += memchr::memchr_iter(b'\n', &text[start..end]).count() as u64;
         start = end;
     }
-    let mut parsed: Vec<Parsed> = cuts
-        .par_iter()
-        .map(|&(s, e, l)| parse_piece(&text[s..e], file, l))
-        .collect();
+    let parse = |&(s, e, l): &(usize, usize, u64)| parse_piece(&text[s..e], file, l);
+    let mut parsed: Vec<Parsed> = match cuts.split_first() {
+        None => Vec::new(),
+        Some((first, rest)) => std::thread::scope(|scope| {
+            let others: Vec<_> = rest
+                .iter()
+                .map(|c| (c.2, scope.spawn(move || parse(c))))
+                .collect();
+            let mut parsed = vec![parse(first)];
+            for (line, other) in others {
+                // A piece's parse does not panic; if it did, its first line is an error.
+                parsed.push(other.join().unwrap_or_else(|_| {
+                    let why = "internal error: the thread reading this line panicked";
+                    vec![Err(InputError::at(file, line, 1, why))]
+                }));
+            }
+            parsed
+        }),
+    };
     if let Some(first_error) = parsed
         .iter()
         .position(|p| p.last().is_some_and(Result::is_err))
@@ -137,6 +147,7 @@ fn produce(
     tx: SyncSender<Vec<Parsed>>,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+    let pieces = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut line = 1u64;
     loop {
         // Fill to a block, keeping the partial line carried over from the last one.
@@ -156,7 +167,7 @@ fn produce(
         if !at_end && whole == 0 {
             continue; // a line longer than a block: read on
         }
-        let mut parsed = parse_block(&buf[..whole], &file, line);
+        let mut parsed = parse_block(&buf[..whole], &file, line, pieces);
         line += memchr::memchr_iter(b'\n', &buf[..whole]).count() as u64;
         let broke = failed(&parsed);
         if at_end && !broke && whole < buf.len() {
@@ -225,7 +236,7 @@ mod tests {
         format!(
             "{{\"index\":{i},\"process\":{},\"type\":\"{}\",\"f\":\"write\",\"key\":{},\"value\":{}}}\n",
             i / 2 % 7,
-            if i % 2 == 0 { "invoke" } else { "ok" },
+            if i.is_multiple_of(2) { "invoke" } else { "ok" },
             i / 2 % 5,
             i / 2
         )
@@ -253,13 +264,13 @@ mod tests {
         let mut lines = Vec::new();
         let mut at = 0u64;
         for i in 0..n {
-            if i % 1000 == 0 {
+            if i.is_multiple_of(1000) {
                 text.push_str("  \r\n");
                 at += 1;
             }
             let l = line(i);
             // Every 7th line with spaces, which only the full parser takes.
-            let l = if i % 7 == 0 {
+            let l = if i.is_multiple_of(7) {
                 l.replace(",\"f\"", ", \"f\"")
             } else {
                 l

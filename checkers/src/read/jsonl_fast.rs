@@ -58,16 +58,22 @@ impl<'a> Cursor<'a> {
     /// The digits of a JSON integer (no sign), refusing leading zeros and anything that makes
     /// it a float.
     fn digits(&mut self) -> Option<u64> {
-        let start = self.at;
-        let mut n: u64 = 0;
-        while let Some(b @ b'0'..=b'9') = self.peek() {
-            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            self.at += 1;
-        }
-        let len = self.at - start;
-        if len == 0 || (len > 1 && self.bytes[start] == b'0') {
+        let rest = &self.bytes[self.at..];
+        let len = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if len == 0 || (len > 1 && rest[0] == b'0') || len > 20 {
             return None;
         }
+        let mut digits = rest[..len].iter().map(|&b| u64::from(b - b'0'));
+        // Up to 19 digits cannot overflow; 20 might.
+        let n = if len < 20 {
+            digits.fold(0, |n, d| n * 10 + d)
+        } else {
+            digits.try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(d))?
+        };
+        self.at += len;
         match self.peek() {
             Some(b'.' | b'e' | b'E') => None,
             _ => Some(n),
@@ -318,6 +324,10 @@ mod tests {
             r#"{"index":0,"process":3,"type":"ok","value":1}"#,
             r#"{"index":0,"process":3,"type":"ok","f":"cas","valu":1}"#,
             r#"{"index":"0","process":3,"type":"ok","f":"cas"}"#,
+            r#"{"index":18446744073709551616,"process":3,"type":"ok","f":"cas"}"#,
+            r#"{"index":99999999999999999999,"process":3,"type":"ok","f":"cas"}"#,
+            r#"{"index":100000000000000000000,"process":3,"type":"ok","f":"cas"}"#,
+            r#"{"index":1,"process":3,"type":"ok","f":"cas","key":-9223372036854775809}"#,
             r#"{"index":0,"process":3,"type":"ok","f":"cas","value":[1,2,]}"#,
             r#"{"index":0,"process":3,"type":"ok","f":"cas","value":[[[[[1]]]]]}"#,
             r#"{"index":0,"process":3,"type":"ok","f":"cas","value":nul}"#,
