@@ -1,7 +1,7 @@
 //! JSONL read in blocks whose lines are parsed in parallel, ahead of the consumer.
 //!
 //! A reader thread cuts the input into blocks of whole lines ([`BLOCK`] bytes or so), parses
-//! each block's lines in pieces, one per core, on scoped threads of its own (not rayon's pool:
+//! each block's lines in pieces, one per core, on worker threads of its own (not rayon's pool:
 //! a caller pulling events from inside that pool must not wait on it), and hands the block's
 //! events, in line order, through a channel of one block to the [`super::EventReader`] that
 //! pulls them. So reading and
@@ -12,7 +12,8 @@
 use super::{jsonl, jsonl_fast, truncated, Located};
 use crate::error::InputError;
 use std::io::{BufRead, Read};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 
 /// About how many bytes of text a block holds (a block always ends at a line's end).
 const BLOCK: usize = 1 << 18;
@@ -85,11 +86,45 @@ fn parse_piece(text: &[u8], file: &str, first_line: u64) -> Parsed {
     out
 }
 
-/// Parses a block of whole lines in parallel pieces, in line order; the first error ends it.
-fn parse_block(text: &[u8], file: &str, first_line: u64, pieces: usize) -> Vec<Parsed> {
-    let target = text.len() / pieces + 1;
+/// A piece of a block for a worker: the block, the piece's byte range and its first line.
+type Job = (Arc<Vec<u8>>, usize, usize, u64);
+
+/// A thread of the reader's own that parses pieces of blocks. Each has its own channels, so
+/// that pieces come back in line order; it ends when its job channel closes.
+struct Worker {
+    jobs: Sender<Job>,
+    results: Receiver<Parsed>,
+}
+
+impl Worker {
+    fn start(file: Arc<str>) -> Worker {
+        let (jobs, job_rx) = channel::<Job>();
+        let (result_tx, results) = channel();
+        std::thread::spawn(move || {
+            for (block, start, end, line) in job_rx {
+                if result_tx
+                    .send(parse_piece(&block[start..end], &file, line))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Worker { jobs, results }
+    }
+}
+
+/// Parses a block of whole lines in pieces, one on this thread and one on each worker, in line
+/// order; the first error ends it.
+fn parse_block(
+    text: &Arc<Vec<u8>>,
+    file: &str,
+    first_line: u64,
+    workers: &[Worker],
+) -> Vec<Parsed> {
+    let target = text.len() / (workers.len() + 1) + 1;
     // Cut at line ends, and number each piece's first line.
-    let mut cuts = Vec::with_capacity(pieces + 1);
+    let mut cuts = Vec::with_capacity(workers.len() + 2);
     let mut start = 0;
     let mut line = first_line;
     while start < text.len() {
@@ -102,25 +137,27 @@ fn parse_block(text: &[u8], file: &str, first_line: u64, pieces: usize) -> Vec<P
         line += memchr::memchr_iter(b'\n', &text[start..end]).count() as u64;
         start = end;
     }
-    let parse = |&(s, e, l): &(usize, usize, u64)| parse_piece(&text[s..e], file, l);
-    let mut parsed: Vec<Parsed> = match cuts.split_first() {
-        None => Vec::new(),
-        Some((first, rest)) => std::thread::scope(|scope| {
-            let others: Vec<_> = rest
-                .iter()
-                .map(|c| (c.2, scope.spawn(move || parse(c))))
-                .collect();
-            let mut parsed = vec![parse(first)];
-            for (line, other) in others {
-                // A piece's parse does not panic; if it did, its first line is an error.
-                parsed.push(other.join().unwrap_or_else(|_| {
-                    let why = "internal error: the thread reading this line panicked";
-                    vec![Err(InputError::at(file, line, 1, why))]
-                }));
-            }
-            parsed
-        }),
+    let Some((&(s, e, l), rest)) = cuts.split_first() else {
+        return Vec::new();
     };
+    let mut sent = Vec::new();
+    for (&(s, e, l), worker) in rest.iter().zip(workers) {
+        if worker.jobs.send((Arc::clone(text), s, e, l)).is_ok() {
+            sent.push((worker, l));
+        }
+    }
+    let mut parsed = vec![parse_piece(&text[s..e], file, l)];
+    for (worker, line) in sent {
+        // A piece's parse does not panic; if it did, its first line is an error.
+        parsed.push(worker.results.recv().unwrap_or_else(|_| {
+            let why = "internal error: the thread reading this line stopped";
+            vec![Err(InputError::at(file, line, 1, why))]
+        }));
+    }
+    // Pieces beyond the workers (none: there are as many cuts as threads) are parsed here.
+    for &(s, e, l) in rest.iter().skip(workers.len()) {
+        parsed.push(parse_piece(&text[s..e], file, l));
+    }
     if let Some(first_error) = parsed
         .iter()
         .position(|p| p.last().is_some_and(Result::is_err))
@@ -146,11 +183,16 @@ fn produce(
     allow_truncated: bool,
     tx: SyncSender<Vec<Parsed>>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (BLOCK >> 2));
-    let pieces = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut buf: Vec<u8> = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shared: Arc<str> = Arc::from(file.as_str());
+    let workers: Vec<Worker> = (1..threads)
+        .map(|_| Worker::start(Arc::clone(&shared)))
+        .collect();
     let mut line = 1u64;
     loop {
         // Fill to a block, keeping the partial line carried over from the last one.
+        buf.reserve(BLOCK + (BLOCK >> 2));
         let before = buf.len();
         let want = BLOCK.saturating_sub(before).max(1 << 16);
         let read = (&mut input).take(want as u64).read_to_end(&mut buf);
@@ -167,11 +209,14 @@ fn produce(
         if !at_end && whole == 0 {
             continue; // a line longer than a block: read on
         }
-        let mut parsed = parse_block(&buf[..whole], &file, line, pieces);
-        line += memchr::memchr_iter(b'\n', &buf[..whole]).count() as u64;
+        // The block's whole lines move out, shared with the workers; the rest stays.
+        let tail = buf.split_off(whole);
+        let block = Arc::new(std::mem::replace(&mut buf, tail));
+        let mut parsed = parse_block(&block, &file, line, &workers);
+        line += memchr::memchr_iter(b'\n', &block).count() as u64;
         let broke = failed(&parsed);
-        if at_end && !broke && whole < buf.len() {
-            if let Some(item) = read_line(&buf[whole..], &file, line, false, allow_truncated) {
+        if at_end && !broke && !buf.is_empty() {
+            if let Some(item) = read_line(&buf, &file, line, false, allow_truncated) {
                 parsed.push(vec![item]);
             }
         }
@@ -182,7 +227,6 @@ fn produce(
         if stop {
             return;
         }
-        buf.drain(..whole);
     }
 }
 
