@@ -396,8 +396,8 @@ impl<I: Iterator<Item = Result<Located, InputError>>> ModelVisitor for LinearVis
             if validator.exhausted().is_some() {
                 break;
             }
-            builder.push(
-                &located.event,
+            builder.push_owned(
+                located.event,
                 located.line,
                 located.f_column,
                 located.value_column,

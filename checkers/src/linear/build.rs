@@ -5,7 +5,7 @@ use super::ops::Operation;
 use crate::error::InputError;
 use crate::history::{Event, EventKind, Key, Process, Value};
 use crate::model::{Model, Outcome};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// One key's ops (`None` for an unkeyed history).
 pub type KeyOps<O> = (Option<Key>, Vec<Operation<O>>);
@@ -180,71 +180,123 @@ impl<'m, M: Model> OpsBuilder<'m, M> {
         f_column: u64,
         value_column: u64,
     ) -> Result<(), InputError> {
-        let located = Where {
+        let at = Where {
             line,
             f_column,
             value_column,
         };
+        match self.next_rank(ev) {
+            None => Ok(()),
+            Some((process, rank)) if ev.kind == EventKind::Invoke => {
+                let parts = (ev.f.clone(), ev.value.clone(), ev.key.clone());
+                self.invoke(process, rank, ev.index, parts, at)
+            }
+            Some((process, rank)) => self.complete(ev, process, rank, at),
+        }
+    }
+
+    /// [`OpsBuilder::push`] of an event the builder may keep: an invocation's `f`, value and
+    /// key move into the table of ops in flight instead of being copied.
+    pub fn push_owned(
+        &mut self,
+        ev: Event,
+        line: u64,
+        f_column: u64,
+        value_column: u64,
+    ) -> Result<(), InputError> {
+        let at = Where {
+            line,
+            f_column,
+            value_column,
+        };
+        match self.next_rank(&ev) {
+            None => Ok(()),
+            Some((process, rank)) if ev.kind == EventKind::Invoke => {
+                self.invoke(process, rank, ev.index, (ev.f, ev.value, ev.key), at)
+            }
+            Some((process, rank)) => self.complete(&ev, process, rank, at),
+        }
+    }
+
+    /// The client process of `ev` and its rank, or `None` for an event the builder skips (a
+    /// named process's, or any after the budget was used up).
+    fn next_rank(&mut self, ev: &Event) -> Option<(u64, u64)> {
         let Process::Client(process) = ev.process else {
-            return Ok(());
+            return None;
         };
         if self.exhausted.is_some() {
-            return Ok(());
+            return None;
         }
         let rank = self.rank;
         self.rank += 1;
-        if ev.kind == EventKind::Invoke {
-            if !self.model.functions().contains(&ev.f.as_str()) {
-                return Err(InputError::at(
-                    &self.file,
-                    located.line,
-                    located.f_column,
-                    format!(
-                        "the {} model has no function {:?} (expected one of: {})",
-                        self.model.name(),
-                        ev.f,
-                        self.model.functions().join(", ")
-                    ),
-                ));
-            }
-            // Reserve the entry's contents, and the table's growth before it grows.
-            if !self.reserve(
-                Self::pending_heap(&ev.f, &ev.value, &ev.key),
-                true,
+        Some((process, rank))
+    }
+
+    /// Puts an invocation (`f`, value and key) in flight.
+    fn invoke(
+        &mut self,
+        process: u64,
+        rank: u64,
+        index: u64,
+        (f, value, key): (String, Value, Option<Key>),
+        located: Where,
+    ) -> Result<(), InputError> {
+        if !self.model.functions().contains(&f.as_str()) {
+            return Err(InputError::at(
+                &self.file,
                 located.line,
-            ) {
-                return Ok(());
-            }
-            if let Some(budget) = &mut self.budget {
-                let entry = std::mem::size_of::<(u64, Pending)>();
-                let (len, capacity) = (self.pending.len(), self.pending.capacity());
-                let before = budget.tracker.held();
-                let pending = &mut self.pending;
-                let grown = budget.tracker.grow_table(len, capacity, entry, |more| {
-                    pending.reserve(more);
-                    pending.capacity()
-                });
-                budget.pending += budget.tracker.held() - before;
-                if !grown {
-                    self.run_out(located.line);
-                    return Ok(());
-                }
-            }
-            self.counts.invoked += 1;
-            self.pending.insert(
-                process,
-                Pending {
-                    rank,
-                    index: ev.index,
-                    f: ev.f.clone(),
-                    value: ev.value.clone(),
-                    key: ev.key.clone(),
-                    line: located.line,
-                    value_column: located.value_column,
-                },
-            );
+                located.f_column,
+                format!(
+                    "the {} model has no function {:?} (expected one of: {})",
+                    self.model.name(),
+                    f,
+                    self.model.functions().join(", ")
+                ),
+            ));
+        }
+        // Reserve the entry's contents, and the table's growth before it grows.
+        if !self.reserve(Self::pending_heap(&f, &value, &key), true, located.line) {
             return Ok(());
         }
+        if let Some(budget) = &mut self.budget {
+            let entry = std::mem::size_of::<(u64, Pending)>();
+            let (len, capacity) = (self.pending.len(), self.pending.capacity());
+            let before = budget.tracker.held();
+            let pending = &mut self.pending;
+            let grown = budget.tracker.grow_table(len, capacity, entry, |more| {
+                pending.reserve(more);
+                pending.capacity()
+            });
+            budget.pending += budget.tracker.held() - before;
+            if !grown {
+                self.run_out(located.line);
+                return Ok(());
+            }
+        }
+        self.counts.invoked += 1;
+        self.pending.insert(
+            process,
+            Pending {
+                rank,
+                index,
+                f,
+                value,
+                key,
+                line: located.line,
+                value_column: located.value_column,
+            },
+        );
+        Ok(())
+    }
+
+    /// Completes the op in flight on `process` with `ev`.
+    fn complete(
+        &mut self,
+        ev: &Event,
+        process: u64,
+        rank: u64,
+        located: Where,
+    ) -> Result<(), InputError> {
         let Some(inv) = self.pending.remove(&process) else {
             return Err(InputError::at(
                 &self.file,

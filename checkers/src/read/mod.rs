@@ -12,9 +12,11 @@
 //! assert_eq!(events[0].as_ref().unwrap().event.f, "read");
 //! ```
 
+mod blocks;
 pub mod edn;
 mod jepsen_log;
 mod jsonl;
+mod jsonl_fast;
 mod validate;
 
 pub use validate::Validator;
@@ -243,6 +245,8 @@ pub struct EventReader {
     tuples: Tuples,
     /// Whether the last line read ended with a newline.
     last_complete: bool,
+    /// JSONL: the blocks a reader thread parses ahead (started by the first `next`).
+    blocks: Option<blocks::Blocks>,
 }
 
 impl EventReader {
@@ -257,6 +261,22 @@ impl EventReader {
         self.format
     }
 
+    /// The next JSONL event, from the blocks parsed ahead; the first error ends the stream.
+    fn next_jsonl(&mut self) -> Option<Result<Located, InputError>> {
+        if self.done {
+            return None;
+        }
+        let blocks = self.blocks.get_or_insert_with(|| {
+            let input = std::mem::replace(&mut self.input, Box::new(std::io::empty()));
+            blocks::Blocks::start(input, &self.file, self.allow_truncated)
+        });
+        let item = blocks.next();
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+
     fn fail(&mut self, e: InputError) -> Option<Result<Located, InputError>> {
         self.done = true;
         Some(Err(e))
@@ -265,7 +285,7 @@ impl EventReader {
     fn parse(&mut self, text: &str, line: u64) -> Result<(), InputError> {
         match self.format {
             Format::Jsonl | Format::Auto => {
-                let located = jsonl::parse_line(text, &self.file, line)?;
+                let located = blocks::parse_line(text, &self.file, line)?;
                 self.queued.push_back(located);
             }
             Format::JepsenLog => {
@@ -538,6 +558,9 @@ impl Iterator for EventReader {
     type Item = Result<Located, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.format == Format::Jsonl {
+            return self.next_jsonl();
+        }
         loop {
             if let Some(l) = self.queued.pop_front() {
                 return Some(Ok(l));
@@ -657,6 +680,7 @@ pub fn from_reader(
         edn: edn::Splitter::new(),
         tuples: Tuples::Unseen,
         last_complete: true,
+        blocks: None,
     })
 }
 

@@ -4,11 +4,12 @@ use super::Located;
 use crate::error::InputError;
 use crate::history::{EventKind, Key, Process};
 use crate::linear::budget::{alloc_bytes, Limits, MemoryExhausted, Tracker};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 struct InFlight {
     line: u64,
-    f: String,
+    /// The op's `f`, as an index into [`Validator::names`].
+    f: u32,
     key: Option<Key>,
 }
 
@@ -21,6 +22,9 @@ pub struct Validator {
     file: String,
     in_flight: HashMap<u64, InFlight>,
     retired: HashMap<u64, u64>,
+    /// Every `f` seen on an invoke, once (a history has a handful), so that an op in flight
+    /// holds no string of its own.
+    names: Vec<String>,
     last_index: Option<(u64, u64)>,
     budget: Option<Tracker>,
     exhausted: Option<MemoryExhausted>,
@@ -33,6 +37,7 @@ impl Validator {
             file: file.to_string(),
             in_flight: HashMap::new(),
             retired: HashMap::new(),
+            names: Vec::new(),
             last_index: None,
             budget: None,
             exhausted: None,
@@ -89,12 +94,25 @@ impl Validator {
         ok
     }
 
-    fn heap(f: &str, key: &Option<Key>) -> usize {
-        alloc_bytes(f.len())
-            + match key {
-                Some(Key::Str(k)) => alloc_bytes(k.len()),
-                _ => 0,
-            }
+    fn heap(key: &Option<Key>) -> usize {
+        match key {
+            Some(Key::Str(k)) => alloc_bytes(k.len()),
+            _ => 0,
+        }
+    }
+
+    /// The index of `f` in the table of names, added (and reserved: its string and its slot,
+    /// twice over for the table's doubling) when new; `None` when the pool refuses.
+    fn name(&mut self, f: &str, line: u64) -> Option<u32> {
+        if let Some(i) = self.names.iter().position(|n| n == f) {
+            return Some(i as u32);
+        }
+        let bytes = alloc_bytes(f.len()) + 2 * std::mem::size_of::<String>();
+        if !self.reserve(line, bytes, false) {
+            return None;
+        }
+        self.names.push(f.to_string());
+        Some((self.names.len() - 1) as u32)
     }
 
     fn err(&self, line: u64, column: u64, message: String) -> InputError {
@@ -135,17 +153,20 @@ impl Validator {
                 return Err(self.err(
                     l.line,
                     1,
-                    format!("process {p} invokes {:?} while its invoke of {:?} on line {} has not completed (expected one op in flight per process)", ev.f, open.f, open.line),
+                    format!("process {p} invokes {:?} while its invoke of {:?} on line {} has not completed (expected one op in flight per process)", ev.f, self.names[open.f as usize], open.line),
                 ));
             }
-            if !self.reserve(l.line, Self::heap(&ev.f, &ev.key), false) {
+            let Some(f) = self.name(&ev.f, l.line) else {
+                return Ok(());
+            };
+            if !self.reserve(l.line, Self::heap(&ev.key), false) {
                 return Ok(());
             }
             self.in_flight.insert(
                 p,
                 InFlight {
                     line: l.line,
-                    f: ev.f.clone(),
+                    f,
                     key: ev.key.clone(),
                 },
             );
@@ -158,13 +179,14 @@ impl Validator {
                 format!("process {p} completes {:?} with {} but has no op in flight (expected an invoke first)", ev.f, ev.kind.as_str()),
             ));
         };
-        if open.f != ev.f {
+        let open_f = &self.names[open.f as usize];
+        if *open_f != ev.f {
             return Err(self.err(
                 l.line,
                 l.f_column,
                 format!(
                     "process {p} completes {:?} but invoked {:?} on line {}",
-                    ev.f, open.f, open.line
+                    ev.f, open_f, open.line
                 ),
             ));
         }
@@ -185,7 +207,7 @@ impl Validator {
             ));
         }
         if let Some(budget) = &mut self.budget {
-            budget.release(Self::heap(&open.f, &open.key));
+            budget.release(Self::heap(&open.key));
         }
         if ev.kind == EventKind::Info && self.reserve(l.line, 0, true) {
             self.retired.insert(p, l.line);
