@@ -526,33 +526,12 @@ impl fmt::Display for DiskClear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clusters::Cluster;
-
-    /// A database that does not say where its data is.
-    struct NoDataDir;
-
-    impl crate::ProcessHooks for NoDataDir {
-        fn name(&self) -> &str {
-            "toy"
-        }
-        fn pids(&self, _: &Cluster, _: &str) -> Result<Vec<u32>, NemesisError> {
-            Ok(vec![42])
-        }
-        fn start(&self, _: &Cluster, _: &str) -> Result<(), NemesisError> {
-            Ok(())
-        }
-        fn primaries(&self, _: &Cluster) -> Result<Vec<String>, NemesisError> {
-            Ok(Vec::new())
-        }
-    }
 
     #[test]
     fn a_database_without_a_data_directory_refuses_disk_faults_saying_why() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = clusters::ClusterFile::parse("name: c\nnodes: [n1]\n", "c.yaml").unwrap();
-        let cluster = Cluster::new(file, 1);
-        let journal = crate::Journal::open(&dir.path().join("j.jsonl")).expect("journal");
-        let nem = Nemesis::new(&cluster, journal).with_hooks(std::sync::Arc::new(NoDataDir));
+        let (_dir, cluster, journal) = crate::test_support::one_node();
+        let nem = Nemesis::new(&cluster, journal)
+            .with_hooks(std::sync::Arc::new(crate::test_support::NoDataDir));
         let mut rng = crate::seeded(1);
         for kind in [Kind::DiskFull, Kind::DiskError, Kind::DiskSlow] {
             let spec = kind.random_spec(&mut rng);
@@ -600,11 +579,9 @@ mod tests {
 
     #[test]
     fn a_bad_probability_is_refused_before_any_node_is_asked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = clusters::ClusterFile::parse("name: c\nnodes: [n1]\n", "c.yaml").unwrap();
-        let cluster = Cluster::new(file, 1);
-        let journal = crate::Journal::open(&dir.path().join("j.jsonl")).expect("journal");
-        let nem = Nemesis::new(&cluster, journal).with_hooks(std::sync::Arc::new(NoDataDir));
+        let (_dir, cluster, journal) = crate::test_support::one_node();
+        let nem = Nemesis::new(&cluster, journal)
+            .with_hooks(std::sync::Arc::new(crate::test_support::NoDataDir));
         let spec: FaultSpec = DiskErrorSpec {
             targets: Targets::All,
             probability: 1.5,

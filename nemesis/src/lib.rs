@@ -42,6 +42,8 @@ pub mod process;
 pub mod registry;
 mod remote;
 pub mod schedule;
+#[cfg(test)]
+mod test_support;
 
 pub use fault::{Apply, Fault, FaultSpec, Heal, Kind, NetemSpec, Package, Spec, Targets, Undo};
 pub use grudge::{Grudge, Topology};

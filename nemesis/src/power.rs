@@ -587,31 +587,11 @@ mod tests {
         assert!(control_socket(dir).as_os_str().len() < 100, "fits sun_path");
     }
 
-    /// A database that does not say where its data is.
-    struct NoDataDir;
-
-    impl crate::ProcessHooks for NoDataDir {
-        fn name(&self) -> &str {
-            "toy"
-        }
-        fn pids(&self, _: &Cluster, _: &str) -> Result<Vec<u32>, NemesisError> {
-            Ok(vec![42])
-        }
-        fn start(&self, _: &Cluster, _: &str) -> Result<(), NemesisError> {
-            Ok(())
-        }
-        fn primaries(&self, _: &Cluster) -> Result<Vec<String>, NemesisError> {
-            Ok(Vec::new())
-        }
-    }
-
     #[test]
     fn a_database_without_a_data_directory_refuses_power_saying_why() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = clusters::ClusterFile::parse("name: c\nnodes: [n1]\n", "c.yaml").unwrap();
-        let cluster = Cluster::new(file, 1);
-        let journal = crate::Journal::open(&dir.path().join("j.jsonl")).expect("journal");
-        let nem = Nemesis::new(&cluster, journal).with_hooks(std::sync::Arc::new(NoDataDir));
+        let (_dir, cluster, journal) = crate::test_support::one_node();
+        let nem = Nemesis::new(&cluster, journal)
+            .with_hooks(std::sync::Arc::new(crate::test_support::NoDataDir));
         let spec: FaultSpec = PowerSpec {
             targets: Targets::All,
             mode: PowerMode::LoseUnfsynced,
