@@ -16,30 +16,6 @@ use common::{applied, faultline, faultline_stored, journal, journal_at, latest, 
 /// The etcd data directory on a node.
 const DATA: &str = "/var/lib/faultline-db/etcd/data";
 
-/// `faultline exec` of `script` on `node`; its output without the node's header.
-fn on(home: &Path, cluster: &str, node: &str, script: &str) -> String {
-    let out = faultline(
-        home,
-        &[
-            "exec",
-            "--cluster",
-            cluster,
-            "--node",
-            node,
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-    );
-    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("== "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The corrupt faults of a journal's apply lines.
 fn corruptions(entries: &[nemesis::JournalEntry]) -> Vec<CorruptFault> {
     entries
@@ -153,7 +129,7 @@ fn corruption_of_one_etcd_replica_is_done_as_journaled_and_a_run_has_a_verdict()
     }
     let file = format!("{DATA}/member/snap/db");
     let etcd_runs = |node: &str| {
-        on(
+        common::on_node(
             h,
             &c,
             node,
@@ -162,7 +138,7 @@ fn corruption_of_one_etcd_replica_is_done_as_journaled_and_a_run_has_a_verdict()
     };
     let d = corrupt_by_hand(h, &c, "n2", "zero-range");
     let (offset, len) = (d.offset.expect("offset"), d.len.expect("len"));
-    let bytes = on(
+    let bytes = common::on_node(
         h,
         &c,
         "n2",
@@ -186,7 +162,7 @@ fn corruption_of_one_etcd_replica_is_done_as_journaled_and_a_run_has_a_verdict()
     assert!(etcd_runs("n2"), "heal did not start etcd again");
 
     let d = corrupt_by_hand(h, &c, "n3", "truncate");
-    let size = on(h, &c, "n3", &format!("stat -c %s {file}"));
+    let size = common::on_node(h, &c, "n3", &format!("stat -c %s {file}"));
     assert_eq!(size.trim(), d.len.expect("len").to_string());
     assert!(d.len < Some(d.size), "{d:?}");
     let out = faultline(h, &["heal", "--cluster", &c]);

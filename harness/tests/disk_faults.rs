@@ -16,7 +16,6 @@
 use checkers::history::{Event, EventKind, Process};
 use checkers::Verdict;
 use clusters::testing::{home, require_root};
-use nemesis::journal::Event as JournalEvent;
 use nemesis::{Fault, Kind};
 use std::collections::HashMap;
 use std::path::Path;
@@ -244,50 +243,6 @@ fn a_slow_disk_delays_acknowledged_writes_and_the_database_still_works() {
     );
 }
 
-/// `faultline exec` of `script` on n1 of `cluster`; its output without the node's header.
-fn on(home: &Path, cluster: &str, script: &str) -> String {
-    let out = faultline(
-        home,
-        &[
-            "exec",
-            "--cluster",
-            cluster,
-            "--node",
-            "n1",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-    );
-    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("== "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Waits until the journal at `path` shows a disk-full fault applied and not healed.
-fn wait_disk_full(path: &Path, until: Instant) -> bool {
-    while Instant::now() < until {
-        let lines =
-            common::parse_journal_lenient(&std::fs::read_to_string(path).unwrap_or_default());
-        let event =
-            |id: u64, what: JournalEvent| lines.iter().any(|l| l.id == id && l.event == what);
-        if lines.iter().any(|l| {
-            matches!(l.fault, Some(Fault::DiskFull(_)))
-                && l.event == JournalEvent::Apply
-                && event(l.id, JournalEvent::Applied)
-                && !event(l.id, JournalEvent::Healed)
-        }) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 #[test]
 #[cfg_attr(
     not_root,
@@ -332,29 +287,33 @@ fn heal_after_a_killed_test_clears_a_full_disk_and_faults_by_hand() {
     .spawn()
     .expect("start the test");
     let journal = h.join(format!("journal/{name}.jsonl"));
-    let full = wait_disk_full(&journal, Instant::now() + Duration::from_secs(150));
+    let full = common::wait_applied(&journal, Instant::now() + Duration::from_secs(150), |f| {
+        matches!(f, Fault::DiskFull(_))
+    });
     // SIGKILL: the controller heals nothing and unmounts nothing.
     let _ = test.kill();
     let _ = test.wait();
     assert!(full, "no disk-full fault was applied within the run");
     let probe = format!("echo x > {DATA}/probe 2>&1 && echo written; rm -f {DATA}/probe");
     assert!(
-        on(h, &c, &probe).contains("No space left on device"),
+        common::on_node(h, &c, "n1", &probe).contains("No space left on device"),
         "the disk is not full after the controller died"
     );
     let mounted = || {
-        on(
+        common::on_node(
             h,
             &c,
+            "n1",
             "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
         )
         .trim()
             != "0"
     };
     let redis_answers = || {
-        on(
+        common::on_node(
             h,
             &c,
+            "n1",
             "redis-cli -h $(hostname -i | cut -d' ' -f1) ping 2>&1 || true",
         )
         .contains("PONG")
@@ -375,7 +334,11 @@ fn heal_after_a_killed_test_clears_a_full_disk_and_faults_by_hand() {
         "{err}"
     );
     assert!(!mounted(), "heal left the lazy filesystem mounted: {err}");
-    assert_eq!(on(h, &c, &probe).trim(), "written", "{err}");
+    assert_eq!(
+        common::on_node(h, &c, "n1", &probe).trim(),
+        "written",
+        "{err}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !redis_answers() {
         assert!(

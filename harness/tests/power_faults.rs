@@ -16,7 +16,6 @@
 
 use checkers::Verdict;
 use clusters::testing::{home, require_root};
-use nemesis::journal::Event as JournalEvent;
 use nemesis::{Fault, Kind};
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -204,50 +203,6 @@ fn postgres_keeps_every_acknowledged_append_under_power() {
     );
 }
 
-/// `faultline exec` of `script` on `node`; its output without the node's header.
-fn on(home: &Path, cluster: &str, node: &str, script: &str) -> String {
-    let out = faultline(
-        home,
-        &[
-            "exec",
-            "--cluster",
-            cluster,
-            "--node",
-            node,
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-    );
-    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("== "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Waits until the journal at `path` shows a power fault applied and not healed.
-fn wait_power_applied(path: &Path, until: Instant) -> bool {
-    while Instant::now() < until {
-        let lines =
-            common::parse_journal_lenient(&std::fs::read_to_string(path).unwrap_or_default());
-        let event =
-            |id: u64, what: JournalEvent| lines.iter().any(|l| l.id == id && l.event == what);
-        if lines.iter().any(|l| {
-            matches!(l.fault, Some(Fault::Power(_)))
-                && l.event == JournalEvent::Apply
-                && event(l.id, JournalEvent::Applied)
-                && !event(l.id, JournalEvent::Healed)
-        }) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 #[test]
 #[cfg_attr(
     not_root,
@@ -289,14 +244,17 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
     .spawn()
     .expect("start the test");
     let journal = h.join(format!("journal/{name}.jsonl"));
-    let powered_off = wait_power_applied(&journal, Instant::now() + Duration::from_secs(150));
+    let powered_off =
+        common::wait_applied(&journal, Instant::now() + Duration::from_secs(150), |f| {
+            matches!(f, Fault::Power(_))
+        });
     // SIGKILL: the controller heals nothing and unmounts nothing.
     let _ = test.kill();
     let _ = test.wait();
     assert!(powered_off, "no power fault was applied within the run");
     let data = "/var/lib/faultline-db/postgres/data";
     let pg_runs = || {
-        on(
+        common::on_node(
             h,
             &c,
             "n1",
@@ -304,7 +262,7 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
         ) == "yes"
     };
     let mounted = || {
-        on(
+        common::on_node(
             h,
             &c,
             "n1",
@@ -338,7 +296,7 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
     }
     // Its data is in place, on the plain directory.
     assert_eq!(
-        on(h, &c, "n1", &format!("cat {data}/PG_VERSION")).trim(),
+        common::on_node(h, &c, "n1", &format!("cat {data}/PG_VERSION")).trim(),
         "15"
     );
     // A second heal finds nothing.
@@ -368,7 +326,7 @@ fn power_by_hand_on_a_database_started_on_the_lazy_filesystem() {
     let cluster = Cluster::up(h, &name, 1);
     let c = cluster.arg().to_string();
     let pg_runs = || {
-        on(
+        common::on_node(
             h,
             &c,
             "n1",
@@ -376,7 +334,7 @@ fn power_by_hand_on_a_database_started_on_the_lazy_filesystem() {
         ) == "yes"
     };
     let mounted = || {
-        on(
+        common::on_node(
             h,
             &c,
             "n1",

@@ -581,3 +581,51 @@ pub fn parse_journal_lenient(text: &str) -> Vec<JournalEntry> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// `faultline exec` of `script` on `node` of `cluster`; its output without the node's header.
+pub fn on_node(home: &Path, cluster: &str, node: &str, script: &str) -> String {
+    let out = faultline(
+        home,
+        &[
+            "exec",
+            "--cluster",
+            cluster,
+            "--node",
+            node,
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("== "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until the journal at `path` shows a fault that `wanted` accepts applied and not
+/// healed; false if `until` passes first.
+pub fn wait_applied(
+    path: &Path,
+    until: std::time::Instant,
+    wanted: impl Fn(&nemesis::Fault) -> bool,
+) -> bool {
+    while std::time::Instant::now() < until {
+        let lines = parse_journal_lenient(&std::fs::read_to_string(path).unwrap_or_default());
+        let event =
+            |id: u64, what: JournalEvent| lines.iter().any(|l| l.id == id && l.event == what);
+        if lines.iter().any(|l| {
+            l.fault.as_ref().is_some_and(&wanted)
+                && l.event == JournalEvent::Apply
+                && event(l.id, JournalEvent::Applied)
+                && !event(l.id, JournalEvent::Healed)
+        }) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
