@@ -128,14 +128,7 @@ fn corruption_of_one_etcd_replica_is_done_as_journaled_and_a_run_has_a_verdict()
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     }
     let file = format!("{DATA}/member/snap/db");
-    let etcd_runs = |node: &str| {
-        common::on_node(
-            h,
-            &c,
-            node,
-            "pgrep -x etcd >/dev/null && echo yes || echo no",
-        ) == "yes"
-    };
+    let etcd_runs = |node: &str| common::process_runs(h, &c, node, "etcd");
     let d = corrupt_by_hand(h, &c, "n2", "zero-range");
     let (offset, len) = (d.offset.expect("offset"), d.len.expect("len"));
     let bytes = common::on_node(

@@ -19,12 +19,12 @@ use clusters::testing::{home, require_root};
 use nemesis::{Fault, Kind};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;
 use common::{
-    applied, cmd, faultline, faultline_stored, history, journal, latest, results, text, Cluster,
+    applied, faultline, faultline_stored, history, journal, latest, results, text, Cluster,
 };
 
 /// One at a time: each runs a database on a local cluster, on two cores.
@@ -258,8 +258,9 @@ fn heal_after_a_killed_test_clears_a_full_disk_and_faults_by_hand() {
     let c = cluster.arg().to_string();
     let def = redis_yaml();
     let store = h.join("store");
-    let mut test = cmd(
+    let full = common::kill_test_mid_fault(
         h,
+        &name,
         &[
             "test",
             "--cluster",
@@ -281,34 +282,15 @@ fn heal_after_a_killed_test_clears_a_full_disk_and_faults_by_hand() {
             "--store",
             store.to_str().expect("utf-8 path"),
         ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start the test");
-    let journal = h.join(format!("journal/{name}.jsonl"));
-    let full = common::wait_applied(&journal, Instant::now() + Duration::from_secs(150), |f| {
-        matches!(f, Fault::DiskFull(_))
-    });
-    // SIGKILL: the controller heals nothing and unmounts nothing.
-    let _ = test.kill();
-    let _ = test.wait();
+        |f| matches!(f, Fault::DiskFull(_)),
+    );
     assert!(full, "no disk-full fault was applied within the run");
     let probe = format!("echo x > {DATA}/probe 2>&1 && echo written; rm -f {DATA}/probe");
     assert!(
         common::on_node(h, &c, "n1", &probe).contains("No space left on device"),
         "the disk is not full after the controller died"
     );
-    let mounted = || {
-        common::on_node(
-            h,
-            &c,
-            "n1",
-            "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
-        )
-        .trim()
-            != "0"
-    };
+    let mounted = || common::lazyfs_mounted(h, &c, "n1");
     let redis_answers = || {
         common::on_node(
             h,

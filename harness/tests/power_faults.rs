@@ -18,13 +18,13 @@ use checkers::Verdict;
 use clusters::testing::{home, require_root};
 use nemesis::{Fault, Kind};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 mod common;
 use common::{
-    acknowledged_appends, applied, cmd, faultline, faultline_stored, journal, latest, read,
-    results, text, Cluster,
+    acknowledged_appends, applied, faultline, faultline_stored, journal, latest, read, results,
+    text, Cluster,
 };
 
 /// Two at a time at most: each runs a database on a local cluster, on two cores.
@@ -217,8 +217,9 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
     let cluster = Cluster::up(h, &name, 1);
     let c = cluster.arg().to_string();
     let store = h.join("store");
-    let mut test = cmd(
+    let powered_off = common::kill_test_mid_fault(
         h,
+        &name,
         &[
             "test",
             "--cluster",
@@ -238,39 +239,12 @@ fn heal_after_a_killed_test_starts_the_database_again_and_leaves_nothing_mounted
             "--store",
             store.to_str().expect("utf-8 path"),
         ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start the test");
-    let journal = h.join(format!("journal/{name}.jsonl"));
-    let powered_off =
-        common::wait_applied(&journal, Instant::now() + Duration::from_secs(150), |f| {
-            matches!(f, Fault::Power(_))
-        });
-    // SIGKILL: the controller heals nothing and unmounts nothing.
-    let _ = test.kill();
-    let _ = test.wait();
+        |f| matches!(f, Fault::Power(_)),
+    );
     assert!(powered_off, "no power fault was applied within the run");
     let data = "/var/lib/faultline-db/postgres/data";
-    let pg_runs = || {
-        common::on_node(
-            h,
-            &c,
-            "n1",
-            "pgrep -x postgres >/dev/null && echo yes || echo no",
-        ) == "yes"
-    };
-    let mounted = || {
-        common::on_node(
-            h,
-            &c,
-            "n1",
-            "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
-        )
-        .trim()
-            != "0"
-    };
+    let pg_runs = || common::process_runs(h, &c, "n1", "postgres");
+    let mounted = || common::lazyfs_mounted(h, &c, "n1");
     assert!(!pg_runs(), "the power fault is applied: postgres is down");
     assert!(mounted(), "the lazy filesystem is mounted");
     let out = faultline(h, &["heal", "--cluster", &c]);
@@ -325,24 +299,8 @@ fn power_by_hand_on_a_database_started_on_the_lazy_filesystem() {
     let name = format!("t-power-hand-{}", std::process::id());
     let cluster = Cluster::up(h, &name, 1);
     let c = cluster.arg().to_string();
-    let pg_runs = || {
-        common::on_node(
-            h,
-            &c,
-            "n1",
-            "pgrep -x postgres >/dev/null && echo yes || echo no",
-        ) == "yes"
-    };
-    let mounted = || {
-        common::on_node(
-            h,
-            &c,
-            "n1",
-            "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
-        )
-        .trim()
-            != "0"
-    };
+    let pg_runs = || common::process_runs(h, &c, "n1", "postgres");
+    let mounted = || common::lazyfs_mounted(h, &c, "n1");
     let out = faultline(
         h,
         &[

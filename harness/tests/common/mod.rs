@@ -629,3 +629,44 @@ pub fn wait_applied(
     }
     false
 }
+
+/// Whether faultline's lazy filesystem is mounted anywhere on `node`.
+pub fn lazyfs_mounted(home: &Path, cluster: &str, node: &str) -> bool {
+    on_node(
+        home,
+        cluster,
+        node,
+        "findmnt -rn -o SOURCE | grep -c '^faultline-lazyfs$' || true",
+    )
+    .trim()
+        != "0"
+}
+
+/// Whether a process named exactly `name` runs on `node`.
+pub fn process_runs(home: &Path, cluster: &str, node: &str, name: &str) -> bool {
+    let script = format!("pgrep -x {name} >/dev/null && echo yes || echo no");
+    on_node(home, cluster, node, &script) == "yes"
+}
+
+/// Starts `faultline test ARGS` on the cluster called `cluster_name`, waits (up to 150 s) until
+/// its journal shows a fault that `wanted` accepts applied and not healed, then kills the
+/// controller with SIGKILL, so that it heals and unmounts nothing; whether such a fault was
+/// applied.
+pub fn kill_test_mid_fault(
+    home: &Path,
+    cluster_name: &str,
+    args: &[&str],
+    wanted: impl Fn(&nemesis::Fault) -> bool,
+) -> bool {
+    let mut test = cmd(home, args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the test");
+    let journal = home.join(format!("journal/{cluster_name}.jsonl"));
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let applied = wait_applied(&journal, until, wanted);
+    let _ = test.kill();
+    let _ = test.wait();
+    applied
+}
